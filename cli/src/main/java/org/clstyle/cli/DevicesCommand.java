@@ -1,0 +1,42 @@
+package org.clstyle.cli;
+
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.clstyle.cl.ClDevice;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+
+/** {@code clstyle devices}: every OpenCL device with what matters for choosing one. */
+@Command(name = "devices", description = "List OpenCL platforms and devices.", mixinStandardHelpOptions = true)
+final class DevicesCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        var out = spec.commandLine().getOut();
+        List<ClDevice> devices = ClDevice.list();
+        if (devices.isEmpty()) {
+            throw new UserError("no OpenCL device found: install a driver (on Debian: apt-get install pocl-opencl-icd)");
+        }
+        ClDevice dflt = ClDevice.select(null);
+        for (ClDevice d : devices) {
+            out.printf("[%d] %s%s%n", d.index(), d.name().trim(), d.index() == dflt.index() ? "  (default)" : "");
+            out.printf("    platform        %s%n", d.platformName().trim());
+            out.printf("    type            %s%n", d.type());
+            out.printf("    vendor/driver   %s / %s%n", d.vendor().trim(), d.driverVersion().trim());
+            out.printf("    version         %s, %s%n", d.deviceVersion().trim(), d.openclCVersion().trim());
+            out.printf("    compute units   %d%n", d.computeUnits());
+            out.printf("    global memory   %s (max allocation %s)%n", mib(d.globalMemBytes()), mib(d.maxAllocBytes()));
+            out.printf("    local memory    %s%n", kib(d.localMemBytes()));
+            out.printf("    max work-group  %d%n", d.maxWorkGroupSize());
+            out.printf("    fp16 / fp64     %s / %s%n", d.fp16() ? "yes" : "no", d.fp64() ? "yes" : "no");
+        }
+        return 0;
+    }
+
+    private static String mib(long b) { return String.format("%.0f MiB", b / 1048576.0); }
+
+    private static String kib(long b) { return String.format("%.0f KiB", b / 1024.0); }
+}

@@ -1,0 +1,137 @@
+package org.clstyle.cl;
+
+import static org.lwjgl.opencl.CL10.*;
+
+import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
+import java.util.Arrays;
+import org.lwjgl.system.MemoryStack;
+import org.lwjgl.system.MemoryUtil;
+
+/** A float32 device buffer that knows its shape (e.g. [C, H, W]). */
+public final class ClBuffer implements AutoCloseable {
+    private final ClContext ctx;
+    private final int[] shape;
+    private final long elements;
+    private long mem;
+
+    ClBuffer(ClContext ctx, int[] shape) {
+        if (shape.length == 0) {
+            throw new IllegalArgumentException("a buffer needs at least one dimension");
+        }
+        long n = 1;
+        for (int s : shape) {
+            if (s <= 0) {
+                throw new IllegalArgumentException("buffer shape " + Arrays.toString(shape) + " has a non-positive size");
+            }
+            n = Math.multiplyExact(n, s);
+        }
+        this.ctx = ctx;
+        this.shape = shape.clone();
+        this.elements = n;
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            IntBuffer err = stack.mallocInt(1);
+            mem = clCreateBuffer(ctx.handle(), CL_MEM_READ_WRITE, bytes(), err);
+            if (err.get(0) != CL_SUCCESS) {
+                throw new ClException("clCreateBuffer(" + bytes() + " bytes, shape " + Arrays.toString(shape) + ")",
+                        err.get(0), null);
+            }
+        }
+        ctx.allocated(bytes());
+    }
+
+    public int[] shape() { return shape.clone(); }
+
+    /** Size of dimension {@code i}. */
+    public int dim(int i) { return shape[i]; }
+
+    public long elements() { return elements; }
+
+    /** Element count as an int, for kernels that index with int. */
+    public int size() { return Math.toIntExact(elements); }
+
+    public long bytes() { return elements * Float.BYTES; }
+
+    public long handle() {
+        if (mem == 0) {
+            throw new IllegalStateException("buffer " + Arrays.toString(shape) + " already released");
+        }
+        return mem;
+    }
+
+    public ClContext context() { return ctx; }
+
+    /** Copies {@code data} (exactly {@link #elements()} floats) to the device; blocks until done. */
+    public void write(float[] data) {
+        write(data, 0);
+    }
+
+    /** Copies {@code data} to the device starting at element {@code offset}; blocks until done. */
+    public void write(float[] data, long offset) {
+        if (offset + data.length > elements) {
+            throw new IllegalArgumentException("write of " + data.length + " floats at " + offset
+                    + " overflows buffer of " + elements);
+        }
+        FloatBuffer fb = MemoryUtil.memAllocFloat(data.length);
+        try {
+            fb.put(data).flip();
+            ClError.check(clEnqueueWriteBuffer(ctx.queue(), handle(), true, offset * Float.BYTES, fb, null, null),
+                    "clEnqueueWriteBuffer");
+        } finally {
+            MemoryUtil.memFree(fb);
+        }
+    }
+
+    /** Reads the whole buffer back; blocks until done. */
+    public float[] read() {
+        float[] out = new float[size()];
+        read(out, 0);
+        return out;
+    }
+
+    /** Reads {@code dst.length} floats starting at element {@code offset}; blocks until done. */
+    public void read(float[] dst, long offset) {
+        if (offset + dst.length > elements) {
+            throw new IllegalArgumentException("read of " + dst.length + " floats at " + offset
+                    + " overflows buffer of " + elements);
+        }
+        FloatBuffer fb = MemoryUtil.memAllocFloat(dst.length);
+        try {
+            ClError.check(clEnqueueReadBuffer(ctx.queue(), handle(), true, offset * Float.BYTES, fb, null, null),
+                    "clEnqueueReadBuffer");
+            fb.get(dst);
+        } finally {
+            MemoryUtil.memFree(fb);
+        }
+    }
+
+    /** Reads one element. */
+    public float read(long index) {
+        float[] one = new float[1];
+        read(one, index);
+        return one[0];
+    }
+
+    /** Device-side copy of all of {@code src} (same element count) into this buffer. */
+    public void copyFrom(ClBuffer src) {
+        if (src.elements != elements) {
+            throw new IllegalArgumentException("copy of " + src.elements + " floats into buffer of " + elements);
+        }
+        ClError.check(clEnqueueCopyBuffer(ctx.queue(), src.handle(), handle(), 0, 0, bytes(), null, null),
+                "clEnqueueCopyBuffer");
+    }
+
+    @Override
+    public void close() {
+        if (mem != 0) {
+            clReleaseMemObject(mem);
+            mem = 0;
+            ctx.released(this, bytes());
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "ClBuffer" + Arrays.toString(shape);
+    }
+}

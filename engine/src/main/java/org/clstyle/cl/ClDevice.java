@@ -1,0 +1,196 @@
+package org.clstyle.cl;
+
+import static org.lwjgl.opencl.CL10.*;
+
+import java.nio.ByteBuffer;
+import java.nio.IntBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import org.lwjgl.PointerBuffer;
+import org.lwjgl.opencl.CL;
+import org.lwjgl.system.MemoryStack;
+import org.lwjgl.system.MemoryUtil;
+
+/** One OpenCL device and what it reports about itself. Discovery and selection live here too. */
+public record ClDevice(
+        int index,
+        long platformId,
+        long deviceId,
+        String platformName,
+        String name,
+        String vendor,
+        String type,
+        String driverVersion,
+        String deviceVersion,
+        String openclCVersion,
+        int computeUnits,
+        long globalMemBytes,
+        long maxAllocBytes,
+        long maxWorkGroupSize,
+        long localMemBytes,
+        boolean fp16,
+        boolean fp64,
+        String extensions) {
+
+    /** True for CL_DEVICE_TYPE_GPU devices. */
+    public boolean isGpu() { return type.contains("GPU"); }
+
+    /** A one-line summary for logs and error messages. */
+    public String label() { return "[" + index + "] " + name.trim() + " (" + platformName.trim() + ")"; }
+
+    /** Every device on every platform, numbered in discovery order. Empty when no platform exists. */
+    public static List<ClDevice> list() {
+        ensureLoaded();
+        List<ClDevice> out = new ArrayList<>();
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            IntBuffer n = stack.mallocInt(1);
+            int rc = clGetPlatformIDs(null, n);
+            if (rc == -1001 || (rc == 0 && n.get(0) == 0)) {
+                return out; // CL_PLATFORM_NOT_FOUND_KHR: an ICD loader with no drivers
+            }
+            ClError.check(rc, "clGetPlatformIDs");
+            PointerBuffer platforms = stack.mallocPointer(n.get(0));
+            ClError.check(clGetPlatformIDs(platforms, (IntBuffer) null), "clGetPlatformIDs");
+            for (int p = 0; p < platforms.capacity(); p++) {
+                long platform = platforms.get(p);
+                String platformName = platformString(platform, CL_PLATFORM_NAME);
+                IntBuffer nd = stack.mallocInt(1);
+                rc = clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, null, nd);
+                if (rc == -1 /* CL_DEVICE_NOT_FOUND */ || nd.get(0) == 0) {
+                    continue;
+                }
+                ClError.check(rc, "clGetDeviceIDs");
+                PointerBuffer devices = stack.mallocPointer(nd.get(0));
+                ClError.check(clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, devices, (IntBuffer) null), "clGetDeviceIDs");
+                for (int d = 0; d < devices.capacity(); d++) {
+                    out.add(describe(out.size(), platform, platformName, devices.get(d)));
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Picks a device: null or blank gives the first GPU, else the first device; a number is an index
+     * into {@link #list()}; anything else matches a case-insensitive substring of the device or platform name.
+     */
+    public static ClDevice select(String spec) {
+        List<ClDevice> all = list();
+        if (all.isEmpty()) {
+            throw new ClException("clGetPlatformIDs", -1001,
+                    "no OpenCL platform found: install a driver (on Debian: apt-get install pocl-opencl-icd)");
+        }
+        if (spec == null || spec.isBlank()) {
+            return all.stream().filter(ClDevice::isGpu).findFirst().orElse(all.get(0));
+        }
+        String s = spec.trim();
+        if (s.chars().allMatch(Character::isDigit)) {
+            int i = Integer.parseInt(s);
+            if (i >= all.size()) {
+                throw new IllegalArgumentException("--device " + s + ": no such device (there are " + all.size()
+                        + "; see 'clstyle devices')");
+            }
+            return all.get(i);
+        }
+        String needle = s.toLowerCase(Locale.ROOT);
+        return all.stream()
+                .filter(d -> (d.name + " " + d.platformName + " " + d.vendor).toLowerCase(Locale.ROOT).contains(needle))
+                .findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("--device " + s
+                        + ": no device name contains that text (see 'clstyle devices')"));
+    }
+
+    /** Loads the OpenCL library once, turning a missing ICD loader into a readable error. */
+    static void ensureLoaded() {
+        try {
+            CL.getFunctionProvider();
+        } catch (Throwable t) {
+            throw new ClException("load OpenCL", -1001,
+                    "the OpenCL library (libOpenCL) could not be loaded: " + t.getMessage()
+                            + "; install an ICD loader and a driver (on Debian: apt-get install pocl-opencl-icd)");
+        }
+    }
+
+    private static ClDevice describe(int index, long platform, String platformName, long device) {
+        long type = deviceLong(device, CL_DEVICE_TYPE);
+        String ext = deviceString(device, CL_DEVICE_EXTENSIONS);
+        return new ClDevice(
+                index, platform, device, platformName,
+                deviceString(device, CL_DEVICE_NAME),
+                deviceString(device, CL_DEVICE_VENDOR),
+                typeName(type),
+                deviceString(device, CL_DRIVER_VERSION),
+                deviceString(device, CL_DEVICE_VERSION),
+                deviceString(device, 0x103D /* CL_DEVICE_OPENCL_C_VERSION */),
+                (int) deviceInt(device, CL_DEVICE_MAX_COMPUTE_UNITS),
+                deviceLong(device, CL_DEVICE_GLOBAL_MEM_SIZE),
+                deviceLong(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE),
+                devicePointer(device, CL_DEVICE_MAX_WORK_GROUP_SIZE),
+                deviceLong(device, CL_DEVICE_LOCAL_MEM_SIZE),
+                ext.contains("cl_khr_fp16"),
+                ext.contains("cl_khr_fp64"),
+                ext);
+    }
+
+    private static String typeName(long type) {
+        List<String> parts = new ArrayList<>();
+        if ((type & CL_DEVICE_TYPE_GPU) != 0) parts.add("GPU");
+        if ((type & CL_DEVICE_TYPE_CPU) != 0) parts.add("CPU");
+        if ((type & CL_DEVICE_TYPE_ACCELERATOR) != 0) parts.add("ACCELERATOR");
+        if ((type & 0x10 /* CUSTOM */) != 0) parts.add("CUSTOM");
+        return parts.isEmpty() ? "OTHER" : String.join("+", parts);
+    }
+
+    static String platformString(long platform, int param) {
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            PointerBuffer size = stack.mallocPointer(1);
+            ClError.check(clGetPlatformInfo(platform, param, (ByteBuffer) null, size), "clGetPlatformInfo");
+            ByteBuffer buf = MemoryUtil.memAlloc((int) size.get(0));
+            try {
+                ClError.check(clGetPlatformInfo(platform, param, buf, null), "clGetPlatformInfo");
+                return MemoryUtil.memUTF8(buf, Math.max(0, (int) size.get(0) - 1));
+            } finally {
+                MemoryUtil.memFree(buf);
+            }
+        }
+    }
+
+    static String deviceString(long device, int param) {
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            PointerBuffer size = stack.mallocPointer(1);
+            ClError.check(clGetDeviceInfo(device, param, (ByteBuffer) null, size), "clGetDeviceInfo");
+            ByteBuffer buf = MemoryUtil.memAlloc((int) Math.max(1, size.get(0)));
+            try {
+                ClError.check(clGetDeviceInfo(device, param, buf, null), "clGetDeviceInfo");
+                return MemoryUtil.memUTF8(buf, Math.max(0, (int) size.get(0) - 1));
+            } finally {
+                MemoryUtil.memFree(buf);
+            }
+        }
+    }
+
+    private static long deviceLong(long device, int param) {
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            ByteBuffer buf = stack.calloc(8);
+            ClError.check(clGetDeviceInfo(device, param, buf, null), "clGetDeviceInfo");
+            return buf.getLong(0);
+        }
+    }
+
+    private static long deviceInt(long device, int param) {
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            ByteBuffer buf = stack.calloc(4);
+            ClError.check(clGetDeviceInfo(device, param, buf, null), "clGetDeviceInfo");
+            return Integer.toUnsignedLong(buf.getInt(0));
+        }
+    }
+
+    private static long devicePointer(long device, int param) {
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            PointerBuffer buf = stack.callocPointer(1);
+            ClError.check(clGetDeviceInfo(device, param, buf, null), "clGetDeviceInfo");
+            return buf.get(0);
+        }
+    }
+}

@@ -1,0 +1,117 @@
+package org.clstyle.cl;
+
+import static org.lwjgl.opencl.CL10.*;
+
+import java.nio.IntBuffer;
+import java.nio.LongBuffer;
+import org.lwjgl.PointerBuffer;
+import org.lwjgl.system.MemoryStack;
+
+/**
+ * One kernel of a program. {@link #launch} is the single place where arguments are set: they are
+ * passed in order as a typed list ({@link ClBuffer}, Integer, Float, {@link Local}), so no caller
+ * ever writes a bare argument index.
+ */
+public final class ClKernel {
+    private final ClContext ctx;
+    private final String name;
+    private long kernel;
+
+    /** A __local argument of {@code bytes} bytes. */
+    public record Local(long bytes) {
+        public static Local floats(long n) { return new Local(n * Float.BYTES); }
+    }
+
+    ClKernel(ClContext ctx, ClProgram program, String name) {
+        this.ctx = ctx;
+        this.name = name;
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            IntBuffer err = stack.mallocInt(1);
+            kernel = clCreateKernel(program.handle(), name, err);
+            ClError.check(err.get(0), "clCreateKernel(" + name + ")");
+        }
+    }
+
+    public String name() { return name; }
+
+    /**
+     * Sets {@code args} in order and enqueues the kernel over {@code global} work-items, in groups of
+     * {@code local} (null lets the driver choose). Each global size is rounded up to a multiple of
+     * its local size, so kernels must bound-check. Returns the device time in nanoseconds when the
+     * context profiles (waiting for the kernel), else -1 without waiting.
+     */
+    public long launch(long[] global, long[] local, Object... args) {
+        setArgs(args);
+        int dims = global.length;
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            PointerBuffer g = stack.mallocPointer(dims);
+            PointerBuffer l = local == null ? null : stack.mallocPointer(dims);
+            for (int i = 0; i < dims; i++) {
+                long gs = Math.max(1, global[i]);
+                if (local != null) {
+                    long ls = local[i];
+                    gs = (gs + ls - 1) / ls * ls;
+                    l.put(i, ls);
+                }
+                g.put(i, gs);
+            }
+            PointerBuffer event = ctx.profiling() ? stack.mallocPointer(1) : null;
+            int rc = clEnqueueNDRangeKernel(ctx.queue(), kernel, dims, null, g, l, null, event);
+            if (rc != CL_SUCCESS) {
+                throw new ClException("clEnqueueNDRangeKernel(" + name + ", global " + describe(global)
+                        + ", local " + (local == null ? "auto" : describe(local)) + ")", rc, null);
+            }
+            if (event == null) {
+                return -1;
+            }
+            long ev = event.get(0);
+            try {
+                ClError.check(clWaitForEvents(ev), "clWaitForEvents(" + name + ")");
+                LongBuffer t = stack.mallocLong(1);
+                ClError.check(clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, t, null), "clGetEventProfilingInfo");
+                long start = t.get(0);
+                ClError.check(clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, t, null), "clGetEventProfilingInfo");
+                return t.get(0) - start;
+            } finally {
+                clReleaseEvent(ev);
+            }
+        }
+    }
+
+    private void setArgs(Object[] args) {
+        for (int i = 0; i < args.length; i++) {
+            Object a = args[i];
+            int rc;
+            if (a instanceof ClBuffer b) {
+                rc = clSetKernelArg1p(kernel, i, b.handle());
+            } else if (a instanceof Integer v) {
+                rc = clSetKernelArg1i(kernel, i, v);
+            } else if (a instanceof Float v) {
+                rc = clSetKernelArg1f(kernel, i, v);
+            } else if (a instanceof Local loc) {
+                rc = clSetKernelArg(kernel, i, loc.bytes());
+            } else {
+                throw new IllegalArgumentException("kernel " + name + " argument " + i + ": unsupported type "
+                        + (a == null ? "null" : a.getClass().getSimpleName()));
+            }
+            if (rc != CL_SUCCESS) {
+                throw new ClException("clSetKernelArg(" + name + ", arg " + i + ")", rc, null);
+            }
+        }
+    }
+
+    private static String describe(long[] v) {
+        StringBuilder sb = new StringBuilder("[");
+        for (int i = 0; i < v.length; i++) {
+            sb.append(i == 0 ? "" : ", ").append(v[i]);
+        }
+        return sb.append(']').toString();
+    }
+
+    void release() {
+        if (kernel != 0) {
+            clReleaseKernel(kernel);
+            kernel = 0;
+        }
+    }
+}
