@@ -33,8 +33,13 @@ final class Reduction {
     private int wg;
 
     Reduction(ClContext ctx) {
+        this(ctx, PREFERRED_WG);
+    }
+
+    /** With at most {@code preferredWg} work-items per group (tests use this to try small devices' sizes). */
+    Reduction(ClContext ctx, int preferredWg) {
         this.ctx = ctx;
-        this.wg = workGroupSize(ctx.device(), PREFERRED_WG);
+        this.wg = workGroupSize(ctx.device(), preferredWg);
         this.partials = ctx.buffer(MAX_GROUPS);
     }
 
