@@ -58,12 +58,14 @@ final class CaffeModel {
             int field = (int) (tag >>> 3), wire = (int) (tag & 7);
             if (field == 2 && wire == WIRE_LEN) {
                 int len = length(p, end);
-                layers.add(v1Layer(next, next + len));
-                p = next + len;
+                int at = next;
+                layers.add(v1Layer(at, at + len));
+                p = at + len;
             } else if (field == 100 && wire == WIRE_LEN) {
                 int len = length(p, end);
-                layers.add(layer(next, next + len));
-                p = next + len;
+                int at = next;
+                layers.add(layer(at, at + len));
+                p = at + len;
             } else {
                 p = skip(wire, p, end);
             }
@@ -80,11 +82,12 @@ final class CaffeModel {
             int field = (int) (tag >>> 3), wire = (int) (tag & 7);
             if (field == 1 && wire == WIRE_LEN) { // an embedded V0 layer (the oldest models)
                 int len = length(p, end);
-                Layer v0 = v0Layer(next, next + len);
+                int at = next;
+                Layer v0 = v0Layer(at, at + len);
                 name = name == null ? v0.name : name;
                 type = v0.type;
                 blobs.addAll(v0.blobs);
-                p = next + len;
+                p = at + len;
             } else if (field == 4 && wire == WIRE_LEN) {
                 name = string(p, end);
                 p = next;
@@ -94,8 +97,9 @@ final class CaffeModel {
                 type = t == 4 ? "Convolution" : "V1 type " + t;
             } else if (field == 6 && wire == WIRE_LEN) {
                 int len = length(p, end);
-                blobs.add(blob(next, next + len));
-                p = next + len;
+                int at = next;
+                blobs.add(blob(at, at + len));
+                p = at + len;
             } else {
                 p = skip(wire, p, end);
             }
@@ -119,8 +123,9 @@ final class CaffeModel {
                 type = t.equals("conv") ? "Convolution" : t;
             } else if (field == 50 && wire == WIRE_LEN) {
                 int len = length(p, end);
-                blobs.add(blob(next, next + len));
-                p = next + len;
+                int at = next;
+                blobs.add(blob(at, at + len));
+                p = at + len;
             } else {
                 p = skip(wire, p, end);
             }
@@ -143,8 +148,9 @@ final class CaffeModel {
                 p = next;
             } else if (field == 7 && wire == WIRE_LEN) {
                 int len = length(p, end);
-                blobs.add(blob(next, next + len));
-                p = next + len;
+                int at = next;
+                blobs.add(blob(at, at + len));
+                p = at + len;
             } else {
                 p = skip(wire, p, end);
             }
@@ -191,8 +197,9 @@ final class CaffeModel {
                 p = next + len;
             } else if (field == 7 && wire == WIRE_LEN) {
                 int len = length(p, end);
-                dims = blobShape(next, next + len);
-                p = next + len;
+                int at = next;
+                dims = blobShape(at, at + len);
+                p = at + len;
             } else {
                 p = skip(wire, p, end);
             }
