@@ -40,12 +40,13 @@ final class SafetensorsFile {
     }
 
     /** True when the first bytes look like a safetensors header (used to recognise the format by content). */
-    static boolean looksLike(ByteBuffer head, long fileSize) {
+    static boolean looksLike(ByteBuffer head) {
         if (head.limit() < 10) {
             return false;
         }
         long n = head.duplicate().order(ByteOrder.LITTLE_ENDIAN).getLong(0);
-        return n >= 2 && n <= fileSize - 8 && n <= MAX_HEADER && head.get(8) == '{';
+        // The header length need not fit the file: a truncated safetensors file is still one (and is reported so).
+        return n >= 2 && n <= MAX_HEADER && head.get(8) == '{';
     }
 
     static SafetensorsFile open(Path file) throws WeightsException {

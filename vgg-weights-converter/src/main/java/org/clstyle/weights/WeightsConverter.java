@@ -77,7 +77,7 @@ public final class WeightsConverter {
                 named.weights.put(e.getKey(), e.getValue()[0]);
                 named.biases.put(e.getKey(), e.getValue()[1]);
             }
-        } else if (SafetensorsFile.looksLike(head, size)) {
+        } else if (SafetensorsFile.looksLike(head)) {
             named = fromSafetensors(in, SafetensorsFile.open(in), meta);
         } else if (head.limit() >= 2 && (head.get(0) & 0xff) == 0x80 && head.get(1) >= 2 && head.get(1) <= 5) {
             try (TorchPth pth = TorchPth.openLegacy(in)) {
