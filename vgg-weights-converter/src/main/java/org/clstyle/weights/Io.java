@@ -90,6 +90,15 @@ final class Io {
         if (e instanceof AccessDeniedException) {
             return "permission denied";
         }
+        if (e instanceof java.net.ConnectException) {
+            return "could not connect" + (e.getMessage() == null ? "" : ": " + e.getMessage());
+        }
+        if (e instanceof java.net.UnknownHostException) {
+            return "unknown host " + e.getMessage();
+        }
+        if (e instanceof java.net.http.HttpTimeoutException) {
+            return "timed out";
+        }
         String m = e.getMessage();
         return e.getClass().getSimpleName() + (m == null ? "" : ": " + m);
     }
