@@ -10,6 +10,7 @@ on a [3, 7, 5] tensor, and records the loss of every closure call (every functio
 Variants:
   lbfgs               LBFGS(lr=1, history_size=100, line_search_fn=None), one step() with a large max_iter
   lbfgs_strong_wolfe  the same with line_search_fn='strong_wolfe'
+  lbfgs_history3      no line search, history_size=3 (the history wraps around)
   lbfgs_clamped       no line search; the closure clamps x to [0,1] first (the PyTorch tutorial's way); the
                       target has values outside [0,1] so the clamp is active
   adam                Adam(lr=0.05), loss before each of 20 steps
@@ -36,11 +37,11 @@ def objective(x, target):
     return mse + TV_WEIGHT * tv
 
 
-def run_lbfgs(x0, target, line_search, clamp):
+def run_lbfgs(x0, target, line_search, clamp, history=100):
     x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
     t = torch.tensor(target, dtype=torch.float64)
     losses = []
-    opt = torch.optim.LBFGS([x], lr=1, max_iter=200, history_size=100, line_search_fn=line_search)
+    opt = torch.optim.LBFGS([x], lr=1, max_iter=200, history_size=history, line_search_fn=line_search)
 
     def closure():
         if clamp:
@@ -98,6 +99,7 @@ def main():
         'lbfgs': run_lbfgs(x0, target, None, False),
         'lbfgs_strong_wolfe': run_lbfgs(x0, target, 'strong_wolfe', False),
         'lbfgs_clamped': run_lbfgs(x0, target_wide, None, True),
+        'lbfgs_history3': run_lbfgs(x0, target, None, False, history=3),
         'adam': run_adam(x0, target, adam_lr, False),
         'adam_clamped': run_adam(x0, target_wide, adam_lr, True),
     }
@@ -105,7 +107,7 @@ def main():
     with open(out, 'w') as f:
         json.dump(doc, f, indent=1)
         f.write('\n')
-    for k in ('lbfgs', 'lbfgs_strong_wolfe', 'lbfgs_clamped', 'adam', 'adam_clamped'):
+    for k in ('lbfgs', 'lbfgs_strong_wolfe', 'lbfgs_clamped', 'lbfgs_history3', 'adam', 'adam_clamped'):
         print(k, len(doc[k]), ' '.join('%.6g' % v for v in doc[k][:6]), '...', '%.6g' % doc[k][-1])
 
 
