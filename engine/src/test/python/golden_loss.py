@@ -240,14 +240,14 @@ def recipe(content_w, content_loss, content_layers, style_w, style_loss, gram_no
 
 # Every option appears in some case: MSE and L1 for content and style, both Gram normalisers, both TV kinds,
 # max and avg pooling, both preprocessings, several weighted layers incl. pre-ReLU convs and a pool, one
-# and two blended styles, and texture synthesis (no content).
+# and two blended styles, a layer read by both content and style, and texture synthesis (no content).
 CASES = {
     "caffe_max_mse": dict(pre="caffe", content=True, styles=["style_a.png", "style_b.png"], recipe=recipe(
         5, "mse", {"relu4_2": 1, "conv3_1": 0.5}, 100, "mse", "chw",
         {"relu1_1": 1, "relu2_1": 0.5, "pool2": 0.25, "relu3_1": 1.5, "conv4_1": 1, "relu5_1": 1},
         32.5125, "l2", "max", [2, 1])),
     "torchvision_avg_l1": dict(pre="torchvision", content=True, styles=["style_a.png"], recipe=recipe(
-        3, "l1", {"relu4_2": 1, "relu2_2": 2}, 1e3, "l1", "hw",
+        3, "l1", {"relu4_2": 1, "relu2_1": 2}, 1e3, "l1", "hw",
         {"relu1_1": 1, "relu2_1": 1, "relu3_1": 1, "relu4_1": 1, "relu5_1": 1},
         0.5, "l1", "avg", [])),
     "caffe_avg_mixed": dict(pre="caffe", content=True, styles=["style_b.png", "style_a.png"], recipe=recipe(

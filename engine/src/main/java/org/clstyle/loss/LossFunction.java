@@ -124,6 +124,10 @@ public final class LossFunction implements AutoCloseable {
             vgg.forward(net, taps); // only to make evaluate's plan now
         }
         vgg.reserveBackward();
+        // The preprocess backward uploads its small parameter table on first use: do that now, so that
+        // evaluate allocates nothing (net is overwritten by every forward).
+        vectors.fill(dNet, 0f);
+        preprocess.backward(dNet, net);
 
         contentScale = new float[content.size()];
         for (int i = 0; i < content.size(); i++) {
