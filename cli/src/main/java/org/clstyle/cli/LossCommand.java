@@ -2,10 +2,6 @@ package org.clstyle.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.awt.Graphics2D;
-import java.awt.Image;
-import java.awt.image.BufferedImage;
-import java.awt.image.Raster;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
@@ -18,13 +14,17 @@ import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import javax.imageio.ImageIO;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.cl.ClDevice;
+import org.clstyle.image.FloatImage;
+import org.clstyle.image.ImageException;
+import org.clstyle.image.Images;
 import org.clstyle.loss.LossFunction;
 import org.clstyle.loss.LossValues;
 import org.clstyle.loss.Recipe;
+import org.clstyle.transfer.StylizeException;
+import org.clstyle.transfer.Stylizer;
 import org.clstyle.weights.VggWeights;
 import org.clstyle.weights.WeightsException;
 import picocli.CommandLine.Command;
@@ -55,7 +55,7 @@ final class LossCommand implements Callable<Integer> {
     @Option(names = "--recipe", paramLabel = "FILE", description = "Recipe JSON; what it leaves out keeps the defaults for the weights.")
     Path recipe;
 
-    @Option(names = "--weights", paramLabel = "FILE", description = "Converted VGG19 weights (.safetensors); default $CLSTYLE_WEIGHTS.")
+    @Option(names = "--weights", paramLabel = "FILE", description = "Converted VGG19 weights (.safetensors); default: the cached file from `clstyle weights fetch`.")
     Path weights;
 
     @Option(names = "--device", paramLabel = "D", description = "OpenCL device: index or name substring (see 'clstyle devices').")
@@ -72,13 +72,11 @@ final class LossCommand implements Callable<Integer> {
         if (size != null && size < 1) {
             throw new UserError("--size must be a positive number of pixels, got " + size);
         }
-        Path weightsFile = weights;
-        if (weightsFile == null) {
-            String env = System.getenv("CLSTYLE_WEIGHTS");
-            if (env == null || env.isBlank()) {
-                throw new UserError("no weights: pass --weights FILE (a converted VGG19 .safetensors) or set CLSTYLE_WEIGHTS");
-            }
-            weightsFile = Path.of(env);
+        Path weightsFile;
+        try {
+            weightsFile = Stylizer.resolveWeights(weights);
+        } catch (StylizeException e) {
+            throw new UserError(e.getMessage());
         }
         VggWeights w;
         try {
@@ -91,18 +89,18 @@ final class LossCommand implements Callable<Integer> {
             r = Recipe.load(recipe, r); // one-line IllegalArgumentException naming the file
         }
 
-        RgbImage x = RgbImage.read("--image", image, size);
-        RgbImage c = content == null ? null : RgbImage.read("--content", content, size);
-        if (c != null && (c.h != x.h || c.w != x.w)) {
-            throw new UserError("--content " + content + " is " + c.w + "x" + c.h + " but --image " + image + " is "
-                    + x.w + "x" + x.h + " (width x height); give images of one size or pass --size");
+        FloatImage x = readImage("--image", image);
+        FloatImage c = content == null ? null : readImage("--content", content);
+        if (c != null && (c.height() != x.height() || c.width() != x.width())) {
+            throw new UserError("--content " + content + " is " + c.width() + "x" + c.height() + " but --image " + image + " is "
+                    + x.width() + "x" + x.height() + " (width x height); give images of one size or pass --size");
         }
         List<float[]> styleRgb = new ArrayList<>();
         List<int[]> styleHW = new ArrayList<>();
         for (Path s : styles) {
-            RgbImage si = RgbImage.read("--style", s, size);
-            styleRgb.add(si.rgb);
-            styleHW.add(new int[] {si.h, si.w});
+            FloatImage si = readImage("--style", s);
+            styleRgb.add(si.data());
+            styleHW.add(new int[] {si.height(), si.width()});
         }
         if (r.styleBlend().size() > 0 && r.styleBlend().size() != styles.size()) {
             throw new UserError((recipe != null ? recipe + ": " : "") + "style_blend has " + r.styleBlend().size()
@@ -113,16 +111,16 @@ final class LossCommand implements Callable<Integer> {
         LossValues v;
         float[] grad = null;
         try (ClContext ctx = new ClContext(dev, false);
-                LossFunction loss = new LossFunction(ctx, w, r, c == null ? null : c.rgb, x.h, x.w, styleRgb, styleHW)) {
-            ClBuffer xb = ctx.buffer(x.rgb, 3, x.h, x.w);
-            ClBuffer gb = gradOut == null ? null : ctx.buffer(3, x.h, x.w);
+                LossFunction loss = new LossFunction(ctx, w, r, c == null ? null : c.data(), x.height(), x.width(), styleRgb, styleHW)) {
+            ClBuffer xb = ctx.buffer(x.data(), 3, x.height(), x.width());
+            ClBuffer gb = gradOut == null ? null : ctx.buffer(3, x.height(), x.width());
             v = loss.evaluate(xb, gb);
             if (gb != null) {
                 grad = gb.read();
             }
         }
         if (grad != null) {
-            writeNpy(gradOut, grad, 3, x.h, x.w);
+            writeNpy(gradOut, grad, 3, x.height(), x.width());
         }
         ObjectMapper json = new ObjectMapper();
         ObjectNode out = json.createObjectNode();
@@ -175,86 +173,13 @@ final class LossCommand implements Callable<Integer> {
         }
     }
 
-    /**
-     * A minimal image reader for this command (PNG/JPEG through javax.imageio, alpha ignored, 8-bit gray
-     * read from the raster so its values are not gamma-converted); org.clstyle.image.Images replaces it.
-     */
-    static final class RgbImage {
-        final int h, w;
-        final float[] rgb; // [3, h, w] in [0,1]
-
-        private RgbImage(int h, int w, float[] rgb) {
-            this.h = h;
-            this.w = w;
-            this.rgb = rgb;
-        }
-
-        static RgbImage read(String option, Path file, Integer longest) {
-            BufferedImage img;
-            try {
-                if (!Files.isRegularFile(file)) {
-                    throw new UserError(option + " " + file + ": no such file");
-                }
-                img = ImageIO.read(file.toFile());
-            } catch (IOException e) {
-                throw new UserError(option + " " + file + ": cannot read image: " + e.getMessage());
-            }
-            if (img == null) {
-                throw new UserError(option + " " + file + ": not an image javax.imageio can read (use PNG or JPEG)");
-            }
-            img = toRgb(img);
-            if (longest != null && Math.max(img.getWidth(), img.getHeight()) != longest) {
-                img = resize(img, longest);
-            }
-            int h = img.getHeight(), w = img.getWidth();
-            float[] x = new float[3 * h * w];
-            for (int i = 0; i < h; i++) {
-                for (int j = 0; j < w; j++) {
-                    int p = img.getRGB(j, i);
-                    x[i * w + j] = ((p >> 16) & 255) / 255f;
-                    x[(h + i) * w + j] = ((p >> 8) & 255) / 255f;
-                    x[(2 * h + i) * w + j] = (p & 255) / 255f;
-                }
-            }
-            return new RgbImage(h, w, x);
-        }
-
-        /**
-         * The image as 8-bit sRGB, alpha dropped. 8-bit gray is read from the raster: Java's gray colour
-         * space is linear, so getRGB would brighten it.
-         */
-        private static BufferedImage toRgb(BufferedImage img) {
-            int h = img.getHeight(), w = img.getWidth();
-            BufferedImage out = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
-            Raster raster = img.getRaster();
-            boolean gray8 = img.getColorModel().getColorSpace().getType() == java.awt.color.ColorSpace.TYPE_GRAY
-                    && img.getColorModel().getComponentSize(0) == 8;
-            for (int i = 0; i < h; i++) {
-                for (int j = 0; j < w; j++) {
-                    int p;
-                    if (gray8) {
-                        int v = raster.getSample(j, i, 0);
-                        p = (v << 16) | (v << 8) | v;
-                    } else {
-                        p = img.getRGB(j, i) & 0xffffff;
-                    }
-                    out.setRGB(j, i, p);
-                }
-            }
-            return out;
-        }
-
-        /** Area-averaged scaling so the longest side is {@code longest}. */
-        private static BufferedImage resize(BufferedImage img, int longest) {
-            double s = (double) longest / Math.max(img.getWidth(), img.getHeight());
-            int w = Math.max(1, (int) Math.round(img.getWidth() * s));
-            int h = Math.max(1, (int) Math.round(img.getHeight() * s));
-            Image scaled = img.getScaledInstance(w, h, Image.SCALE_AREA_AVERAGING);
-            BufferedImage out = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
-            Graphics2D g = out.createGraphics();
-            g.drawImage(scaled, 0, 0, null);
-            g.dispose();
-            return out;
+    /** Reads an image for {@code option}, resized to the longest side --size when given. */
+    private FloatImage readImage(String option, Path file) {
+        try {
+            FloatImage img = Images.read(file, note -> spec.commandLine().getErr().println("clstyle: note: " + note));
+            return size == null ? img : Images.fitLongestSide(img, size);
+        } catch (ImageException e) {
+            throw new UserError(option + " " + e.getMessage());
         }
     }
 }

@@ -12,7 +12,6 @@ import org.clstyle.image.Images;
 import org.clstyle.weights.Preprocessing;
 import org.clstyle.weights.Vgg19Layout;
 import org.clstyle.weights.VggWeights;
-import picocli.CommandLine;
 
 /** Tiny inputs for the command tests, and a way to run a command as Main does. */
 final class CliFixtures {
@@ -64,24 +63,10 @@ final class CliFixtures {
         }
     }
 
-    /** Runs {@code args} through stylize/texture with Main's error handling (one line, exit code). */
+    /** Runs {@code args} through Main's real command line and error handling (one line, exit code). */
     static Run run(String... args) {
         StringWriter out = new StringWriter(), err = new StringWriter();
-        PrintWriter o = new PrintWriter(out, true), e = new PrintWriter(err, true);
-        CommandLine cmd = new CommandLine(new Main());
-        cmd.addSubcommand("stylize", new StylizeCommand());
-        cmd.addSubcommand("texture", new TextureCommand());
-        cmd.setOut(o);
-        cmd.setErr(e);
-        cmd.setParameterExceptionHandler((ex, a) -> {
-            e.println("clstyle: " + ex.getMessage());
-            return 2;
-        });
-        cmd.setExecutionExceptionHandler((ex, c, parsed) -> {
-            e.println("clstyle: " + UserError.describe(ex));
-            return ex instanceof UserError ue ? ue.exitCode() : 1;
-        });
-        int code = cmd.execute(args);
+        int code = Main.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
         return new Run(code, out.toString(), err.toString());
     }
 }

@@ -6,8 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -18,7 +16,6 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /**
  * {@code clstyle loss} end to end on the engine's PyTorch goldens (engine/src/test/resources/golden,
@@ -31,17 +28,11 @@ class LossCommandTest {
     record Result(int code, String out, String err) {}
 
     static Result run(String... args) {
-        StringWriter out = new StringWriter(), err = new StringWriter();
-        CommandLine cmd = new CommandLine(new LossCommand());
-        PrintWriter errWriter = new PrintWriter(err, true);
-        cmd.setOut(new PrintWriter(out, true));
-        cmd.setErr(errWriter);
-        cmd.setExecutionExceptionHandler((ex, c, parsed) -> {
-            errWriter.println("clstyle: " + UserError.describe(ex));
-            return ex instanceof UserError ue ? ue.exitCode() : 1;
-        });
-        int code = cmd.execute(args);
-        return new Result(code, out.toString(), err.toString());
+        String[] all = new String[args.length + 1];
+        all[0] = "loss";
+        System.arraycopy(args, 0, all, 1, args.length);
+        CliFixtures.Run r = CliFixtures.run(all);
+        return new Result(r.exit(), r.out(), r.err());
     }
 
     @Test
