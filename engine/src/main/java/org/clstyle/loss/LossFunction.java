@@ -35,6 +35,11 @@ public final class LossFunction implements AutoCloseable {
     private final ClBuffer results;  // [terms]: content layers, style layers, tv
     private final Map<String, ClBuffer> layerGrad = new LinkedHashMap<>(); // layer -> [C, h, w] d total / d F_l
     private final float[] contentScale, styleScale;   // term weight * layer weight
+    // --normalize-gradients: each term's gradient goes to its layer's scratch, is divided by its own L1
+    // norm (jcjohnson's modules: grad / (|grad|_1 + 1e-8)), then weighted into layerGrad. Null when off.
+    private final Map<String, ClBuffer> termGrad;    // layer -> [C, h, w] one term's d term / d F_l
+    private final ClBuffer termNorms;                // [content terms + style terms] |d term / d F_l|_1
+    private static final float NORM_EPS = 1e-8f;
 
     /**
      * @param contentRgb [3, h, w] RGB in [0,1], or null for texture synthesis (no content terms)
@@ -42,6 +47,16 @@ public final class LossFunction implements AutoCloseable {
      */
     public LossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW) {
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, false);
+    }
+
+    /**
+     * As above; with {@code normalizeGradients} each content and style term's gradient at its layer is
+     * divided by its own L1 norm before its weight is applied (jcjohnson's -normalize_gradients). The
+     * values returned are unchanged; only the gradient is no longer the loss's exact gradient.
+     */
+    public LossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
+            List<float[]> styleRgb, List<int[]> styleHW, boolean normalizeGradients) {
         if (h < 1 || w < 1) {
             throw new IllegalArgumentException("image size must be positive, got " + h + "x" + w);
         }
@@ -147,6 +162,37 @@ public final class LossFunction implements AutoCloseable {
                 layerGrad.computeIfAbsent(style.get(i).layer(), l -> ctx.buffer(vgg.shape(l, h, w)));
             }
         }
+        if (normalizeGradients) {
+            termGrad = new LinkedHashMap<>();
+            for (String l : layerGrad.keySet()) {
+                termGrad.put(l, ctx.buffer(vgg.shape(l, h, w)));
+            }
+            termNorms = ctx.buffer(Math.max(1, content.size() + style.size()));
+        } else {
+            termGrad = null;
+            termNorms = null;
+        }
+    }
+
+    /** Adds one term's gradient at layer {@code l}: plainly, or normalised by its own L1 norm. */
+    private void addTermGradient(TermBackward term, String l, float scale, int termIndex, java.util.Set<String> written) {
+        if (termGrad == null) {
+            term.backward(scale, layerGrad.get(l), !written.add(l));
+            return;
+        }
+        ClBuffer g = termGrad.get(l);
+        term.backward(1f, g, false);
+        vectors.sumAbs(g, termNorms, termIndex);
+        if (written.add(l)) {
+            vectors.fill(layerGrad.get(l), 0f);
+        }
+        vectors.axpyDivided(termNorms, termIndex, NORM_EPS, scale, g, layerGrad.get(l));
+    }
+
+    /** One term's backward into a layer gradient: grad (+)= scale * d term / d F_l. */
+    @FunctionalInterface
+    private interface TermBackward {
+        void backward(float scale, ClBuffer grad, boolean accumulate);
     }
 
     public Recipe recipe() { return recipe; }
@@ -187,14 +233,16 @@ public final class LossFunction implements AutoCloseable {
             java.util.Set<String> written = new java.util.HashSet<>();
             for (int i = 0; i < nc; i++) {
                 if (contentScale[i] != 0) {
-                    String l = content.get(i).layer();
-                    content.get(i).backward(vgg.activation(l), contentScale[i], layerGrad.get(l), !written.add(l));
+                    ContentLoss term = content.get(i);
+                    ClBuffer f = vgg.activation(term.layer());
+                    addTermGradient((sc, g, acc) -> term.backward(f, sc, g, acc), term.layer(), contentScale[i], i, written);
                 }
             }
             for (int i = 0; i < ns; i++) {
                 if (styleScale[i] != 0) {
-                    String l = style.get(i).layer();
-                    style.get(i).backward(vgg.activation(l), styleScale[i], layerGrad.get(l), !written.add(l));
+                    StyleLoss term = style.get(i);
+                    ClBuffer f = vgg.activation(term.layer());
+                    addTermGradient((sc, g, acc) -> term.backward(f, sc, g, acc), term.layer(), styleScale[i], nc + i, written);
                 }
             }
             if (taps.isEmpty()) {
@@ -235,6 +283,10 @@ public final class LossFunction implements AutoCloseable {
         content.forEach(ContentLoss::release);
         style.forEach(StyleLoss::release);
         layerGrad.values().forEach(ClBuffer::close);
+        if (termGrad != null) {
+            termGrad.values().forEach(ClBuffer::close);
+            termNorms.close();
+        }
         net.close();
         dNet.close();
         results.close();

@@ -55,6 +55,14 @@ public final class VectorOps {
         reduction.elementwise(FAMILY, "axpy_device_coef", n, coef, index, mul, x, y, n);
     }
 
+    /** y += (mul / (divisor[index] + eps)) * x, the divisor staying on the device. */
+    public void axpyDivided(ClBuffer divisor, int index, float eps, float mul, ClBuffer x, ClBuffer y) {
+        Reduction.checkSameSize("VectorOps.axpyDivided", x, "x", y, "y");
+        Reduction.checkIndex(divisor, index);
+        int n = x.size();
+        reduction.elementwise(FAMILY, "axpy_divided", n, divisor, index, eps, mul, x, y, n);
+    }
+
     /** x *= alpha */
     public void scale(ClBuffer x, float alpha) {
         int n = x.size();

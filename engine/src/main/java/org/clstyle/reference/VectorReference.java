@@ -23,6 +23,11 @@ public final class VectorReference {
         return out;
     }
 
+    /** y + (mul / (divisor + eps)) x */
+    public static double[] axpyDivided(double divisor, double eps, double mul, double[] x, double[] y) {
+        return axpy(mul / (divisor + eps), x, y);
+    }
+
     public static double[] scale(double[] x, double alpha) {
         double[] out = new double[x.length];
         for (int k = 0; k < x.length; k++) out[k] = x[k] * alpha;

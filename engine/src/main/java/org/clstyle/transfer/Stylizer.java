@@ -136,11 +136,6 @@ public final class Stylizer {
         } catch (ImageException e) {
             throw new StylizeException(e.getMessage(), e);
         }
-        if (s.normalizeGradients()) {
-            // Needs a per-term hook in LossFunction (L1-normalise each term's d loss / d F_l before it is
-            // summed into the layer gradient); see the report: refuse rather than silently ignore it.
-            throw new StylizeException("--normalize-gradients is not supported yet by this build's loss function");
-        }
         FloatImage content = null;
         List<FloatImage> styles = new ArrayList<>();
         FloatImage initImage = null;
@@ -290,7 +285,7 @@ public final class Stylizer {
         Projection clamp = x -> imageOps.clamp(x, 0f, 1f);
         int[] shape = {3, h, w};
         try (LossFunction loss = new LossFunction(ctx, weights, recipe, contentK == null ? null : contentK.data(), h, w,
-                        styleData, styleHW);
+                        styleData, styleHW, s.normalizeGradients());
                 ClBuffer x = ctx.buffer(start.data(), shape);          // [3, H, W] the image being optimised
                 ClBuffer lastGood = ctx.buffer(shape);                  // [3, H, W] the last image with a finite loss
                 Lbfgs lbfgs = s.optimizer() == StylizeSettings.Optimizer.LBFGS

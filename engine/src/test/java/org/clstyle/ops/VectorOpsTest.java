@@ -79,6 +79,9 @@ class VectorOpsTest {
             vec.axpy(coef, 1, -2f, xb, yb); // y += -2 * 0.75 * x
             expect = VectorReference.axpy(-1.5, xd, expect);
             Tensors.assertClose("axpy device coefficient", toFloat(expect), yb.read(), 1e-6, 1e-6);
+            vec.axpyDivided(coef, 1, 1e-8f, 3f, xb, yb); // y += 3 / (0.75 + 1e-8) * x
+            expect = VectorReference.axpyDivided(0.75, 1e-8, 3, xd, expect);
+            Tensors.assertClose("axpy divided by a device scalar", toFloat(expect), yb.read(), 1e-6, 1e-6);
             vec.scale(yb, 0.3f);
             expect = VectorReference.scale(expect, 0.3);
             Tensors.assertClose("scale", toFloat(expect), yb.read(), 1e-6, 1e-6);
@@ -119,6 +122,7 @@ class VectorOpsTest {
             assertThrows(IllegalArgumentException.class, () -> vec.dot(a, b, out, 0));
             assertThrows(IllegalArgumentException.class, () -> vec.axpy(1f, a, b));
             assertThrows(IllegalArgumentException.class, () -> vec.axpy(out, 1, 1f, a, a));
+            assertThrows(IllegalArgumentException.class, () -> vec.axpyDivided(out, 1, 0f, 1f, a, a));
             assertThrows(IllegalArgumentException.class, () -> vec.copy(a, b));
             assertThrows(IllegalArgumentException.class, () -> vec.adam(a, a, a, a, 0.1f, 0.9f, 0.999f, 1e-8f, 0));
         }

@@ -48,6 +48,19 @@ __kernel void axpy_device_coef(__global const float* coef,  // [>= index + 1]
     if (k < n) y[k] += (mul * coef[index]) * x[k];
 }
 
+// y += (mul / (divisor[index] + eps)) * x: a term's gradient normalised by its own norm, computed on
+// the device (jcjohnson's -normalize_gradients), without a round trip to the host.
+__kernel void axpy_divided(__global const float* divisor,  // [>= index + 1]
+                           const int index,
+                           const float eps,
+                           const float mul,
+                           __global const float* x,        // [n]
+                           __global float* y,              // [n]
+                           const int n) {
+    const int k = (int) get_global_id(0);
+    if (k < n) y[k] += (mul / (divisor[index] + eps)) * x[k];
+}
+
 // x *= alpha
 __kernel void scale_in_place(__global float* x,  // [n]
                              const float alpha, const int n) {
