@@ -31,7 +31,7 @@ public final class Conv3x3 {
     private static final String FAMILY = "conv3x3";
     private static final String DIRECT_FAMILY = "conv3x3_direct";
     /** Defines of the direct variant: register block MR x 8*NV, and DIRECT_WG work-items per group (host side). */
-    private static final Set<String> DIRECT_KEYS = Set.of("MR", "NV", "DIRECT_WG");
+    private static final Set<String> DIRECT_KEYS = Set.of("MR", "NV", "DIRECT_WG", "ROWS_INNER");
 
     /** Which kernels run forward and backwardInput. */
     public enum Variant {
@@ -53,10 +53,13 @@ public final class Conv3x3 {
     private final int mr;
     private final int nv;
     private final int directGroup;
+    private final int rowsInnerOverride;
+    /** Weight bytes that still stay in a CPU's cache (L2 of one core or so) while the input streams by. */
+    private static final long WEIGHTS_IN_CACHE = 1 << 20;
     private ClProgram direct;
     /** Packed weights per weight buffer: [0] forward, [1] backward (flipped, transposed); see conv3x3_direct_pack. */
     private final Map<ClBuffer, ClBuffer[]> packed = new IdentityHashMap<>();
-    /** Padded input of the direct variant, [capacity] floats used as [C, H+2, WP]. */
+    /** Padded input of the direct variant, [capacity] floats used as [H+2, C, WP]. */
     private ClBuffer scratch;
 
     public Conv3x3(ClContext ctx) {
@@ -98,7 +101,8 @@ public final class Conv3x3 {
         // 6 x 16: 12 float8 accumulators + 2 loads + 1 broadcast of the 16 AVX2 registers.
         this.mr = intDefine(defines, "MR", 6, 1, 16);
         this.nv = intDefine(defines, "NV", 2, 1, 4);
-        this.directGroup = intDefine(defines, "DIRECT_WG", 1, 1,
+        this.rowsInnerOverride = intDefine(defines, "ROWS_INNER", -1, -1, 1);
+        this.directGroup = intDefine(defines, "DIRECT_WG", 4, 1,
                 (int) Math.min(1024, ctx.device().maxWorkGroupSize()));
     }
 
@@ -218,13 +222,25 @@ public final class Conv3x3 {
             scratch = ctx.buffer((int) need);
         }
         ClProgram p = directProgram();
-        p.kernel("conv3x3_direct_pad").launch(new long[] {wpd, (long) k * (h + 2)}, null,
+        p.kernel("conv3x3_direct_pad").launch(new long[] {(long) k * (h + 2)}, null,
                 in, mask != null ? mask : in, mask != null ? 1 : 0, scratch, k, h, w, wpd);
         int nr = 8 * nv;
-        long blocks = (long) (w + nr - 1) / nr * h;
-        long global0 = (blocks + directGroup - 1) / directGroup * directGroup;
-        p.kernel("conv3x3_direct").launch(new long[] {global0, (m + mr - 1) / mr}, new long[] {directGroup, 1},
-                scratch, wp, bias != null ? bias : out, out, k, m, h, w, wpd, bias != null ? 1 : 0, relu ? 1 : 0);
+        long blocks = (w + nr - 1) / nr;
+        long mblocks = (m + mr - 1) / mr;
+        boolean rowsInner = rowsInner(k, m);
+        p.kernel("conv3x3_direct").launch(new long[] {blocks, rowsInner ? h : mblocks, rowsInner ? mblocks : h},
+                new long[] {Math.min(directGroup, blocks), 1, 1},
+                scratch, wp, bias != null ? bias : out, out, k, m, h, w, wpd, bias != null ? 1 : 0, relu ? 1 : 0,
+                rowsInner ? 1 : 0);
+    }
+
+    /**
+     * Work order of the direct kernel: channel blocks outside rows (rows_inner, weights of one block
+     * reused from cache) when the {@code k x m x 9} weights are too big to stay in cache, else rows
+     * outside channel blocks (each input row reused from cache by all channel blocks).
+     */
+    private boolean rowsInner(int k, int m) {
+        return rowsInnerOverride >= 0 ? rowsInnerOverride == 1 : (long) k * m * 9 * Float.BYTES > WEIGHTS_IN_CACHE;
     }
 
     /** The packed forward and backward weights of {@code weight}, packing them at the first use. */

@@ -88,8 +88,9 @@ class Conv3x3Test {
 
     /**
      * Other register blocks of the direct variant (one channel x 8 pixels, ragged channel blocks,
-     * 24 and 32 pixels wider than the 7- and 13-wide rows, several work-items per group) agree too;
-     * 17 wide makes the last block of a row partial after a full one.
+     * 24 and 32 pixels wider than the 7- and 13-wide rows, several work-items per group, both work
+     * orders) agree too; 17 wide makes the last block of a row partial after a full one, and 70 wide
+     * gives more pixel blocks per row than work-items per group (a ragged last group).
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("directConfigs")
@@ -99,6 +100,8 @@ class Conv3x3Test {
         checkForward(c, 5, 13, 3, 17);
         checkBackward(c, 5, 67, 7, 5);
         checkBackward(c, 13, 5, 3, 17);
+        checkForward(c, 3, 7, 2, 70);
+        checkBackward(c, 7, 3, 2, 70);
     }
 
     static Stream<Map<String, Integer>> directConfigs() {
@@ -106,7 +109,9 @@ class Conv3x3Test {
                 Map.of("MR", 1, "NV", 1),
                 Map.of("MR", 4, "NV", 3),
                 Map.of("MR", 3, "NV", 4),
-                Map.of("MR", 8, "NV", 1, "DIRECT_WG", 3));
+                Map.of("MR", 8, "NV", 1, "DIRECT_WG", 3, "ROWS_INNER", 1),
+                Map.of("MR", 6, "NV", 2, "DIRECT_WG", 1, "ROWS_INNER", 1),
+                Map.of("MR", 6, "NV", 2, "ROWS_INNER", 0));
     }
 
     /** The direct variant caches packed weights per buffer; prepare() repacks after the contents change. */
