@@ -210,12 +210,15 @@ public final class Conv3x3 {
 
     /**
      * out [m, h, w] = conv(in [k, h, w] (times (mask > 0) when mask != null), packed weight) (+ bias,
-     * ReLU): pad into the scratch buffer, then the register-blocked kernel.
+     * ReLU): pad into the scratch buffer, then the register-blocked kernel. A forward (bias != null)
+     * packs and reserves for the backward too.
      */
     private void direct(ClBuffer in, ClBuffer mask, ClBuffer wp, ClBuffer bias, ClBuffer out,
                         int k, int m, int h, int w, boolean relu) {
         int wpd = paddedWidth(w);
-        long need = (long) k * (h + 2) * wpd;
+        // The forward reserves room for its own backward (which pads Cout channels), so that a
+        // backward after the forward of the same layers allocates nothing.
+        long need = (long) (bias != null ? Math.max(k, m) : k) * (h + 2) * wpd;
         if (need > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("Conv3x3: padded input of " + need + " floats is too large");
         }

@@ -114,6 +114,28 @@ class Conv3x3Test {
                 Map.of("MR", 6, "NV", 2, "ROWS_INNER", 0));
     }
 
+    /**
+     * After one forward, the direct variant's backwardInput and further passes of the same layer
+     * allocate nothing, even when the backward pads more channels (Cout > Cin) than the forward did.
+     */
+    @Test
+    void directAllocatesNothingAfterTheFirstForward() {
+        int cin = 3, cout = 16, h = 9, w = 20;
+        Conv3x3 c = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.DIRECT);
+        try (ClBuffer bx = ctx.buffer(Tensors.uniform(21, cin * h * w, -1, 1), cin, h, w);
+                ClBuffer bw = ctx.buffer(Tensors.uniform(22, cout * cin * 9, -1, 1), cout, cin, 3, 3);
+                ClBuffer bb = ctx.buffer(Tensors.uniform(23, cout, -1, 1), cout); ClBuffer by = ctx.buffer(cout, h, w);
+                ClBuffer dx = ctx.buffer(cin, h, w)) {
+            c.forward(bx, bw, bb, by, true);
+            long before = ctx.allocatedBytes();
+            c.backwardInput(by, bw, by, dx);
+            c.forward(bx, bw, bb, by, true);
+            c.backwardInput(by, bw, null, dx);
+            ctx.finish();
+            assertTrue(ctx.allocatedBytes() == before, "allocated " + (ctx.allocatedBytes() - before) + " bytes");
+        }
+    }
+
     /** The direct variant caches packed weights per buffer; prepare() repacks after the contents change. */
     @Test
     void prepareRepacksChangedWeights() {
