@@ -25,12 +25,16 @@ import org.clstyle.cl.ClProgram;
  * <p>The direct variant packs each weight buffer once, at its first use or at {@link #prepare}, and
  * keeps the packed copy while the weight buffer is open: after changing a weight buffer's contents,
  * call {@link #prepare} on it again. It pads the input into a scratch buffer that grows to the
- * largest layer seen and is then reused.
+ * largest layer seen (a forward reserves room for its own backward) and is then reused, so a loop of
+ * forwards and backwards over layers already run forward once allocates nothing.
  */
 public final class Conv3x3 {
     private static final String FAMILY = "conv3x3";
     private static final String DIRECT_FAMILY = "conv3x3_direct";
-    /** Defines of the direct variant: register block MR x 8*NV, and DIRECT_WG work-items per group (host side). */
+    /**
+     * Defines of the direct variant: register block MR x 8*NV (kernel), and on the host DIRECT_WG
+     * work-items per group and ROWS_INNER (1 or 0 forces the work order, see rowsInner).
+     */
     private static final Set<String> DIRECT_KEYS = Set.of("MR", "NV", "DIRECT_WG", "ROWS_INNER");
 
     /** Which kernels run forward and backwardInput. */
@@ -72,7 +76,7 @@ public final class Conv3x3 {
 
     /**
      * With {@code defines} overriding kernel defines (tile sizes TS_M, TS_N, TS_K, WPT_M, WPT_N of
-     * gemm.cl, BIAS_WG; MR, NV, DIRECT_WG of the direct variant), e.g. from an autotuner.
+     * gemm.cl, BIAS_WG; MR, NV, DIRECT_WG, ROWS_INNER of the direct variant), e.g. from an autotuner.
      */
     public Conv3x3(ClContext ctx, Map<String, ?> defines) {
         this(ctx, defines, Variant.forDevice(ctx.device()));

@@ -3,10 +3,13 @@
 // keeps an MR x NR block of outputs (MR output channels x NR consecutive pixels of one row) in
 // float8 registers and walks K = Cin*9 with one broadcast weight and NR/8 vector loads per tap.
 // The input is zero-padded once per call into xp [H+2, Cin, WP] with WP >= ceil(W/NR)*NR + 2, so
-// every load of the inner loop is in bounds and branch-free; rows before channels so that the three
-// input rows one output row needs, over all channels, are one contiguous strided stream (the
-// [Cin, H+2, WP] order jumps a whole plane per channel, which the prefetchers and TLB cannot follow); the weights are packed once per
-// weight buffer into wp [ceil(Cout/MR), Cin*9, MR] so the MR broadcasts of a tap are contiguous.
+// every load of the inner loop is in bounds and branch-free. Rows come before channels so that the
+// three input rows of one output row, over all channels, are one contiguous strided stream (the
+// [Cin, H+2, WP] order jumps a whole plane per channel, which prefetchers and TLB cannot follow:
+// 2-4x slower at 64-256 channels). The weights are packed once per weight buffer into
+// wp [ceil(Cout/MR), Cin*9, MR] so the MR broadcasts of a tap are contiguous.
+// On PoCL 3.1 (LLVM 15, AVX2) the per-channel loop compiles to 108 vfmadd231ps on registers,
+// 54 vbroadcastss and 18 vmovups, no spills: FMA-bound.
 // Backward to the input is the same kernel on the ReLU-masked, padded dy with the weights flipped
 // 180 degrees and transposed (packed as a [Cin, Cout, 3, 3] weight).
 
