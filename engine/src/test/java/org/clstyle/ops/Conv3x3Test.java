@@ -17,23 +17,40 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Conv3x3 kernels against the double-precision reference on random inputs in [-1, 1]. Tolerance:
+ * Conv3x3 kernels, both variants (GEMM and DIRECT) forced on whatever device runs the tests, against
+ * the double-precision reference on random inputs in [-1, 1]. Tolerance:
  * float sums of K products of magnitude <= 1 (K = Cin*9, Cout*9 or H*W) round with an error that
  * grows with K, so atol = 1e-5 + 1e-6 * K, rtol = 1e-4. A wrong index or tap gives errors of order 0.1.
  */
 class Conv3x3Test {
     private static ClContext ctx;
     private static Conv3x3 conv;
+    private static Conv3x3 gemm;
+    private static Conv3x3 direct;
 
     @BeforeAll
     static void open() {
         ctx = ClContext.createDefault();
         conv = new Conv3x3(ctx);
+        gemm = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.GEMM);
+        direct = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.DIRECT);
     }
 
     @AfterAll
     static void close() {
         ctx.close();
+    }
+
+    /** Every shape with each variant. */
+    static Stream<Arguments> variantShapes() {
+        return Stream.of(Conv3x3.Variant.values()).flatMap(v -> shapes().map(a -> {
+            Object[] in = a.get();
+            return Arguments.of(v, in[0], in[1], in[2], in[3]);
+        }));
+    }
+
+    private static Conv3x3 of(Conv3x3.Variant v) {
+        return v == Conv3x3.Variant.GEMM ? gemm : direct;
     }
 
     static Stream<Arguments> shapes() {
@@ -50,26 +67,114 @@ class Conv3x3Test {
         return 1e-5 + 1e-6 * k;
     }
 
-    @ParameterizedTest(name = "cin={0} cout={1} {2}x{3}")
-    @MethodSource("shapes")
-    void forwardMatchesReference(int cin, int cout, int h, int w) {
-        checkForward(conv, cin, cout, h, w);
+    @ParameterizedTest(name = "{0} cin={1} cout={2} {3}x{4}")
+    @MethodSource("variantShapes")
+    void forwardMatchesReference(Conv3x3.Variant v, int cin, int cout, int h, int w) {
+        checkForward(of(v), cin, cout, h, w);
     }
 
-    @ParameterizedTest(name = "cin={0} cout={1} {2}x{3}")
-    @MethodSource("shapes")
-    void backwardsMatchReference(int cin, int cout, int h, int w) {
-        checkBackward(conv, cin, cout, h, w);
+    @ParameterizedTest(name = "{0} cin={1} cout={2} {3}x{4}")
+    @MethodSource("variantShapes")
+    void backwardsMatchReference(Conv3x3.Variant v, int cin, int cout, int h, int w) {
+        checkBackward(of(v), cin, cout, h, w);
+    }
+
+    @Test
+    void defaultVariantFollowsDeviceType() {
+        Conv3x3.Variant expected = ctx.device().isGpu() ? Conv3x3.Variant.GEMM
+                : ctx.device().type().contains("CPU") ? Conv3x3.Variant.DIRECT : Conv3x3.Variant.GEMM;
+        assertTrue(conv.variant() == expected, "device " + ctx.device().type() + " got " + conv.variant());
+    }
+
+    /**
+     * Other register blocks of the direct variant (one channel x 8 pixels, ragged channel blocks,
+     * 24 and 32 pixels wider than the 7- and 13-wide rows, several work-items per group, both work
+     * orders) agree too; 17 wide makes the last block of a row partial after a full one, and 70 wide
+     * gives more pixel blocks per row than work-items per group (a ragged last group).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("directConfigs")
+    void otherDirectBlocksMatchReference(Map<String, Integer> defines) {
+        Conv3x3 c = new Conv3x3(ctx, defines, Conv3x3.Variant.DIRECT);
+        checkForward(c, 67, 5, 13, 11);
+        checkForward(c, 5, 13, 3, 17);
+        checkBackward(c, 5, 67, 7, 5);
+        checkBackward(c, 13, 5, 3, 17);
+        checkForward(c, 3, 7, 2, 70);
+        checkBackward(c, 7, 3, 2, 70);
+    }
+
+    static Stream<Map<String, Integer>> directConfigs() {
+        return Stream.of(
+                Map.of("MR", 1, "NV", 1),
+                Map.of("MR", 4, "NV", 3),
+                Map.of("MR", 3, "NV", 4),
+                Map.of("MR", 8, "NV", 1, "DIRECT_WG", 3, "ROWS_INNER", 1),
+                Map.of("MR", 6, "NV", 2, "DIRECT_WG", 1, "ROWS_INNER", 1),
+                Map.of("MR", 6, "NV", 2, "ROWS_INNER", 0));
+    }
+
+    /**
+     * After one forward, the direct variant's backwardInput and further passes of the same layer
+     * allocate nothing, even when the backward pads more channels (Cout > Cin) than the forward did.
+     */
+    @Test
+    void directAllocatesNothingAfterTheFirstForward() {
+        int cin = 3, cout = 16, h = 9, w = 20;
+        Conv3x3 c = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.DIRECT);
+        try (ClBuffer bx = ctx.buffer(Tensors.uniform(21, cin * h * w, -1, 1), cin, h, w);
+                ClBuffer bw = ctx.buffer(Tensors.uniform(22, cout * cin * 9, -1, 1), cout, cin, 3, 3);
+                ClBuffer bb = ctx.buffer(Tensors.uniform(23, cout, -1, 1), cout); ClBuffer by = ctx.buffer(cout, h, w);
+                ClBuffer dx = ctx.buffer(cin, h, w)) {
+            c.forward(bx, bw, bb, by, true);
+            long before = ctx.allocatedBytes();
+            c.backwardInput(by, bw, by, dx);
+            c.forward(bx, bw, bb, by, true);
+            c.backwardInput(by, bw, null, dx);
+            ctx.finish();
+            assertTrue(ctx.allocatedBytes() == before, "allocated " + (ctx.allocatedBytes() - before) + " bytes");
+        }
+    }
+
+    /** The direct variant caches packed weights per buffer; prepare() repacks after the contents change. */
+    @Test
+    void prepareRepacksChangedWeights() {
+        int cin = 5, cout = 7, h = 6, w = 9;
+        float[] x = Tensors.uniform(11, cin * h * w, -1, 1);
+        float[] w1 = Tensors.uniform(12, cout * cin * 9, -1, 1);
+        float[] w2 = Tensors.uniform(13, cout * cin * 9, -1, 1);
+        float[] b = Tensors.uniform(14, cout, -1, 1);
+        float[] g = Tensors.uniform(15, cout * h * w, -1, 1);
+        Conv3x3 c = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.DIRECT);
+        try (ClBuffer bx = ctx.buffer(x, cin, h, w); ClBuffer bw = ctx.buffer(w1, cout, cin, 3, 3);
+                ClBuffer bb = ctx.buffer(b, cout); ClBuffer by = ctx.buffer(cout, h, w);
+                ClBuffer bg = ctx.buffer(g, cout, h, w); ClBuffer dx = ctx.buffer(cin, h, w)) {
+            c.prepare(bw);
+            for (float[] wt : new float[][] {w1, w2}) {
+                bw.write(wt);
+                c.prepare(bw);
+                for (int rep = 0; rep < 2; rep++) { // the second call uses the cached packing
+                    c.forward(bx, bw, bb, by, false);
+                    c.backwardInput(bg, bw, null, dx);
+                    double[] ref = Conv3x3Reference.forward(Tensors.toDouble(x), cin, h, w, Tensors.toDouble(wt),
+                            Tensors.toDouble(b), cout, false);
+                    double[] refDx = Conv3x3Reference.backwardInput(Tensors.toDouble(g), Tensors.toDouble(wt), null,
+                            cin, cout, h, w);
+                    Tensors.assertClose("forward", toFloat(ref), by.read(), atol(cin * 9), 1e-4);
+                    Tensors.assertClose("backwardInput", toFloat(refDx), dx.read(), atol(cout * 9), 1e-4);
+                }
+            }
+        }
     }
 
     /**
      * Other tile configurations (the fallbacks, non-square ones an autotuner may pick, vector widths
-     * 8, 4, 2, 1, a one-work-item group) give the same results.
+     * 8, 4, 2, 1, a one-work-item group) give the same results (GEMM variant forced, whatever the device).
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("tileConfigs")
     void otherTileSizesMatchReference(Map<String, Integer> tiles) {
-        Conv3x3 c = new Conv3x3(ctx, tiles);
+        Conv3x3 c = new Conv3x3(ctx, tiles, Conv3x3.Variant.GEMM);
         checkForward(c, 67, 5, 13, 11);
         checkBackward(c, 5, 67, 7, 5);
     }
@@ -163,6 +268,11 @@ class Conv3x3Test {
         }
         assertMessage(() -> new Conv3x3(ctx, Map.of("TS_M", 30, "WPT_M", 8)), "multiple of WPT_M");
         assertMessage(() -> new Conv3x3(ctx, Map.of("WPT_N", 8, "VW", 16)), "WPT_N of VW");
+        assertMessage(() -> new Conv3x3(ctx, Map.of("MR", 0), Conv3x3.Variant.DIRECT), "MR=0");
+        assertMessage(() -> new Conv3x3(ctx, Map.of("NV", 5), Conv3x3.Variant.DIRECT), "NV=5");
+        try (ClBuffer notWeight = ctx.buffer(4, 3, 3)) {
+            assertMessage(() -> direct.prepare(notWeight), "weight has shape");
+        }
     }
 
     private static void assertMessage(Runnable r, String part) {
