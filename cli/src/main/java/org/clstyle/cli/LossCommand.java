@@ -3,14 +3,11 @@ package org.clstyle.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -18,6 +15,7 @@ import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.cl.ClDevice;
 import org.clstyle.image.FloatImage;
+import org.clstyle.io.AtomicFile;
 import org.clstyle.image.ImageException;
 import org.clstyle.image.Images;
 import org.clstyle.loss.LossFunction;
@@ -142,33 +140,21 @@ final class LossCommand implements Callable<Integer> {
             dims.append(s).append(", ");
         }
         String shapeText = shape.length == 1 ? dims.toString().trim() : dims.substring(0, dims.length() - 2);
-        String header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + shapeText + "), }";
-        int total = 10 + header.length() + 1;
-        header = header + " ".repeat((64 - total % 64) % 64) + "\n";
+        String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + shapeText + "), }";
+        int total = 10 + dict.length() + 1;
+        String header = dict + " ".repeat((64 - total % 64) % 64) + "\n";
         ByteBuffer head = ByteBuffer.allocate(10).order(ByteOrder.LITTLE_ENDIAN);
         head.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0)
                 .putShort((short) header.length());
         ByteBuffer body = ByteBuffer.allocate(data.length * 4).order(ByteOrder.LITTLE_ENDIAN);
         body.asFloatBuffer().put(data);
-        Path abs = file.toAbsolutePath();
-        Path tmp = abs.resolveSibling("." + abs.getFileName() + ".tmp");
         try {
-            try (OutputStream os = Files.newOutputStream(tmp)) {
+            AtomicFile.write(file, os -> {
                 os.write(head.array());
                 os.write(header.getBytes(StandardCharsets.US_ASCII));
                 os.write(body.array());
-            }
-            try {
-                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
-            }
+            });
         } catch (IOException e) {
-            try {
-                Files.deleteIfExists(tmp);
-            } catch (IOException ignored) {
-                // the original error is the one to report
-            }
             throw new UserError("--grad-out " + file + ": cannot write: " + e.getMessage());
         }
     }

@@ -6,11 +6,9 @@ import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.AccessDeniedException;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Iterator;
 import java.util.Locale;
 import java.util.function.Consumer;
@@ -19,6 +17,8 @@ import javax.imageio.ImageIO;
 import javax.imageio.ImageWriteParam;
 import javax.imageio.ImageWriter;
 import javax.imageio.stream.ImageOutputStream;
+
+import org.clstyle.io.AtomicFile;
 
 /**
  * Image files to and from {@link FloatImage} (RGB [0,1], [3,H,W]): PNG and JPEG through javax.imageio,
@@ -172,30 +172,12 @@ public final class Images {
             throw new ImageException(file + ": is a directory");
         }
         BufferedImage bi = toBuffered(img);
-        Path tmp = null;
         try {
-            tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
-            try (OutputStream os = Files.newOutputStream(tmp)) {
-                encode(bi, format, os);
-            }
-            try {
-                Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
-            }
-            tmp = null;
+            AtomicFile.write(abs, os -> encode(bi, format, os));
         } catch (AccessDeniedException e) {
             throw new ImageException(file + ": permission denied");
         } catch (IOException e) {
             throw new ImageException(file + ": cannot write (" + e.getMessage() + ")");
-        } finally {
-            if (tmp != null) {
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // best effort: the temporary name starts with a dot and ends in .tmp
-                }
-            }
         }
     }
 
