@@ -1,0 +1,166 @@
+package org.clstyle.ops;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.clstyle.cl.ClContext;
+import org.clstyle.cl.ClDevice;
+import org.clstyle.cl.ClException;
+import org.clstyle.cl.ClKernel;
+import org.clstyle.cl.ClProgram;
+
+/**
+ * Tile sizes for the kernels built on gemm.cl, and launches of them that fit the device: the first
+ * configuration (largest first) whose work-group and local tiles the device accepts, stepping down
+ * to smaller tiles when a kernel turns out to allow fewer work-items than the device maximum.
+ */
+final class GemmTiles {
+    /** One set of gemm.cl tile sizes (see the defines there). */
+    record Config(int tsM, int tsN, int tsK, int wptM, int wptN) {
+        int rtsM() { return tsM / wptM; }
+
+        int rtsN() { return tsN / wptN; }
+
+        int workGroup() { return rtsM() * rtsN(); }
+
+        /** Bytes of the As and Bs local tiles (As rows padded by one float). */
+        long localBytes() { return (long) tsK * ((tsM + 1) + tsN) * Float.BYTES; }
+
+        boolean valid() {
+            return tsM > 0 && tsN > 0 && tsK > 0 && wptM > 0 && wptN > 0 && tsM % wptM == 0 && tsN % wptN == 0;
+        }
+
+        boolean fits(ClDevice d) {
+            return workGroup() <= d.maxWorkGroupSize() && localBytes() <= d.localMemBytes();
+        }
+
+        Map<String, Object> defines() {
+            return Map.of("TS_M", tsM, "TS_N", tsN, "TS_K", tsK, "WPT_M", wptM, "WPT_N", wptN);
+        }
+
+        /** Global size for an M x N output: dimension 0 runs along N. */
+        long[] global(int m, int n) {
+            return new long[] {(long) ceilDiv(n, tsN) * rtsN(), (long) ceilDiv(m, tsM) * rtsM()};
+        }
+
+        long[] local() { return new long[] {rtsN(), rtsM()}; }
+
+        private static int ceilDiv(int a, int b) { return (a + b - 1) / b; }
+    }
+
+    /** Largest first; the last needs one work-item and 144 bytes of local memory. */
+    static final List<Config> CANDIDATES = List.of(
+            new Config(64, 64, 16, 8, 4),
+            new Config(32, 32, 16, 4, 4),
+            new Config(16, 16, 16, 4, 4),
+            new Config(8, 8, 8, 4, 4),
+            new Config(4, 4, 4, 4, 4));
+
+    private static final Set<String> TILE_KEYS = Set.of("TS_M", "TS_N", "TS_K", "WPT_M", "WPT_N");
+
+    private final ClContext ctx;
+    private final String family;
+    private final Map<String, Object> extraDefines;
+    private final boolean pinned;
+    private int candidate;
+    private Config config;
+    private ClProgram program;
+
+    /**
+     * Tiles for kernel family {@code family} on {@code ctx}'s device. {@code overrides} may set any
+     * define; setting a tile size (TS_M, TS_N, TS_K, WPT_M, WPT_N) pins the configuration (the
+     * others keep the defaults of the largest candidate), and one the device cannot run is an error.
+     */
+    GemmTiles(ClContext ctx, String family, Map<String, ?> overrides, Map<String, ?> familyDefines) {
+        this.ctx = ctx;
+        this.family = family;
+        Map<String, Object> extra = new HashMap<>(familyDefines);
+        Map<String, Integer> tiles = new HashMap<>();
+        for (Map.Entry<String, ?> e : overrides.entrySet()) {
+            if (TILE_KEYS.contains(e.getKey())) {
+                tiles.put(e.getKey(), toInt(e.getKey(), e.getValue()));
+            } else {
+                extra.put(e.getKey(), e.getValue());
+            }
+        }
+        this.extraDefines = extra;
+        this.pinned = !tiles.isEmpty();
+        ClDevice dev = ctx.device();
+        if (pinned) {
+            Config base = CANDIDATES.get(0);
+            Config c = new Config(tiles.getOrDefault("TS_M", base.tsM()), tiles.getOrDefault("TS_N", base.tsN()),
+                    tiles.getOrDefault("TS_K", base.tsK()), tiles.getOrDefault("WPT_M", base.wptM()),
+                    tiles.getOrDefault("WPT_N", base.wptN()));
+            if (!c.valid()) {
+                throw new IllegalArgumentException(family + " tile sizes " + c
+                        + ": need positive sizes with TS_M a multiple of WPT_M and TS_N a multiple of WPT_N");
+            }
+            if (!c.fits(dev)) {
+                throw new IllegalArgumentException(family + " tile sizes " + c + " need " + c.workGroup()
+                        + " work-items and " + c.localBytes() + " bytes of local memory; device " + dev.label()
+                        + " allows " + dev.maxWorkGroupSize() + " and " + dev.localMemBytes());
+            }
+            config = c;
+        } else {
+            candidate = -1;
+            stepDown();
+        }
+    }
+
+    Config config() { return config; }
+
+    /** Launches {@code kernel} over an M x N output with the current tiles; args as for ClKernel.launch. */
+    void launch(String kernel, int m, int n, Object... args) {
+        while (true) {
+            ClKernel k = program().kernel(kernel);
+            try {
+                k.launch(config.global(m, n), config.local(), args);
+                return;
+            } catch (ClException e) {
+                // CL_INVALID_WORK_GROUP_SIZE / CL_OUT_OF_RESOURCES: the kernel allows fewer work-items
+                // than the device maximum (e.g. register pressure on a GPU); retry with smaller tiles.
+                boolean tooBig = e.code() == -54 || e.code() == -5;
+                if (!tooBig || pinned || candidate + 1 >= CANDIDATES.size()) {
+                    throw e;
+                }
+                stepDown();
+            }
+        }
+    }
+
+    /** The program built with the current tiles and the other defines (for the family's non-GEMM kernels too). */
+    ClProgram program() {
+        if (program == null) {
+            Map<String, Object> defines = new HashMap<>(extraDefines);
+            defines.putAll(config.defines());
+            program = ctx.program(family, defines);
+        }
+        return program;
+    }
+
+    private void stepDown() {
+        ClDevice dev = ctx.device();
+        for (int i = candidate + 1; i < CANDIDATES.size(); i++) {
+            if (CANDIDATES.get(i).fits(dev)) {
+                candidate = i;
+                config = CANDIDATES.get(i);
+                program = null;
+                return;
+            }
+        }
+        throw new IllegalStateException("device " + dev.label() + " cannot run even the smallest " + family
+                + " tiles " + CANDIDATES.get(CANDIDATES.size() - 1));
+    }
+
+    private static int toInt(String key, Object v) {
+        if (v instanceof Number num) {
+            return num.intValue();
+        }
+        try {
+            return Integer.parseInt(String.valueOf(v).trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("define " + key + "=" + v + " is not an integer");
+        }
+    }
+}

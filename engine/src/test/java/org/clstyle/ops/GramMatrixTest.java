@@ -1,0 +1,121 @@
+package org.clstyle.ops;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Map;
+import java.util.stream.Stream;
+import org.clstyle.cl.ClBuffer;
+import org.clstyle.cl.ClContext;
+import org.clstyle.reference.GramMatrixReference;
+import org.clstyle.testing.Tensors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * GramMatrix kernels against the double-precision reference on random inputs in [-1, 1]. Each
+ * output is a float sum of K products (K = H*W forward, K = C backward) scaled by 1/n; tolerance
+ * atol = (1e-5 + 1e-6 * K) * scale with scale = K / n (the largest possible output), rtol = 1e-4.
+ */
+class GramMatrixTest {
+    private static ClContext ctx;
+    private static GramMatrix gram;
+
+    @BeforeAll
+    static void open() {
+        ctx = ClContext.createDefault();
+        gram = new GramMatrix(ctx);
+    }
+
+    @AfterAll
+    static void close() {
+        ctx.close();
+    }
+
+    static Stream<Arguments> shapes() {
+        // c, h, w; n = c*h*w (the usual normaliser), except where noted by the test.
+        return Stream.of(Arguments.of(1, 1, 1), Arguments.of(3, 7, 5), Arguments.of(5, 13, 11),
+                Arguments.of(64, 7, 5), Arguments.of(67, 13, 11), Arguments.of(64, 1, 1), Arguments.of(67, 5, 7));
+    }
+
+    private static double atol(int k, double n) {
+        return (1e-5 + 1e-6 * k) * Math.max(1, k / n);
+    }
+
+    @ParameterizedTest(name = "c={0} {1}x{2}")
+    @MethodSource("shapes")
+    void forwardAndBackwardMatchReference(int c, int h, int w) {
+        check(gram, c, h, w, (double) c * h * w);
+        check(gram, c, h, w, 1.0);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("tileConfigs")
+    void otherTileSizesMatchReference(Map<String, Integer> tiles) {
+        GramMatrix g = new GramMatrix(ctx, tiles);
+        check(g, 67, 13, 11, 67.0 * 13 * 11);
+        check(g, 5, 7, 5, 2.5);
+    }
+
+    static Stream<Map<String, Integer>> tileConfigs() {
+        return Stream.of(
+                Map.of("TS_M", 16, "TS_N", 16, "TS_K", 16, "WPT_M", 4, "WPT_N", 4),
+                Map.of("TS_M", 4, "TS_N", 4, "TS_K", 4, "WPT_M", 4, "WPT_N", 4),
+                Map.of("TS_M", 24, "TS_N", 40, "TS_K", 5, "WPT_M", 3, "WPT_N", 5));
+    }
+
+    private static void check(GramMatrix gm, int c, int h, int w, double n) {
+        int cols = h * w;
+        float[] f = Tensors.uniform(10 + c, c * cols, -1, 1);
+        float[] dg = Tensors.uniform(20 + c, c * c, -1, 1); // not symmetric
+        float[] init = Tensors.uniform(30, c * cols, -1, 1);
+        double[] refG = GramMatrixReference.forward(Tensors.toDouble(f), c, cols, n);
+        double[] refDf = GramMatrixReference.backward(Tensors.toDouble(dg), Tensors.toDouble(f), c, cols, n);
+        try (ClBuffer bf = ctx.buffer(f, c, h, w); ClBuffer bg = ctx.buffer(c, c); ClBuffer bdg = ctx.buffer(dg, c, c);
+                ClBuffer bdf = ctx.buffer(c, h, w)) {
+            gm.forward(bf, bg, n);
+            Tensors.assertClose("G c=" + c + " n=" + n, Conv3x3Test.toFloat(refG), bg.read(), atol(cols, n), 1e-4);
+
+            bdf.write(Tensors.uniform(1, c * cols, 50, 60)); // overwritten when not accumulating
+            gm.backward(bdg, bf, bdf, n, false);
+            Tensors.assertClose("dF c=" + c + " n=" + n, Conv3x3Test.toFloat(refDf), bdf.read(), atol(c, n), 1e-4);
+
+            bdf.write(init);
+            gm.backward(bdg, bf, bdf, n, true);
+            float[] expect = new float[init.length];
+            for (int i = 0; i < expect.length; i++) expect[i] = (float) (init[i] + refDf[i]);
+            Tensors.assertClose("dF accumulate c=" + c + " n=" + n, expect, bdf.read(), atol(c, n), 1e-4);
+        }
+    }
+
+    @Test
+    void acceptsAnyShapeWithChannelsFirst() {
+        int c = 5, cols = 9;
+        float[] f = Tensors.uniform(40, c * cols, -1, 1);
+        double[] ref = GramMatrixReference.forward(Tensors.toDouble(f), c, cols, 3);
+        try (ClBuffer flat = ctx.buffer(f, c, cols); ClBuffer g = ctx.buffer(c, c)) {
+            gram.forward(flat, g, 3);
+            Tensors.assertClose("G of [C, N]", Conv3x3Test.toFloat(ref), g.read(), atol(cols, 3), 1e-4);
+        }
+    }
+
+    @Test
+    void rejectsMismatchedShapes() {
+        try (ClBuffer f = ctx.buffer(4, 3, 3); ClBuffer g = ctx.buffer(4, 4); ClBuffer wrongG = ctx.buffer(4, 5);
+                ClBuffer wrongF = ctx.buffer(4, 9)) {
+            assertMessage(() -> gram.forward(f, wrongG, 1), "g has shape");
+            assertMessage(() -> gram.backward(wrongG, f, f, 1, false), "dg has shape");
+            assertMessage(() -> gram.backward(g, f, wrongF, 1, false), "df has shape");
+            assertMessage(() -> gram.forward(f, g, 0), "normaliser");
+        }
+    }
+
+    private static void assertMessage(Runnable r, String part) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, r::run);
+        assertTrue(e.getMessage().contains(part), "message '" + e.getMessage() + "' should mention '" + part + "'");
+    }
+}
