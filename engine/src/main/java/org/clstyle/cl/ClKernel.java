@@ -35,6 +35,19 @@ public final class ClKernel {
     public String name() { return name; }
 
     /**
+     * The most work-items per group this kernel can take on the context's device
+     * (CL_KERNEL_WORK_GROUP_SIZE): registers and local memory can make it smaller than the device's.
+     */
+    public long maxWorkGroupSize() {
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            PointerBuffer size = stack.mallocPointer(1);
+            ClError.check(clGetKernelWorkGroupInfo(kernel, ctx.device().deviceId(), CL_KERNEL_WORK_GROUP_SIZE, size, null),
+                    "clGetKernelWorkGroupInfo(" + name + ")");
+            return size.get(0);
+        }
+    }
+
+    /**
      * Sets {@code args} in order and enqueues the kernel over {@code global} work-items, in groups of
      * {@code local} (null lets the driver choose). Each global size is rounded up to a multiple of
      * its local size, so kernels must bound-check. Returns the device time in nanoseconds when the

@@ -17,7 +17,7 @@ import org.clstyle.cl.ClProgram;
  */
 final class GemmTiles {
     /** One set of gemm.cl tile sizes (see the defines there). */
-    record Config(int tsM, int tsN, int tsK, int wptM, int wptN) {
+    record Config(int tsM, int tsN, int tsK, int wptM, int wptN, int vw) {
         int rtsM() { return tsM / wptM; }
 
         int rtsN() { return tsN / wptN; }
@@ -28,7 +28,8 @@ final class GemmTiles {
         long localBytes() { return (long) tsK * ((tsM + 1) + tsN) * Float.BYTES; }
 
         boolean valid() {
-            return tsM > 0 && tsN > 0 && tsK > 0 && wptM > 0 && wptN > 0 && tsM % wptM == 0 && tsN % wptN == 0;
+            return tsM > 0 && tsN > 0 && tsK > 0 && wptM > 0 && wptN > 0 && tsM % wptM == 0 && tsN % wptN == 0
+                    && (vw == 1 || vw == 2 || vw == 4 || vw == 8 || vw == 16) && wptN % vw == 0;
         }
 
         boolean fits(ClDevice d) {
@@ -36,7 +37,7 @@ final class GemmTiles {
         }
 
         Map<String, Object> defines() {
-            return Map.of("TS_M", tsM, "TS_N", tsN, "TS_K", tsK, "WPT_M", wptM, "WPT_N", wptN);
+            return Map.of("TS_M", tsM, "TS_N", tsN, "TS_K", tsK, "WPT_M", wptM, "WPT_N", wptN, "VW", vw);
         }
 
         /** Global size for an M x N output: dimension 0 runs along N. */
@@ -51,13 +52,13 @@ final class GemmTiles {
 
     /** Largest first; the last needs one work-item and 144 bytes of local memory. */
     static final List<Config> CANDIDATES = List.of(
-            new Config(64, 64, 16, 8, 4),
-            new Config(32, 32, 16, 4, 4),
-            new Config(16, 16, 16, 4, 4),
-            new Config(8, 8, 8, 4, 4),
-            new Config(4, 4, 4, 4, 4));
+            new Config(64, 64, 16, 4, 16, 8),
+            new Config(32, 32, 16, 4, 8, 4),
+            new Config(16, 16, 16, 4, 4, 4),
+            new Config(8, 8, 8, 4, 4, 4),
+            new Config(4, 4, 4, 4, 4, 4));
 
-    private static final Set<String> TILE_KEYS = Set.of("TS_M", "TS_N", "TS_K", "WPT_M", "WPT_N");
+    private static final Set<String> TILE_KEYS = Set.of("TS_M", "TS_N", "TS_K", "WPT_M", "WPT_N", "VW");
 
     private final ClContext ctx;
     private final String family;
@@ -69,8 +70,9 @@ final class GemmTiles {
 
     /**
      * Tiles for kernel family {@code family} on {@code ctx}'s device. {@code overrides} may set any
-     * define; setting a tile size (TS_M, TS_N, TS_K, WPT_M, WPT_N) pins the configuration (the
-     * others keep the defaults of the largest candidate), and one the device cannot run is an error.
+     * define; setting a tile size (TS_M, TS_N, TS_K, WPT_M, WPT_N, VW) pins the configuration (the
+     * others keep the defaults of the largest candidate, VW the largest of 8, 4, 2, 1 dividing
+     * WPT_N), and one the device cannot run is an error.
      */
     GemmTiles(ClContext ctx, String family, Map<String, ?> overrides, Map<String, ?> familyDefines) {
         this.ctx = ctx;
@@ -89,12 +91,18 @@ final class GemmTiles {
         ClDevice dev = ctx.device();
         if (pinned) {
             Config base = CANDIDATES.get(0);
+            int wptN = tiles.getOrDefault("WPT_N", base.wptN());
+            int vw = 8;
+            while (vw > 1 && wptN % vw != 0) {
+                vw /= 2;
+            }
             Config c = new Config(tiles.getOrDefault("TS_M", base.tsM()), tiles.getOrDefault("TS_N", base.tsN()),
                     tiles.getOrDefault("TS_K", base.tsK()), tiles.getOrDefault("WPT_M", base.wptM()),
-                    tiles.getOrDefault("WPT_N", base.wptN()));
+                    wptN, tiles.getOrDefault("VW", vw));
             if (!c.valid()) {
                 throw new IllegalArgumentException(family + " tile sizes " + c
-                        + ": need positive sizes with TS_M a multiple of WPT_M and TS_N a multiple of WPT_N");
+                        + ": need positive sizes with TS_M a multiple of WPT_M, TS_N of WPT_N, WPT_N of VW,"
+                        + " and VW one of 1, 2, 4, 8, 16");
             }
             if (!c.fits(dev)) {
                 throw new IllegalArgumentException(family + " tile sizes " + c + " need " + c.workGroup()

@@ -1,6 +1,7 @@
 package org.clstyle.ops;
 
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.Map;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
@@ -13,8 +14,8 @@ import org.clstyle.cl.ClProgram;
  * The host half of reduce.cl's deterministic two-stage sum, shared by the op families that reduce
  * (loss.cl, tv.cl, optim.cl). Stage 1 runs a family's {@code *_partials} kernel over a grid whose
  * size depends only on the element count and the work-group size; stage 2 sums the partials in one
- * work-group. So the same input gives a bit-identical sum on every run on a device. It also picks
- * the 1-D work-group size for the families' elementwise kernels.
+ * work-group. So the same input gives a bit-identical sum on every run on a device. It also holds
+ * the work-group size choices and shape checks that every elementwise op family in this package uses.
  */
 final class Reduction {
     /** Preferred work-items per group (a power of two); lowered to what the device allows. */
@@ -28,11 +29,17 @@ final class Reduction {
 
     private final ClContext ctx;
     private final ClBuffer partials; // [MAX_GROUPS]
+    private final Map<String, ClProgram> programs = new HashMap<>(); // by family, for the current wg
     private int wg;
 
     Reduction(ClContext ctx) {
+        this(ctx, PREFERRED_WG);
+    }
+
+    /** With at most {@code preferredWg} work-items per group (tests use this to try small devices' sizes). */
+    Reduction(ClContext ctx, int preferredWg) {
         this.ctx = ctx;
-        this.wg = workGroupSize(ctx.device(), PREFERRED_WG);
+        this.wg = workGroupSize(ctx.device(), preferredWg);
         this.partials = ctx.buffer(MAX_GROUPS);
     }
 
@@ -55,7 +62,7 @@ final class Reduction {
 
     /** Family {@code family} built with this reduction's REDUCE_WG. */
     ClProgram program(String family) {
-        return ctx.program(family, Map.of("REDUCE_WG", wg));
+        return programs.computeIfAbsent(family, f -> ctx.program(f, Map.of("REDUCE_WG", wg)));
     }
 
     /** Stage-1 groups for {@code n} terms: enough for ITEMS_PER_WORK_ITEM each, at most MAX_GROUPS. */
@@ -79,9 +86,10 @@ final class Reduction {
                 program.kernel(stage1).launch(new long[] {(long) groups * wg}, new long[] {wg}, all);
             } catch (ClException e) {
                 // The kernel may allow fewer work-items than the device (registers, local memory):
-                // halve and rebuild once; the size then stays fixed, so results stay reproducible.
+                // halve it (rebuilding) until it fits; it then stays fixed, so results stay reproducible.
                 if (e.code() == CL_INVALID_WORK_GROUP_SIZE && wg > 1) {
                     wg /= 2;
+                    programs.clear();
                     continue;
                 }
                 throw e;

@@ -40,6 +40,8 @@ class ClLayerTest {
             float[] out = by.read();
             for (int i = 0; i < n; i++) assertEquals(1 + 2f * i, out[i]);
             assertEquals(1 + 2f * 7, by.read(7));
+            long maxWg = ctx.programFromSource("saxpy", SAXPY, "").kernel("saxpy").maxWorkGroupSize();
+            assertTrue(maxWg >= 1 && maxWg <= ctx.device().maxWorkGroupSize(), "kernel work-group limit " + maxWg);
         }
     }
 

@@ -62,7 +62,10 @@ class Conv3x3Test {
         checkBackward(conv, cin, cout, h, w);
     }
 
-    /** Other tile configurations (the fallbacks, and non-square ones an autotuner may pick) are exact too. */
+    /**
+     * Other tile configurations (the fallbacks, non-square ones an autotuner may pick, vector widths
+     * 8, 4, 2, 1, a one-work-item group) give the same results.
+     */
     @ParameterizedTest(name = "{0}")
     @MethodSource("tileConfigs")
     void otherTileSizesMatchReference(Map<String, Integer> tiles) {
@@ -76,7 +79,9 @@ class Conv3x3Test {
                 Map.of("TS_M", 16, "TS_N", 16, "TS_K", 16, "WPT_M", 4, "WPT_N", 4),
                 Map.of("TS_M", 4, "TS_N", 4, "TS_K", 4, "WPT_M", 4, "WPT_N", 4),
                 Map.of("TS_M", 32, "TS_N", 64, "TS_K", 8, "WPT_M", 4, "WPT_N", 8),
-                Map.of("TS_M", 24, "TS_N", 40, "TS_K", 5, "WPT_M", 3, "WPT_N", 5));
+                Map.of("TS_M", 24, "TS_N", 40, "TS_K", 5, "WPT_M", 3, "WPT_N", 5),
+                Map.of("TS_M", 16, "TS_N", 32, "TS_K", 8, "WPT_M", 2, "WPT_N", 8, "VW", 2),
+                Map.of("TS_M", 6, "TS_N", 16, "TS_K", 32, "WPT_M", 6, "WPT_N", 16)); // one work-item, no barriers
     }
 
     private static void checkForward(Conv3x3 c, int cin, int cout, int h, int w) {
@@ -157,6 +162,7 @@ class Conv3x3Test {
             assertMessage(() -> conv.backwardWeights(x, y, null, wrongW, b), "channels");
         }
         assertMessage(() -> new Conv3x3(ctx, Map.of("TS_M", 30, "WPT_M", 8)), "multiple of WPT_M");
+        assertMessage(() -> new Conv3x3(ctx, Map.of("WPT_N", 8, "VW", 16)), "WPT_N of VW");
     }
 
     private static void assertMessage(Runnable r, String part) {

@@ -93,6 +93,21 @@ class DistanceTest {
         }
     }
 
+    @ParameterizedTest(name = "work-group size {0}")
+    @CsvSource({"1", "2", "32", "64"})
+    void reductionIsRightForSmallWorkGroups(int wg) {
+        // Devices with small work-group limits get REDUCE_WG below 256; 67*37*29 elements at wg 1
+        // also hit the MAX_GROUPS cap (each work-item then sums a longer strided run).
+        int n = 67 * 37 * 29;
+        float[] a = Tensors.normal(81, n, 1), b = Tensors.normal(82, n, 1);
+        Reduction reduction = new Reduction(ctx, wg);
+        try (ClBuffer ab = ctx.buffer(a, n); ClBuffer bb = ctx.buffer(b, n); ClBuffer out = ctx.buffer(1)) {
+            reduction.sum("loss", "mse_partials", n, 1.0 / n, out, 0, ab, bb, n);
+            Tensors.assertClose("mse at work-group size " + wg,
+                    DistanceReference.mse(Tensors.toDouble(a), Tensors.toDouble(b)), out.read(0), 0, 1e-5);
+        }
+    }
+
     @Test
     void rejectsMismatchedShapesAndIndex() {
         try (ClBuffer a = ctx.buffer(2, 3, 4); ClBuffer b = ctx.buffer(2, 4, 3); ClBuffer out = ctx.buffer(2)) {

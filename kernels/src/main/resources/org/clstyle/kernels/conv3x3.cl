@@ -36,7 +36,7 @@ void conv3x3_forward(__global const float* x, __global const float* w, __global 
         pj[s] = n < hw ? n - (n / wd) * wd : 0;
     }
 
-    float acc[WPT_M][WPT_N];
+    VECW acc[WPT_M][WPT_NV];
     gemm_zero(acc);
     for (int k0 = 0; k0 < kdim; k0 += TS_K) {
         for (int s = 0; s < A_LOADS; s++) {
@@ -58,19 +58,21 @@ void conv3x3_forward(__global const float* x, __global const float* w, __global 
                 Bs[BS_IDX(kk, B_SLOT_N(lid, s))] = v;
             }
         }
-        barrier(CLK_LOCAL_MEM_FENCE);
+        GEMM_BARRIER();
         gemm_tile_fma(As, Bs, tx, ty, acc);
-        barrier(CLK_LOCAL_MEM_FENCE);
+        GEMM_BARRIER();
     }
 
+    float res[WPT_M][WPT_N];
+    gemm_result(acc, res);
     for (int i = 0; i < WPT_M; i++) {
-        int m = m0 + ty + i * RTS_M;
+        int m = m0 + GEMM_ROW(ty, i);
         if (m >= cout) continue;
         float b = bias[m];
         for (int j = 0; j < WPT_N; j++) {
-            int n = n0 + tx + j * RTS_N;
+            int n = n0 + GEMM_COL(tx, j);
             if (n < hw) {
-                float v = acc[i][j] + b;
+                float v = res[i][j] + b;
                 y[m * hw + n] = (relu && v < 0.0f) ? 0.0f : v;
             }
         }
@@ -95,7 +97,7 @@ void conv3x3_backward_input(__global const float* dy, __global const float* w, _
         pj[s] = n < hw ? n - (n / wd) * wd : 0;
     }
 
-    float acc[WPT_M][WPT_N];
+    VECW acc[WPT_M][WPT_NV];
     gemm_zero(acc);
     for (int k0 = 0; k0 < kdim; k0 += TS_K) {
         // A(ci, co*9 + r) = w[co, ci, r]
@@ -128,17 +130,19 @@ void conv3x3_backward_input(__global const float* dy, __global const float* w, _
                 Bs[BS_IDX(kk, B_SLOT_N(lid, s))] = v;
             }
         }
-        barrier(CLK_LOCAL_MEM_FENCE);
+        GEMM_BARRIER();
         gemm_tile_fma(As, Bs, tx, ty, acc);
-        barrier(CLK_LOCAL_MEM_FENCE);
+        GEMM_BARRIER();
     }
 
+    float res[WPT_M][WPT_N];
+    gemm_result(acc, res);
     for (int i = 0; i < WPT_M; i++) {
-        int m = m0 + ty + i * RTS_M;
+        int m = m0 + GEMM_ROW(ty, i);
         if (m >= cin) continue;
         for (int j = 0; j < WPT_N; j++) {
-            int n = n0 + tx + j * RTS_N;
-            if (n < hw) dx[m * hw + n] = acc[i][j];
+            int n = n0 + GEMM_COL(tx, j);
+            if (n < hw) dx[m * hw + n] = res[i][j];
         }
     }
 }
@@ -163,7 +167,7 @@ void conv3x3_backward_weight(__global const float* x, __global const float* dy, 
         bdj[s] = TAP_DJ(r);
     }
 
-    float acc[WPT_M][WPT_N];
+    VECW acc[WPT_M][WPT_NV];
     gemm_zero(acc);
     for (int k0 = 0; k0 < hw; k0 += TS_K) {
         // A(co, p) = dy'[co, p]
@@ -192,17 +196,19 @@ void conv3x3_backward_weight(__global const float* x, __global const float* dy, 
                 Bs[BS_IDX(kk, B_SLOT_N(lid, s))] = v;
             }
         }
-        barrier(CLK_LOCAL_MEM_FENCE);
+        GEMM_BARRIER();
         gemm_tile_fma(As, Bs, tx, ty, acc);
-        barrier(CLK_LOCAL_MEM_FENCE);
+        GEMM_BARRIER();
     }
 
+    float res[WPT_M][WPT_N];
+    gemm_result(acc, res);
     for (int i = 0; i < WPT_M; i++) {
-        int m = m0 + ty + i * RTS_M;
+        int m = m0 + GEMM_ROW(ty, i);
         if (m >= cout) continue;
         for (int j = 0; j < WPT_N; j++) {
-            int n = n0 + tx + j * RTS_N;
-            if (n < ndim) dw[m * ndim + n] = acc[i][j];
+            int n = n0 + GEMM_COL(tx, j);
+            if (n < ndim) dw[m * ndim + n] = res[i][j];
         }
     }
 }

@@ -3,20 +3,22 @@
 // its own A/B tile loaders (e.g. implicit-GEMM im2col on the fly for conv) around the pieces here:
 //
 //   GEMM_LOCAL_TILES(As, Bs);                     // __local tiles As [TS_K][TS_M + A_PAD], Bs [TS_K][TS_N]
-//   float acc[WPT_M][WPT_N]; gemm_zero(acc);
+//   VECW acc[WPT_M][WPT_NV]; gemm_zero(acc);
 //   for (int k0 = 0; k0 < K; k0 += TS_K) {
 //       for each load slot s: As[AS_IDX(kk, mm)] = A(m0 + mm, k0 + kk); Bs[BS_IDX(kk, nn)] = B(k0 + kk, n0 + nn);
 //       barrier(CLK_LOCAL_MEM_FENCE);
 //       gemm_tile_fma(As, Bs, tx, ty, acc);
 //       barrier(CLK_LOCAL_MEM_FENCE);
 //   }
-//   work-item (tx, ty) owns C rows m0 + ty + i*RTS_M (i < WPT_M) and columns n0 + tx + j*RTS_N (j < WPT_N).
+//   float c[WPT_M][WPT_N]; gemm_result(acc, c);
+//   work-item (tx, ty) owns C rows m0 + GEMM_ROW(ty, i) (i < WPT_M) and columns n0 + GEMM_COL(tx, j) (j < WPT_N).
 //
 // Work-group: RTS_N x RTS_M work-items (dimension 0 runs along N). Each work-group computes a
-// TS_M x TS_N block of C; each work-item a WPT_M x WPT_N register block. A work-item's columns are
-// strided by RTS_N so that neighbouring work-items read neighbouring Bs elements: on GPUs that is
-// bank-conflict free, on PoCL's CPU driver (which vectorises across dimension-0 work-items) it turns
-// into contiguous vector loads of Bs plus broadcasts of As.
+// TS_M x TS_N block of C; each work-item a WPT_M x WPT_N register block whose columns are
+// contiguous and held as vectors of VW floats: per k step, WPT_M broadcasts of As and WPT_N / VW
+// vector loads of Bs feed WPT_M * WPT_N / VW vector multiply-adds. That is the register-blocked
+// micro-kernel a CPU needs (PoCL does not vectorise across work-items once a kernel has barriers in
+// a loop, so the SIMD has to be explicit), and on GPUs it is the usual float4-style blocking.
 
 #ifndef CLSTYLE_GEMM_CL
 #define CLSTYLE_GEMM_CL
@@ -35,20 +37,45 @@
 #endif
 // Rows per work-item (register blocking): more accumulators per work-item, fewer work-items.
 #ifndef WPT_M
-#define WPT_M 8
+#define WPT_M 4
 #endif
-// Columns per work-item.
+// Columns per work-item (contiguous, a multiple of VW).
 #ifndef WPT_N
-#define WPT_N 4
+#define WPT_N 16
+#endif
+// Multiply-add of the inner loop: fma is one instruction on FMA hardware (x86 since Haswell, every
+// GPU); mad may be faster on old hardware without FMA units.
+#ifndef GEMM_FMA
+#define GEMM_FMA fma
+#endif
+// Vector width along N inside a work-item: 8 fills an AVX2 register, 4 suits most GPUs.
+#ifndef VW
+#define VW 8
 #endif
 // Padding of an As row: avoids local-memory bank conflicts on the transposing store (GPUs).
 #ifndef A_PAD
 #define A_PAD 1
 #endif
 
-#if (TS_M % WPT_M) != 0 || (TS_N % WPT_N) != 0
-#error "TS_M must be a multiple of WPT_M and TS_N a multiple of WPT_N"
+#if (TS_M % WPT_M) != 0 || (TS_N % WPT_N) != 0 || (WPT_N % VW) != 0
+#error "TS_M must be a multiple of WPT_M, TS_N of WPT_N, WPT_N of VW"
 #endif
+#if VW != 1 && VW != 2 && VW != 4 && VW != 8 && VW != 16
+#error "VW must be 1, 2, 4, 8 or 16"
+#endif
+
+#define GEMM_CAT_(a, b) a##b
+#define GEMM_CAT(a, b) GEMM_CAT_(a, b)
+#if VW == 1
+#define VECW float
+#define VLOADW(p) (*(p))
+#define VSTOREW(v, p) (*(p) = (v))
+#else
+#define VECW GEMM_CAT(float, VW)
+#define VLOADW(p) GEMM_CAT(vload, VW)(0, p)
+#define VSTOREW(v, p) GEMM_CAT(vstore, VW)(v, 0, p)
+#endif
+#define WPT_NV (WPT_N / VW)           // vectors per work-item row
 
 #define RTS_M (TS_M / WPT_M)          // work-items along M
 #define RTS_N (TS_N / WPT_N)          // work-items along N
@@ -56,11 +83,21 @@
 #define LDA_S (TS_M + A_PAD)          // row stride of As
 #define AS_IDX(kk, mm) ((kk) * LDA_S + (mm))
 #define BS_IDX(kk, nn) ((kk) * TS_N + (nn))
+#define GEMM_ROW(ty, i) ((ty) + (i) * RTS_M)
+#define GEMM_COL(tx, j) ((tx) * WPT_N + (j))
 // Load slots per work-item to fill each tile (the last slot may be partly idle).
 #define A_LOADS ((TS_M * TS_K + GEMM_WG - 1) / GEMM_WG)
 #define B_LOADS ((TS_K * TS_N + GEMM_WG - 1) / GEMM_WG)
 
+// PoCL does not inline these by itself; without inlining the accumulators live in memory.
+#define GEMM_INLINE inline __attribute__((always_inline))
 #define GEMM_ATTR __attribute__((reqd_work_group_size(RTS_N, RTS_M, 1)))
+// A one-work-item group needs no barrier; leaving them out spares PoCL its per-work-item context arrays.
+#if GEMM_WG > 1
+#define GEMM_BARRIER() barrier(CLK_LOCAL_MEM_FENCE)
+#else
+#define GEMM_BARRIER() mem_fence(CLK_LOCAL_MEM_FENCE)
+#endif
 #define GEMM_LOCAL_TILES(As, Bs) \
     __local float As[TS_K * LDA_S]; /* [TS_K, TS_M + A_PAD] */ \
     __local float Bs[TS_K * TS_N]   /* [TS_K, TS_N] */
@@ -74,30 +111,35 @@
 #define A_SLOT_VALID(lid, s) ((TS_M * TS_K) % GEMM_WG == 0 || (lid) + (s) * GEMM_WG < TS_M * TS_K)
 #define B_SLOT_VALID(lid, s) ((TS_K * TS_N) % GEMM_WG == 0 || (lid) + (s) * GEMM_WG < TS_K * TS_N)
 
-inline void gemm_zero(float acc[WPT_M][WPT_N]) {
+GEMM_INLINE void gemm_zero(VECW acc[WPT_M][WPT_NV]) {
     for (int i = 0; i < WPT_M; i++)
-        for (int j = 0; j < WPT_N; j++)
-            acc[i][j] = 0.0f;
+        for (int v = 0; v < WPT_NV; v++)
+            acc[i][v] = (VECW)(0.0f);
 }
 
-// acc += As^T Bs for this work-item's register block; fully unrolled so that the compute region
-// between barriers is straight-line code (PoCL can then vectorise its work-item loop).
-inline void gemm_tile_fma(__local const float* As, __local const float* Bs, int tx, int ty,
-                          float acc[WPT_M][WPT_N]) {
+// acc += As^T Bs for this work-item's register block, fully unrolled.
+GEMM_INLINE void gemm_tile_fma(__local const float* As, __local const float* Bs, int tx, int ty,
+                          VECW acc[WPT_M][WPT_NV]) {
 #pragma unroll
     for (int k = 0; k < TS_K; k++) {
-        float a[WPT_M];
-        float b[WPT_N];
+        VECW b[WPT_NV];
 #pragma unroll
-        for (int i = 0; i < WPT_M; i++) a[i] = As[AS_IDX(k, ty + i * RTS_M)];
+        for (int v = 0; v < WPT_NV; v++) b[v] = VLOADW(Bs + BS_IDX(k, GEMM_COL(tx, v * VW)));
 #pragma unroll
-        for (int j = 0; j < WPT_N; j++) b[j] = Bs[BS_IDX(k, tx + j * RTS_N)];
+        for (int i = 0; i < WPT_M; i++) {
+            VECW a = (VECW)(As[AS_IDX(k, GEMM_ROW(ty, i))]);
 #pragma unroll
-        for (int i = 0; i < WPT_M; i++)
-#pragma unroll
-            for (int j = 0; j < WPT_N; j++)
-                acc[i][j] = mad(a[i], b[j], acc[i][j]);
+            for (int v = 0; v < WPT_NV; v++)
+                acc[i][v] = GEMM_FMA(a, b[v], acc[i][v]);
+        }
     }
+}
+
+// The accumulators as plain floats, c[i][j] for row GEMM_ROW(ty, i), column GEMM_COL(tx, j).
+GEMM_INLINE void gemm_result(VECW acc[WPT_M][WPT_NV], float c[WPT_M][WPT_N]) {
+    for (int i = 0; i < WPT_M; i++)
+        for (int v = 0; v < WPT_NV; v++)
+            VSTOREW(acc[i][v], &c[i][v * VW]);
 }
 
 #endif

@@ -12,7 +12,7 @@ void gram_forward(__global const float* f, __global float* g, int c, int n, floa
     const int lid = ty * RTS_N + tx;
     const int m0 = get_group_id(1) * TS_M, n0 = get_group_id(0) * TS_N;
 
-    float acc[WPT_M][WPT_N];
+    VECW acc[WPT_M][WPT_NV];
     gemm_zero(acc);
     for (int k0 = 0; k0 < n; k0 += TS_K) {
         // A(m, k) = f[m, k]
@@ -31,17 +31,19 @@ void gram_forward(__global const float* f, __global float* g, int c, int n, floa
                 Bs[BS_IDX(kk, nn)] = (col < c && k < n) ? f[col * n + k] : 0.0f;
             }
         }
-        barrier(CLK_LOCAL_MEM_FENCE);
+        GEMM_BARRIER();
         gemm_tile_fma(As, Bs, tx, ty, acc);
-        barrier(CLK_LOCAL_MEM_FENCE);
+        GEMM_BARRIER();
     }
 
+    float res[WPT_M][WPT_N];
+    gemm_result(acc, res);
     for (int i = 0; i < WPT_M; i++) {
-        int m = m0 + ty + i * RTS_M;
+        int m = m0 + GEMM_ROW(ty, i);
         if (m >= c) continue;
         for (int j = 0; j < WPT_N; j++) {
-            int col = n0 + tx + j * RTS_N;
-            if (col < c) g[m * c + col] = acc[i][j] * invn;
+            int col = n0 + GEMM_COL(tx, j);
+            if (col < c) g[m * c + col] = res[i][j] * invn;
         }
     }
 }
@@ -55,7 +57,7 @@ void gram_backward(__global const float* dg, __global const float* f, __global f
     const int lid = ty * RTS_N + tx;
     const int m0 = get_group_id(1) * TS_M, n0 = get_group_id(0) * TS_N;
 
-    float acc[WPT_M][WPT_N];
+    VECW acc[WPT_M][WPT_NV];
     gemm_zero(acc);
     for (int k0 = 0; k0 < c; k0 += TS_K) {
         // A(m, k) = dg[m, k] + dg[k, m]: the symmetrised gradient, formed while loading
@@ -74,18 +76,20 @@ void gram_backward(__global const float* dg, __global const float* f, __global f
                 Bs[BS_IDX(kk, nn)] = (col < n && k < c) ? f[k * n + col] : 0.0f;
             }
         }
-        barrier(CLK_LOCAL_MEM_FENCE);
+        GEMM_BARRIER();
         gemm_tile_fma(As, Bs, tx, ty, acc);
-        barrier(CLK_LOCAL_MEM_FENCE);
+        GEMM_BARRIER();
     }
 
+    float res[WPT_M][WPT_N];
+    gemm_result(acc, res);
     for (int i = 0; i < WPT_M; i++) {
-        int m = m0 + ty + i * RTS_M;
+        int m = m0 + GEMM_ROW(ty, i);
         if (m >= c) continue;
         for (int j = 0; j < WPT_N; j++) {
-            int col = n0 + tx + j * RTS_N;
+            int col = n0 + GEMM_COL(tx, j);
             if (col < n) {
-                float v = acc[i][j] * invn;
+                float v = res[i][j] * invn;
                 df[m * n + col] = accumulate ? df[m * n + col] + v : v;
             }
         }

@@ -4,7 +4,7 @@
 
 // Row-major offset in the window of its maximum: 0..3 for (0,0), (0,1), (1,0), (1,1). The first
 // maximum wins on ties and a NaN wins over numbers, exactly PyTorch's CPU rule (v > max || isnan(v)).
-inline int window_argmax(__global const float* p, const int W) {
+int window_argmax(__global const float* p, const int W) {
     float best = p[0];
     int at = 0;
     const float v1 = p[1], v2 = p[W], v3 = p[W + 1];

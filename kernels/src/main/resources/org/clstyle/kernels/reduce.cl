@@ -17,9 +17,11 @@
 #define REDUCE_WG 256
 #endif
 
+// (Plain functions, not "inline": C99 inline without a definition elsewhere fails to link on some
+// compilers when not inlined.)
 // Tree sum in local memory of one value per work-item; work-item 0 stores the group's sum in
 // partials[get_group_id(0)]. Every work-item of the group must call it (it has barriers).
-inline void reduce_group_store(float v, __local float* scratch, __global float* partials) {
+void reduce_group_store(float v, __local float* scratch, __global float* partials) {
     const int lid = (int) get_local_id(0);
     scratch[lid] = v;
     barrier(CLK_LOCAL_MEM_FENCE);

@@ -34,7 +34,7 @@ void tv_l1_partials(__global const float* x,  // [C, H, W]
     reduce_group_store(acc, scratch, partials);
 }
 
-inline float sign0(const float d) {
+float sign0(const float d) {
     return d > 0.0f ? 1.0f : (d < 0.0f ? -1.0f : 0.0f);
 }
 

@@ -1,0 +1,216 @@
+package org.clstyle.cli;
+
+import java.io.PrintWriter;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import org.clstyle.weights.Preprocessing;
+import org.clstyle.weights.Vgg19Layout;
+import org.clstyle.weights.VggWeights;
+import org.clstyle.weights.WeightsConverter;
+import org.clstyle.weights.WeightsException;
+import org.clstyle.weights.WeightsFetcher;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code clstyle weights convert|info|fetch}: VGG19 weights from any published file to one safetensors file. */
+@Command(name = "weights", mixinStandardHelpOptions = true,
+        description = "Convert, inspect and download VGG19 weights (torchvision/legacy .pth, .caffemodel, Keras .h5, safetensors).",
+        subcommands = {WeightsCommand.Convert.class, WeightsCommand.Info.class, WeightsCommand.Fetch.class})
+public final class WeightsCommand implements Runnable {
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    static Preprocessing preprocessing(String name) {
+        if (name == null) {
+            return null;
+        }
+        return switch (name.toLowerCase(Locale.ROOT)) {
+            case "torchvision" -> Preprocessing.TORCHVISION;
+            case "caffe" -> Preprocessing.CAFFE;
+            default -> throw new UserError("--preprocessing must be torchvision or caffe, not '" + name + "'");
+        };
+    }
+
+    @Command(name = "convert", mixinStandardHelpOptions = true,
+            description = "Convert a VGG19 weights file (format recognised by content) to clstyle's safetensors file.")
+    static final class Convert implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Parameters(index = "0", paramLabel = "IN", description = "the source file")
+        Path in;
+
+        @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT.safetensors", description = "the converted file")
+        Path out;
+
+        @Option(names = "--preprocessing", paramLabel = "torchvision|caffe",
+                description = "override the preprocessing the source implies (for a file whose origin its content does not show)")
+        String preprocessing;
+
+        @Override
+        public Integer call() {
+            Preprocessing p = preprocessing(preprocessing);
+            try {
+                WeightsConverter.Result r = WeightsConverter.convert(in, out, p);
+                PrintWriter o = spec.commandLine().getOut();
+                o.printf("converted %s (%s) -> %s%n", in, r.sourceFormat(), out);
+                o.printf("preprocessing: %s (%s)%n", r.weights().preprocessing().describe(), r.preprocessingReason());
+                return 0;
+            } catch (WeightsException e) {
+                throw new UserError(e.getMessage());
+            }
+        }
+    }
+
+    @Command(name = "info", mixinStandardHelpOptions = true,
+            description = "Show the layers, shapes, preprocessing and hashes of a weights file (converted or not).")
+    static final class Info implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Parameters(index = "0", paramLabel = "FILE")
+        Path file;
+
+        @Override
+        public Integer call() {
+            PrintWriter o = spec.commandLine().getOut();
+            try {
+                VggWeights w;
+                String note;
+                try {
+                    w = VggWeights.load(file);
+                    note = "converted clstyle file";
+                } catch (WeightsException notConverted) {
+                    if (!Files.isRegularFile(file)) {
+                        throw notConverted;
+                    }
+                    WeightsConverter.Result r = WeightsConverter.read(file, null);
+                    w = r.weights();
+                    note = "not converted (" + r.sourceFormat() + "); preprocessing from " + r.preprocessingReason();
+                }
+                o.printf("file           %s%n", file);
+                o.printf("kind           %s%n", note);
+                o.printf("sha256         %s%n", sha256(file));
+                var m = w.metadata();
+                o.printf("source         %s (%s), sha256 %s%n", m.get("source_file"), m.get("source_format"), m.get("source_sha256"));
+                o.printf("preprocessing  %s%n", w.preprocessing().describe());
+                o.printf("width          %s%n", w.isFullWidth() ? "full VGG19" : "reduced");
+                long params = 0;
+                for (String c : Vgg19Layout.CONV_LAYERS) {
+                    int co = w.outChannels(c), ci = w.inChannels(c);
+                    params += (long) co * ci * 9 + co;
+                    o.printf("  %-8s weight [%d, %d, 3, 3]  bias [%d]%n", c, co, ci, co);
+                }
+                o.printf("parameters     %,d (%.1f MB as float32)%n", params, params * 4 / 1e6);
+                return 0;
+            } catch (WeightsException e) {
+                throw new UserError(e.getMessage());
+            }
+        }
+
+        private static String sha256(Path f) throws WeightsException {
+            try (var in = Files.newInputStream(f)) {
+                var md = java.security.MessageDigest.getInstance("SHA-256");
+                byte[] buf = new byte[1 << 20];
+                for (int n; (n = in.read(buf)) > 0; ) {
+                    md.update(buf, 0, n);
+                }
+                return java.util.HexFormat.of().formatHex(md.digest());
+            } catch (java.io.IOException | java.security.NoSuchAlgorithmException e) {
+                throw new WeightsException(f + ": cannot read (" + e.getMessage() + ")");
+            }
+        }
+    }
+
+    @Command(name = "fetch", mixinStandardHelpOptions = true,
+            description = "Download VGG19 weights into the cache (resuming an interrupted download), verify the SHA-256 and convert.")
+    static final class Fetch implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Option(names = "--source", paramLabel = "torchvision|caffe", defaultValue = "torchvision",
+                description = "torchvision: vgg19-dcbb9e9d.pth from download.pytorch.org (RGB, ImageNet mean/std);"
+                        + " caffe: vgg19-d01eb7cb.pth, the Caffe VGG19 converted by J. Johnson (BGR, 0..255). Default: ${DEFAULT-VALUE}")
+        String source;
+
+        @Option(names = "--url", paramLabel = "URL", description = "download this file instead (needs --sha256)")
+        String url;
+
+        @Option(names = "--sha256", paramLabel = "HEX", description = "expected SHA-256 of the download (for --url)")
+        String sha256;
+
+        @Option(names = "--cache-dir", paramLabel = "DIR",
+                description = "where to keep the weights (default: $CLSTYLE_CACHE_DIR, else $XDG_CACHE_HOME/clstyle, else ~/.cache/clstyle)")
+        Path cacheDir;
+
+        @Option(names = "--keep-source", description = "keep the downloaded original beside the converted file")
+        boolean keepSource;
+
+        @Option(names = "--force", description = "download and convert again even if the converted file exists")
+        boolean force;
+
+        @Option(names = {"-q", "--quiet"}, description = "no progress line")
+        boolean quiet;
+
+        @Override
+        public Integer call() {
+            WeightsFetcher.Source s;
+            if (url != null) {
+                if (sha256 == null) {
+                    throw new UserError("--url needs --sha256 HEX (the file's SHA-256, to verify the download)");
+                }
+                URI u;
+                try {
+                    u = new URI(url);
+                } catch (URISyntaxException e) {
+                    throw new UserError("--url '" + url + "' is not a URL");
+                }
+                if (!"http".equals(u.getScheme()) && !"https".equals(u.getScheme())) {
+                    throw new UserError("--url must be an http or https URL, not '" + url + "'");
+                }
+                s = WeightsFetcher.custom(u, sha256); // IllegalArgumentException on a bad hash: one line
+            } else {
+                if (sha256 != null) {
+                    throw new UserError("--sha256 goes with --url; the known sources carry their own");
+                }
+                s = switch (source.toLowerCase(Locale.ROOT)) {
+                    case "torchvision" -> WeightsFetcher.TORCHVISION;
+                    case "caffe" -> WeightsFetcher.CAFFE;
+                    default -> throw new UserError("--source must be torchvision or caffe, not '" + source + "'");
+                };
+            }
+            Path dir = cacheDir != null ? cacheDir : WeightsFetcher.defaultCacheDir();
+            PrintWriter err = spec.commandLine().getErr();
+            WeightsFetcher.Progress progress = quiet || System.console() == null ? WeightsFetcher.Progress.NONE
+                    : WeightsFetcher.consoleProgress(err, s.fileName());
+            try {
+                WeightsFetcher.Fetched f = WeightsFetcher.fetch(s, dir, keepSource, force, progress);
+                PrintWriter o = spec.commandLine().getOut();
+                if (!f.downloaded()) {
+                    o.printf("already fetched: %s (use --force to download again)%n", f.weights());
+                } else {
+                    o.printf("fetched %s%s, SHA-256 verified, converted to %s%n", s.url(),
+                            f.resumed() ? " (resumed from byte " + f.resumedFrom() + ")" : "", f.weights());
+                    if (f.keptSource() != null) {
+                        o.printf("kept the original: %s%n", f.keptSource());
+                    }
+                }
+                return 0;
+            } catch (WeightsException e) {
+                throw new UserError(e.getMessage());
+            }
+        }
+    }
+}

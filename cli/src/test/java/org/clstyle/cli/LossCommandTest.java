@@ -1,0 +1,141 @@
+package org.clstyle.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/**
+ * {@code clstyle loss} end to end on the engine's PyTorch goldens (engine/src/test/resources/golden,
+ * case caffe_max_mse: two blended styles, pre-ReLU and pool layers): printed terms within rtol 2e-5 and
+ * the written gradient within 2e-5 * max|golden| + 1e-4 relative, as in LossGoldenTest; and one-line errors.
+ */
+class LossCommandTest {
+    static final Path GOLDEN = Path.of("..", "engine", "src", "test", "resources", "golden");
+
+    record Result(int code, String out, String err) {}
+
+    static Result run(String... args) {
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        CommandLine cmd = new CommandLine(new LossCommand());
+        PrintWriter errWriter = new PrintWriter(err, true);
+        cmd.setOut(new PrintWriter(out, true));
+        cmd.setErr(errWriter);
+        cmd.setExecutionExceptionHandler((ex, c, parsed) -> {
+            errWriter.println("clstyle: " + UserError.describe(ex));
+            return ex instanceof UserError ue ? ue.exitCode() : 1;
+        });
+        int code = cmd.execute(args);
+        return new Result(code, out.toString(), err.toString());
+    }
+
+    @Test
+    void printsGoldenTermsAndWritesGoldenGradient(@TempDir Path dir) throws Exception {
+        ObjectMapper json = new ObjectMapper();
+        JsonNode c = json.readTree(GOLDEN.resolve("cases.json").toFile()).get("cases").get("caffe_max_mse");
+        Path recipe = dir.resolve("recipe.json");
+        Files.writeString(recipe, c.get("recipe").toString());
+        Path grad = dir.resolve("g.npy");
+        List<String> args = new ArrayList<>(List.of("--content", GOLDEN.resolve("content.png").toString(),
+                "--image", GOLDEN.resolve("image.png").toString(), "--recipe", recipe.toString(),
+                "--weights", GOLDEN.resolve("vgg19_tiny.safetensors").toString(), "--grad-out", grad.toString()));
+        for (JsonNode s : c.get("styles")) {
+            args.add("--style");
+            args.add(GOLDEN.resolve(s.asText()).toString());
+        }
+        Result r = run(args.toArray(String[]::new));
+        assertEquals(0, r.code(), r.err());
+        assertEquals(1, r.out().strip().lines().count(), "one JSON object on one line: " + r.out());
+        JsonNode got = json.readTree(r.out());
+        JsonNode expected = c.get("expected");
+        close("total", expected.get("total").asDouble(), got.get("total").asDouble());
+        close("tv", expected.get("tv").asDouble(), got.get("tv").asDouble());
+        for (String kind : List.of("content", "style")) {
+            assertEquals(expected.get(kind).size(), got.get(kind).size(), kind + " layers");
+            for (Iterator<Map.Entry<String, JsonNode>> it = expected.get(kind).fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                close(kind + " " + e.getKey(), e.getValue().asDouble(), got.get(kind).get(e.getKey()).asDouble());
+            }
+        }
+        float[] g = npy(grad), want = npy(GOLDEN.resolve(c.get("gradient").asText()));
+        assertEquals(want.length, g.length);
+        double max = 0;
+        for (float v : want) max = Math.max(max, Math.abs(v));
+        for (int i = 0; i < g.length; i++) {
+            double tol = 2e-5 * max + 1e-4 * Math.abs(want[i]);
+            assertTrue(Math.abs(g[i] - want[i]) <= tol, "gradient[" + i + "] " + g[i] + " vs " + want[i]);
+        }
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of("g.npy", "recipe.json"), files.map(p -> p.getFileName().toString()).sorted().toList(),
+                    "no temporary file left");
+        }
+    }
+
+    @Test
+    void badInputIsOneLine(@TempDir Path dir) throws Exception {
+        String weights = GOLDEN.resolve("vgg19_tiny.safetensors").toString();
+        Result sizes = run("--content", GOLDEN.resolve("style_a.png").toString(), "--image", GOLDEN.resolve("image.png").toString(),
+                "--style", GOLDEN.resolve("style_b.png").toString(), "--weights", weights);
+        assertEquals(2, sizes.code());
+        assertTrue(sizes.err().contains("is 20x24 but --image") && sizes.err().contains("pass --size"), sizes.err());
+        Path recipe = dir.resolve("r.json");
+        Files.writeString(recipe, "{\"style\": {\"layers\": {\"relu9_1\": 1}}}");
+        Result layer = run("--image", GOLDEN.resolve("image.png").toString(), "--style", GOLDEN.resolve("style_b.png").toString(),
+                "--weights", weights, "--recipe", recipe.toString());
+        assertEquals(1, layer.code());
+        assertTrue(layer.err().startsWith("clstyle: " + recipe + ": style.layers: unknown layer 'relu9_1'; valid layers: conv1_1"),
+                layer.err());
+        Result missing = run("--image", dir.resolve("none.png").toString(), "--style", GOLDEN.resolve("style_b.png").toString(),
+                "--weights", weights);
+        assertEquals("clstyle: --image " + dir.resolve("none.png") + ": no such file", missing.err().strip());
+        for (Result r : List.of(sizes, layer, missing)) {
+            assertEquals(1, r.err().strip().lines().count(), r.err());
+            assertFalse(r.err().contains("Exception"), r.err());
+            assertEquals("", r.out());
+        }
+    }
+
+    @Test
+    void sizeResizesEveryImageAndTextureNeedsNoContent(@TempDir Path dir) throws Exception {
+        Path grad = dir.resolve("g.npy");
+        Result r = run("--image", GOLDEN.resolve("image.png").toString(), "--style", GOLDEN.resolve("style_b.png").toString(),
+                "--weights", GOLDEN.resolve("vgg19_tiny.safetensors").toString(), "--size", "32", "--grad-out", grad.toString());
+        assertEquals(0, r.code(), r.err());
+        JsonNode got = new ObjectMapper().readTree(r.out());
+        assertEquals(0, got.get("content").size());
+        assertEquals(5, got.get("style").size());
+        String header = new String(Files.readAllBytes(grad), 10, 70, java.nio.charset.StandardCharsets.US_ASCII);
+        assertTrue(header.contains("'shape': (3, 32, 25)"), header); // 28x22 -> longest side 32
+    }
+
+    static void close(String what, double expected, double actual) {
+        assertTrue(Math.abs(actual - expected) <= 2e-5 * Math.abs(expected), what + ": " + actual + " vs " + expected);
+    }
+
+    /** A float32 .npy's data (header length at bytes 8-9, format 1.0). */
+    static float[] npy(Path p) throws Exception {
+        byte[] all = Files.readAllBytes(p);
+        ByteBuffer bb = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN);
+        int start = 10 + (bb.getShort(8) & 0xffff);
+        assertEquals(0, start % 64, "npy header aligned to 64 bytes");
+        float[] f = new float[(all.length - start) / 4];
+        bb.position(start);
+        bb.asFloatBuffer().get(f);
+        return f;
+    }
+}

@@ -1,0 +1,190 @@
+package org.clstyle.weights;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The 16 VGG19 convolutions (weights [Cout, Cin, 3, 3] and biases [Cout], float32) with the preprocessing the
+ * network expects. Always validated: every layer present, 3x3 kernels, conv1_1 takes 3 channels, each conv's
+ * Cin equals the previous conv's Cout, and no NaN or infinity.
+ */
+public final class VggWeights {
+    public static final String FORMAT = "clstyle-vgg19/1";
+
+    private static final int L = Vgg19Layout.CONV_LAYERS.size();
+
+    private final float[][] weights = new float[L][]; // [Cout, Cin, 3, 3] each
+    private final float[][] biases = new float[L][];  // [Cout] each
+    private final int[] cin = new int[L];
+    private final int[] cout = new int[L];
+    private final Preprocessing preprocessing;
+    private final Map<String, String> metadata;
+
+    private VggWeights(String label, Map<String, RawTensor> w, Map<String, RawTensor> b, Preprocessing p,
+                       Map<String, String> extraMetadata) throws WeightsException {
+        for (int l = 0; l < L; l++) {
+            String conv = Vgg19Layout.CONV_LAYERS.get(l);
+            RawTensor wt = w.get(conv), bt = b.get(conv);
+            if (wt == null || bt == null) {
+                throw new WeightsException(label + ": missing " + conv + (wt == null ? " weight" : " bias"));
+            }
+            int[] s = wt.shape();
+            if (s.length != 4 || s[2] != 3 || s[3] != 3 || s[0] < 1 || s[1] < 1) {
+                throw new WeightsException(label + ": " + conv + " weight has shape " + wt.shapeString() + ", expected [Cout, Cin, 3, 3]");
+            }
+            if (bt.shape().length != 1 || bt.shape()[0] != s[0]) {
+                throw new WeightsException(label + ": " + conv + " bias has shape " + bt.shapeString() + ", expected [" + s[0] + "]");
+            }
+            int expectIn = l == 0 ? Vgg19Layout.IMAGE_CHANNELS : cout[l - 1];
+            if (s[1] != expectIn) {
+                throw new WeightsException(label + ": " + conv + " takes " + s[1] + " input channels but "
+                        + (l == 0 ? "the image has 3" : Vgg19Layout.CONV_LAYERS.get(l - 1) + " gives " + expectIn));
+            }
+            checkFinite(label, conv + " weight", wt.data());
+            checkFinite(label, conv + " bias", bt.data());
+            cout[l] = s[0];
+            cin[l] = s[1];
+            weights[l] = wt.data();
+            biases[l] = bt.data();
+        }
+        preprocessing = p;
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("format", FORMAT);
+        m.putAll(extraMetadata);
+        m.putAll(p.toMetadata());
+        metadata = Collections.unmodifiableMap(m);
+    }
+
+    private static void checkFinite(String label, String what, float[] v) throws WeightsException {
+        for (int i = 0; i < v.length; i++) {
+            if (!Float.isFinite(v[i])) {
+                throw new WeightsException(label + ": " + what + " holds " + v[i] + " at index " + i);
+            }
+        }
+    }
+
+    /** Builds weights from tensors named conv1_1 ... conv5_4; {@code label} names the source in messages. */
+    static VggWeights fromTensors(String label, Map<String, RawTensor> weights, Map<String, RawTensor> biases, Preprocessing p,
+                                  Map<String, String> sourceMetadata) throws WeightsException {
+        return new VggWeights(label, weights, biases, p, sourceMetadata);
+    }
+
+    /** In-memory weights (tests, synthetic networks): shapes follow from the bias lengths and the 3x3 kernels. */
+    public static VggWeights of(Map<String, float[]> weights, Map<String, float[]> biases, Preprocessing p) {
+        Map<String, RawTensor> w = new LinkedHashMap<>(), b = new LinkedHashMap<>();
+        for (String conv : Vgg19Layout.CONV_LAYERS) {
+            float[] wv = weights.get(conv), bv = biases.get(conv);
+            if (wv == null || bv == null) {
+                continue; // reported as missing below
+            }
+            int co = bv.length;
+            if (co == 0 || wv.length % (co * 9) != 0) {
+                throw new IllegalArgumentException(conv + ": " + wv.length + " weights do not make [" + co + ", Cin, 3, 3]");
+            }
+            w.put(conv, new RawTensor(new int[] {co, wv.length / (co * 9), 3, 3}, wv));
+            b.put(conv, new RawTensor(new int[] {co}, bv));
+        }
+        try {
+            return new VggWeights("in-memory weights", w, b, p, Map.of());
+        } catch (WeightsException e) {
+            throw new IllegalArgumentException(e.getMessage(), e);
+        }
+    }
+
+    /** Loads and validates a converted file (memory-mapped; the full VGG19 takes a fraction of a second). */
+    public static VggWeights load(Path file) throws WeightsException {
+        if (!Files.isRegularFile(file)) {
+            throw new WeightsException(file + ": " + (Files.exists(file) ? "not a regular file" : "no such file"));
+        }
+        SafetensorsFile f;
+        try {
+            f = SafetensorsFile.open(file);
+        } catch (WeightsException e) {
+            throw new WeightsException(e.getMessage() + "; convert the original with `clstyle weights convert`");
+        }
+        Map<String, String> meta = f.metadata();
+        if (!FORMAT.equals(meta.get("format"))) {
+            throw new WeightsException(file + ": not a converted clstyle VGG19 file (metadata format is "
+                    + (meta.get("format") == null ? "missing" : "'" + meta.get("format") + "'") + "); convert it with `clstyle weights convert`");
+        }
+        Preprocessing p;
+        try {
+            p = Preprocessing.fromMetadata(meta);
+        } catch (IllegalArgumentException e) {
+            throw new WeightsException(file + ": " + e.getMessage());
+        }
+        Map<String, RawTensor> w = new LinkedHashMap<>(), b = new LinkedHashMap<>();
+        for (String conv : Vgg19Layout.CONV_LAYERS) {
+            for (String kind : List.of("weight", "bias")) {
+                String key = conv + "." + kind;
+                SafetensorsFile.Entry e = f.entry(key);
+                if (e == null) {
+                    throw new WeightsException(file + ": missing tensor " + key);
+                }
+                if (e.dtype() != Floats.F32) {
+                    throw new WeightsException(file + ": tensor " + key + " is " + e.dtype() + ", expected F32");
+                }
+                (kind.equals("weight") ? w : b).put(conv, f.read(key));
+            }
+        }
+        Map<String, String> extra = new LinkedHashMap<>(meta);
+        extra.keySet().removeAll(List.of("format", "channel_order", "input_scale", "mean", "std"));
+        return new VggWeights(file.toString(), w, b, p, extra);
+    }
+
+    /** Writes the file (temporary name, then rename: never a partial file). */
+    public void save(Path file) throws WeightsException {
+        Map<String, RawTensor> t = new LinkedHashMap<>();
+        for (int l = 0; l < L; l++) {
+            String conv = Vgg19Layout.CONV_LAYERS.get(l);
+            t.put(conv + ".weight", new RawTensor(new int[] {cout[l], cin[l], 3, 3}, weights[l]));
+            t.put(conv + ".bias", new RawTensor(new int[] {cout[l]}, biases[l]));
+        }
+        SafetensorsFile.write(file, metadata, t);
+    }
+
+    public Preprocessing preprocessing() {
+        return preprocessing;
+    }
+
+    /** All metadata, including format, source_* and the preprocessing entries. */
+    public Map<String, String> metadata() {
+        return metadata;
+    }
+
+    /** The weights of a conv, [Cout, Cin, 3, 3] row-major. The array is shared: do not modify it. */
+    public float[] weight(String conv) {
+        return weights[layer(conv)];
+    }
+
+    /** The bias of a conv, [Cout]. The array is shared: do not modify it. */
+    public float[] bias(String conv) {
+        return biases[layer(conv)];
+    }
+
+    public int outChannels(String conv) {
+        return cout[layer(conv)];
+    }
+
+    public int inChannels(String conv) {
+        return cin[layer(conv)];
+    }
+
+    /** True when every conv has the published VGG19 width. */
+    public boolean isFullWidth() {
+        return Arrays.equals(cout, Vgg19Layout.FULL_CHANNELS);
+    }
+
+    private static int layer(String conv) {
+        int l = Vgg19Layout.indexOf(conv);
+        if (l < 0) {
+            throw new IllegalArgumentException("not a VGG19 conv layer: " + conv + " (expected one of " + Vgg19Layout.CONV_LAYERS + ")");
+        }
+        return l;
+    }
+}
