@@ -29,6 +29,9 @@ import picocli.CommandLine.Spec;
  * {@code clstyle bench}: times the Gatys iteration (VGG19 to relu5_1, Gram MSE at relu1_1 ... relu5_1
  * and MSE at relu4_2, backward to the image) on random full-width weights and random images, and
  * prints per-stage and total time, GFLOP, GFLOP/s and the fraction of the device's measured peak.
+ * The iteration time and peak memory come from the pipeline stylize runs (LossFunction.evaluate);
+ * the per-stage table from {@link IterationBench}'s replay of the same iteration with a finish after
+ * every stage on a profiling context.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Time the style-transfer iteration on random VGG19 weights and images; per-layer table.")
@@ -89,6 +92,12 @@ final class BenchCommand implements Callable<Integer> {
                 + " content relu4_2; %d warm-up + %d timed%n%n", size, size, warmup, iterations);
         out.flush();
 
+        // The pipeline as stylize runs it (LossFunction.evaluate) gives the iteration time and memory;
+        // the stage-by-stage replay gives the per-layer table. Each in a fresh context.
+        IterationBench.PipelineResult p;
+        try (ClContext ctx = new ClContext(dev, false)) {
+            p = IterationBench.pipeline(ctx, size, warmup, iterations, 1);
+        }
         IterationBench.Result r;
         try (ClContext ctx = new ClContext(dev, true); IterationBench bench = new IterationBench(ctx, size, 1)) {
             r = bench.run(warmup, iterations);
@@ -104,28 +113,35 @@ final class BenchCommand implements Callable<Integer> {
                     row.gbytes() > 0 ? fmt("%.2f", row.gbytes() / s) : "",
                     fmt("%.0f%%", 100 * fraction(row, peak)));
         }
-        double median = r.medianSeconds();
+        double median = p.medianSeconds();
         double stageSum = r.rows().stream().mapToDouble(IterationBench.Row::seconds).sum();
         double gflop = r.gflop();
         double megapixels = (double) size * size / 1e6;
         out.printf(Locale.ROOT, "%-16s %9s %9s %9.2f %8.2f %9.1f %8s %6.0f%%%n", "sum of stages", "", "",
                 1e3 * stageSum, gflop, gflop / stageSum, "", 100 * gflop / stageSum / peak.gflopPerSecond());
         out.println();
-        out.printf(Locale.ROOT, "iteration        median %.3f s, min %.3f s over %d; %.1f GFLOP, %.1f GFLOP/s, %.0f%% of peak%n",
-                median, r.minSeconds(), iterations, gflop, gflop / median, 100 * gflop / median / peak.gflopPerSecond());
-        out.printf(Locale.ROOT, "device memory    peak %.1f MiB, %.1f MiB per megapixel%n",
-                r.peakBytes() / 1048576.0, r.peakBytes() / 1048576.0 / megapixels);
+        out.printf(Locale.ROOT, "stage replay     median %.3f s, min %.3f s (a finish after every stage)%n",
+                r.medianSeconds(), r.minSeconds());
+        out.printf(Locale.ROOT, "iteration        median %.3f s, min %.3f s over %d (LossFunction.evaluate); %.1f GFLOP,"
+                + " %.1f GFLOP/s, %.0f%% of peak%n",
+                median, p.minSeconds(), iterations, gflop, gflop / median, 100 * gflop / median / peak.gflopPerSecond());
+        long wb = weightBytes();
+        out.printf(Locale.ROOT, "device memory    peak %.1f MiB, %.1f MiB per megapixel; without the %.1f MiB of weights"
+                + " %.1f MiB per megapixel (pipeline; stage replay peak %.1f MiB)%n",
+                p.peakBytes() / 1048576.0, p.peakBytes() / 1048576.0 / megapixels, wb / 1048576.0,
+                (p.peakBytes() - wb) / 1048576.0 / megapixels, r.peakBytes() / 1048576.0);
         out.flush();
 
         if (json != null) {
-            writeJson(r, dev, peak);
+            writeJson(p, r, dev, peak);
             out.println("wrote " + json);
         }
         return 0;
     }
 
-    private void writeJson(IterationBench.Result r, ClDevice dev, DevicePeak.Peak peak) throws IOException {
-        double median = r.medianSeconds();
+    private void writeJson(IterationBench.PipelineResult p, IterationBench.Result r, ClDevice dev, DevicePeak.Peak peak)
+            throws IOException {
+        double median = p.medianSeconds();
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("date", Instant.now().toString());
         m.put("device", dev.label());
@@ -133,15 +149,19 @@ final class BenchCommand implements Callable<Integer> {
         m.put("warmup", warmup);
         m.put("iterations", iterations);
         m.put("iteration_seconds_median", median);
-        m.put("iteration_seconds_min", r.minSeconds());
-        m.put("iteration_seconds", r.iterationSeconds());
+        m.put("iteration_seconds_min", p.minSeconds());
+        m.put("iteration_seconds", p.iterationSeconds());
+        m.put("stage_replay_seconds", r.iterationSeconds());
         m.put("gflop_per_iteration", r.gflop());
         m.put("gflop_per_second", r.gflop() / median);
         m.put("peak_gflop_per_second", peak.gflopPerSecond());
         m.put("peak_gb_per_second", peak.gbPerSecond());
         m.put("percent_of_peak", 100 * r.gflop() / median / peak.gflopPerSecond());
-        m.put("peak_device_bytes", r.peakBytes());
-        m.put("peak_device_bytes_per_megapixel", r.peakBytes() / ((double) size * size / 1e6));
+        m.put("peak_device_bytes", p.peakBytes());
+        m.put("peak_device_bytes_per_megapixel", p.peakBytes() / ((double) size * size / 1e6));
+        m.put("weight_bytes", weightBytes());
+        m.put("peak_device_bytes_per_megapixel_without_weights", (p.peakBytes() - weightBytes()) / ((double) size * size / 1e6));
+        m.put("stage_replay_peak_device_bytes", r.peakBytes());
         List<Map<String, Object>> layers = new ArrayList<>();
         for (IterationBench.Row row : r.rows()) {
             Map<String, Object> l = new LinkedHashMap<>();
@@ -178,6 +198,15 @@ final class BenchCommand implements Callable<Integer> {
             Files.deleteIfExists(tmp);
             throw new UserError("--json " + json + ": cannot write: " + e.getMessage(), 1);
         }
+    }
+
+    /** Bytes of the conv weights and biases up to conv5_1: the part of the memory that does not grow with the image. */
+    private static long weightBytes() {
+        long b = 0;
+        for (IterationBench.ConvLayer c : IterationBench.LAYERS) {
+            b += (long) Float.BYTES * c.cout() * (c.cin() * 9 + 1);
+        }
+        return b;
     }
 
     /** Fraction of the peak that matters for the stage: FLOP/s when it computes, else bandwidth. */

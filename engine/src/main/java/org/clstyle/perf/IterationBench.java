@@ -12,6 +12,11 @@ import org.clstyle.ops.Conv3x3;
 import org.clstyle.ops.Distance;
 import org.clstyle.ops.GramMatrix;
 import org.clstyle.ops.Pool2x2;
+import org.clstyle.loss.LossFunction;
+import org.clstyle.loss.Recipe;
+import org.clstyle.weights.Preprocessing;
+import org.clstyle.weights.Vgg19Layout;
+import org.clstyle.weights.VggWeights;
 
 /**
  * The Gatys iteration, stage by stage, for timing: VGG19 forward from a [3, S, S] network input to
@@ -142,6 +147,74 @@ public final class IterationBench implements AutoCloseable {
     }
 
     public int size() { return size; }
+
+    /** What {@link #pipeline} measured: per-iteration seconds, the last total loss, the context's peak memory. */
+    public record PipelineResult(List<Double> iterationSeconds, double loss, long peakBytes) {
+        public double medianSeconds() { return median(iterationSeconds.stream().mapToDouble(Double::doubleValue).toArray()); }
+
+        public double minSeconds() { return Collections.min(iterationSeconds); }
+    }
+
+    /**
+     * The same iteration through the pipeline that stylize runs: {@link LossFunction#evaluate} on
+     * random full-width VGG19 weights ({@link VggWeights#of}, He initialisation, Caffe preprocessing)
+     * with the default recipe's layers (style relu1_1 ... relu5_1, content relu4_2), MSE losses, max
+     * pooling and no total variation, random content, style and image. Each iteration is timed from
+     * the call to its return (evaluate blocks on its one read of the loss terms). Use a fresh
+     * context: its peak memory is reported.
+     */
+    public static PipelineResult pipeline(ClContext ctx, int size, int warmup, int iterations, long seed) {
+        if (size < 16) {
+            throw new IllegalArgumentException("--size " + size + ": must be at least 16 (VGG19 pools four times before relu5_1)");
+        }
+        if (iterations < 1) {
+            throw new IllegalArgumentException("--iterations " + iterations + ": must be at least 1");
+        }
+        SplittableRandom rnd = new SplittableRandom(seed);
+        VggWeights weights = randomWeights(rnd);
+        Recipe recipe = Recipe.defaultsFor(weights.preprocessing()).toBuilder().tvWeight(0).pooling(org.clstyle.vgg.Pooling.MAX).build();
+        float[] content = uniform(rnd, 3 * size * size);
+        float[] style = uniform(rnd, 3 * size * size);
+        List<Double> times = new ArrayList<>();
+        double loss;
+        try (LossFunction f = new LossFunction(ctx, weights, recipe, content, size, size, List.of(style),
+                List.of(new int[] {size, size}));
+             ClBuffer image = ctx.buffer(uniform(rnd, 3 * size * size), 3, size, size); // [3, S, S]
+             ClBuffer grad = ctx.buffer(3, size, size)) {                               // [3, S, S]
+            for (int i = 0; i < warmup; i++) {
+                f.evaluate(image, grad);
+            }
+            loss = Double.NaN;
+            for (int i = 0; i < iterations; i++) {
+                ctx.finish();
+                long t0 = System.nanoTime();
+                loss = f.evaluate(image, grad).total();
+                ctx.finish();
+                times.add((System.nanoTime() - t0) / 1e9);
+            }
+            if (!Double.isFinite(loss)) {
+                throw new IllegalStateException("the pipeline's loss is " + loss + ": the iteration is broken");
+            }
+        }
+        return new PipelineResult(times, loss, ctx.peakBytes());
+    }
+
+    /** Full-width VGG19 with He-initialised weights and small random biases, Caffe preprocessing. */
+    public static VggWeights randomWeights(SplittableRandom rnd) {
+        Map<String, float[]> w = new HashMap<>(), b = new HashMap<>();
+        int cin = Vgg19Layout.IMAGE_CHANNELS;
+        for (int l = 0; l < Vgg19Layout.CONV_LAYERS.size(); l++) {
+            String name = Vgg19Layout.CONV_LAYERS.get(l);
+            int cout = Vgg19Layout.FULL_CHANNELS[l];
+            // He initialisation; the Caffe input is 0-255, so the first layer is scaled down to keep activations O(1).
+            double std = Math.sqrt(2.0 / (cin * 9)) / (l == 0 ? 100 : 1);
+            w.put(name, normal(rnd, cout * cin * 9, std));
+            b.put(name, normal(rnd, cout, 0.01));
+            cin = cout;
+        }
+        return VggWeights.of(w, b, Preprocessing.CAFFE);
+    }
+
 
     /** The work of each stage, in the order of {@link Result#rows()}. */
     public List<Row> work() {

@@ -126,6 +126,21 @@ class IterationBenchTest {
     }
 
     @Test
+    void pipelineIterationRunsLossFunctionWithFiniteLoss() {
+        try (ClContext own = new ClContext(ClDevice.select(null), true)) {
+            IterationBench.PipelineResult r = IterationBench.pipeline(own, 24, 0, 2, 3);
+            assertEquals(2, r.iterationSeconds().size());
+            assertTrue(Double.isFinite(r.loss()) && r.loss() > 0, "random targets give a positive loss, got " + r.loss());
+            // The weights up to conv5_1 (about 61 MB at full width) are on the device; the peak must count them.
+            long weightBytes = 0;
+            for (IterationBench.ConvLayer c : IterationBench.LAYERS) {
+                weightBytes += 4L * c.cout() * (c.cin() * 9 + 1);
+            }
+            assertTrue(r.peakBytes() > weightBytes, "peak " + r.peakBytes() + " below the weights' " + weightBytes);
+        }
+    }
+
+    @Test
     void rejectsTooSmallImages() {
         assertThrows(IllegalArgumentException.class, () -> new IterationBench(ctx, 8, 1));
     }
