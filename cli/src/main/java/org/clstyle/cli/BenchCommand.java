@@ -1,0 +1,221 @@
+package org.clstyle.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.clstyle.cl.ClContext;
+import org.clstyle.cl.ClDevice;
+import org.clstyle.ops.DevicePeak;
+import org.clstyle.perf.IterationBench;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code clstyle bench}: times the Gatys iteration (VGG19 to relu5_1, Gram MSE at relu1_1 ... relu5_1
+ * and MSE at relu4_2, backward to the image) on random full-width weights and random images, and
+ * prints per-stage and total time, GFLOP, GFLOP/s and the fraction of the device's measured peak.
+ * The iteration time and peak memory come from the pipeline stylize runs (LossFunction.evaluate);
+ * the per-stage table from {@link IterationBench}'s replay of the same iteration with a finish after
+ * every stage on a profiling context.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Time the style-transfer iteration on random VGG19 weights and images; per-layer table.")
+final class BenchCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--size", paramLabel = "N", description = "Image side in pixels (default ${DEFAULT-VALUE}).")
+    int size = 256;
+
+    @Option(names = "--iterations", paramLabel = "K", description = "Timed iterations (default ${DEFAULT-VALUE}).")
+    int iterations = 5;
+
+    @Option(names = "--warmup", paramLabel = "W", description = "Untimed iterations first (default ${DEFAULT-VALUE}).")
+    int warmup = 1;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON to FILE.")
+    Path json;
+
+    @Option(names = "--device", paramLabel = "D", description = "OpenCL device: index or part of its name (see 'clstyle devices').")
+    String device;
+
+    @Override
+    public Integer call() throws IOException {
+        if (size < 16) {
+            throw new UserError("--size " + size + ": must be at least 16 (VGG19 pools four times before relu5_1)");
+        }
+        if (size > 8192) {
+            throw new UserError("--size " + size + ": at most 8192");
+        }
+        if (iterations < 1) {
+            throw new UserError("--iterations " + iterations + ": must be at least 1");
+        }
+        if (warmup < 0) {
+            throw new UserError("--warmup " + warmup + ": must not be negative");
+        }
+        if (json != null) {
+            Path dir = json.toAbsolutePath().getParent();
+            if (dir == null || !Files.isDirectory(dir)) {
+                throw new UserError("--json " + json + ": the directory " + dir + " does not exist");
+            }
+            if (Files.isDirectory(json)) {
+                throw new UserError("--json " + json + ": is a directory");
+            }
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        ClDevice dev = ClDevice.select(device);
+
+        // The peak first, in its own context so that its buffers do not count toward the iteration's memory.
+        DevicePeak.Peak peak;
+        try (ClContext pctx = new ClContext(dev, true)) {
+            peak = new DevicePeak(pctx).measure();
+        }
+        out.printf(Locale.ROOT, "device %s%n", dev.label());
+        out.printf(Locale.ROOT, "measured peak %.1f GFLOP/s (FMA kernel), %.1f GB/s (copy kernel)%n",
+                peak.gflopPerSecond(), peak.gbPerSecond());
+        out.printf(Locale.ROOT, "iteration: %dx%d, VGG19 to relu5_1 (random full-width weights), style relu1_1..relu5_1,"
+                + " content relu4_2; %d warm-up + %d timed%n%n", size, size, warmup, iterations);
+        out.flush();
+
+        // The pipeline as stylize runs it (LossFunction.evaluate) gives the iteration time and memory;
+        // the stage-by-stage replay gives the per-layer table. Each in a fresh context.
+        IterationBench.PipelineResult p;
+        try (ClContext ctx = new ClContext(dev, false)) {
+            p = IterationBench.pipeline(ctx, size, warmup, iterations, 1);
+        }
+        IterationBench.Result r;
+        try (ClContext ctx = new ClContext(dev, true); IterationBench bench = new IterationBench(ctx, size, 1)) {
+            r = bench.run(warmup, iterations);
+        }
+
+        out.printf("%-16s %9s %9s %9s %8s %9s %8s %7s%n", "stage", "fwd ms", "bwd ms", "total ms", "GFLOP",
+                "GFLOP/s", "GB/s", "% peak");
+        for (IterationBench.Row row : r.rows()) {
+            double s = row.seconds();
+            out.printf(Locale.ROOT, "%-16s %9.2f %9.2f %9.2f %8.2f %9s %8s %7s%n", row.name(),
+                    1e3 * row.forwardSeconds(), 1e3 * row.backwardSeconds(), 1e3 * s, row.gflop(),
+                    row.gflop() > 0 ? fmt("%.1f", row.gflop() / s) : "",
+                    row.gbytes() > 0 ? fmt("%.2f", row.gbytes() / s) : "",
+                    fmt("%.0f%%", 100 * fraction(row, peak)));
+        }
+        double median = p.medianSeconds();
+        double stageSum = r.rows().stream().mapToDouble(IterationBench.Row::seconds).sum();
+        double gflop = r.gflop();
+        double megapixels = (double) size * size / 1e6;
+        out.printf(Locale.ROOT, "%-16s %9s %9s %9.2f %8.2f %9.1f %8s %6.0f%%%n", "sum of stages", "", "",
+                1e3 * stageSum, gflop, gflop / stageSum, "", 100 * gflop / stageSum / peak.gflopPerSecond());
+        out.println();
+        out.printf(Locale.ROOT, "stage replay     median %.3f s, min %.3f s (a finish after every stage)%n",
+                r.medianSeconds(), r.minSeconds());
+        out.printf(Locale.ROOT, "iteration        median %.3f s, min %.3f s over %d (LossFunction.evaluate); %.1f GFLOP,"
+                + " %.1f GFLOP/s, %.0f%% of peak%n",
+                median, p.minSeconds(), iterations, gflop, gflop / median, 100 * gflop / median / peak.gflopPerSecond());
+        long wb = weightBytes();
+        out.printf(Locale.ROOT, "device memory    peak %.1f MiB, %.1f MiB per megapixel; without the %.1f MiB of weights"
+                + " %.1f MiB per megapixel (pipeline; stage replay peak %.1f MiB)%n",
+                p.peakBytes() / 1048576.0, p.peakBytes() / 1048576.0 / megapixels, wb / 1048576.0,
+                (p.peakBytes() - wb) / 1048576.0 / megapixels, r.peakBytes() / 1048576.0);
+        out.flush();
+
+        if (json != null) {
+            writeJson(p, r, dev, peak);
+            out.println("wrote " + json);
+        }
+        return 0;
+    }
+
+    private void writeJson(IterationBench.PipelineResult p, IterationBench.Result r, ClDevice dev, DevicePeak.Peak peak)
+            throws IOException {
+        double median = p.medianSeconds();
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("date", Instant.now().toString());
+        m.put("device", dev.label());
+        m.put("size", size);
+        m.put("warmup", warmup);
+        m.put("iterations", iterations);
+        m.put("iteration_seconds_median", median);
+        m.put("iteration_seconds_min", p.minSeconds());
+        m.put("iteration_seconds", p.iterationSeconds());
+        m.put("stage_replay_seconds", r.iterationSeconds());
+        m.put("gflop_per_iteration", r.gflop());
+        m.put("gflop_per_second", r.gflop() / median);
+        m.put("peak_gflop_per_second", peak.gflopPerSecond());
+        m.put("peak_gb_per_second", peak.gbPerSecond());
+        m.put("percent_of_peak", 100 * r.gflop() / median / peak.gflopPerSecond());
+        m.put("peak_device_bytes", p.peakBytes());
+        m.put("peak_device_bytes_per_megapixel", p.peakBytes() / ((double) size * size / 1e6));
+        m.put("weight_bytes", weightBytes());
+        m.put("peak_device_bytes_per_megapixel_without_weights", (p.peakBytes() - weightBytes()) / ((double) size * size / 1e6));
+        m.put("stage_replay_peak_device_bytes", r.peakBytes());
+        List<Map<String, Object>> layers = new ArrayList<>();
+        for (IterationBench.Row row : r.rows()) {
+            Map<String, Object> l = new LinkedHashMap<>();
+            double s = row.seconds();
+            l.put("name", row.name());
+            l.put("forward_seconds", row.forwardSeconds());
+            l.put("backward_seconds", row.backwardSeconds());
+            l.put("seconds", s);
+            l.put("gflop", row.gflop());
+            l.put("gbytes", row.gbytes());
+            l.put("gflop_per_second", row.gflop() / s);
+            l.put("gb_per_second", row.gbytes() / s);
+            l.put("percent_of_peak", 100 * fraction(row, peak));
+            layers.add(l);
+        }
+        m.put("layers", layers);
+
+        Path target = json.toAbsolutePath();
+        Path tmp = Files.createTempFile(target.getParent(), "." + target.getFileName() + ".", ".tmp");
+        try {
+            try {
+                // createTempFile makes it owner-only; a results file is for everyone to read.
+                Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-r--r--"));
+            } catch (UnsupportedOperationException e) {
+                // not a POSIX file system: keep its defaults
+            }
+            new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(tmp.toFile(), m);
+            try {
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } catch (IOException e) {
+            Files.deleteIfExists(tmp);
+            throw new UserError("--json " + json + ": cannot write: " + e.getMessage(), 1);
+        }
+    }
+
+    /** Bytes of the conv weights and biases up to conv5_1: the part of the memory that does not grow with the image. */
+    private static long weightBytes() {
+        long b = 0;
+        for (IterationBench.ConvLayer c : IterationBench.LAYERS) {
+            b += (long) Float.BYTES * c.cout() * (c.cin() * 9 + 1);
+        }
+        return b;
+    }
+
+    /** Fraction of the peak that matters for the stage: FLOP/s when it computes, else bandwidth. */
+    private static double fraction(IterationBench.Row row, DevicePeak.Peak peak) {
+        double s = row.seconds();
+        return row.gflop() > 0 ? row.gflop() / s / peak.gflopPerSecond() : row.gbytes() / s / peak.gbPerSecond();
+    }
+
+    private static String fmt(String f, double v) {
+        return String.format(Locale.ROOT, f, v);
+    }
+}
