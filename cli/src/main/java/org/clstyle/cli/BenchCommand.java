@@ -4,11 +4,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -16,6 +13,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import org.clstyle.io.AtomicFile;
 import org.clstyle.cl.ClContext;
 import org.clstyle.cl.ClDevice;
 import org.clstyle.ops.DevicePeak;
@@ -179,23 +177,10 @@ final class BenchCommand implements Callable<Integer> {
         }
         m.put("layers", layers);
 
-        Path target = json.toAbsolutePath();
-        Path tmp = Files.createTempFile(target.getParent(), "." + target.getFileName() + ".", ".tmp");
         try {
-            try {
-                // createTempFile makes it owner-only; a results file is for everyone to read.
-                Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-r--r--"));
-            } catch (UnsupportedOperationException e) {
-                // not a POSIX file system: keep its defaults
-            }
-            new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(tmp.toFile(), m);
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
+            byte[] bytes = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsBytes(m);
+            AtomicFile.write(json, os -> os.write(bytes));
         } catch (IOException e) {
-            Files.deleteIfExists(tmp);
             throw new UserError("--json " + json + ": cannot write: " + e.getMessage(), 1);
         }
     }
