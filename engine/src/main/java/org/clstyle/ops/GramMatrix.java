@@ -25,12 +25,19 @@ public final class GramMatrix {
      * Defines of the direct variant: forward block GM x GN, backward block MR x 8*NV (kernel); on the
      * host DIRECT_WG work-items per group and GRAM_KC (forward chunk length along N, a multiple of 8).
      */
-    private static final Set<String> DIRECT_KEYS = Set.of("GM", "GN", "MR", "NV", "DIRECT_WG", "GRAM_KC");
+    private static final Set<String> DIRECT_KEYS = Set.of("GM", "GN", "MR", "NV", "DIRECT_WG", "DIRECT_JG", "GRAM_KC");
     /**
-     * Bytes of F (all C rows of one chunk of N) that the forward keeps in a core's cache while every
-     * block's work-item goes over them: measured on PoCL (2 EPYC cores, 512 KiB L2 each).
+     * Forward chunk length along N (columns of F per work-item and chunk): long enough to amortise a
+     * block's setup, horizontal sums and partial-sum traffic, short enough that the chunk's rows come
+     * from cache rather than memory at large N. Measured on PoCL (2 EPYC cores, 512 KiB L2 each) over
+     * 2048, 8192, 32768 and unchunked at the VGG relu*_1 shapes: 8192 was best overall (unchunked lost
+     * 2-3x at C=64-128 with N=65536-262144, 2048 lost at C=512).
      */
-    private static final long CHUNK_BYTES = 256L << 10;
+    private static final int CHUNK_COLUMNS = 8192;
+    /** Forward work-items wanted at least (block pairs x chunks), so that small C still uses every core. */
+    private static final int MIN_FORWARD_ITEMS = 16;
+    /** Shortest chunk that the split for parallelism goes down to. */
+    private static final int MIN_CHUNK_COLUMNS = 512;
 
     /** Which kernels run forward and backward. */
     public enum Variant {
@@ -53,6 +60,7 @@ public final class GramMatrix {
     private final int mr;
     private final int nv;
     private final int directGroup;
+    private final int columnGroup;
     private final int kcOverride;
     private ClProgram direct;
     /** Per-chunk partial Gram matrices of the direct forward, used as [chunks, C, C]. */
@@ -87,6 +95,8 @@ public final class GramMatrix {
         this.nv = intDefine(defines, "NV", 2, 1, 4);
         this.directGroup = intDefine(defines, "DIRECT_WG", 4, 1,
                 (int) Math.min(1024, ctx.device().maxWorkGroupSize()));
+        this.columnGroup = intDefine(defines, "DIRECT_JG", 8, 1,
+                (int) Math.min(1024, ctx.device().maxWorkGroupSize() / directGroup));
         this.kcOverride = intDefine(defines, "GRAM_KC", 0, 0, Integer.MAX_VALUE);
         if (kcOverride % 8 != 0) {
             throw new IllegalArgumentException("gram define GRAM_KC=" + kcOverride + ": must be a multiple of 8");
@@ -147,13 +157,24 @@ public final class GramMatrix {
         return direct;
     }
 
-    /** Forward chunk length along N: all of N while C rows of it fit CHUNK_BYTES, else a multiple of 8 that does. */
+    /**
+     * Forward chunk length along N: CHUNK_COLUMNS (all of N when shorter), shortened down to
+     * MIN_CHUNK_COLUMNS while fewer than MIN_FORWARD_ITEMS work-items would run.
+     */
     private int chunkLength(int c, int cols) {
         if (kcOverride > 0) {
             return kcOverride;
         }
-        long fit = CHUNK_BYTES / ((long) c * Float.BYTES) / 8 * 8;
-        return fit >= cols ? cols : (int) Math.max(64, fit);
+        long bi = (c + gm - 1) / gm;
+        long bj = (c + gn - 1) / gn;
+        long pairs = Math.max(1, Math.min(bi * bj, (bi * bj + Math.max(bi, bj)) / 2)); // about the upper triangle
+        long kc = Math.min(cols, CHUNK_COLUMNS);
+        long want = (MIN_FORWARD_ITEMS + pairs - 1) / pairs; // chunks wanted for parallelism
+        if (want > 1) {
+            long split = ((cols + want - 1) / want + 7) / 8 * 8;
+            kc = Math.min(kc, Math.max(MIN_CHUNK_COLUMNS, split));
+        }
+        return (int) Math.min(kc, cols);
     }
 
     private void directForward(ClBuffer f, ClBuffer g, int c, int cols, float invn) {
@@ -184,7 +205,7 @@ public final class GramMatrix {
         int nr = 8 * nv;
         long jblocks = (cols + nr - 1) / nr;
         p.kernel("gram_direct_backward").launch(new long[] {mblocks, jblocks},
-                new long[] {Math.min(directGroup, mblocks), 1},
+                new long[] {Math.min(directGroup, mblocks), Math.min(columnGroup, jblocks)},
                 packedS, f, df, c, cols, accumulate ? 1 : 0);
     }
 
