@@ -17,7 +17,9 @@ import org.clstyle.cl.ClProgram;
  * local-memory core in gemm.cl (kernels/gram.cl); CPU devices get register-blocked kernels without
  * local memory or barriers (kernels/gram_direct.cl), which CPU OpenCL compilers turn into plain
  * vector FMA loops. The direct variant keeps two scratch buffers (per-chunk partial Gram matrices,
- * the packed symmetrised gradient) that grow to the largest layer seen and are then reused.
+ * the packed symmetrised gradient) that grow to the largest layer seen and are then reused; a
+ * forward reserves the packed gradient for its own backward and the partials for any input with the
+ * same C (at most 1 MiB), so that after the first forward of a C, nothing more is allocated for it.
  */
 public final class GramMatrix {
     private static final String DIRECT_FAMILY = "gram_direct";
@@ -38,6 +40,11 @@ public final class GramMatrix {
     private static final int MIN_FORWARD_ITEMS = 16;
     /** Shortest chunk that the split for parallelism goes down to. */
     private static final int MIN_CHUNK_COLUMNS = 512;
+    /**
+     * Floats of per-chunk partials at most (chunks x C^2; longer chunks beyond that): the forward
+     * reserves this much at once, so that later forwards on larger inputs allocate nothing.
+     */
+    private static final long MAX_PARTIAL_FLOATS = 1L << 18;
 
     /** Which kernels run forward and backward. */
     public enum Variant {
@@ -162,8 +169,10 @@ public final class GramMatrix {
      * MIN_CHUNK_COLUMNS while fewer than MIN_FORWARD_ITEMS work-items would run.
      */
     private int chunkLength(int c, int cols) {
+        long maxChunks = maxChunks(c);
+        long fewest = ((cols + maxChunks - 1) / maxChunks + 7) / 8 * 8; // shortest chunk within maxChunks
         if (kcOverride > 0) {
-            return kcOverride;
+            return (int) Math.min(cols, Math.max(kcOverride, fewest));
         }
         long bi = (c + gm - 1) / gm;
         long bj = (c + gn - 1) / gn;
@@ -174,10 +183,23 @@ public final class GramMatrix {
             long split = ((cols + want - 1) / want + 7) / 8 * 8;
             kc = Math.min(kc, Math.max(MIN_CHUNK_COLUMNS, split));
         }
-        return (int) Math.min(kc, cols);
+        return (int) Math.min(Math.max(kc, fewest), cols);
+    }
+
+    /** Chunks of the forward at most for C channels (at least 1). */
+    private static long maxChunks(int c) {
+        return Math.max(1, MAX_PARTIAL_FLOATS / ((long) c * c));
     }
 
     private void directForward(ClBuffer f, ClBuffer g, int c, int cols, float invn) {
+        // Reserve the backward's packed gradient now, so that a backward after a forward of the same
+        // C allocates nothing (loss evaluations check that they allocate no device memory).
+        packedS = grow(packedS, packedSize(c), "packed gradient");
+        // Likewise the largest partial sums any input with C channels can need.
+        long chunksAtMost = maxChunks(c);
+        if (chunksAtMost > 1) {
+            partials = grow(partials, chunksAtMost * c * c, "partial Gram matrices");
+        }
         int kc = chunkLength(c, cols);
         int chunks = (cols + kc - 1) / kc;
         long bi = (c + gm - 1) / gm;
@@ -189,8 +211,7 @@ public final class GramMatrix {
             p.kernel("gram_direct_forward").launch(global, local, f, g, c, cols, kc, 1, invn);
             return;
         }
-        long need = (long) chunks * c * c;
-        partials = grow(partials, need, "partial Gram matrices");
+        partials = grow(partials, (long) chunks * c * c, "partial Gram matrices"); // reserved above
         p.kernel("gram_direct_forward").launch(global, local, f, partials, c, cols, kc, 0, invn);
         p.kernel("gram_direct_reduce").launch(new long[] {(long) c * c}, null, partials, g, c, chunks, invn);
     }
@@ -198,7 +219,7 @@ public final class GramMatrix {
     private void directBackward(ClBuffer dg, ClBuffer f, ClBuffer df, int c, int cols, float invn,
                                 boolean accumulate) {
         long mblocks = (c + mr - 1) / mr;
-        long need = mblocks * c * mr;
+        long need = packedSize(c);
         packedS = grow(packedS, need, "packed gradient");
         ClProgram p = directProgram();
         p.kernel("gram_direct_sym").launch(new long[] {need}, null, dg, packedS, c, invn);
@@ -207,6 +228,11 @@ public final class GramMatrix {
         p.kernel("gram_direct_backward").launch(new long[] {mblocks, jblocks},
                 new long[] {Math.min(directGroup, mblocks), Math.min(columnGroup, jblocks)},
                 packedS, f, df, c, cols, accumulate ? 1 : 0);
+    }
+
+    /** Floats of the packed gradient [ceil(C/MR), C, MR]. */
+    private long packedSize(int c) {
+        return (long) ((c + mr - 1) / mr) * c * mr;
     }
 
     /** {@code buf} if it holds {@code need} floats, else a new buffer (the old one released once queued kernels are done). */

@@ -104,6 +104,37 @@ class GramMatrixTest {
         check(g, 64, 7, 5, 1.0);
     }
 
+    @Test
+    void directBackwardAfterForwardAllocatesNothing() {
+        GramMatrix g = new GramMatrix(ctx, Map.of(), GramMatrix.Variant.DIRECT);
+        try (ClBuffer f = ctx.buffer(Tensors.uniform(5, 67 * 35, -1, 1), 67, 7, 5); ClBuffer gm = ctx.buffer(67, 67);
+                ClBuffer df = ctx.buffer(67, 7, 5)) {
+            g.forward(f, gm, 1.0);
+            long before = ctx.allocatedBytes();
+            g.backward(gm, f, df, 1.0, false);
+            g.forward(f, gm, 1.0);
+            ctx.finish();
+            assertEquals(before, ctx.allocatedBytes(), "device bytes allocated after the first forward");
+        }
+    }
+
+    @Test
+    void directChunkedForwardOnALargerInputAllocatesNothing() {
+        // N = 16384 runs as two chunks with the default chunk length: partial sums and their reduction.
+        GramMatrix g = new GramMatrix(ctx, Map.of(), GramMatrix.Variant.DIRECT);
+        int c = 64, side = 128, cols = side * side;
+        float[] f = Tensors.uniform(6, c * cols, -1, 1);
+        double[] ref = GramMatrixReference.forward(Tensors.toDouble(f), c, cols, cols);
+        try (ClBuffer small = ctx.buffer(c, 7, 5); ClBuffer big = ctx.buffer(f, c, side, side);
+                ClBuffer gm = ctx.buffer(c, c)) {
+            g.forward(small, gm, 1.0);
+            long before = ctx.allocatedBytes();
+            g.forward(big, gm, cols);
+            Tensors.assertClose("G chunked", Conv3x3Test.toFloat(ref), gm.read(), atol(cols, cols), 1e-4);
+            assertEquals(before, ctx.allocatedBytes(), "device bytes allocated by the larger forward");
+        }
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("tileConfigs")
     void otherTileSizesMatchReference(Map<String, Integer> tiles) {
