@@ -7,6 +7,7 @@ import java.util.Set;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.cl.ClDevice;
+import org.clstyle.cl.ClKernel;
 import org.clstyle.cl.ClProgram;
 
 /**
@@ -25,9 +26,11 @@ public final class GramMatrix {
     private static final String DIRECT_FAMILY = "gram_direct";
     /**
      * Defines of the direct variant: forward block GM x GN, backward block MR x 8*NV (kernel); on the
-     * host DIRECT_WG work-items per group and GRAM_KC (forward chunk length along N, a multiple of 8).
+     * host DIRECT_WG forward work-items per group, BACKWARD_WG backward row blocks per group at most
+     * (each group copies its column panel once), PANEL_KB the backward's local panel size aimed at,
+     * and GRAM_KC (forward chunk length along N).
      */
-    private static final Set<String> DIRECT_KEYS = Set.of("GM", "GN", "MR", "NV", "DIRECT_WG", "DIRECT_JG", "GRAM_KC");
+    private static final Set<String> DIRECT_KEYS = Set.of("GM", "GN", "MR", "NV", "DIRECT_WG", "BACKWARD_WG", "PANEL_KB", "GRAM_KC");
     /**
      * Forward chunk length along N (columns of F per work-item and chunk): long enough to amortise a
      * block's setup, horizontal sums and partial-sum traffic, short enough that the chunk's rows come
@@ -67,7 +70,8 @@ public final class GramMatrix {
     private final int mr;
     private final int nv;
     private final int directGroup;
-    private final int columnGroup;
+    private final int backwardGroup;
+    private final int panelBytes;
     private final int kcOverride;
     private ClProgram direct;
     /** Per-chunk partial Gram matrices of the direct forward, used as [chunks, C, C]. */
@@ -102,8 +106,9 @@ public final class GramMatrix {
         this.nv = intDefine(defines, "NV", 2, 1, 4);
         this.directGroup = intDefine(defines, "DIRECT_WG", 4, 1,
                 (int) Math.min(1024, ctx.device().maxWorkGroupSize()));
-        this.columnGroup = intDefine(defines, "DIRECT_JG", 8, 1,
-                (int) Math.min(1024, ctx.device().maxWorkGroupSize() / directGroup));
+        this.backwardGroup = intDefine(defines, "BACKWARD_WG", 128, 1,
+                (int) Math.min(1024, ctx.device().maxWorkGroupSize()));
+        this.panelBytes = intDefine(defines, "PANEL_KB", 64, 1, 1 << 16) << 10;
         this.kcOverride = intDefine(defines, "GRAM_KC", 0, 0, Integer.MAX_VALUE);
         if (kcOverride % 8 != 0) {
             throw new IllegalArgumentException("gram define GRAM_KC=" + kcOverride + ": must be a multiple of 8");
@@ -152,7 +157,8 @@ public final class GramMatrix {
     /** The kernel configuration in use (for logs and benchmarks). */
     public String tileConfig() {
         return variant == Variant.DIRECT
-                ? "direct forward " + gm + "x" + gn + " backward " + mr + "x" + 8 * nv + " WG=" + directGroup
+                ? "direct forward " + gm + "x" + gn + " WG=" + directGroup + " backward " + mr + "x" + 8 * nv
+                        + " WG<=" + backwardGroup
                         + (kcOverride > 0 ? " KC=" + kcOverride : "")
                 : tiles.config().toString();
     }
@@ -225,9 +231,20 @@ public final class GramMatrix {
         p.kernel("gram_direct_sym").launch(new long[] {need}, null, dg, packedS, c, invn);
         int nr = 8 * nv;
         long jblocks = (cols + nr - 1) / nr;
-        p.kernel("gram_direct_backward").launch(new long[] {mblocks, jblocks},
-                new long[] {Math.min(directGroup, mblocks), Math.min(columnGroup, jblocks)},
-                packedS, f, df, c, cols, accumulate ? 1 : 0);
+        ClKernel k = p.kernel("gram_direct_backward");
+        // Column blocks per group: the panel (C x JG*NR floats, in local memory) near panelBytes, so
+        // each row of F is copied as a run of JG*NR floats; then row blocks up to the group limits.
+        long limit = Math.min(k.maxWorkGroupSize(), ctx.device().maxWorkGroupSize());
+        long local = ctx.device().localMemBytes();
+        long jg = Math.max(1, Math.min(jblocks, panelBytes / ((long) c * nr * Float.BYTES)));
+        jg = Math.max(1, Math.min(jg, Math.min(limit, local / ((long) c * nr * Float.BYTES))));
+        long mg = Math.max(1, Math.min(Math.min(backwardGroup, mblocks), limit / jg));
+        if ((long) c * nr * Float.BYTES > local) {
+            throw new IllegalArgumentException("GramMatrix.backward: C = " + c + " needs a " + (long) c * nr * Float.BYTES
+                    + "-byte local panel, more than the device's " + local + " bytes; use the GEMM variant");
+        }
+        k.launch(new long[] {jblocks, mblocks}, new long[] {jg, mg},
+                packedS, f, df, c, cols, accumulate ? 1 : 0, ClKernel.Local.floats(c * jg * nr));
     }
 
     /** Floats of the packed gradient [ceil(C/MR), C, MR]. */

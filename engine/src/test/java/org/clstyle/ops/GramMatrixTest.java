@@ -90,7 +90,9 @@ class GramMatrixTest {
     static Stream<Map<String, Integer>> directConfigs() {
         return Stream.of(
                 Map.of("GRAM_KC", 8),                    // 18 chunks of 143 with a 7-column last one
-                Map.of("GRAM_KC", 16, "DIRECT_WG", 1),
+                Map.of("GRAM_KC", 16, "DIRECT_WG", 1, "BACKWARD_WG", 1),
+                Map.of("BACKWARD_WG", 5),                // 12 row blocks of 67 in groups of 5: idle items in the last
+                Map.of("BACKWARD_WG", 3, "PANEL_KB", 16), // 3 column blocks per panel at C=67: panels past n
                 Map.of("GM", 2, "GN", 3, "MR", 5, "NV", 1, "GRAM_KC", 24),
                 Map.of("GM", 4, "GN", 2, "MR", 4, "NV", 3, "DIRECT_WG", 7));
     }

@@ -11,6 +11,8 @@
 // Backward is a GEMM in the shape of conv3x3_direct's inner loop without taps: each work-item keeps
 // MR rows x NR = 8*NV columns of dF in float8 accumulators, walks k over C with NV vector loads of
 // F's row k and MR broadcasts of S, packed as sp [ceil(C/MR), C, MR] so the broadcasts are contiguous.
+// The F column panel shared by a group's row blocks is copied once into local memory (one barrier,
+// none in the loop), where it is contiguous.
 
 // Rows of the forward's G block (from F rows i) and columns (F rows j): GM*GN float8 accumulators
 // plus GM loaded vectors and one streamed vector must fit the 16 AVX2 registers (3 x 4: 12 + 3 + 1).
@@ -123,46 +125,50 @@ __kernel void gram_direct_sym(__global const float* dg, __global float* sp, int 
 }
 
 // df [c, n] (+)= S f with S packed as sp [ceil(c/MR), c, MR] (see gram_direct_sym), f [c, n].
-// Global size: dim 0 = ceil(c/MR) row blocks (adjacent work-items share the column panel of f,
-// C x NR floats, from cache), dim 1 = ceil(n/NR) column blocks.
+// Global size: dim 0 = ceil(n/NR) column blocks, dim 1 = ceil(c/MR) row blocks, both rounded up to
+// the group size. A group (JG column blocks x some row blocks) first copies its column panel
+// f[0..c, jg0..jg0+JG*NR] into local memory (zero past n), reading each row as one contiguous run,
+// then each work-item runs from there. Read in place, a work-item's c lines lie a row of f apart:
+// each is a separate cache miss that no prefetcher follows, and with power-of-two n (the VGG planes)
+// they all fall into the same cache set, so they do not stay cached for the next row block.
 __kernel void gram_direct_backward(__global const float* sp, __global const float* f, __global float* df,
-                                   int c, int n, int accumulate) {
-    const int mb = get_global_id(0), jb = get_global_id(1);
+                                   int c, int n, int accumulate, __local float* panel /* [c, JG*NR] */) {
+    const int jb = get_global_id(0), mb = get_global_id(1);
+    const int jg = get_local_size(0), lj = get_local_id(0);
+    const int lid = get_local_id(1) * jg + lj, lsize = jg * get_local_size(1);
+    const int pw = jg * NR; // panel width
+    const int jg0 = get_group_id(0) * pw;
+    for (int idx = lid; idx < c * jg; idx += lsize) {
+        const int k = idx / jg, q = idx - k * jg;
+        const int col = jg0 + q * NR;
+        __global const float* src = f + (size_t)k * n + col;
+        __local float* dst = panel + k * pw + q * NR;
+        if (col + NR <= n) {
+            _Pragma("unroll") for (int v = 0; v < NV; v++) vstore8(vload8(v, src), v, dst);
+        } else {
+            for (int l = 0; l < NR; l++) dst[l] = col + l < n ? src[l] : 0.0f;
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
     const int j0 = jb * NR;
     if (mb * MR >= c || j0 >= n) return;
 
+    // Fully unrolled loops over r and v keep acc in registers (PoCL's LLVM does not unroll them itself).
     float8 acc[MR][NV];
     _Pragma("unroll") for (int r = 0; r < MR; r++)
         _Pragma("unroll") for (int v = 0; v < NV; v++) acc[r][v] = (float8)(0.0f);
 
     __global const float* w = sp + (size_t)mb * c * MR;
-    __global const float* src = f + j0;
-    if (j0 + NR <= n) {
-        for (int k = 0; k < c; k++) {
-            float8 a[NV];
-            _Pragma("unroll") for (int v = 0; v < NV; v++) a[v] = vload8(v, src);
-            _Pragma("unroll") for (int r = 0; r < MR; r++) {
-                const float8 b = (float8)(w[r]);
-                _Pragma("unroll") for (int v = 0; v < NV; v++) acc[r][v] = fma(b, a[v], acc[r][v]);
-            }
-            src += n;
-            w += MR;
+    __local const float* src = panel + lj * NR;
+    for (int k = 0; k < c; k++) {
+        float8 a[NV];
+        _Pragma("unroll") for (int v = 0; v < NV; v++) a[v] = vload8(v, src);
+        _Pragma("unroll") for (int r = 0; r < MR; r++) {
+            const float8 b = (float8)(w[r]);
+            _Pragma("unroll") for (int v = 0; v < NV; v++) acc[r][v] = fma(b, a[v], acc[r][v]);
         }
-    } else {
-        // Last, partial column block: lanes past n read as zero (and are not stored).
-        const int cols = n - j0;
-        for (int k = 0; k < c; k++) {
-            float tmp[NR];
-            for (int l = 0; l < NR; l++) tmp[l] = l < cols ? src[l] : 0.0f;
-            float8 a[NV];
-            _Pragma("unroll") for (int v = 0; v < NV; v++) a[v] = vload8(v, tmp);
-            _Pragma("unroll") for (int r = 0; r < MR; r++) {
-                const float8 b = (float8)(w[r]);
-                _Pragma("unroll") for (int v = 0; v < NV; v++) acc[r][v] = fma(b, a[v], acc[r][v]);
-            }
-            src += n;
-            w += MR;
-        }
+        src += pw;
+        w += MR;
     }
 
     _Pragma("unroll") for (int r = 0; r < MR; r++) {
