@@ -1,5 +1,6 @@
 package org.clstyle.ops;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,21 +15,29 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * GramMatrix kernels against the double-precision reference on random inputs in [-1, 1]. Each
  * output is a float sum of K products (K = H*W forward, K = C backward) scaled by 1/n; tolerance
  * atol = (1e-5 + 1e-6 * K) * scale with scale = K / n (the largest possible output), rtol = 1e-4.
+ * Every shape runs on both variants (GEMM for GPUs, DIRECT for CPUs) whatever the device; the
+ * tile-size tests force GEMM, the direct-define tests force DIRECT (small GRAM_KC exercises the
+ * chunked forward with its partial sums and reduction).
  */
 class GramMatrixTest {
     private static ClContext ctx;
     private static GramMatrix gram;
+    private static GramMatrix gemm;
+    private static GramMatrix direct;
 
     @BeforeAll
     static void open() {
         ctx = ClContext.createDefault();
         gram = new GramMatrix(ctx);
+        gemm = new GramMatrix(ctx, Map.of(), GramMatrix.Variant.GEMM);
+        direct = new GramMatrix(ctx, Map.of(), GramMatrix.Variant.DIRECT);
     }
 
     @AfterAll
@@ -48,15 +57,90 @@ class GramMatrixTest {
 
     @ParameterizedTest(name = "c={0} {1}x{2}")
     @MethodSource("shapes")
-    void forwardAndBackwardMatchReference(int c, int h, int w) {
-        check(gram, c, h, w, (double) c * h * w);
-        check(gram, c, h, w, 1.0);
+    void gemmMatchesReference(int c, int h, int w) {
+        check(gemm, c, h, w, (double) c * h * w);
+        check(gemm, c, h, w, 1.0);
+    }
+
+    @ParameterizedTest(name = "c={0} {1}x{2}")
+    @MethodSource("shapes")
+    void directMatchesReference(int c, int h, int w) {
+        check(direct, c, h, w, (double) c * h * w);
+        check(direct, c, h, w, 1.0);
+    }
+
+    @Test
+    void variantFollowsDeviceType() {
+        GramMatrix.Variant expect = !ctx.device().isGpu() && ctx.device().type().contains("CPU")
+                ? GramMatrix.Variant.DIRECT : GramMatrix.Variant.GEMM;
+        assertEquals(expect, gram.variant());
+        assertEquals(GramMatrix.Variant.GEMM, gemm.variant());
+        assertEquals(GramMatrix.Variant.DIRECT, direct.variant());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("directConfigs")
+    void otherDirectConfigsMatchReference(Map<String, Integer> defines) {
+        GramMatrix g = new GramMatrix(ctx, defines, GramMatrix.Variant.DIRECT);
+        check(g, 67, 13, 11, 67.0 * 13 * 11);
+        check(g, 5, 7, 5, 2.5);
+        check(g, 1, 1, 1, 1.0);
+    }
+
+    static Stream<Map<String, Integer>> directConfigs() {
+        return Stream.of(
+                Map.of("GRAM_KC", 8),                    // 18 chunks of 143 with a 7-column last one
+                Map.of("GRAM_KC", 16, "DIRECT_WG", 1, "BACKWARD_WG", 1),
+                Map.of("BACKWARD_WG", 5),                // 12 row blocks of 67 in groups of 5: idle items in the last
+                Map.of("BACKWARD_WG", 3, "PANEL_KB", 16), // 3 column blocks per panel at C=67: panels past n
+                Map.of("GM", 2, "GN", 3, "MR", 5, "NV", 1, "GRAM_KC", 24),
+                Map.of("GM", 4, "GN", 2, "MR", 4, "NV", 3, "DIRECT_WG", 7));
+    }
+
+    @Test
+    void directReusesScratchAcrossShapes() {
+        // Large chunked layer first, then smaller ones and again a larger one: scratch grows and is reused.
+        GramMatrix g = new GramMatrix(ctx, Map.of("GRAM_KC", 16), GramMatrix.Variant.DIRECT);
+        check(g, 67, 13, 11, 67.0 * 13 * 11);
+        check(g, 3, 7, 5, 105);
+        check(g, 64, 7, 5, 1.0);
+    }
+
+    @Test
+    void directBackwardAfterForwardAllocatesNothing() {
+        GramMatrix g = new GramMatrix(ctx, Map.of(), GramMatrix.Variant.DIRECT);
+        try (ClBuffer f = ctx.buffer(Tensors.uniform(5, 67 * 35, -1, 1), 67, 7, 5); ClBuffer gm = ctx.buffer(67, 67);
+                ClBuffer df = ctx.buffer(67, 7, 5)) {
+            g.forward(f, gm, 1.0);
+            long before = ctx.allocatedBytes();
+            g.backward(gm, f, df, 1.0, false);
+            g.forward(f, gm, 1.0);
+            ctx.finish();
+            assertEquals(before, ctx.allocatedBytes(), "device bytes allocated after the first forward");
+        }
+    }
+
+    @Test
+    void directChunkedForwardOnALargerInputAllocatesNothing() {
+        // N = 16384 runs as two chunks with the default chunk length: partial sums and their reduction.
+        GramMatrix g = new GramMatrix(ctx, Map.of(), GramMatrix.Variant.DIRECT);
+        int c = 64, side = 128, cols = side * side;
+        float[] f = Tensors.uniform(6, c * cols, -1, 1);
+        double[] ref = GramMatrixReference.forward(Tensors.toDouble(f), c, cols, cols);
+        try (ClBuffer small = ctx.buffer(c, 7, 5); ClBuffer big = ctx.buffer(f, c, side, side);
+                ClBuffer gm = ctx.buffer(c, c)) {
+            g.forward(small, gm, 1.0);
+            long before = ctx.allocatedBytes();
+            g.forward(big, gm, cols);
+            Tensors.assertClose("G chunked", Conv3x3Test.toFloat(ref), gm.read(), atol(cols, cols), 1e-4);
+            assertEquals(before, ctx.allocatedBytes(), "device bytes allocated by the larger forward");
+        }
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("tileConfigs")
     void otherTileSizesMatchReference(Map<String, Integer> tiles) {
-        GramMatrix g = new GramMatrix(ctx, tiles);
+        GramMatrix g = new GramMatrix(ctx, tiles, GramMatrix.Variant.GEMM);
         check(g, 67, 13, 11, 67.0 * 13 * 11);
         check(g, 5, 7, 5, 2.5);
     }
@@ -93,25 +177,30 @@ class GramMatrixTest {
         }
     }
 
-    @Test
-    void acceptsAnyShapeWithChannelsFirst() {
+    @ParameterizedTest
+    @EnumSource(GramMatrix.Variant.class)
+    void acceptsAnyShapeWithChannelsFirst(GramMatrix.Variant variant) {
+        GramMatrix gm = variant == GramMatrix.Variant.GEMM ? gemm : direct;
         int c = 5, cols = 9;
         float[] f = Tensors.uniform(40, c * cols, -1, 1);
         double[] ref = GramMatrixReference.forward(Tensors.toDouble(f), c, cols, 3);
         try (ClBuffer flat = ctx.buffer(f, c, cols); ClBuffer g = ctx.buffer(c, c)) {
-            gram.forward(flat, g, 3);
+            gm.forward(flat, g, 3);
             Tensors.assertClose("G of [C, N]", Conv3x3Test.toFloat(ref), g.read(), atol(cols, 3), 1e-4);
         }
     }
 
-    @Test
-    void rejectsMismatchedShapes() {
+    @ParameterizedTest
+    @EnumSource(GramMatrix.Variant.class)
+    void rejectsMismatchedShapes(GramMatrix.Variant variant) {
+        GramMatrix gram = variant == GramMatrix.Variant.GEMM ? gemm : direct;
         try (ClBuffer f = ctx.buffer(4, 3, 3); ClBuffer g = ctx.buffer(4, 4); ClBuffer wrongG = ctx.buffer(4, 5);
                 ClBuffer wrongF = ctx.buffer(4, 9)) {
             assertMessage(() -> gram.forward(f, wrongG, 1), "g has shape");
             assertMessage(() -> gram.backward(wrongG, f, f, 1, false), "dg has shape");
             assertMessage(() -> gram.backward(g, f, wrongF, 1, false), "df has shape");
             assertMessage(() -> gram.forward(f, g, 0), "normaliser");
+            assertMessage(() -> gram.backward(g, f, f, Double.POSITIVE_INFINITY, true), "normaliser");
         }
     }
 
