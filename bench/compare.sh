@@ -29,9 +29,10 @@ for n in "${sizes[@]}"; do
 import json, sys
 c = json.load(open(sys.argv[1])); t = json.load(open(sys.argv[2]))
 cs, ts = c["iteration_seconds_median"], t["iteration_seconds_median"]
-print(f'{c["size"]:>6} {cs:>12.3f} {ts:>12.3f} {cs / ts:>16.2f}')
+cm, tm = c["peak_device_bytes"] / 2**20, t["peak_memory_bytes"] / 2**20
+print(f'{c["size"]:>6} {cs:>12.3f} {ts:>12.3f} {cs / ts:>16.2f} {cm:>13.0f} {tm:>13.0f} {cm / tm:>10.2f}')
 PY
 )")
 done
-printf '%6s %12s %12s %16s\n' size "clstyle s" "PyTorch s" "clstyle/PyTorch"
+printf '%6s %12s %12s %16s %13s %13s %10s\n' size "clstyle s" "PyTorch s" "clstyle/PyTorch" "clstyle MiB" "PyTorch MiB" "mem ratio"
 printf '%s\n' "${rows[@]}"

@@ -19,8 +19,16 @@ import sys
 import tempfile
 import time
 
+import resource
+
 import torch
 import torch.nn.functional as F
+
+
+def resident_bytes():
+    """The process's resident memory now (Linux /proc/self/statm)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 # (name, in channels, out channels) in order; "pool" between blocks. Only what relu5_1 needs.
 VGG19_TO_RELU5_1 = [
@@ -95,6 +103,10 @@ def main():
         sys.exit("torch_iteration.py: --iterations must be at least 1")
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
+    # Memory is measured as clstyle's is: everything the run holds (weights, targets, the iteration's
+    # activations and gradients), i.e. peak resident memory minus what the process held before it
+    # created any tensor.
+    baseline = resident_bytes()
 
     weights = make_weights(2)
     n = a.size
@@ -124,6 +136,7 @@ def main():
             sys.exit("torch_iteration.py: the loss or its gradient is not finite")
 
     median = statistics.median(times)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - baseline
     result = {
         "size": n,
         "threads": a.threads,
@@ -133,10 +146,13 @@ def main():
         "iteration_seconds_min": min(times),
         "iteration_seconds": times,
         "gflop_per_iteration": gflop_per_iteration(n),
+        "peak_memory_bytes": peak,
+        "peak_memory_bytes_per_megapixel": peak / (n * n / 1e6),
     }
     print(f"torch_iteration_seconds_median {median:.4f}")
     print(f"size {n}, threads {a.threads}, iterations {times and len(times)}, min {min(times):.4f} s, "
-          f"{gflop_per_iteration(n) / median:.1f} GFLOP/s (conv FLOPs only)", file=sys.stderr)
+          f"{gflop_per_iteration(n) / median:.1f} GFLOP/s (conv FLOPs only), "
+          f"peak memory {peak / 2**20:.1f} MiB ({peak / 2**20 / (n * n / 1e6):.1f} MiB per megapixel)", file=sys.stderr)
     if a.json:
         d = os.path.dirname(os.path.abspath(a.json))
         fd, tmp = tempfile.mkstemp(prefix=".torch_iteration.", suffix=".json", dir=d)

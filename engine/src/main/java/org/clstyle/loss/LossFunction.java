@@ -33,11 +33,12 @@ public final class LossFunction implements AutoCloseable {
     private final ClBuffer net;      // [3, H, W] network input
     private final ClBuffer dNet;     // [3, H, W] d total / d network input
     private final ClBuffer results;  // [terms]: content layers, style layers, tv
-    private final Map<String, ClBuffer> layerGrad = new LinkedHashMap<>(); // layer -> [C, h, w] d total / d F_l
+    // layer -> what the loss terms there add to d total / d F_l, written into the backward walk's buffer
+    private final Map<String, Vgg19.LayerGradient> layerGradients = new LinkedHashMap<>();
     private final float[] contentScale, styleScale;   // term weight * layer weight
     // --normalize-gradients: each term's gradient goes to its layer's scratch, is divided by its own L1
-    // norm (jcjohnson's modules: grad / (|grad|_1 + 1e-8)), then weighted into layerGrad. Null when off.
-    private final Map<String, ClBuffer> termGrad;    // layer -> [C, h, w] one term's d term / d F_l
+    // norm (jcjohnson's modules: grad / (|grad|_1 + 1e-8)), then weighted into the walk's gradient. Null when off.
+    private final Map<String, ClBuffer> termGrad;    // layer -> [C, h, w] one term's d term / d F_l (scratch)
     private final ClBuffer termNorms;                // [content terms + style terms] |d term / d F_l|_1
     private static final float NORM_EPS = 1e-8f;
 
@@ -152,19 +153,35 @@ public final class LossFunction implements AutoCloseable {
         for (int i = 0; i < style.size(); i++) {
             styleScale[i] = (float) (recipe.style().weight() * recipe.style().layers().get(style.get(i).layer()));
         }
+        Map<String, List<TermAt>> termsAt = new LinkedHashMap<>();
         for (int i = 0; i < content.size(); i++) {
             if (contentScale[i] != 0) {
-                layerGrad.computeIfAbsent(content.get(i).layer(), l -> ctx.buffer(vgg.shape(l, h, w)));
+                ContentLoss term = content.get(i);
+                termsAt.computeIfAbsent(term.layer(), l -> new ArrayList<>()).add(new TermAt(
+                        (sc, g, acc) -> term.backward(vgg.activation(term.layer()), sc, g, acc), contentScale[i], i));
             }
         }
         for (int i = 0; i < style.size(); i++) {
             if (styleScale[i] != 0) {
-                layerGrad.computeIfAbsent(style.get(i).layer(), l -> ctx.buffer(vgg.shape(l, h, w)));
+                StyleLoss term = style.get(i);
+                termsAt.computeIfAbsent(term.layer(), l -> new ArrayList<>()).add(new TermAt(
+                        (sc, g, acc) -> term.backward(vgg.activation(term.layer()), sc, g, acc), styleScale[i],
+                        content.size() + i));
             }
+        }
+        for (Map.Entry<String, List<TermAt>> e : termsAt.entrySet()) {
+            List<TermAt> terms = e.getValue();
+            layerGradients.put(e.getKey(), (g, accumulate) -> {
+                boolean acc = accumulate;
+                for (TermAt t : terms) {
+                    addTermGradient(t, e.getKey(), g, acc);
+                    acc = true;
+                }
+            });
         }
         if (normalizeGradients) {
             termGrad = new LinkedHashMap<>();
-            for (String l : layerGrad.keySet()) {
+            for (String l : termsAt.keySet()) {
                 termGrad.put(l, ctx.buffer(vgg.shape(l, h, w)));
             }
             termNorms = ctx.buffer(Math.max(1, content.size() + style.size()));
@@ -174,25 +191,28 @@ public final class LossFunction implements AutoCloseable {
         }
     }
 
-    /** Adds one term's gradient at layer {@code l}: plainly, or normalised by its own L1 norm. */
-    private void addTermGradient(TermBackward term, String l, float scale, int termIndex, java.util.Set<String> written) {
-        if (termGrad == null) {
-            term.backward(scale, layerGrad.get(l), !written.add(l));
-            return;
-        }
-        ClBuffer g = termGrad.get(l);
-        term.backward(1f, g, false);
-        vectors.sumAbs(g, termNorms, termIndex);
-        if (written.add(l)) {
-            vectors.fill(layerGrad.get(l), 0f);
-        }
-        vectors.axpyDivided(termNorms, termIndex, NORM_EPS, scale, g, layerGrad.get(l));
-    }
+    /** One loss term's backward at a layer, with its weight and its slot in the result buffer. */
+    private record TermAt(TermBackward backward, float scale, int index) {}
 
     /** One term's backward into a layer gradient: grad (+)= scale * d term / d F_l. */
     @FunctionalInterface
     private interface TermBackward {
         void backward(float scale, ClBuffer grad, boolean accumulate);
+    }
+
+    /** Writes or adds one term's gradient at layer {@code l} into {@code g}: plainly, or normalised by its own L1 norm. */
+    private void addTermGradient(TermAt term, String l, ClBuffer g, boolean accumulate) {
+        if (termGrad == null) {
+            term.backward().backward(term.scale(), g, accumulate);
+            return;
+        }
+        ClBuffer t = termGrad.get(l);
+        term.backward().backward(1f, t, false);
+        vectors.sumAbs(t, termNorms, term.index());
+        if (!accumulate) {
+            vectors.fill(g, 0f);
+        }
+        vectors.axpyDivided(termNorms, term.index(), NORM_EPS, term.scale(), t, g);
     }
 
     public Recipe recipe() { return recipe; }
@@ -229,26 +249,10 @@ public final class LossFunction implements AutoCloseable {
         tv.forward(image, results, tvIndex);
 
         if (gradOut != null) {
-            // d total / d F_l: the first term at a layer overwrites its buffer, the others add.
-            java.util.Set<String> written = new java.util.HashSet<>();
-            for (int i = 0; i < nc; i++) {
-                if (contentScale[i] != 0) {
-                    ContentLoss term = content.get(i);
-                    ClBuffer f = vgg.activation(term.layer());
-                    addTermGradient((sc, g, acc) -> term.backward(f, sc, g, acc), term.layer(), contentScale[i], i, written);
-                }
-            }
-            for (int i = 0; i < ns; i++) {
-                if (styleScale[i] != 0) {
-                    StyleLoss term = style.get(i);
-                    ClBuffer f = vgg.activation(term.layer());
-                    addTermGradient((sc, g, acc) -> term.backward(f, sc, g, acc), term.layer(), styleScale[i], nc + i, written);
-                }
-            }
             if (taps.isEmpty()) {
                 vectors.fill(gradOut, 0f);
             } else {
-                vgg.backward(layerGrad, dNet);
+                vgg.backwardFrom(layerGradients, dNet);
                 preprocess.backward(dNet, gradOut);
             }
             float tvScale = (float) recipe.tv().weight();
@@ -282,7 +286,6 @@ public final class LossFunction implements AutoCloseable {
         vgg.close();
         content.forEach(ContentLoss::release);
         style.forEach(StyleLoss::release);
-        layerGrad.values().forEach(ClBuffer::close);
         if (termGrad != null) {
             termGrad.values().forEach(ClBuffer::close);
             termNorms.close();

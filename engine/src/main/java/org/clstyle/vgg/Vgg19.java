@@ -153,11 +153,45 @@ public final class Vgg19 implements AutoCloseable {
     }
 
     /**
-     * d loss / d network input, from {@code layerGradients} (layer -> d loss / d that layer's output,
-     * each shaped like {@link #activation}); the layers must be among the last forward's, conv layers
-     * tapped (unfused) there. The gradient buffers are read, not changed. Overwrites {@code dInput}.
+     * What a loss adds at one layer during the backward walk: d loss / d that layer's output, written
+     * into {@code grad} (shaped like {@link #activation}) or added to it when {@code accumulate}.
+     * Producing it straight into the walk's buffer saves a layer-sized buffer and a copy per loss layer.
+     */
+    @FunctionalInterface
+    public interface LayerGradient {
+        void writeInto(ClBuffer grad, boolean accumulate);
+    }
+
+    /**
+     * d loss / d network input from precomputed per-layer gradients (layer -> d loss / d that layer's
+     * output, shaped like {@link #activation}); the buffers are read, not changed.
      */
     public void backward(Map<String, ClBuffer> layerGradients, ClBuffer dInput /* [3, H, W] */) {
+        Map<String, LayerGradient> sources = new LinkedHashMap<>();
+        for (Map.Entry<String, ClBuffer> e : layerGradients.entrySet()) {
+            ClBuffer b = e.getValue();
+            ClBuffer a = activation(e.getKey()); // checks the layer was computed and kept
+            if (!Arrays.equals(a.shape(), b.shape())) {
+                throw new IllegalArgumentException("Vgg19.backward: gradient for " + e.getKey() + " is " + b
+                        + ", the activation is " + a);
+            }
+            sources.put(e.getKey(), (g, accumulate) -> {
+                if (accumulate) {
+                    vectors.axpy(1f, b, g);
+                } else {
+                    vectors.copy(b, g);
+                }
+            });
+        }
+        backwardFrom(sources, dInput);
+    }
+
+    /**
+     * d loss / d network input, walking back from the deepest layer in {@code sources} and asking each
+     * source for its gradient when the walk reaches its layer; the layers must be among the last
+     * forward's, conv layers tapped (unfused) there. Overwrites {@code dInput}.
+     */
+    public void backwardFrom(Map<String, LayerGradient> sources, ClBuffer dInput /* [3, H, W] */) {
         if (lastInput == null) {
             throw new IllegalStateException("Vgg19.backward before any forward");
         }
@@ -165,13 +199,8 @@ public final class Vgg19 implements AutoCloseable {
             throw new IllegalArgumentException("Vgg19.backward: dInput " + dInput + " does not match the input " + lastInput);
         }
         int start = -1;
-        for (Map.Entry<String, ClBuffer> e : layerGradients.entrySet()) {
-            String l = e.getKey();
-            ClBuffer a = activation(l); // checks the layer was computed and kept
-            if (!Arrays.equals(a.shape(), e.getValue().shape())) {
-                throw new IllegalArgumentException("Vgg19.backward: gradient for " + l + " is " + e.getValue()
-                        + ", the activation is " + a);
-            }
+        for (String l : sources.keySet()) {
+            activation(l); // checks the layer was computed and kept
             start = Math.max(start, VggLayers.index(l));
         }
         if (start < 0) {
@@ -182,13 +211,13 @@ public final class Vgg19 implements AutoCloseable {
         ClBuffer g = null; // d loss / d output of the layer being walked
         for (int i = start; i >= 0; i--) {
             String name = VggLayers.ALL.get(i);
-            ClBuffer inject = layerGradients.get(name);
+            LayerGradient inject = sources.get(name);
             if (inject != null) {
                 if (g == null) {
-                    g = scratchFor(inject.shape(), null);
-                    vectors.copy(inject, g);
+                    g = scratchFor(act.get(name).shape(), null);
+                    inject.writeInto(g, false);
                 } else {
-                    vectors.axpy(1f, inject, g);
+                    inject.writeInto(g, true);
                 }
             }
             if (g == null) {
