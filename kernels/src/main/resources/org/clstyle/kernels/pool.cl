@@ -133,13 +133,14 @@ inline void pool_store_pairs(pvec ev, pvec od, __global float* p) {
 }
 
 // Masks (all bits set = true) of "this candidate replaces the running maximum", in window order
-// a (0,0), b (0,1), c (1,0), d (1,1): window_argmax's rule, v > best || isnan(v), per lane.
+// a (0,0), b (0,1), c (1,0), d (1,1): window_argmax's rule, v > best || isnan(v), per lane. v != v
+// is isnan(v) (true only for NaN), as one unordered compare; PoCL's isnan is integer bit tests.
 inline void pool_argmax_masks(pvec a, pvec b, pvec c, pvec d, pmask* m1, pmask* m2, pmask* m3) {
-    *m1 = (b > a) | isnan(b);
+    *m1 = (b > a) | (b != b);
     const pvec best1 = select(a, b, *m1);
-    *m2 = (c > best1) | isnan(c);
+    *m2 = (c > best1) | (c != c);
     const pvec best2 = select(best1, c, *m2);
-    *m3 = (d > best2) | isnan(d);
+    *m3 = (d > best2) | (d != d);
 }
 
 // global: [C * Ho] (one work-item per output row)
@@ -158,9 +159,9 @@ __kernel void max_pool_forward_rows(__global const float* x,  // [C, H, W]
         pool_load_pairs(p0 + 2 * j, &a, &b);
         pool_load_pairs(p1 + 2 * j, &cc, &d);
         pvec best = a;
-        best = select(best, b, (b > best) | isnan(b));
-        best = select(best, cc, (cc > best) | isnan(cc));
-        best = select(best, d, (d > best) | isnan(d));
+        best = select(best, b, (b > best) | (b != b));
+        best = select(best, cc, (cc > best) | (cc != cc));
+        best = select(best, d, (d > best) | (d != d));
         PVSTORE(best, q + j);
     }
     for (; j < Wo; j++) {
