@@ -14,8 +14,9 @@ import org.clstyle.cl.ClProgram;
  *
  * <p>Two kernel forms, picked per device ({@link Variant#forDevice}), with identical results: GPUs
  * run one work-item per output (forward) or input (backward) element; CPU devices run one
- * work-item per row, which walks the row with vector loads and stores (PoCL on 2 EPYC cores:
- * about 2 GB/s per-element, see the commit log for the row form's numbers).
+ * work-item per row, which walks the row with vector loads and stores. Measured on PoCL 3.1, 2 EPYC
+ * cores, busy machine, [64, 512, 512]: max forward 88 -> 6.3 ms, max backward 109 -> 10.4 ms, avg
+ * 8.9 -> 5.5 and 14.7 -> 4.7 ms, with a buffer copy of x at 10.4 ms in the same run.
  */
 public final class Pool2x2 {
     /** Which kernels run. */
