@@ -1,53 +1,102 @@
 package org.clstyle.ops;
 
+import java.util.HashMap;
+import java.util.Map;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
+import org.clstyle.cl.ClDevice;
 import org.clstyle.cl.ClKernel;
 import org.clstyle.cl.ClProgram;
 
 /**
  * 2x2 max and average pooling with stride 2 over [C, H, W] (kernels/pool.cl). Output [C, H/2, W/2]
  * rounded down, as PyTorch: an odd last row or column is dropped, and gets gradient 0.
+ *
+ * <p>Two kernel forms, picked per device ({@link Variant#forDevice}), with identical results: GPUs
+ * run one work-item per output (forward) or input (backward) element; CPU devices run one
+ * work-item per row, which walks the row with vector loads and stores. Measured on PoCL 3.1, 2 EPYC
+ * cores, busy machine, [64, 512, 512]: max forward 88 -> 6.3 ms, max backward 109 -> 10.4 ms, avg
+ * 8.9 -> 5.5 and 14.7 -> 4.7 ms, with a buffer copy of x at 10.4 ms in the same run.
  */
 public final class Pool2x2 {
+    /** Which kernels run. */
+    public enum Variant {
+        /** One work-item per element over a [W, H, C] grid: coalesced on GPUs. */
+        ELEMENTS,
+        /** One work-item per row, POOL_VW windows per vector step: for CPU devices. */
+        ROWS;
+
+        /** ROWS for CPU devices (that are not also GPUs), ELEMENTS for everything else. */
+        public static Variant forDevice(ClDevice d) {
+            return !d.isGpu() && d.type().contains("CPU") ? ROWS : ELEMENTS;
+        }
+    }
+
+    /** Work-items (rows) per group of the ROWS variant, unless overridden by the POOL_WG define. */
+    static final int ROWS_WG = 4;
+
     private final ClContext ctx;
     private final ClProgram program;
+    private final Variant variant;
+    private final int rowsGroup;
 
     public Pool2x2(ClContext ctx) {
+        this(ctx, Variant.forDevice(ctx.device()), Map.of());
+    }
+
+    /**
+     * With an explicit variant and {@code defines} overriding kernel defines (POOL_VW of the row
+     * kernels) and POOL_WG, the row variant's work-items per group (host side).
+     */
+    public Pool2x2(ClContext ctx, Variant variant, Map<String, ?> defines) {
         this.ctx = ctx;
-        this.program = ctx.program("pool");
+        this.variant = variant;
+        Map<String, Object> kernelDefines = new HashMap<>(defines);
+        Object wg = kernelDefines.remove("POOL_WG");
+        this.rowsGroup = wg == null ? ROWS_WG : Integer.parseInt(wg.toString());
+        if (rowsGroup < 1) {
+            throw new IllegalArgumentException("Pool2x2: POOL_WG must be positive but is " + rowsGroup);
+        }
+        this.program = ctx.program("pool", kernelDefines);
+    }
+
+    /** The kernel form this instance runs. */
+    public Variant variant() {
+        return variant;
     }
 
     /** y = the maximum of each 2x2 window of x. */
     public void maxForward(ClBuffer x /* [C, H, W] */, ClBuffer y /* [C, H/2, W/2] */) {
         checkShapes("Pool2x2.maxForward", x, "x", y, "y");
-        launchOver(y, x, "max_pool_forward", x, y);
+        launch(y, x, false, "max_pool_forward", x, y);
     }
 
     /** dx = dy at each window's first maximum (row-major order), 0 elsewhere; overwrites dx. */
     public void maxBackward(ClBuffer x /* [C, H, W] */, ClBuffer dy /* [C, H/2, W/2] */, ClBuffer dx /* [C, H, W] */) {
         checkShapes("Pool2x2.maxBackward", x, "x", dy, "dy");
         Reduction.checkSameShape("Pool2x2.maxBackward", x, "x", dx, "dx");
-        launchOver(dx, x, "max_pool_backward", x, dy, dx);
+        launch(dx, x, true, "max_pool_backward", x, dy, dx);
     }
 
     /** y = the mean of each 2x2 window of x. */
     public void avgForward(ClBuffer x /* [C, H, W] */, ClBuffer y /* [C, H/2, W/2] */) {
         checkShapes("Pool2x2.avgForward", x, "x", y, "y");
-        launchOver(y, x, "avg_pool_forward", x, y);
+        launch(y, x, false, "avg_pool_forward", x, y);
     }
 
     /** dx = dy / 4 spread over each window, 0 in a dropped row or column; overwrites dx. */
     public void avgBackward(ClBuffer dy /* [C, H/2, W/2] */, ClBuffer dx /* [C, H, W] */) {
         checkShapes("Pool2x2.avgBackward", dx, "dx", dy, "dy");
-        launchOver(dx, dx, "avg_pool_backward", dy, dx);
+        launch(dx, dx, true, "avg_pool_backward", dy, dx);
     }
 
     /**
-     * One work-item per element of {@code grid} (the buffer the kernel writes), for input {@code full}
-     * [C, H, W]; the kernel takes {@code bufs} then C, H, W, H/2, W/2.
+     * Launches kernel {@code name} (ELEMENTS: one work-item per element of {@code grid}, the buffer
+     * it writes; ROWS: {@code name + "_rows"}, one work-item per output row, or per pair of input
+     * rows for a {@code backward} kernel) for input {@code full} [C, H, W]; the kernel takes
+     * {@code bufs} then C, H, W, H/2, W/2.
      */
-    private void launchOver(ClBuffer grid, ClBuffer full, String kernelName, ClBuffer... bufs) {
+    private void launch(ClBuffer grid, ClBuffer full, boolean backward, String name, ClBuffer... bufs) {
         int c = full.dim(0), h = full.dim(1), w = full.dim(2);
         Object[] args = new Object[bufs.length + 5];
         System.arraycopy(bufs, 0, args, 0, bufs.length);
@@ -56,8 +105,14 @@ public final class Pool2x2 {
         args[bufs.length + 2] = w;
         args[bufs.length + 3] = h / 2;
         args[bufs.length + 4] = w / 2;
-        ClKernel k = program.kernel(kernelName);
-        Reduction.launch(k, new long[] {grid.dim(2), grid.dim(1), grid.dim(0)}, Reduction.local3d(ctx.device()), args);
+        if (variant == Variant.ROWS) {
+            long rows = (long) c * (backward ? (h + 1) / 2 : h / 2);
+            ClKernel k = program.kernel(name + "_rows");
+            Reduction.launch(k, new long[] {rows}, new long[] {Math.min(rowsGroup, rows)}, args);
+        } else {
+            ClKernel k = program.kernel(name);
+            Reduction.launch(k, new long[] {grid.dim(2), grid.dim(1), grid.dim(0)}, Reduction.local3d(ctx.device()), args);
+        }
     }
 
     private static void checkShapes(String what, ClBuffer full, String fullName, ClBuffer half, String halfName) {

@@ -1,32 +1,83 @@
 package org.clstyle.ops;
 
+import java.util.HashMap;
+import java.util.Map;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
+import org.clstyle.cl.ClDevice;
 import org.clstyle.cl.ClProgram;
 
-/** Rectified linear unit, elementwise over buffers of any (equal) shape (kernels/relu.cl). */
+/**
+ * Rectified linear unit, elementwise over buffers of any (equal) shape (kernels/relu.cl). Two kernel
+ * forms with identical results, picked per device ({@link Variant#forDevice}): one work-item per
+ * element (GPUs), or one per RELU_CHUNK elements walked with vector loads (CPU devices; on PoCL, 2
+ * EPYC cores, the per-element form ran at 3-9 GB/s against 11-18 GB/s for a buffer copy).
+ */
 public final class Relu {
+    /** Which kernels run. */
+    public enum Variant {
+        /** One work-item per element: coalesced on GPUs. */
+        ELEMENTS,
+        /** One work-item per RELU_CHUNK contiguous elements, float8 steps: for CPU devices. */
+        CHUNKS;
+
+        /** CHUNKS for CPU devices (that are not also GPUs), ELEMENTS for everything else. */
+        public static Variant forDevice(ClDevice d) {
+            return !d.isGpu() && d.type().contains("CPU") ? CHUNKS : ELEMENTS;
+        }
+    }
+
+    /** Work-items per group of the CHUNKS variant. */
+    private static final int CHUNKS_WG = 4;
+    static final int DEFAULT_CHUNK = 2048;
+
     private final ClContext ctx;
     private final ClProgram program;
+    private final Variant variant;
+    private final int chunk;
 
     public Relu(ClContext ctx) {
+        this(ctx, Variant.forDevice(ctx.device()), Map.of());
+    }
+
+    /** With an explicit variant and kernel defines (RELU_CHUNK, a positive multiple of 8). */
+    public Relu(ClContext ctx, Variant variant, Map<String, ?> defines) {
         this.ctx = ctx;
-        this.program = ctx.program("relu");
+        this.variant = variant;
+        Map<String, Object> d = new HashMap<>(defines);
+        Object c = d.get("RELU_CHUNK");
+        this.chunk = c == null ? DEFAULT_CHUNK : Integer.parseInt(c.toString());
+        if (chunk < 8 || chunk % 8 != 0) {
+            throw new IllegalArgumentException("Relu: RELU_CHUNK must be a positive multiple of 8 but is " + chunk);
+        }
+        this.program = ctx.program("relu", d);
+    }
+
+    /** The kernel form this instance runs. */
+    public Variant variant() {
+        return variant;
     }
 
     /** y = max(x, 0); y may be x (in place). */
     public void forward(ClBuffer x, ClBuffer y) {
         Reduction.checkSameShape("Relu.forward", x, "x", y, "y");
-        int n = x.size();
-        Reduction.launch(program.kernel("relu_forward"), new long[] {n}, Reduction.local1d(ctx.device(), n), x, y, n);
+        launch("relu_forward", x.size(), x, y, x.size());
     }
 
     /** dx = dy * (y > 0) with y the forward output; dx may be dy. */
     public void backward(ClBuffer y, ClBuffer dy, ClBuffer dx) {
         Reduction.checkSameShape("Relu.backward", y, "y", dy, "dy");
         Reduction.checkSameShape("Relu.backward", dy, "dy", dx, "dx");
-        int n = y.size();
-        Reduction.launch(program.kernel("relu_backward"), new long[] {n}, Reduction.local1d(ctx.device(), n),
-                y, dy, dx, n);
+        launch("relu_backward", y.size(), y, dy, dx, y.size());
+    }
+
+    private void launch(String name, int n, Object... args) {
+        if (variant == Variant.CHUNKS) {
+            long items = Math.max(1, ((long) n + chunk - 1) / chunk);
+            Reduction.launch(program.kernel(name + "_chunks"), new long[] {items},
+                    new long[] {Math.min(CHUNKS_WG, items)}, args);
+        } else {
+            Reduction.launch(program.kernel(name), new long[] {n}, Reduction.local1d(ctx.device(), n), args);
+        }
     }
 }
