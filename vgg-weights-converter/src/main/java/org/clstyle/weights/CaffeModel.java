@@ -59,12 +59,12 @@ final class CaffeModel {
             if (field == 2 && wire == WIRE_LEN) {
                 int len = length(p, end);
                 int at = next;
-                layers.add(v1Layer(at, at + len));
+                layers.add(layer(at, at + len, Schema.V1));
                 p = at + len;
             } else if (field == 100 && wire == WIRE_LEN) {
                 int len = length(p, end);
                 int at = next;
-                layers.add(layer(at, at + len));
+                layers.add(layer(at, at + len, Schema.V2));
                 p = at + len;
             } else {
                 p = skip(wire, p, end);
@@ -73,80 +73,51 @@ final class CaffeModel {
         return layers;
     }
 
-    private Layer v1Layer(int start, int end) throws WeightsException {
+    /**
+     * Where a layer message keeps its name, type and weight blobs, in caffe.proto's three generations:
+     * V0LayerParameter (type a string, "conv"), V1LayerParameter (type an enum, CONVOLUTION = 4; the
+     * oldest models nest a V0 layer in its field 1) and LayerParameter (type a string).
+     */
+    private enum Schema {
+        V0(1, 2, 50, 0), V1(4, 5, 6, 1), V2(1, 2, 7, 0);
+
+        final int name, type, blobs, embeddedV0;
+
+        Schema(int name, int type, int blobs, int embeddedV0) {
+            this.name = name;
+            this.type = type;
+            this.blobs = blobs;
+            this.embeddedV0 = embeddedV0;
+        }
+    }
+
+    private Layer layer(int start, int end, Schema schema) throws WeightsException {
         String name = null, type = "";
         List<RawTensor> blobs = new ArrayList<>();
         for (int p = start; p < end; ) {
             long tag = varint(p, end);
             p = next;
             int field = (int) (tag >>> 3), wire = (int) (tag & 7);
-            if (field == 1 && wire == WIRE_LEN) { // an embedded V0 layer (the oldest models)
+            if (field == schema.embeddedV0 && wire == WIRE_LEN) {
                 int len = length(p, end);
                 int at = next;
-                Layer v0 = v0Layer(at, at + len);
+                Layer v0 = layer(at, at + len, Schema.V0);
                 name = name == null ? v0.name : name;
                 type = v0.type;
                 blobs.addAll(v0.blobs);
                 p = at + len;
-            } else if (field == 4 && wire == WIRE_LEN) {
+            } else if (field == schema.name && wire == WIRE_LEN) {
                 name = string(p, end);
                 p = next;
-            } else if (field == 5 && wire == WIRE_VARINT) {
+            } else if (field == schema.type && wire == WIRE_VARINT && schema == Schema.V1) {
                 long t = varint(p, end);
                 p = next;
                 type = t == 4 ? "Convolution" : "V1 type " + t;
-            } else if (field == 6 && wire == WIRE_LEN) {
-                int len = length(p, end);
-                int at = next;
-                blobs.add(blob(at, at + len));
-                p = at + len;
-            } else {
-                p = skip(wire, p, end);
-            }
-        }
-        return new Layer(name, type, blobs);
-    }
-
-    private Layer v0Layer(int start, int end) throws WeightsException {
-        String name = null, type = "";
-        List<RawTensor> blobs = new ArrayList<>();
-        for (int p = start; p < end; ) {
-            long tag = varint(p, end);
-            p = next;
-            int field = (int) (tag >>> 3), wire = (int) (tag & 7);
-            if (field == 1 && wire == WIRE_LEN) {
-                name = string(p, end);
-                p = next;
-            } else if (field == 2 && wire == WIRE_LEN) {
+            } else if (field == schema.type && wire == WIRE_LEN) {
                 String t = string(p, end);
                 p = next;
-                type = t.equals("conv") ? "Convolution" : t;
-            } else if (field == 50 && wire == WIRE_LEN) {
-                int len = length(p, end);
-                int at = next;
-                blobs.add(blob(at, at + len));
-                p = at + len;
-            } else {
-                p = skip(wire, p, end);
-            }
-        }
-        return new Layer(name, type, blobs);
-    }
-
-    private Layer layer(int start, int end) throws WeightsException {
-        String name = null, type = "";
-        List<RawTensor> blobs = new ArrayList<>();
-        for (int p = start; p < end; ) {
-            long tag = varint(p, end);
-            p = next;
-            int field = (int) (tag >>> 3), wire = (int) (tag & 7);
-            if (field == 1 && wire == WIRE_LEN) {
-                name = string(p, end);
-                p = next;
-            } else if (field == 2 && wire == WIRE_LEN) {
-                type = string(p, end);
-                p = next;
-            } else if (field == 7 && wire == WIRE_LEN) {
+                type = schema == Schema.V0 && t.equals("conv") ? "Convolution" : t;
+            } else if (field == schema.blobs && wire == WIRE_LEN) {
                 int len = length(p, end);
                 int at = next;
                 blobs.add(blob(at, at + len));
