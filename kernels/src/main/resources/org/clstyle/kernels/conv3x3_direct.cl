@@ -71,28 +71,53 @@ __kernel void conv3x3_direct_pad(__global const float* x, __global const float* 
 
 // y [cout, h, w] = conv(x, weight) (+ bias [cout] when has_bias, then ReLU when relu) with
 // xp [h+2, cin, wpd] the padded input and wp [ceil(cout/MR), cin*9, MR] the packed weight.
-// Global size: dim 0 = ceil(w/NR) pixel blocks of a row; dims 1 and 2 = the h rows and the
-// ceil(cout/MR) channel blocks, rows in dim 1 when rows_inner (each channel block's weights stay in
-// cache while the input streams by), else channel blocks in dim 1 (the three input rows of an output
-// row stay in cache while all the weights go by).
+// One call sums input channels k0 .. k0+kc-1 only: with accumulate != 0 it adds them to y (the
+// partial sums of earlier calls over other channels) instead of starting from the bias, so the host
+// can split Cin into cache-sized passes; the sum order is fixed, the result deterministic. The host
+// passes has_bias on the first pass and relu on the last.
+// Work order (cache blocking): the image is cut into tiles of `band` output rows x `segblocks` pixel
+// blocks (NR pixels each). Global size: dim 0 = segblocks pixel blocks of one row segment (rounded up
+// to the work-group), dim 1 = band * ceil(cout/MR) (rows inner, then channel blocks), dim 2 =
+// bands * nsegs tiles (segments inner). Work-groups run in linear order, so one channel block's
+// weights stay in L1 while it sweeps a tile's rows, and a tile's (band+2) input rows of the kc
+// channels stay in L2 while all channel blocks go by. band = h, nsegs = 1 gives "rows inner" (the
+// input streams once per channel block); band = 1 "rows outer" (the weights stream once per row).
 __kernel void conv3x3_direct(__global const float* xp, __global const float* wp, __global const float* bias,
                              __global float* y, int cin, int cout, int h, int w, int wpd,
-                             int has_bias, int relu, int rows_inner) {
-    const int j0 = get_global_id(0) * NR;
-    const int i = rows_inner ? get_global_id(1) : get_global_id(2);
-    const int mb = rows_inner ? get_global_id(2) : get_global_id(1);
-    if (j0 >= w || i >= h || mb * MR >= cout) return;
+                             int has_bias, int relu, int k0, int kc, int accumulate,
+                             int band, int segblocks, int nsegs) {
+    const int q = get_global_id(1), t = get_global_id(2);
+    const int mb = q / band, i = (t / nsegs) * band + (q - mb * band);
+    const int pb = get_global_id(0);
+    const int j0 = ((t % nsegs) * segblocks + pb) * NR;
+    if (pb >= segblocks || j0 >= w || i >= h || mb * MR >= cout) return;
 
+    const int hw = h * w;
     // Fully unrolled loops over r, v and t keep acc in registers (PoCL's LLVM does not unroll them itself).
     float8 acc[MR][NV];
-    _Pragma("unroll") for (int r = 0; r < MR; r++)
-        _Pragma("unroll") for (int v = 0; v < NV; v++) acc[r][v] = (float8)(0.0f);
+    _Pragma("unroll") for (int r = 0; r < MR; r++) {
+        const int m = min(mb * MR + r, cout - 1); // rows past cout compute garbage that is never stored
+        __global const float* src = y + m * hw + i * w + j0;
+        const float b0 = has_bias ? bias[m] : 0.0f;
+        _Pragma("unroll") for (int v = 0; v < NV; v++) {
+            const int col = j0 + 8 * v;
+            if (!accumulate) {
+                acc[r][v] = (float8)(b0);
+            } else if (col + 8 <= w) {
+                acc[r][v] = vload8(v, src);
+            } else {
+                float tmp[8];
+                for (int l = 0; l < 8; l++) tmp[l] = col + l < w ? src[8 * v + l] : 0.0f;
+                acc[r][v] = vload8(0, tmp);
+            }
+        }
+    }
 
     // Output pixel (i, j) reads padded rows i..i+2 and columns j..j+2.
-    __global const float* xr = xp + i * cin * wpd + j0;
-    __global const float* wk = wp + (size_t)mb * cin * 9 * MR;
+    __global const float* xr = xp + ((size_t)i * cin + k0) * wpd + j0;
+    __global const float* wk = wp + ((size_t)mb * cin + k0) * 9 * MR;
     const int rowstride = cin * wpd;
-    for (int c = 0; c < cin; c++) {
+    for (int c = 0; c < kc; c++) {
         _Pragma("unroll") for (int t = 0; t < 9; t++) {
             __global const float* src = xr + (t / 3) * rowstride + (t % 3);
             float8 a[NV];
@@ -106,14 +131,12 @@ __kernel void conv3x3_direct(__global const float* xp, __global const float* wp,
         wk += 9 * MR;
     }
 
-    const int hw = h * w;
     _Pragma("unroll") for (int r = 0; r < MR; r++) {
         const int m = mb * MR + r;
         if (m >= cout) break;
-        const float b = has_bias ? bias[m] : 0.0f;
         __global float* dst = y + m * hw + i * w + j0;
         _Pragma("unroll") for (int v = 0; v < NV; v++) {
-            float8 o = acc[r][v] + b;
+            float8 o = acc[r][v];
             // select keeps NaN, like the GEMM variant's (v < 0 ? 0 : v).
             if (relu) o = select(o, (float8)(0.0f), isless(o, (float8)(0.0f)));
             const int col = j0 + 8 * v;
