@@ -71,6 +71,8 @@ public final class Conv3x3 {
      * streamed from L3 once per channel block.
      */
     private static final long TILE_BYTES = 256L << 10;
+    /** Pixel blocks per row segment (32 pixels at NR = 16); see conv3x3_direct_pad. */
+    private static final int SEG_BLOCKS = 2;
     /** Fewest rows per tile before Cin is split into passes (weights are reused band times per tile). */
     private static final int MIN_BAND = 4;
     private ClProgram direct;
@@ -211,12 +213,6 @@ public final class Conv3x3 {
                 : gemm;
     }
 
-    /** Padded-input row length: every NR-wide block of a row plus its 2 halo columns stays inside. */
-    private int paddedWidth(int w) {
-        int nr = 8 * nv;
-        return (w + nr - 1) / nr * nr + 2;
-    }
-
     private ClProgram directProgram() {
         if (direct == null) {
             direct = ctx.program(DIRECT_FAMILY, Map.of("MR", mr, "NV", nv));
@@ -231,10 +227,14 @@ public final class Conv3x3 {
      */
     private void direct(ClBuffer in, ClBuffer mask, ClBuffer wp, ClBuffer bias, ClBuffer out,
                         int k, int m, int h, int w, boolean relu) {
-        int wpd = paddedWidth(w);
-        // The forward reserves room for its own backward (which pads Cout channels), so that a
-        // backward after the forward of the same layers allocates nothing.
-        long need = (long) (bias != null ? Math.max(k, m) : k) * (h + 2) * wpd;
+        Blocking b = blocking(k, m, h, w);
+        int segpx = b.segBlocks * 8 * nv;
+        int segw = segpx + 2;
+        int nsegs = (w + segpx - 1) / segpx;
+        // The forward reserves room for its own backward (which pads Cout channels in the same
+        // segments: they depend on w only), so that a backward after the forward of the same layers
+        // allocates nothing.
+        long need = (long) (bias != null ? Math.max(k, m) : k) * (h + 2) * nsegs * segw;
         if (need > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("Conv3x3: padded input of " + need + " floats is too large");
         }
@@ -246,20 +246,18 @@ public final class Conv3x3 {
         }
         ClProgram p = directProgram();
         p.kernel("conv3x3_direct_pad").launch(new long[] {(long) k * (h + 2)}, null,
-                in, mask != null ? mask : in, mask != null ? 1 : 0, scratch, k, h, w, wpd);
-        Blocking b = blocking(k, m, h, w);
+                in, mask != null ? mask : in, mask != null ? 1 : 0, scratch, k, h, w, nsegs, segpx);
         long mblocks = (m + mr - 1) / mr;
         long group = Math.min(directGroup, b.segBlocks);
         long dim0 = (b.segBlocks + group - 1) / group * group;
         long bands = (h + b.band - 1) / b.band;
-        int nsegs = (int) ((((long) w + 8 * nv - 1) / (8 * nv) + b.segBlocks - 1) / b.segBlocks);
         ClKernel conv = p.kernel("conv3x3_direct");
         // Passes over Cin in a fixed order, each adding into out: deterministic.
         for (int k0 = 0; k0 < k; k0 += b.kc) {
             int kc = Math.min(b.kc, k - k0);
             boolean first = k0 == 0, last = k0 + kc == k;
             conv.launch(new long[] {dim0, b.band * mblocks, bands * nsegs}, new long[] {group, 1, 1},
-                    scratch, wp, bias != null ? bias : out, out, k, m, h, w, wpd,
+                    scratch, wp, bias != null ? bias : out, out, k, m, h, w, segw,
                     first && bias != null ? 1 : 0, last && relu ? 1 : 0, k0, kc, first ? 0 : 1,
                     b.band, b.segBlocks, nsegs);
         }
@@ -280,7 +278,9 @@ public final class Conv3x3 {
      */
     Blocking blocking(int k, int m, int h, int w) {
         int blocks = (w + 8 * nv - 1) / (8 * nv);
-        long rowBytes = (long) paddedWidth(w) * Float.BYTES; // one channel of one padded row
+        // Segments depend on w only (the forward reserves scratch for its backward with them).
+        int seg = segOverride > 0 ? Math.min(segOverride, blocks) : Math.min(SEG_BLOCKS, blocks);
+        long rowBytes = (long) (seg * 8 * nv + 2) * Float.BYTES; // one channel of one padded row segment
         int kc = k;
         if (kcOverride > 0) {
             kc = Math.min(kcOverride, k);
@@ -290,7 +290,6 @@ public final class Conv3x3 {
             int passes = (k + most - 1) / most;
             kc = (k + passes - 1) / passes; // equal passes
         }
-        int seg = segOverride > 0 ? Math.min(segOverride, blocks) : blocks;
         int band;
         if (bandOverride > 0) {
             band = Math.min(bandOverride, h);
