@@ -33,9 +33,12 @@ public final class Conv3x3 {
     private static final String DIRECT_FAMILY = "conv3x3_direct";
     /**
      * Defines of the direct variant: register block MR x 8*NV (kernel), and on the host DIRECT_WG
-     * work-items per group and ROWS_INNER (1 or 0 forces the work order, see rowsInner).
+     * work-items per group and the cache blocking (see {@link #blocking}): DIRECT_KC input channels per
+     * pass, DIRECT_BAND rows and DIRECT_SEG pixel blocks per tile, ROWS_INNER (1: one band of all rows,
+     * 0: bands of one row, Cin not split).
      */
-    private static final Set<String> DIRECT_KEYS = Set.of("MR", "NV", "DIRECT_WG", "ROWS_INNER");
+    private static final Set<String> DIRECT_KEYS =
+            Set.of("MR", "NV", "DIRECT_WG", "ROWS_INNER", "DIRECT_KC", "DIRECT_BAND", "DIRECT_SEG");
 
     /** Which kernels run forward and backwardInput. */
     public enum Variant {
@@ -58,12 +61,26 @@ public final class Conv3x3 {
     private final int nv;
     private final int directGroup;
     private final int rowsInnerOverride;
+    private final int kcOverride;
+    private final int bandOverride;
+    private final int segOverride;
     /**
-     * Weight bytes that still stay in a CPU's cache while the input streams by: measured on PoCL (2
-     * EPYC cores, 512 KiB L2 each, shared L3), rows outside won clearly at 64 and 128 channels, slightly
-     * at 256 (2.4 MB of weights), and lost slightly at 512 (9.4 MB).
+     * Bytes of padded input rows one tile of the direct kernel may use: half of a 512 KiB L2, leaving
+     * room for the weights and outputs going by. Measured on PoCL (2 EPYC cores): at 512 channels and
+     * 64 x 64, tiles of 4 rows x 128 channels (250 KB) ran 81% of peak against 42% with the input
+     * streamed from L3 once per channel block.
      */
-    private static final long WEIGHTS_IN_CACHE = 4L << 20;
+    private static final long TILE_BYTES = 256L << 10;
+    /** Pixel blocks per row segment (32 pixels at NR = 16); see conv3x3_direct_pad. */
+    private static final int SEG_BLOCKS = 2;
+    /**
+     * Padded input bytes that still stream well from the shared cache (L3): measured on PoCL (2 EPYC
+     * cores, 32 MiB L3 shared with other work), 512 channels at 32 x 32 (2.4 MB) ran 92% of peak in one
+     * band of all rows against 85% in tiles, while at 64 x 64 (11 MB) tiles won 77% against 42%.
+     */
+    private static final long INPUT_IN_CACHE = 3L << 20;
+    /** Fewest rows per tile before Cin is split into passes (weights are reused band times per tile). */
+    private static final int MIN_BAND = 4;
     private ClProgram direct;
     /** Packed weights per weight buffer: [0] forward, [1] backward (flipped, transposed); see conv3x3_direct_pack. */
     private final Map<ClBuffer, ClBuffer[]> packed = new IdentityHashMap<>();
@@ -76,7 +93,7 @@ public final class Conv3x3 {
 
     /**
      * With {@code defines} overriding kernel defines (tile sizes TS_M, TS_N, TS_K, WPT_M, WPT_N of
-     * gemm.cl, BIAS_WG; MR, NV, DIRECT_WG, ROWS_INNER of the direct variant), e.g. from an autotuner.
+     * gemm.cl, BIAS_WG; MR, NV, DIRECT_WG, ROWS_INNER, DIRECT_KC, DIRECT_BAND, DIRECT_SEG of the direct variant), e.g. from an autotuner.
      */
     public Conv3x3(ClContext ctx, Map<String, ?> defines) {
         this(ctx, defines, Variant.forDevice(ctx.device()));
@@ -110,6 +127,9 @@ public final class Conv3x3 {
         this.mr = intDefine(defines, "MR", 6, 1, 16);
         this.nv = intDefine(defines, "NV", 2, 1, 4);
         this.rowsInnerOverride = intDefine(defines, "ROWS_INNER", -1, -1, 1);
+        this.kcOverride = intDefine(defines, "DIRECT_KC", 0, 0, 1 << 20);
+        this.bandOverride = intDefine(defines, "DIRECT_BAND", 0, 0, 1 << 20);
+        this.segOverride = intDefine(defines, "DIRECT_SEG", 0, 0, 1 << 20);
         this.directGroup = intDefine(defines, "DIRECT_WG", 4, 1,
                 (int) Math.min(1024, ctx.device().maxWorkGroupSize()));
     }
@@ -199,12 +219,6 @@ public final class Conv3x3 {
                 : gemm;
     }
 
-    /** Padded-input row length: every NR-wide block of a row plus its 2 halo columns stays inside. */
-    private int paddedWidth(int w) {
-        int nr = 8 * nv;
-        return (w + nr - 1) / nr * nr + 2;
-    }
-
     private ClProgram directProgram() {
         if (direct == null) {
             direct = ctx.program(DIRECT_FAMILY, Map.of("MR", mr, "NV", nv));
@@ -219,10 +233,14 @@ public final class Conv3x3 {
      */
     private void direct(ClBuffer in, ClBuffer mask, ClBuffer wp, ClBuffer bias, ClBuffer out,
                         int k, int m, int h, int w, boolean relu) {
-        int wpd = paddedWidth(w);
-        // The forward reserves room for its own backward (which pads Cout channels), so that a
-        // backward after the forward of the same layers allocates nothing.
-        long need = (long) (bias != null ? Math.max(k, m) : k) * (h + 2) * wpd;
+        Blocking b = blocking(k, m, h, w);
+        int segpx = b.segBlocks * 8 * nv;
+        int segw = segpx + 2;
+        int nsegs = (w + segpx - 1) / segpx;
+        // The forward reserves room for its own backward (which pads Cout channels in the same
+        // segments: they depend on w only), so that a backward after the forward of the same layers
+        // allocates nothing.
+        long need = (long) (bias != null ? Math.max(k, m) : k) * (h + 2) * nsegs * segw;
         if (need > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("Conv3x3: padded input of " + need + " floats is too large");
         }
@@ -234,24 +252,65 @@ public final class Conv3x3 {
         }
         ClProgram p = directProgram();
         p.kernel("conv3x3_direct_pad").launch(new long[] {(long) k * (h + 2)}, null,
-                in, mask != null ? mask : in, mask != null ? 1 : 0, scratch, k, h, w, wpd);
-        int nr = 8 * nv;
-        long blocks = (w + nr - 1) / nr;
+                in, mask != null ? mask : in, mask != null ? 1 : 0, scratch, k, h, w, nsegs, segpx);
         long mblocks = (m + mr - 1) / mr;
-        boolean rowsInner = rowsInner(k, m);
-        p.kernel("conv3x3_direct").launch(new long[] {blocks, rowsInner ? h : mblocks, rowsInner ? mblocks : h},
-                new long[] {Math.min(directGroup, blocks), 1, 1},
-                scratch, wp, bias != null ? bias : out, out, k, m, h, w, wpd, bias != null ? 1 : 0, relu ? 1 : 0,
-                rowsInner ? 1 : 0);
+        long group = Math.min(directGroup, b.segBlocks);
+        long dim0 = (b.segBlocks + group - 1) / group * group;
+        long bands = (h + b.band - 1) / b.band;
+        ClKernel conv = p.kernel("conv3x3_direct");
+        // Passes over Cin in a fixed order, each adding into out: deterministic.
+        for (int k0 = 0; k0 < k; k0 += b.kc) {
+            int kc = Math.min(b.kc, k - k0);
+            boolean first = k0 == 0, last = k0 + kc == k;
+            conv.launch(new long[] {dim0, b.band * mblocks, bands * nsegs}, new long[] {group, 1, 1},
+                    scratch, wp, bias != null ? bias : out, out, k, m, h, w, segw,
+                    first && bias != null ? 1 : 0, last && relu ? 1 : 0, k0, kc, first ? 0 : 1,
+                    b.band, b.segBlocks, nsegs);
+        }
     }
 
     /**
-     * Work order of the direct kernel: channel blocks outside rows (rows_inner, weights of one block
-     * reused from cache) when the {@code k x m x 9} weights are too big to stay in cache, else rows
-     * outside channel blocks (each input row reused from cache by all channel blocks).
+     * Cache blocking of one direct call: kc input channels per pass, tiles of band rows x segBlocks
+     * pixel blocks (see conv3x3_direct).
      */
-    private boolean rowsInner(int k, int m) {
-        return rowsInnerOverride >= 0 ? rowsInnerOverride == 1 : (long) k * m * 9 * Float.BYTES > WEIGHTS_IN_CACHE;
+    record Blocking(int kc, int band, int segBlocks) {}
+
+    /**
+     * The blocking for k input channels, m output channels and an h x w image: host overrides
+     * (DIRECT_KC, DIRECT_BAND, DIRECT_SEG, ROWS_INNER) first, else from the sizes: a tile's padded
+     * input rows ((band + 2) rows x kc channels x WP floats) must fit {@link #TILE_BYTES}, with at least
+     * {@link #MIN_BAND} rows so that the weights streaming by once per tile are used band times; when
+     * Cin is too large for that, Cin is split into equal passes.
+     */
+    Blocking blocking(int k, int m, int h, int w) {
+        int blocks = (w + 8 * nv - 1) / (8 * nv);
+        // Segments depend on w only (the forward reserves scratch for its backward with them).
+        int seg = segOverride > 0 ? Math.min(segOverride, blocks) : Math.min(SEG_BLOCKS, blocks);
+        long rowBytes = (long) (seg * 8 * nv + 2) * Float.BYTES; // one channel of one padded row segment
+        int nsegs = (blocks + seg - 1) / seg;
+        // A small image's whole padded input stays in the shared cache: one band of all rows, so each
+        // channel block's weights are read once while the input streams by from that cache.
+        boolean small = (long) (h + 2) * nsegs * rowBytes * k <= INPUT_IN_CACHE;
+        int kc = k;
+        if (kcOverride > 0) {
+            kc = Math.min(kcOverride, k);
+        } else if (rowsInnerOverride < 0 && bandOverride == 0 && !small
+                && TILE_BYTES / (rowBytes * k) < MIN_BAND + 2 && h > MIN_BAND) {
+            int most = (int) Math.max(8, TILE_BYTES / (rowBytes * (MIN_BAND + 2)));
+            int passes = (k + most - 1) / most;
+            kc = (k + passes - 1) / passes; // equal passes
+        }
+        int band;
+        if (bandOverride > 0) {
+            band = Math.min(bandOverride, h);
+        } else if (rowsInnerOverride >= 0) {
+            band = rowsInnerOverride == 1 ? h : 1;
+        } else if (small) {
+            band = h;
+        } else {
+            band = (int) Math.max(1, Math.min(h, TILE_BYTES / (rowBytes * kc) - 2));
+        }
+        return new Blocking(kc, band, seg);
     }
 
     /** The packed forward and backward weights of {@code weight}, packing them at the first use. */
