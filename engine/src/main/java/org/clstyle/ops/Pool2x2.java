@@ -91,6 +91,43 @@ public final class Pool2x2 {
     }
 
     /**
+     * Backward through a ReLU and then max pooling, in place: {@code x} is the pool's input and a ReLU
+     * output; it is overwritten by dx = dy at each window's first maximum (row-major order) where
+     * x &gt; 0, 0 elsewhere (incl. a dropped row or column): the max backward followed by the ReLU's mask,
+     * without a buffer for the gradient. x's values are gone afterwards.
+     */
+    public void maxBackwardMaskedInPlace(ClBuffer x /* [C, H, W] ReLU output, overwritten by dx */,
+            ClBuffer dy /* [C, H/2, W/2] */) {
+        checkShapes("Pool2x2.maxBackwardMaskedInPlace", x, "x", dy, "dy");
+        int c = x.dim(0), h = x.dim(1), w = x.dim(2);
+        // One work-item per window (partial ones at an odd edge): it reads its window before writing it.
+        launchMasked("max_pool_backward_masked", x, dy, new long[] {(w + 1) / 2, (h + 1) / 2, c});
+    }
+
+    /**
+     * Backward through a ReLU and then average pooling, in place: {@code x} (the pool's input, a ReLU
+     * output) is overwritten by dx = dy / 4 where x &gt; 0, 0 elsewhere (incl. a dropped row or column).
+     */
+    public void avgBackwardMaskedInPlace(ClBuffer x /* [C, H, W] ReLU output, overwritten by dx */,
+            ClBuffer dy /* [C, H/2, W/2] */) {
+        checkShapes("Pool2x2.avgBackwardMaskedInPlace", x, "x", dy, "dy");
+        launchMasked("avg_pool_backward_masked", x, dy, new long[] {x.dim(2), x.dim(1), x.dim(0)});
+    }
+
+    /** The masked in-place kernels: ROWS as the other backward kernels, ELEMENTS over {@code grid}. */
+    private void launchMasked(String name, ClBuffer x, ClBuffer dy, long[] grid) {
+        int c = x.dim(0), h = x.dim(1), w = x.dim(2);
+        Object[] args = {x, dy, c, h, w, h / 2, w / 2};
+        if (variant == Variant.ROWS) {
+            long rows = (long) c * ((h + 1) / 2);
+            Reduction.launch(program.kernel(name + "_rows"), new long[] {rows},
+                    new long[] {Math.min(rowsGroup, rows)}, args);
+        } else {
+            Reduction.launch(program.kernel(name), grid, Reduction.local3d(ctx.device()), args);
+        }
+    }
+
+    /**
      * Launches kernel {@code name} (ELEMENTS: one work-item per element of {@code grid}, the buffer
      * it writes; ROWS: {@code name + "_rows"}, one work-item per output row, or per pair of input
      * rows for a {@code backward} kernel) for input {@code full} [C, H, W]; the kernel takes

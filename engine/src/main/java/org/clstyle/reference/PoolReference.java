@@ -68,4 +68,25 @@ public final class PoolReference {
                 }
         return dx;
     }
+
+    /**
+     * Backward through a ReLU then max pooling: dx [C, H, W] = maxBackward(x, dy) where x &gt; 0, else 0,
+     * for x the ReLU's output (the pool's input). Twin of Pool2x2.maxBackwardMaskedInPlace.
+     */
+    public static double[] maxBackwardMasked(double[] x, int c, int h, int w, double[] dy) {
+        double[] dx = maxBackward(x, c, h, w, dy);
+        for (int k = 0; k < dx.length; k++) {
+            if (!(x[k] > 0)) dx[k] = 0;
+        }
+        return dx;
+    }
+
+    /** Backward through a ReLU then average pooling: avgBackward(dy) where x &gt; 0, else 0. */
+    public static double[] avgBackwardMasked(double[] x, int c, int h, int w, double[] dy) {
+        double[] dx = avgBackward(dy, c, h, w);
+        for (int k = 0; k < dx.length; k++) {
+            if (!(x[k] > 0)) dx[k] = 0;
+        }
+        return dx;
+    }
 }

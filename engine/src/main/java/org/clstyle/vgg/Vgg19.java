@@ -25,10 +25,12 @@ import org.clstyle.weights.VggWeights;
  * <p>A conv and its ReLU run as one fused launch unless the caller taps the conv's pre-ReLU output, in
  * which case the conv writes its own buffer and a standalone ReLU follows. Every layer's output gets its
  * own buffer, so the backward finds what it needs (ReLU outputs mask the conv backward, pool inputs
- * route the max-pool backward). Those buffers and the backward's scratch are allocated once per plan
- * (image size, tapped layers) and reused by every forward and backward with that plan: an optimisation
- * loop at one size allocates nothing after its first iteration. Weights are uploaded once, only as deep
- * as some plan needed.
+ * route the max-pool backward). The backward then writes its gradients over activations it no longer
+ * needs, so it adds only about one scratch buffer per level shape (see {@link #walk}); activations are
+ * therefore valid only until the next backward. Those buffers and the backward's scratch are allocated
+ * once per plan (image size, tapped layers) and reused by every forward and backward with that plan: an
+ * optimisation loop at one size allocates nothing after its first iteration. Weights are uploaded once,
+ * only as deep as some plan needed.
  */
 public final class Vgg19 implements AutoCloseable {
     private final ClContext ctx;
@@ -46,8 +48,10 @@ public final class Vgg19 implements AutoCloseable {
     private int deepest = -1;                       // index in VggLayers.ALL
     private Set<String> unfused = Set.of();         // convs whose pre-ReLU output is tapped
     private final Map<String, ClBuffer> act = new LinkedHashMap<>();        // layer -> output [C, h, w]
-    private final Map<List<Integer>, ClBuffer[]> scratch = new HashMap<>(); // shape -> two gradient buffers
+    private final Map<List<Integer>, List<ClBuffer>> scratch = new HashMap<>(); // shape -> gradient buffers [shape]
     private ClBuffer lastInput;                      // [3, H, W], the caller's, not owned
+    private Set<String> lastLayers = Set.of();       // the last forward's layers
+    private boolean activationsClobbered;            // a backward ran since the last forward
 
     public Vgg19(ClContext ctx, VggWeights weights, Pooling pooling) {
         this.ctx = ctx;
@@ -89,6 +93,8 @@ public final class Vgg19 implements AutoCloseable {
         int deep = VggLayers.index(VggLayers.deepest(layers));
         plan(netInput.dim(1), netInput.dim(2), deep, convs);
         lastInput = netInput;
+        lastLayers = Set.copyOf(layers);
+        activationsClobbered = false;
         ClBuffer x = netInput;
         for (int i = 0; i <= deep; i++) {
             String name = VggLayers.ALL.get(i);
@@ -116,11 +122,26 @@ public final class Vgg19 implements AutoCloseable {
         }
     }
 
-    /** The output of {@code layer} from the last forward, [C, h, w]; valid until the next forward. */
+    /**
+     * The output of {@code layer} from the last forward, [C, h, w]. A backward reuses the activation
+     * buffers for gradients, so they hold the forward's values only between a forward and the next
+     * backward (a backward source may read its own layer's activation while the walk is at that
+     * layer). Asked for after a backward, this recomputes the forward from the last forward's input
+     * buffer, which must still hold the same values; so does a second backward after one forward.
+     */
     public ClBuffer activation(String layer) {
+        ClBuffer b = kept(layer, "Vgg19.activation");
+        if (activationsClobbered) {
+            refresh();
+        }
+        return b;
+    }
+
+    /** {@code layer}'s activation buffer, checking that the last forward computed and kept it. */
+    private ClBuffer kept(String layer, String where) {
         int i = VggLayers.index(layer);
         if (i < 0) {
-            throw new IllegalArgumentException(VggLayers.unknownLayerMessage("Vgg19.activation", layer));
+            throw new IllegalArgumentException(VggLayers.unknownLayerMessage(where, layer));
         }
         if (i > deepest) {
             throw new IllegalStateException(layer + " was not computed: the last forward stopped at "
@@ -131,6 +152,11 @@ public final class Vgg19 implements AutoCloseable {
             throw new IllegalStateException(layer + "'s pre-ReLU output was not kept: name it in the forward's layers");
         }
         return b;
+    }
+
+    /** Recomputes the activations a backward overwrote: the last forward again, same input buffer and layers. */
+    private void refresh() {
+        forward(lastInput, lastLayers);
     }
 
     /** The shape of {@code layer}'s output for an input of h x w, [C, h', w']. */
@@ -170,7 +196,7 @@ public final class Vgg19 implements AutoCloseable {
         Map<String, LayerGradient> sources = new LinkedHashMap<>();
         for (Map.Entry<String, ClBuffer> e : layerGradients.entrySet()) {
             ClBuffer b = e.getValue();
-            ClBuffer a = activation(e.getKey()); // checks the layer was computed and kept
+            ClBuffer a = kept(e.getKey(), "Vgg19.backward");
             if (!Arrays.equals(a.shape(), b.shape())) {
                 throw new IllegalArgumentException("Vgg19.backward: gradient for " + e.getKey() + " is " + b
                         + ", the activation is " + a);
@@ -189,7 +215,9 @@ public final class Vgg19 implements AutoCloseable {
     /**
      * d loss / d network input, walking back from the deepest layer in {@code sources} and asking each
      * source for its gradient when the walk reaches its layer; the layers must be among the last
-     * forward's, conv layers tapped (unfused) there. Overwrites {@code dInput}.
+     * forward's, conv layers tapped (unfused) there. Overwrites {@code dInput}. Clobbers the
+     * activations (see {@link #activation}): a source may read its own layer's activation, and only
+     * while the walk is at that layer.
      */
     public void backwardFrom(Map<String, LayerGradient> sources, ClBuffer dInput /* [3, H, W] */) {
         if (lastInput == null) {
@@ -198,57 +226,146 @@ public final class Vgg19 implements AutoCloseable {
         if (!Arrays.equals(dInput.shape(), lastInput.shape())) {
             throw new IllegalArgumentException("Vgg19.backward: dInput " + dInput + " does not match the input " + lastInput);
         }
-        int start = -1;
         for (String l : sources.keySet()) {
-            activation(l); // checks the layer was computed and kept
-            start = Math.max(start, VggLayers.index(l));
+            kept(l, "Vgg19.backward");
         }
-        if (start < 0) {
+        if (sources.isEmpty()) {
             vectors.fill(dInput, 0f);
             return;
         }
-        ensureScratch();
-        ClBuffer g = null; // d loss / d output of the layer being walked
+        if (activationsClobbered) {
+            refresh(); // a second backward after one forward
+        }
+        walk(sources.keySet(), sources, dInput);
+        activationsClobbered = true;
+    }
+
+    /**
+     * The backward walk from the deepest of {@code sourceLayers}. With {@code sources} null it is a dry
+     * run: it launches nothing and only allocates the scratch the real walk with the same source layers
+     * will take, which is how {@link #reserveBackward} reserves it.
+     *
+     * <p>Memory: every gradient goes into a buffer whose content is no longer needed, preferably an
+     * activation the walk has passed (or one nothing reads again, like a pool output that is no loss
+     * layer: it only fed the next conv, whose input-gradient it then takes), else a scratch buffer.
+     * A pool whose input is a ReLU output that no loss reads writes its gradient over that ReLU
+     * output, already masked by it (Pool2x2's in-place masked backward); the conv below then needs no
+     * mask. On the usual path this leaves one scratch buffer per level shape.
+     */
+    private void walk(Set<String> sourceLayers, Map<String, LayerGradient> sources, ClBuffer dInput) {
+        boolean dry = sources == null;
+        int start = -1;
+        for (String l : sourceLayers) {
+            start = Math.max(start, VggLayers.index(l));
+        }
+        ClBuffer g = null;       // d loss / d output of the layer being walked
+        boolean masked = false;  // g already carries the mask of the ReLU the walk reaches next
         for (int i = start; i >= 0; i--) {
             String name = VggLayers.ALL.get(i);
-            LayerGradient inject = sources.get(name);
-            if (inject != null) {
+            if (sourceLayers.contains(name)) {
                 if (g == null) {
-                    g = scratchFor(act.get(name).shape(), null);
-                    inject.writeInto(g, false);
-                } else {
-                    inject.writeInto(g, true);
+                    // Not the activation itself: the source reads it while writing g.
+                    g = free(act.get(name).shape(), i, sourceLayers, act.get(name), null);
+                    if (!dry) {
+                        sources.get(name).writeInto(g, false);
+                    }
+                } else if (!dry) {
+                    sources.get(name).writeInto(g, true);
                 }
             }
             if (g == null) {
                 continue;
             }
             if (name.startsWith("pool")) {
+                String inName = VggLayers.ALL.get(i - 1);
                 ClBuffer in = layerInput(i); // the block's last ReLU output, [C, h, w]
-                ClBuffer dx = scratchFor(in.shape(), g);
-                if (pooling == Pooling.MAX) {
-                    pool.maxBackward(in, g, dx);
+                if (inName.startsWith("relu") && !sourceLayers.contains(inName)) {
+                    // Nothing reads that ReLU output after this but its own mask: overwrite it with the masked gradient.
+                    if (!dry) {
+                        if (pooling == Pooling.MAX) {
+                            pool.maxBackwardMaskedInPlace(in, g);
+                        } else {
+                            pool.avgBackwardMaskedInPlace(in, g);
+                        }
+                    }
+                    g = in;
+                    masked = true;
                 } else {
-                    pool.avgBackward(g, dx);
+                    ClBuffer dx = free(in.shape(), i, sourceLayers, g, in);
+                    if (!dry) {
+                        if (pooling == Pooling.MAX) {
+                            pool.maxBackward(in, g, dx);
+                        } else {
+                            pool.avgBackward(g, dx);
+                        }
+                    }
+                    g = dx;
                 }
-                g = dx;
             } else if (name.startsWith("relu")) {
                 String convName = "conv" + name.substring(4);
                 if (unfused.contains(convName)) {
-                    relu.backward(act.get(name), g, g); // in place; the conv step follows
+                    if (!masked && !dry) {
+                        relu.backward(act.get(name), g, g); // in place; the conv step follows
+                    }
+                    masked = false;
                 } else {
                     // Fused conv+ReLU: one masked backward to the conv's input, then skip the conv's slot.
-                    ClBuffer dx = i - 1 == 0 ? dInput : scratchFor(layerInput(i - 1).shape(), g);
-                    conv.backwardInput(g, weight.get(convName), act.get(name), dx);
+                    ClBuffer mask = masked ? null : act.get(name);
+                    ClBuffer dx = i - 1 == 0 ? dInput : free(layerInput(i - 1).shape(), i - 1, sourceLayers, g, mask);
+                    if (!dry) {
+                        conv.backwardInput(g, weight.get(convName), mask, dx);
+                    }
+                    masked = false;
                     g = dx;
                     i--;
                 }
             } else {
-                ClBuffer dx = i == 0 ? dInput : scratchFor(layerInput(i).shape(), g);
-                conv.backwardInput(g, weight.get(name), null, dx);
+                ClBuffer dx = i == 0 ? dInput : free(layerInput(i).shape(), i, sourceLayers, g, null);
+                if (!dry) {
+                    conv.backwardInput(g, weight.get(name), null, dx);
+                }
                 g = dx;
             }
         }
+    }
+
+    /**
+     * A buffer of {@code shape} that the walk may overwrite now, while at layer {@code at} (the lowest
+     * layer of the current step), other than {@code busy} and {@code busy2} (what the current launch
+     * reads). An activation is still needed if the walk will read it below {@code at}: a ReLU output
+     * as its own mask, a max pool's input, a source's activation. Otherwise a scratch buffer, allocated
+     * on first need (the dry run of {@link #reserveBackward} does that).
+     */
+    private ClBuffer free(int[] shape, int at, Set<String> sourceLayers, ClBuffer busy, ClBuffer busy2) {
+        for (Map.Entry<String, ClBuffer> e : act.entrySet()) {
+            ClBuffer b = e.getValue();
+            if (b == busy || b == busy2 || !Arrays.equals(b.shape(), shape)) {
+                continue;
+            }
+            int k = VggLayers.index(e.getKey());
+            if (k >= at || !stillRead(e.getKey(), k, sourceLayers)) {
+                return b;
+            }
+        }
+        List<ClBuffer> list = scratch.computeIfAbsent(key(shape), s -> new ArrayList<>());
+        for (ClBuffer b : list) {
+            if (b != busy && b != busy2) {
+                return b;
+            }
+        }
+        ClBuffer b = ctx.buffer(shape);
+        list.add(b);
+        return b;
+    }
+
+    /** Whether the walk reads layer k's activation when it reaches layer k or k + 1 (k below the walk). */
+    private boolean stillRead(String layer, int k, Set<String> sourceLayers) {
+        if (sourceLayers.contains(layer) || layer.startsWith("relu")) {
+            return true; // a source reads it; a ReLU output masks its gradient (or takes the pool's in place)
+        }
+        boolean feedsMaxPool = k + 1 < VggLayers.ALL.size() && VggLayers.ALL.get(k + 1).startsWith("pool")
+                && pooling == Pooling.MAX;
+        return feedsMaxPool;
     }
 
     /** The buffer feeding layer i (i > 0): the previous layer's output (never a fused conv's, which has none). */
@@ -261,15 +378,6 @@ public final class Vgg19 implements AutoCloseable {
         return b;
     }
 
-    /** A scratch gradient buffer of {@code shape} that is not {@code busy}. */
-    private ClBuffer scratchFor(int[] shape, ClBuffer busy) {
-        ClBuffer[] pair = scratch.get(key(shape));
-        if (pair == null) {
-            throw new IllegalStateException("no scratch buffer of shape " + Arrays.toString(shape));
-        }
-        return pair[0] != busy ? pair[0] : pair[1];
-    }
-
     private static List<Integer> key(int[] shape) {
         List<Integer> k = new ArrayList<>(shape.length);
         for (int s : shape) {
@@ -279,20 +387,16 @@ public final class Vgg19 implements AutoCloseable {
     }
 
     /**
-     * Allocates now what the backward needs for the current plan (else the first backward does), so a
-     * loop that starts after this allocates nothing.
+     * Allocates now the scratch a backward from the last forward's layers needs (a dry run of the
+     * walk), so a loop that starts after this allocates nothing. A backward from other source layers
+     * allocates what it lacks on its first run.
      */
     public void reserveBackward() {
-        ensureScratch();
-    }
-
-    /** Allocates (once per plan) two gradient buffers per distinct layer shape, for the backward. */
-    private void ensureScratch() {
-        if (!scratch.isEmpty()) {
-            return;
+        if (lastInput == null) {
+            throw new IllegalStateException("Vgg19.reserveBackward before any forward");
         }
-        for (ClBuffer a : act.values()) {
-            scratch.computeIfAbsent(key(a.shape()), k -> new ClBuffer[] {ctx.buffer(a.shape()), ctx.buffer(a.shape())});
+        if (!lastLayers.isEmpty()) {
+            walk(lastLayers, null, null);
         }
     }
 
@@ -347,14 +451,14 @@ public final class Vgg19 implements AutoCloseable {
             b.close();
         }
         act.clear();
-        for (ClBuffer[] pair : scratch.values()) {
-            pair[0].close();
-            pair[1].close();
+        for (List<ClBuffer> list : scratch.values()) {
+            list.forEach(ClBuffer::close);
         }
         scratch.clear();
         planH = planW = deepest = -1;
         unfused = Set.of();
         lastInput = null;
+        lastLayers = Set.of();
     }
 
     /** Releases the activations, scratch and weights on the device. */

@@ -84,6 +84,61 @@ class Pool2x2Test {
         }
     }
 
+    /**
+     * The in-place backward through ReLU and pooling against PoolReference's masked twins, on every
+     * shape above and every kernel form: x holds ReLU outputs (zeros, positive ties) and is
+     * overwritten by dx. Max exact, avg atol 1e-7 + rtol 1e-6.
+     */
+    @ParameterizedTest(name = "{0} [{1}, {2}, {3}]")
+    @CsvSource({"default, 1, 2, 2", "elements, 3, 7, 5", "rows, 5, 13, 11", "elements, 1, 13, 11",
+            "rows, 64, 6, 4", "elements, 67, 37, 29", "rows, 67, 37, 29", "rows, 3, 2, 9", "elements, 3, 2, 9",
+            "rows, 3, 4, 17", "rows, 64, 3, 33", "rows, 1, 7, 130", "rows, 3, 9, 34",
+            "rows4, 3, 5, 17", "rows4, 1, 4, 130", "rows16, 3, 3, 31", "rows16, 3, 7, 130",
+            "elements, 3, 5, 33", "elements, 1, 7, 130"})
+    void maskedInPlaceMatchesReference(String name, int c, int h, int w) {
+        Pool2x2 pool = POOLS.get(name);
+        int n = c * h * w, ho = h / 2, wo = w / 2;
+        float[] x = Tensors.uniform(c * 37 + w, n, -1, 1);
+        for (int k = 0; k < n; k++) {
+            if (k % 3 == 0) x[k] = Math.round(x[k] * 2) / 2f; // ties, incl. windows of zeros
+            x[k] = Math.max(x[k], 0f);                         // a ReLU output
+        }
+        float[] dy = Tensors.uniform(c * 37 + w + 1, c * ho * wo, -1, 1);
+        double[] xd = Tensors.toDouble(x), dyd = Tensors.toDouble(dy);
+        try (ClBuffer xb = ctx.buffer(x, c, h, w); ClBuffer dyb = ctx.buffer(dy, c, ho, wo)) {
+            pool.maxBackwardMaskedInPlace(xb, dyb);
+            Tensors.assertClose("max backward masked", toFloat(PoolReference.maxBackwardMasked(xd, c, h, w, dyd)),
+                    xb.read(), 0, 0);
+            xb.write(x);
+            pool.avgBackwardMaskedInPlace(xb, dyb);
+            Tensors.assertClose("avg backward masked", toFloat(PoolReference.avgBackwardMasked(xd, c, h, w, dyd)),
+                    xb.read(), 1e-7, 1e-6);
+        }
+    }
+
+    /** Ties, signed zeros and NaNs in every lane and tail: the in-place max backward is exact, NaN masked to 0. */
+    @ParameterizedTest
+    @CsvSource({"default", "elements", "rows", "rows4", "rows16"})
+    void maskedInPlaceTiesSignedZerosAndNans(String name) {
+        Pool2x2 pool = POOLS.get(name);
+        int c = 2, h = 5, w = 71, n = c * h * w, ho = h / 2, wo = w / 2;
+        float[] levels = {-0f, 0f, 1f, 2f, Float.NaN};
+        float[] u = Tensors.uniform(79, n, 0, 1);
+        float[] x = new float[n];
+        for (int k = 0; k < n; k++) x[k] = levels[Math.min(levels.length - 1, (int) (u[k] * levels.length))];
+        float[] dy = Tensors.uniform(80, c * ho * wo, -1, 1);
+        double[] xd = Tensors.toDouble(x), dyd = Tensors.toDouble(dy);
+        try (ClBuffer xb = ctx.buffer(x, c, h, w); ClBuffer dyb = ctx.buffer(dy, c, ho, wo)) {
+            pool.maxBackwardMaskedInPlace(xb, dyb);
+            Tensors.assertClose("max backward masked", toFloat(PoolReference.maxBackwardMasked(xd, c, h, w, dyd)),
+                    xb.read(), 0, 0);
+            xb.write(x);
+            pool.avgBackwardMaskedInPlace(xb, dyb);
+            Tensors.assertClose("avg backward masked", toFloat(PoolReference.avgBackwardMasked(xd, c, h, w, dyd)),
+                    xb.read(), 1e-7, 1e-6);
+        }
+    }
+
     @ParameterizedTest
     @CsvSource({"default", "elements", "rows", "rows4"})
     void maxTieAndNanFollowPyTorch(String name) {

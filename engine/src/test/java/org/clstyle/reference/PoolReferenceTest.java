@@ -40,6 +40,37 @@ class PoolReferenceTest {
                 v -> ReluReferenceTest.dotWith(dy, PoolReference.avgForward(v, c, h, w)), x, 1e-6, 1e-8, 1e-6);
     }
 
+    /** Distinct values as {@link #distinct}, shifted so that about half are negative, all >= 0.04 from 0. */
+    static double[] distinctAroundZero(long seed, int n) {
+        double[] z = distinct(seed, n);
+        for (int k = 0; k < n; k++) z[k] -= (n / 2) * 0.1 + 0.05;
+        return z;
+    }
+
+    /** f(z) = dy . maxpool(relu(z)): d f / d z = maxBackwardMasked(relu(z), dy). */
+    @Test
+    void maxBackwardMaskedMatchesFiniteDifferencesOfReluThenPool() {
+        int c = 3, h = 7, w = 9;
+        double[] z = distinctAroundZero(7, c * h * w);
+        double[] dy = Tensors.toDouble(Tensors.uniform(8, c * (h / 2) * (w / 2), -1, 1));
+        double[] analytic = PoolReference.maxBackwardMasked(ReluReference.forward(z), c, h, w, dy);
+        FiniteDifference.assertMatches("relu then max pool", analytic,
+                v -> ReluReferenceTest.dotWith(dy, PoolReference.maxForward(ReluReference.forward(v), c, h, w)),
+                z, 1e-6, 1e-8, 1e-6);
+    }
+
+    /** f(z) = dy . avgpool(relu(z)): d f / d z = avgBackwardMasked(relu(z), dy). */
+    @Test
+    void avgBackwardMaskedMatchesFiniteDifferencesOfReluThenPool() {
+        int c = 2, h = 9, w = 7;
+        double[] z = distinctAroundZero(9, c * h * w);
+        double[] dy = Tensors.toDouble(Tensors.uniform(10, c * (h / 2) * (w / 2), -1, 1));
+        double[] analytic = PoolReference.avgBackwardMasked(ReluReference.forward(z), c, h, w, dy);
+        FiniteDifference.assertMatches("relu then avg pool", analytic,
+                v -> ReluReferenceTest.dotWith(dy, PoolReference.avgForward(ReluReference.forward(v), c, h, w)),
+                z, 1e-6, 1e-8, 1e-6);
+    }
+
     @Test
     void maxTieGoesToFirstInRowMajorOrder() {
         // One 2x3 image: window {1, 5 / 5, 2} ties at (0,1) and (1,0); the last column is dropped.

@@ -279,3 +279,128 @@ __kernel void avg_pool_backward_rows(__global const float* dy,  // [C, Ho, Wo]
         o1[W - 1] = 0.0f;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Backward through ReLU then pooling, in place: x is the pool's input, itself a ReLU output, and is
+// overwritten by d loss / d (the ReLU's input) = (pool backward of dy) masked by x > 0. Saves the
+// gradient buffer of x's shape in the VGG backward. Each window's four outputs depend only on its
+// own four inputs and one dy, so a work-item reads its whole window before writing it and no other
+// work-item touches that window: in place is safe. Dropped rows and columns get 0.
+
+// global: [(W + 1) / 2, (H + 1) / 2, C] (one work-item per window, partial windows at an odd edge
+// write the dropped elements' zeros).
+__kernel void max_pool_backward_masked(__global float* x,         // [C, H, W] in: ReLU output; out: dx
+                                       __global const float* dy,  // [C, Ho, Wo]
+                                       const int C, const int H, const int W, const int Ho, const int Wo) {
+    const int oj = (int) get_global_id(0), oi = (int) get_global_id(1), c = (int) get_global_id(2);
+    if (2 * oj >= W || 2 * oi >= H || c >= C) return;
+    __global float* p = x + IDX3(c, 2 * oi, 2 * oj, H, W);
+    if (oi < Ho && oj < Wo) {
+        const float v0 = p[0], v1 = p[1], v2 = p[W], v3 = p[W + 1];
+        const int at = window_argmax(p, W);
+        const float g = dy[IDX3(c, oi, oj, Ho, Wo)];
+        p[0] = at == 0 && v0 > 0.0f ? g : 0.0f;
+        p[1] = at == 1 && v1 > 0.0f ? g : 0.0f;
+        p[W] = at == 2 && v2 > 0.0f ? g : 0.0f;
+        p[W + 1] = at == 3 && v3 > 0.0f ? g : 0.0f;
+    } else {
+        for (int di = 0; di < 2 && 2 * oi + di < H; di++)
+            for (int dj = 0; dj < 2 && 2 * oj + dj < W; dj++) p[di * W + dj] = 0.0f;
+    }
+}
+
+// global: [W, H, C] (one work-item per element: each reads only its own x and dy).
+__kernel void avg_pool_backward_masked(__global float* x,         // [C, H, W] in: ReLU output; out: dx
+                                       __global const float* dy,  // [C, Ho, Wo]
+                                       const int C, const int H, const int W, const int Ho, const int Wo) {
+    const int j = (int) get_global_id(0), i = (int) get_global_id(1), c = (int) get_global_id(2);
+    if (j >= W || i >= H || c >= C) return;
+    const int oi = i >> 1, oj = j >> 1;
+    const size_t k = IDX3(c, i, j, H, W);
+    x[k] = (oi < Ho && oj < Wo && x[k] > 0.0f) ? dy[IDX3(c, oi, oj, Ho, Wo)] * 0.25f : 0.0f;
+}
+
+// Row forms. global: [C * ((H + 1) / 2)], as max_pool_backward_rows: each work-item owns its pair of
+// rows, loads each group of windows before storing it.
+__kernel void max_pool_backward_masked_rows(__global float* x,         // [C, H, W] in: ReLU output; out: dx
+                                            __global const float* dy,  // [C, Ho, Wo]
+                                            const int C, const int H, const int W, const int Ho, const int Wo) {
+    const int Hp = (H + 1) / 2;
+    const int r = (int) get_global_id(0);
+    if (r >= C * Hp) return;
+    const int c = r / Hp, i = r - c * Hp;
+    __global float* o0 = x + IDX3(c, 2 * i, 0, H, W);
+    if (i == Ho) {  // the dropped last row (H odd)
+        for (int j = 0; j < W; j++) o0[j] = 0.0f;
+        return;
+    }
+    __global float* o1 = o0 + W;
+    __global const float* g = dy + IDX3(c, i, 0, Ho, Wo);
+    const pvec zero = (pvec) 0.0f;
+    int j = 0;
+    for (; j + POOL_VW <= Wo; j += POOL_VW) {
+        pvec a, b, cc, d;
+        pool_load_pairs(o0 + 2 * j, &a, &b);
+        pool_load_pairs(o1 + 2 * j, &cc, &d);
+        pmask m1, m2, m3;
+        pool_argmax_masks(a, b, cc, d, &m1, &m2, &m3);
+        const pvec gv = PVLOAD(g + j);
+        const pvec g3 = select(zero, gv, m3 & (d > zero));
+        const pvec g2 = select(zero, gv, m2 & ~m3 & (cc > zero));
+        const pvec g1 = select(zero, gv, m1 & ~(m2 | m3) & (b > zero));
+        const pvec g0 = select(zero, gv, ~(m1 | m2 | m3) & (a > zero));
+        pool_store_pairs(g0, g1, o0 + 2 * j);
+        pool_store_pairs(g2, g3, o1 + 2 * j);
+    }
+    for (; j < Wo; j++) {
+        const float v0 = o0[2 * j], v1 = o0[2 * j + 1], v2 = o1[2 * j], v3 = o1[2 * j + 1];
+        const int at = window_argmax(o0 + 2 * j, W);
+        const float gj = g[j];
+        o0[2 * j] = at == 0 && v0 > 0.0f ? gj : 0.0f;
+        o0[2 * j + 1] = at == 1 && v1 > 0.0f ? gj : 0.0f;
+        o1[2 * j] = at == 2 && v2 > 0.0f ? gj : 0.0f;
+        o1[2 * j + 1] = at == 3 && v3 > 0.0f ? gj : 0.0f;
+    }
+    if (W & 1) {  // the dropped last column
+        o0[W - 1] = 0.0f;
+        o1[W - 1] = 0.0f;
+    }
+}
+
+// global: [C * ((H + 1) / 2)]
+__kernel void avg_pool_backward_masked_rows(__global float* x,         // [C, H, W] in: ReLU output; out: dx
+                                            __global const float* dy,  // [C, Ho, Wo]
+                                            const int C, const int H, const int W, const int Ho, const int Wo) {
+    const int Hp = (H + 1) / 2;
+    const int r = (int) get_global_id(0);
+    if (r >= C * Hp) return;
+    const int c = r / Hp, i = r - c * Hp;
+    __global float* o0 = x + IDX3(c, 2 * i, 0, H, W);
+    if (i == Ho) {
+        for (int j = 0; j < W; j++) o0[j] = 0.0f;
+        return;
+    }
+    __global float* o1 = o0 + W;
+    __global const float* g = dy + IDX3(c, i, 0, Ho, Wo);
+    const pvec zero = (pvec) 0.0f;
+    int j = 0;
+    for (; j + POOL_VW <= Wo; j += POOL_VW) {
+        pvec a, b, cc, d;
+        pool_load_pairs(o0 + 2 * j, &a, &b);
+        pool_load_pairs(o1 + 2 * j, &cc, &d);
+        const pvec gv = PVLOAD(g + j) * 0.25f;
+        pool_store_pairs(select(zero, gv, a > zero), select(zero, gv, b > zero), o0 + 2 * j);
+        pool_store_pairs(select(zero, gv, cc > zero), select(zero, gv, d > zero), o1 + 2 * j);
+    }
+    for (; j < Wo; j++) {
+        const float gj = g[j] * 0.25f;
+        o0[2 * j] = o0[2 * j] > 0.0f ? gj : 0.0f;
+        o0[2 * j + 1] = o0[2 * j + 1] > 0.0f ? gj : 0.0f;
+        o1[2 * j] = o1[2 * j] > 0.0f ? gj : 0.0f;
+        o1[2 * j + 1] = o1[2 * j + 1] > 0.0f ? gj : 0.0f;
+    }
+    if (W & 1) {
+        o0[W - 1] = 0.0f;
+        o1[W - 1] = 0.0f;
+    }
+}
