@@ -139,7 +139,6 @@ public final class LossFunction implements AutoCloseable {
             vectors.fill(net, 0f);
             vgg.forward(net, taps); // only to make evaluate's plan now
         }
-        vgg.reserveBackward();
         // The preprocess backward uploads its small parameter table on first use: do that now, so that
         // evaluate allocates nothing (net is overwritten by every forward).
         vectors.fill(dNet, 0f);
@@ -178,6 +177,9 @@ public final class LossFunction implements AutoCloseable {
                     acc = true;
                 }
             });
+        }
+        if (!taps.isEmpty()) {
+            vgg.reserveBackward(layerGradients.keySet()); // the layers that really send a gradient back
         }
         if (normalizeGradients) {
             termGrad = new LinkedHashMap<>();

@@ -392,11 +392,19 @@ public final class Vgg19 implements AutoCloseable {
      * allocates what it lacks on its first run.
      */
     public void reserveBackward() {
+        reserveBackward(lastLayers);
+    }
+
+    /**
+     * As {@link #reserveBackward()}, for a backward whose gradients come from {@code sourceLayers}
+     * (some of the last forward's layers: a loss term with weight 0 adds no gradient).
+     */
+    public void reserveBackward(Set<String> sourceLayers) {
         if (lastInput == null) {
             throw new IllegalStateException("Vgg19.reserveBackward before any forward");
         }
-        if (!lastLayers.isEmpty()) {
-            walk(lastLayers, null, null);
+        if (!sourceLayers.isEmpty()) {
+            walk(Set.copyOf(sourceLayers), null, null);
         }
     }
 

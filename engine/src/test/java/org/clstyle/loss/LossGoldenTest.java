@@ -120,6 +120,25 @@ class LossGoldenTest {
     }
 
     @Test
+    void zeroWeightTermsAddNoGradientAndEvaluateStillAllocatesNothing() throws Exception {
+        VggWeights weights = Golden.weights("caffe");
+        Golden.Tensor image = Golden.png(Golden.cases().get("image").asText());
+        Golden.Tensor content = Golden.png("content.png"), s = Golden.png("style_a.png");
+        Recipe r = Recipe.defaultsFor(weights.preprocessing()).toBuilder()
+                .styleLayers(Map.of("relu1_1", 1.0, "relu3_1", 0.0)).contentLayers(Map.of("relu2_2", 0.0)).build();
+        try (LossFunction loss = new LossFunction(ctx, weights, r, content.data(), image.shape()[1], image.shape()[2],
+                        List.of(s.data()), List.of(new int[] {s.shape()[1], s.shape()[2]}));
+                ClBuffer x = ctx.buffer(image.data(), image.shape());
+                ClBuffer g = ctx.buffer(image.shape())) {
+            long before = ctx.allocatedBytes();
+            LossValues v = loss.evaluate(x, g);
+            assertEquals(before, ctx.allocatedBytes(), "device bytes allocated by evaluate");
+            assertEquals(2, v.style().size(), "a zero-weight term is still reported");
+            assertEquals(1, v.content().size());
+        }
+    }
+
+    @Test
     void badShapesAndCountsAreNamed() throws Exception {
         JsonNode c = Golden.cases().get("cases").get("caffe_max_mse");
         try (LossFunction loss = lossFor(ctx, c); ClBuffer wrong = ctx.buffer(3, 5, 5)) {
