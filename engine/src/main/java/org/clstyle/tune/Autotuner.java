@@ -21,8 +21,8 @@ import org.clstyle.tune.OpTuning.Workload;
  * built on the best so far. Every candidate is built, run once on a small input of the class and
  * compared with the double-precision reference at the op's unit-test tolerances (a mismatch
  * rejects it, an invalid combination, a build error or a launch error skips it, the reason kept);
- * only then is it timed on the class's representative shape: the median of a few runs, each
- * measured with profiling events. The fastest valid candidate wins if, re-timed alternately with
+ * only then is it timed on the class's representative shape: the median of 5 runs (7 without
+ * quick) after a warm-up, each measured with profiling events. The fastest valid candidate wins if, re-timed alternately with
  * the default, it is still faster by {@link #MIN_GAIN}; otherwise the default stays, so tuning
  * never makes a class slower than untuned.
  */
@@ -72,7 +72,7 @@ public final class Autotuner {
         this.ctx = ctx;
         this.timer = new ClTimer(ctx);
         this.quick = quick;
-        this.runs = quick ? 3 : 5;
+        this.runs = quick ? 5 : 7;
         this.progress = progress;
     }
 
@@ -80,6 +80,9 @@ public final class Autotuner {
         this.hook = h;
         return this;
     }
+
+    /** Timed runs per median. */
+    public int runs() { return runs; }
 
     /** Whether times come from profiling events (false: the driver refused, host clock used). */
     public boolean deviceClock() { return timer.deviceClock(); }
@@ -210,9 +213,12 @@ public final class Autotuner {
         return ms[n / 2];
     }
 
-    /** {default ms, best ms}: medians over rounds that alternate the two, so drifting load hits both alike. */
+    /**
+     * {default ms, best ms}: medians over rounds that alternate the two, so that drifting load (other
+     * processes on a CPU device) hits both alike; the search's single medians can be off by 2x then.
+     */
     private double[] confirm(Object dflt, Object best, Workload w) {
-        int rounds = 3;
+        int rounds = 5;
         double[] d = new double[rounds], b = new double[rounds];
         for (int r = 0; r < rounds; r++) {
             d[r] = median(dflt, w, runs);
