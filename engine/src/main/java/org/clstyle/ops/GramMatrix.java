@@ -9,6 +9,9 @@ import org.clstyle.cl.ClContext;
 import org.clstyle.cl.ClDevice;
 import org.clstyle.cl.ClKernel;
 import org.clstyle.cl.ClProgram;
+import org.clstyle.tune.ShapeClass;
+import org.clstyle.tune.TunedInstances;
+import org.clstyle.tune.TuningTable;
 
 /**
  * Gram matrix of a feature map, G = F F^T / n with F viewed as [C, N] (N = all elements after the
@@ -73,6 +76,8 @@ public final class GramMatrix {
     private final int backwardGroup;
     private final int panelBytes;
     private final int kcOverride;
+    /** Per shape class instances from the device's tuning table; null for explicitly configured instances. */
+    private final TunedInstances<GramMatrix> tuned;
     private ClProgram direct;
     /** Per-chunk partial Gram matrices of the direct forward, used as [chunks, C, C]. */
     private ClBuffer partials;
@@ -80,7 +85,7 @@ public final class GramMatrix {
     private ClBuffer packedS;
 
     public GramMatrix(ClContext ctx) {
-        this(ctx, Map.of());
+        this(ctx, Map.of(), Variant.forDevice(ctx.device()), true);
     }
 
     /**
@@ -93,6 +98,10 @@ public final class GramMatrix {
 
     /** As {@link #GramMatrix(ClContext, Map)} with the implementation forced. */
     public GramMatrix(ClContext ctx, Map<String, ?> defines, Variant variant) {
+        this(ctx, defines, variant, false);
+    }
+
+    private GramMatrix(ClContext ctx, Map<String, ?> defines, Variant variant, boolean tune) {
         this.ctx = ctx;
         this.variant = variant;
         Map<String, Object> rest = new HashMap<>(defines);
@@ -113,6 +122,8 @@ public final class GramMatrix {
         if (kcOverride % 8 != 0) {
             throw new IllegalArgumentException("gram define GRAM_KC=" + kcOverride + ": must be a multiple of 8");
         }
+        this.tuned = tune ? new TunedInstances<>(TuningTable.load(ctx.device()), ShapeClass.GRAM, this, variant.name(),
+                (v, m) -> new GramMatrix(ctx, m, Variant.valueOf(v))) : null;
     }
 
     public Variant variant() { return variant; }
@@ -126,6 +137,11 @@ public final class GramMatrix {
     public void forward(ClBuffer f, ClBuffer g, double n) {
         int c = f.dim(0);
         int cols = columns(f);
+        GramMatrix t = tuned == null ? this : tuned.forClass(ShapeClass.gram(c, cols));
+        if (t != this) {
+            t.forward(f, g, n);
+            return;
+        }
         expect("forward", "g", g, c, c);
         checkN("forward", n);
         float invn = (float) (1.0 / n);
@@ -140,6 +156,11 @@ public final class GramMatrix {
     public void backward(ClBuffer dg, ClBuffer f, ClBuffer df, double n, boolean accumulate) {
         int c = f.dim(0);
         int cols = columns(f);
+        GramMatrix t = tuned == null ? this : tuned.forClass(ShapeClass.gram(c, cols));
+        if (t != this) {
+            t.backward(dg, f, df, n, accumulate);
+            return;
+        }
         expect("backward", "dg", dg, c, c);
         if (!Arrays.equals(df.shape(), f.shape())) {
             throw new IllegalArgumentException("GramMatrix.backward: df has shape " + Arrays.toString(df.shape())

@@ -7,6 +7,9 @@ import org.clstyle.cl.ClContext;
 import org.clstyle.cl.ClDevice;
 import org.clstyle.cl.ClKernel;
 import org.clstyle.cl.ClProgram;
+import org.clstyle.tune.ShapeClass;
+import org.clstyle.tune.TunedInstances;
+import org.clstyle.tune.TuningTable;
 
 /**
  * 2x2 max and average pooling with stride 2 over [C, H, W] (kernels/pool.cl). Output [C, H/2, W/2]
@@ -39,9 +42,11 @@ public final class Pool2x2 {
     private final ClProgram program;
     private final Variant variant;
     private final int rowsGroup;
+    /** Per shape class instances from the device's tuning table; null for explicitly configured instances. */
+    private final TunedInstances<Pool2x2> tuned;
 
     public Pool2x2(ClContext ctx) {
-        this(ctx, Variant.forDevice(ctx.device()), Map.of());
+        this(ctx, Variant.forDevice(ctx.device()), Map.of(), true);
     }
 
     /**
@@ -49,6 +54,10 @@ public final class Pool2x2 {
      * kernels) and POOL_WG, the row variant's work-items per group (host side).
      */
     public Pool2x2(ClContext ctx, Variant variant, Map<String, ?> defines) {
+        this(ctx, variant, defines, false);
+    }
+
+    private Pool2x2(ClContext ctx, Variant variant, Map<String, ?> defines, boolean tune) {
         this.ctx = ctx;
         this.variant = variant;
         Map<String, Object> kernelDefines = new HashMap<>(defines);
@@ -58,6 +67,8 @@ public final class Pool2x2 {
             throw new IllegalArgumentException("Pool2x2: POOL_WG must be positive but is " + rowsGroup);
         }
         this.program = ctx.program("pool", kernelDefines);
+        this.tuned = tune ? new TunedInstances<>(TuningTable.load(ctx.device()), ShapeClass.POOL, this, variant.name(),
+                (v, m) -> new Pool2x2(ctx, Variant.valueOf(v), m)) : null;
     }
 
     /** The kernel form this instance runs. */
@@ -68,6 +79,11 @@ public final class Pool2x2 {
     /** y = the maximum of each 2x2 window of x. */
     public void maxForward(ClBuffer x /* [C, H, W] */, ClBuffer y /* [C, H/2, W/2] */) {
         checkShapes("Pool2x2.maxForward", x, "x", y, "y");
+        Pool2x2 t = tunedFor(x);
+        if (t != this) {
+            t.maxForward(x, y);
+            return;
+        }
         launch(y, x, false, "max_pool_forward", x, y);
     }
 
@@ -75,18 +91,33 @@ public final class Pool2x2 {
     public void maxBackward(ClBuffer x /* [C, H, W] */, ClBuffer dy /* [C, H/2, W/2] */, ClBuffer dx /* [C, H, W] */) {
         checkShapes("Pool2x2.maxBackward", x, "x", dy, "dy");
         Reduction.checkSameShape("Pool2x2.maxBackward", x, "x", dx, "dx");
+        Pool2x2 t = tunedFor(x);
+        if (t != this) {
+            t.maxBackward(x, dy, dx);
+            return;
+        }
         launch(dx, x, true, "max_pool_backward", x, dy, dx);
     }
 
     /** y = the mean of each 2x2 window of x. */
     public void avgForward(ClBuffer x /* [C, H, W] */, ClBuffer y /* [C, H/2, W/2] */) {
         checkShapes("Pool2x2.avgForward", x, "x", y, "y");
+        Pool2x2 t = tunedFor(x);
+        if (t != this) {
+            t.avgForward(x, y);
+            return;
+        }
         launch(y, x, false, "avg_pool_forward", x, y);
     }
 
     /** dx = dy / 4 spread over each window, 0 in a dropped row or column; overwrites dx. */
     public void avgBackward(ClBuffer dy /* [C, H/2, W/2] */, ClBuffer dx /* [C, H, W] */) {
         checkShapes("Pool2x2.avgBackward", dx, "dx", dy, "dy");
+        Pool2x2 t = tunedFor(dx);
+        if (t != this) {
+            t.avgBackward(dy, dx);
+            return;
+        }
         launch(dx, dx, true, "avg_pool_backward", dy, dx);
     }
 
@@ -99,6 +130,11 @@ public final class Pool2x2 {
     public void maxBackwardMaskedInPlace(ClBuffer x /* [C, H, W] ReLU output, overwritten by dx */,
             ClBuffer dy /* [C, H/2, W/2] */) {
         checkShapes("Pool2x2.maxBackwardMaskedInPlace", x, "x", dy, "dy");
+        Pool2x2 t = tunedFor(x);
+        if (t != this) {
+            t.maxBackwardMaskedInPlace(x, dy);
+            return;
+        }
         int c = x.dim(0), h = x.dim(1), w = x.dim(2);
         // One work-item per window (partial ones at an odd edge): it reads its window before writing it.
         launchMasked("max_pool_backward_masked", x, dy, new long[] {(w + 1) / 2, (h + 1) / 2, c});
@@ -111,6 +147,11 @@ public final class Pool2x2 {
     public void avgBackwardMaskedInPlace(ClBuffer x /* [C, H, W] ReLU output, overwritten by dx */,
             ClBuffer dy /* [C, H/2, W/2] */) {
         checkShapes("Pool2x2.avgBackwardMaskedInPlace", x, "x", dy, "dy");
+        Pool2x2 t = tunedFor(x);
+        if (t != this) {
+            t.avgBackwardMaskedInPlace(x, dy);
+            return;
+        }
         launchMasked("avg_pool_backward_masked", x, dy, new long[] {x.dim(2), x.dim(1), x.dim(0)});
     }
 
@@ -150,6 +191,11 @@ public final class Pool2x2 {
             ClKernel k = program.kernel(name);
             Reduction.launch(k, new long[] {grid.dim(2), grid.dim(1), grid.dim(0)}, Reduction.local3d(ctx.device()), args);
         }
+    }
+
+    /** The instance for calls on the full-size tensor {@code full} [C, H, W]. */
+    private Pool2x2 tunedFor(ClBuffer full) {
+        return tuned == null ? this : tuned.forClass(ShapeClass.pool(full.dim(0), full.dim(1), full.dim(2)));
     }
 
     private static void checkShapes(String what, ClBuffer full, String fullName, ClBuffer half, String halfName) {

@@ -6,6 +6,9 @@ import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.cl.ClDevice;
 import org.clstyle.cl.ClProgram;
+import org.clstyle.tune.ShapeClass;
+import org.clstyle.tune.TunedInstances;
+import org.clstyle.tune.TuningTable;
 
 /**
  * Rectified linear unit, elementwise over buffers of any (equal) shape (kernels/relu.cl). Two kernel
@@ -35,13 +38,19 @@ public final class Relu {
     private final ClProgram program;
     private final Variant variant;
     private final int chunk;
+    /** Per shape class instances from the device's tuning table; null for explicitly configured instances. */
+    private final TunedInstances<Relu> tuned;
 
     public Relu(ClContext ctx) {
-        this(ctx, Variant.forDevice(ctx.device()), Map.of());
+        this(ctx, Variant.forDevice(ctx.device()), Map.of(), true);
     }
 
     /** With an explicit variant and kernel defines (RELU_CHUNK, a positive multiple of 8). */
     public Relu(ClContext ctx, Variant variant, Map<String, ?> defines) {
+        this(ctx, variant, defines, false);
+    }
+
+    private Relu(ClContext ctx, Variant variant, Map<String, ?> defines, boolean tune) {
         this.ctx = ctx;
         this.variant = variant;
         Map<String, Object> d = new HashMap<>(defines);
@@ -51,6 +60,18 @@ public final class Relu {
             throw new IllegalArgumentException("Relu: RELU_CHUNK must be a positive multiple of 8 but is " + chunk);
         }
         this.program = ctx.program("relu", d);
+        this.tuned = tune ? new TunedInstances<>(TuningTable.load(ctx.device()), ShapeClass.RELU, this, variant.name(),
+                (v, m) -> new Relu(ctx, Variant.valueOf(v), m)) : null;
+    }
+
+    /** The per-class instances made from the tuning table so far (empty when untuned or explicitly configured). */
+    java.util.Collection<Relu> tunedInstances() {
+        return tuned == null ? java.util.List.of() : tuned.made();
+    }
+
+    /** RELU_CHUNK of this instance. */
+    int chunk() {
+        return chunk;
     }
 
     /** The kernel form this instance runs. */
@@ -61,6 +82,11 @@ public final class Relu {
     /** y = max(x, 0); y may be x (in place). */
     public void forward(ClBuffer x, ClBuffer y) {
         Reduction.checkSameShape("Relu.forward", x, "x", y, "y");
+        Relu t = tuned == null ? this : tuned.forClass(ShapeClass.relu(x.elements()));
+        if (t != this) {
+            t.forward(x, y);
+            return;
+        }
         launch("relu_forward", x.size(), x, y, x.size());
     }
 
@@ -68,6 +94,11 @@ public final class Relu {
     public void backward(ClBuffer y, ClBuffer dy, ClBuffer dx) {
         Reduction.checkSameShape("Relu.backward", y, "y", dy, "dy");
         Reduction.checkSameShape("Relu.backward", dy, "dy", dx, "dx");
+        Relu t = tuned == null ? this : tuned.forClass(ShapeClass.relu(y.elements()));
+        if (t != this) {
+            t.backward(y, dy, dx);
+            return;
+        }
         launch("relu_backward", y.size(), y, dy, dx, y.size());
     }
 
