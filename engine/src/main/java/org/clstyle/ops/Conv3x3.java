@@ -31,6 +31,9 @@ import org.clstyle.cl.ClProgram;
 public final class Conv3x3 {
     private static final String FAMILY = "conv3x3";
     private static final String DIRECT_FAMILY = "conv3x3_direct";
+    private static final String WINO_FAMILY = "conv3x3_winograd";
+    /** NR-tile blocks per work-group of the Winograd GEMM (its strip of V stays in L2). */
+    private static final int WINO_GROUP = 4;
     /**
      * Defines of the direct variant: register block MR x 8*NV (kernel), and on the host DIRECT_WG
      * work-items per group and the cache blocking (see {@link #blocking}): DIRECT_KC input channels per
@@ -45,7 +48,12 @@ public final class Conv3x3 {
         /** Implicit GEMM on local-memory tiles (gemm.cl): for GPUs. */
         GEMM,
         /** Register-blocked direct convolution, no local memory, no barriers: for CPU devices. */
-        DIRECT;
+        DIRECT,
+        /**
+         * Winograd F(2x2, 3x3) (kernels/conv3x3_winograd.cl): input transform, 16 register-blocked
+         * GEMMs, output transform; for CPU devices, on the layers where it measured faster than DIRECT.
+         */
+        WINOGRAD;
 
         /** DIRECT for CPU devices (that are not also GPUs), GEMM for everything else. */
         public static Variant forDevice(ClDevice d) {
@@ -57,6 +65,8 @@ public final class Conv3x3 {
     private final GemmTiles tiles;
     private final int biasGroup;
     private final Variant variant;
+    /** DIRECT picked per device without a forced variant: each layer may still run as WINOGRAD ({@link #useWinograd}). */
+    private final boolean perLayer;
     private final int mr;
     private final int nv;
     private final int directGroup;
@@ -82,6 +92,12 @@ public final class Conv3x3 {
     /** Fewest rows per tile before Cin is split into passes (weights are reused band times per tile). */
     private static final int MIN_BAND = 4;
     private ClProgram direct;
+    private ClProgram winograd;
+    /** Transformed weights per weight buffer: [0] forward, [1] backward; see conv3x3_wino_pack. */
+    private final Map<ClBuffer, ClBuffer[]> winoPacked = new IdentityHashMap<>();
+    /** Winograd scratch: transformed input [16, K, NTP] and GEMM result [16, M, NTP]. */
+    private ClBuffer winoIn;
+    private ClBuffer winoOut;
     /** Packed weights per weight buffer: [0] forward, [1] backward (flipped, transposed); see conv3x3_direct_pack. */
     private final Map<ClBuffer, ClBuffer[]> packed = new IdentityHashMap<>();
     /** Padded input of the direct variant, [capacity] floats used as [H+2, C, WP]. */
@@ -96,13 +112,18 @@ public final class Conv3x3 {
      * gemm.cl, BIAS_WG; MR, NV, DIRECT_WG, ROWS_INNER, DIRECT_KC, DIRECT_BAND, DIRECT_SEG of the direct variant), e.g. from an autotuner.
      */
     public Conv3x3(ClContext ctx, Map<String, ?> defines) {
-        this(ctx, defines, Variant.forDevice(ctx.device()));
+        this(ctx, defines, Variant.forDevice(ctx.device()), true);
     }
 
     /** As {@link #Conv3x3(ClContext, Map)} with the forward/backwardInput implementation forced. */
     public Conv3x3(ClContext ctx, Map<String, ?> defines, Variant variant) {
+        this(ctx, defines, variant, false);
+    }
+
+    private Conv3x3(ClContext ctx, Map<String, ?> defines, Variant variant, boolean perLayer) {
         this.ctx = ctx;
         this.variant = variant;
+        this.perLayer = perLayer && variant == Variant.DIRECT;
         Map<String, Object> own = new HashMap<>();
         // The bias reduction's work-group: 64, or the largest power of two the device allows.
         int bg = 64;
@@ -145,7 +166,12 @@ public final class Conv3x3 {
     public void forward(ClBuffer x, ClBuffer weight, ClBuffer bias, ClBuffer y, boolean relu) {
         Shape s = shapes("forward", x, "x", weight, bias);
         expect("forward", "y", y, s.cout, s.h, s.w);
-        if (variant == Variant.DIRECT) {
+        Variant v = variantFor(s.cin, s.cout, s.h, s.w);
+        if (v == Variant.WINOGRAD) {
+            winograd(x, null, winoPacked(weight)[0], bias, y, s.cin, s.cout, s.h, s.w, relu);
+            return;
+        }
+        if (v == Variant.DIRECT) {
             direct(x, null, packed(weight)[0], bias, y, s.cin, s.cout, s.h, s.w, relu);
             return;
         }
@@ -164,7 +190,13 @@ public final class Conv3x3 {
         if (reluOutput != null) {
             expect("backwardInput", "reluOutput", reluOutput, s.cout, s.h, s.w);
         }
-        if (variant == Variant.DIRECT) {
+        // Chosen by the forward layer's shape (the backward's cost is the same with Cin and Cout swapped).
+        Variant v = variantFor(s.cin, s.cout, s.h, s.w);
+        if (v == Variant.WINOGRAD) {
+            winograd(dy, reluOutput, winoPacked(weight)[1], null, dx, s.cout, s.cin, s.h, s.w, false);
+            return;
+        }
+        if (v == Variant.DIRECT) {
             // dx = conv(dy masked, weight flipped and transposed): Cout plays the input channels.
             direct(dy, reluOutput, packed(weight)[1], null, dx, s.cout, s.cin, s.h, s.w, false);
             return;
@@ -195,7 +227,7 @@ public final class Conv3x3 {
      * after changing the weight's contents); nothing for the GEMM variant.
      */
     public void prepare(ClBuffer weight) {
-        if (variant != Variant.DIRECT) {
+        if (variant == Variant.GEMM) {
             return;
         }
         int[] ws = weight.shape();
@@ -203,20 +235,120 @@ public final class Conv3x3 {
             throw new IllegalArgumentException("Conv3x3.prepare: weight has shape " + Arrays.toString(ws)
                     + ", expected [Cout, Cin, 3, 3]");
         }
+        // Whichever packings exist are redone; the others are made at their first use.
         ClBuffer[] old = packed.remove(weight);
         if (old != null) {
             old[0].close();
             old[1].close();
         }
-        packed(weight);
+        ClBuffer[] oldWino = winoPacked.remove(weight);
+        if (oldWino != null) {
+            oldWino[0].close();
+            oldWino[1].close();
+        }
+        if (variant == Variant.WINOGRAD) {
+            winoPacked(weight);
+        } else {
+            packed(weight);
+            if (oldWino != null) {
+                winoPacked(weight);
+            }
+        }
+    }
+
+    /** The implementation forward and backwardInput use for a layer of these sizes. */
+    public Variant variantFor(int cin, int cout, int h, int w) {
+        if (perLayer && useWinograd(cin, cout, h, w)) {
+            return Variant.WINOGRAD;
+        }
+        return variant;
+    }
+
+    /**
+     * Where WINOGRAD beat DIRECT (forward and backward) on PoCL, 2 EPYC cores: see the numbers below.
+     */
+    static boolean useWinograd(int cin, int cout, int h, int w) {
+        return false;
     }
 
     /** The kernel configuration in use (for logs and benchmarks). */
     public String tileConfig() {
         String gemm = tiles.config().toString();
-        return variant == Variant.DIRECT
-                ? "direct MR=" + mr + " NR=" + 8 * nv + " WG=" + directGroup + " (backwardWeights " + gemm + ")"
-                : gemm;
+        String blocks = "MR=" + mr + " NR=" + 8 * nv;
+        return switch (variant) {
+            case DIRECT -> "direct " + blocks + " WG=" + directGroup + (perLayer ? " (winograd where faster)" : "")
+                    + " (backwardWeights " + gemm + ")";
+            case WINOGRAD -> "winograd " + blocks + " (backwardWeights " + gemm + ")";
+            case GEMM -> gemm;
+        };
+    }
+
+    private ClProgram winogradProgram() {
+        if (winograd == null) {
+            winograd = ctx.program(WINO_FAMILY, Map.of("MR", mr, "NV", nv));
+        }
+        return winograd;
+    }
+
+    /**
+     * out [m, h, w] = conv(in [k, h, w] (times (mask > 0) when mask != null), transformed weight u) (+
+     * bias, ReLU) by Winograd F(2x2, 3x3): input transform, 16 GEMMs, output transform (see
+     * conv3x3_winograd.cl). A forward (bias != null) reserves scratch for its backward too.
+     */
+    private void winograd(ClBuffer in, ClBuffer mask, ClBuffer u, ClBuffer bias, ClBuffer out,
+                          int k, int m, int h, int w, boolean relu) {
+        int nr = 8 * nv;
+        int th = (h + 1) / 2, tw = (w + 1) / 2, tiles = th * tw;
+        int ntp = (tiles + nr - 1) / nr * nr;
+        int most = bias != null ? Math.max(k, m) : k;
+        long needIn = 16L * most * ntp, needOut = 16L * (bias != null ? Math.max(k, m) : m) * ntp;
+        if (needIn > Integer.MAX_VALUE || needOut > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("Conv3x3: Winograd buffers of " + Math.max(needIn, needOut)
+                    + " floats are too large");
+        }
+        if (winoIn == null || winoIn.elements() < needIn) {
+            if (winoIn != null) {
+                winoIn.close();
+            }
+            winoIn = ctx.buffer((int) needIn);
+        }
+        if (winoOut == null || winoOut.elements() < needOut) {
+            if (winoOut != null) {
+                winoOut.close();
+            }
+            winoOut = ctx.buffer((int) needOut);
+        }
+        ClProgram p = winogradProgram();
+        p.kernel("conv3x3_wino_input").launch(new long[] {ntp, k}, null,
+                in, mask != null ? mask : in, mask != null ? 1 : 0, winoIn, k, h, w, tw, tiles, ntp);
+        int nblocks = ntp / nr;
+        int group = Math.min(WINO_GROUP, nblocks);
+        int ngroups = (nblocks + group - 1) / group;
+        long mblocks = (m + mr - 1) / mr;
+        p.kernel("conv3x3_wino_gemm").launch(new long[] {group, mblocks, 16L * ngroups},
+                new long[] {group, 1, 1}, u, winoIn, winoOut, k, m, ntp, group, ngroups);
+        p.kernel("conv3x3_wino_output").launch(new long[] {tiles, m}, null,
+                winoOut, bias != null ? bias : out, bias != null ? 1 : 0, out, m, h, w, tw, tiles, ntp,
+                relu ? 1 : 0);
+    }
+
+    /** The transformed forward and backward weights of {@code weight}, made at the first use. */
+    private ClBuffer[] winoPacked(ClBuffer weight) {
+        ClBuffer[] p = winoPacked.get(weight);
+        if (p != null) {
+            return p;
+        }
+        dropClosed();
+        int cout = weight.dim(0), cin = weight.dim(1);
+        ClKernel pack = winogradProgram().kernel("conv3x3_wino_pack");
+        // [16, ceil(Cout/MR), Cin, MR] and, for the backward, [16, ceil(Cin/MR), Cout, MR].
+        ClBuffer fwd = ctx.buffer(16, (cout + mr - 1) / mr, cin, mr);
+        ClBuffer bwd = ctx.buffer(16, (cin + mr - 1) / mr, cout, mr);
+        pack.launch(new long[] {fwd.elements() / 16}, null, weight, fwd, cout, cin, 0);
+        pack.launch(new long[] {bwd.elements() / 16}, null, weight, bwd, cout, cin, 1);
+        p = new ClBuffer[] {fwd, bwd};
+        winoPacked.put(weight, p);
+        return p;
     }
 
     private ClProgram directProgram() {
@@ -334,7 +466,12 @@ public final class Conv3x3 {
 
     /** Releases the packed copies of weight buffers that have been closed. */
     private void dropClosed() {
-        for (Iterator<Map.Entry<ClBuffer, ClBuffer[]>> it = packed.entrySet().iterator(); it.hasNext(); ) {
+        dropClosed(packed);
+        dropClosed(winoPacked);
+    }
+
+    private static void dropClosed(Map<ClBuffer, ClBuffer[]> cache) {
+        for (Iterator<Map.Entry<ClBuffer, ClBuffer[]>> it = cache.entrySet().iterator(); it.hasNext(); ) {
             Map.Entry<ClBuffer, ClBuffer[]> e = it.next();
             try {
                 e.getKey().handle();

@@ -17,7 +17,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Conv3x3 kernels, both variants (GEMM and DIRECT) forced on whatever device runs the tests, against
+ * Conv3x3 kernels, every variant (GEMM, DIRECT, WINOGRAD) forced on whatever device runs the tests, against
  * the double-precision reference on random inputs in [-1, 1]. Tolerance:
  * float sums of K products of magnitude <= 1 (K = Cin*9, Cout*9 or H*W) round with an error that
  * grows with K, so atol = 1e-5 + 1e-6 * K, rtol = 1e-4. A wrong index or tap gives errors of order 0.1.
@@ -27,6 +27,7 @@ class Conv3x3Test {
     private static Conv3x3 conv;
     private static Conv3x3 gemm;
     private static Conv3x3 direct;
+    private static Conv3x3 winograd;
 
     @BeforeAll
     static void open() {
@@ -34,6 +35,7 @@ class Conv3x3Test {
         conv = new Conv3x3(ctx);
         gemm = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.GEMM);
         direct = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.DIRECT);
+        winograd = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.WINOGRAD);
     }
 
     @AfterAll
@@ -50,7 +52,11 @@ class Conv3x3Test {
     }
 
     private static Conv3x3 of(Conv3x3.Variant v) {
-        return v == Conv3x3.Variant.GEMM ? gemm : direct;
+        return switch (v) {
+            case GEMM -> gemm;
+            case DIRECT -> direct;
+            case WINOGRAD -> winograd;
+        };
     }
 
     static Stream<Arguments> shapes() {
