@@ -16,13 +16,15 @@ import org.clstyle.cl.ClProgram;
  * 3x3 convolution, stride 1, zero padding 1, bias, optional fused ReLU. Tensors are single images:
  * x [Cin, H, W], weight [Cout, Cin, 3, 3], bias [Cout], y [Cout, H, W]. Every method only enqueues work.
  *
- * <p>Two implementations of forward and backwardInput, picked per device ({@link Variant#forDevice}):
- * GPUs get implicit GEMM on the tiled local-memory core in gemm.cl (kernels/conv3x3.cl); CPU devices
- * get a register-blocked direct convolution without local memory or barriers
- * (kernels/conv3x3_direct.cl), which CPU OpenCL compilers turn into plain vector FMA loops.
+ * <p>Three implementations of forward and backwardInput, picked per device ({@link Variant#forDevice})
+ * and, on CPU devices, per layer ({@link #variantFor}): GPUs get implicit GEMM on the tiled
+ * local-memory core in gemm.cl (kernels/conv3x3.cl); CPU devices get a register-blocked direct
+ * convolution without local memory or barriers (kernels/conv3x3_direct.cl), which CPU OpenCL compilers
+ * turn into plain vector FMA loops, or Winograd F(2x2, 3x3) (kernels/conv3x3_winograd.cl) for the
+ * layers with many channels, where it measured faster.
  * backwardWeights always uses the GEMM kernels.
  *
- * <p>The direct variant packs each weight buffer once, at its first use or at {@link #prepare}, and
+ * <p>The direct and Winograd variants pack (transform) each weight buffer once, at its first use or at {@link #prepare}, and
  * keeps the packed copy while the weight buffer is open: after changing a weight buffer's contents,
  * call {@link #prepare} on it again. It pads the input into a scratch buffer that grows to the
  * largest layer seen (a forward reserves room for its own backward) and is then reused, so a loop of
@@ -32,8 +34,6 @@ public final class Conv3x3 {
     private static final String FAMILY = "conv3x3";
     private static final String DIRECT_FAMILY = "conv3x3_direct";
     private static final String WINO_FAMILY = "conv3x3_winograd";
-    /** NR-tile blocks per work-group of the Winograd GEMM (its strip of V stays in L2). */
-    private static final int WINO_GROUP = 4;
     /**
      * Defines of the direct variant: register block MR x 8*NV (kernel), and on the host DIRECT_WG
      * work-items per group and the cache blocking (see {@link #blocking}): DIRECT_KC input channels per
@@ -41,7 +41,7 @@ public final class Conv3x3 {
      * 0: bands of one row, Cin not split).
      */
     private static final Set<String> DIRECT_KEYS =
-            Set.of("MR", "NV", "DIRECT_WG", "ROWS_INNER", "DIRECT_KC", "DIRECT_BAND", "DIRECT_SEG");
+            Set.of("MR", "NV", "DIRECT_WG", "ROWS_INNER", "DIRECT_KC", "DIRECT_BAND", "DIRECT_SEG", "WINO_WG", "WINO_KB");
 
     /** Which kernels run forward and backwardInput. */
     public enum Variant {
@@ -70,6 +70,10 @@ public final class Conv3x3 {
     private final int mr;
     private final int nv;
     private final int directGroup;
+    /** NR-tile blocks per work-group of the Winograd GEMM (WINO_WG): its strip of V [K, WG*NR] stays in L2. */
+    private final int winoGroup;
+    /** Bytes of V and M per chunk of tiles of the Winograd variant (WINO_KB kibibytes): kept in the shared cache. */
+    private final long winoBytes;
     private final int rowsInnerOverride;
     private final int kcOverride;
     private final int bandOverride;
@@ -109,7 +113,7 @@ public final class Conv3x3 {
 
     /**
      * With {@code defines} overriding kernel defines (tile sizes TS_M, TS_N, TS_K, WPT_M, WPT_N of
-     * gemm.cl, BIAS_WG; MR, NV, DIRECT_WG, ROWS_INNER, DIRECT_KC, DIRECT_BAND, DIRECT_SEG of the direct variant), e.g. from an autotuner.
+     * gemm.cl, BIAS_WG; MR, NV, DIRECT_WG, ROWS_INNER, DIRECT_KC, DIRECT_BAND, DIRECT_SEG of the direct variant, WINO_WG, WINO_KB of the Winograd one), e.g. from an autotuner.
      */
     public Conv3x3(ClContext ctx, Map<String, ?> defines) {
         this(ctx, defines, Variant.forDevice(ctx.device()), true);
@@ -151,6 +155,9 @@ public final class Conv3x3 {
         this.kcOverride = intDefine(defines, "DIRECT_KC", 0, 0, 1 << 20);
         this.bandOverride = intDefine(defines, "DIRECT_BAND", 0, 0, 1 << 20);
         this.segOverride = intDefine(defines, "DIRECT_SEG", 0, 0, 1 << 20);
+        this.winoBytes = 1024L * intDefine(defines, "WINO_KB", 1024, 64, 1 << 20);
+        this.winoGroup = intDefine(defines, "WINO_WG", 8, 1,
+                (int) Math.min(1024, ctx.device().maxWorkGroupSize()));
         this.directGroup = intDefine(defines, "DIRECT_WG", 4, 1,
                 (int) Math.min(1024, ctx.device().maxWorkGroupSize()));
     }
@@ -235,7 +242,8 @@ public final class Conv3x3 {
             throw new IllegalArgumentException("Conv3x3.prepare: weight has shape " + Arrays.toString(ws)
                     + ", expected [Cout, Cin, 3, 3]");
         }
-        // Whichever packings exist are redone; the others are made at their first use.
+        // Drop both packings (either may be stale) and make the one this layer will use; the other is
+        // made at its first use.
         ClBuffer[] old = packed.remove(weight);
         if (old != null) {
             old[0].close();
@@ -246,41 +254,38 @@ public final class Conv3x3 {
             oldWino[0].close();
             oldWino[1].close();
         }
-        if (variant == Variant.WINOGRAD) {
+        if (variant == Variant.WINOGRAD || (perLayer && useWinograd(ws[1], ws[0]))) {
             winoPacked(weight);
         } else {
             packed(weight);
-            if (oldWino != null) {
-                winoPacked(weight);
-            }
         }
     }
 
-    /** The implementation forward and backwardInput use for a layer of these sizes. */
+    /**
+     * The implementation forward and backwardInput use for a layer of these sizes: the forced variant,
+     * or for a CPU device without one, WINOGRAD where it measured faster ({@link #useWinograd}) and
+     * DIRECT elsewhere.
+     */
     public Variant variantFor(int cin, int cout, int h, int w) {
-        if (perLayer && useWinograd(cin, cout, h, w)) {
+        if (perLayer && useWinograd(cin, cout)) {
             return Variant.WINOGRAD;
         }
         return variant;
     }
 
     /**
-     * Where WINOGRAD beat DIRECT (forward and backward) on PoCL, 2 EPYC cores: see the numbers below.
+     * Where WINOGRAD beat DIRECT, forward and backward, on PoCL 3.1 (2 EPYC cores, AVX2): at least 128
+     * input and output channels. Process CPU time, interleaved in one JVM, minimum of 3 rounds, VGG19
+     * layers at 256 and 512 px (speed-up over DIRECT, forward / backwardInput):
+     * 128->128 at 128x128 1.50 / 1.38, at 256x256 1.50 / 1.30; 256->256 at 64x64 1.38 / 1.38, at
+     * 128x128 1.24 / 1.32; 512->512 at 16x16 2.00 / 1.88, at 32x32 1.38-1.57 / 1.57-1.71, at 64x64
+     * 1.60 / 1.71. With 64 channels it was mixed on large planes (64->64 at 512x512 forward 1.25,
+     * backward 0.81; 64->128 at 256x256 backward 0.86), and with 3 input channels 2-3x slower (the
+     * transforms cost more than the 3-channel GEMM saves). Depends on channels only, so prepare() knows
+     * which packing a weight needs.
      */
-    static boolean useWinograd(int cin, int cout, int h, int w) {
-        return false;
-    }
-
-    /** The kernel configuration in use (for logs and benchmarks). */
-    public String tileConfig() {
-        String gemm = tiles.config().toString();
-        String blocks = "MR=" + mr + " NR=" + 8 * nv;
-        return switch (variant) {
-            case DIRECT -> "direct " + blocks + " WG=" + directGroup + (perLayer ? " (winograd where faster)" : "")
-                    + " (backwardWeights " + gemm + ")";
-            case WINOGRAD -> "winograd " + blocks + " (backwardWeights " + gemm + ")";
-            case GEMM -> gemm;
-        };
+    private static boolean useWinograd(int cin, int cout) {
+        return cin >= 128 && cout >= 128;
     }
 
     private ClProgram winogradProgram() {
@@ -299,9 +304,13 @@ public final class Conv3x3 {
                           int k, int m, int h, int w, boolean relu) {
         int nr = 8 * nv;
         int th = (h + 1) / 2, tw = (w + 1) / 2, tiles = th * tw;
-        int ntp = (tiles + nr - 1) / nr * nr;
+        int unit = nr * winoGroup;
+        // Tiles per chunk: V [16, k, chunk] and M [16, m, chunk] within WINO_BYTES, a whole GEMM group at least.
+        long perTile = 16L * (k + m) * Float.BYTES;
+        int chunk = (int) Math.max(unit, Math.min((long) (tiles + unit - 1) / unit * unit,
+                winoBytes / perTile / unit * unit));
         int most = bias != null ? Math.max(k, m) : k;
-        long needIn = 16L * most * ntp, needOut = 16L * (bias != null ? Math.max(k, m) : m) * ntp;
+        long needIn = 16L * most * chunk, needOut = 16L * (bias != null ? Math.max(k, m) : m) * chunk;
         if (needIn > Integer.MAX_VALUE || needOut > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("Conv3x3: Winograd buffers of " + Math.max(needIn, needOut)
                     + " floats are too large");
@@ -319,17 +328,23 @@ public final class Conv3x3 {
             winoOut = ctx.buffer((int) needOut);
         }
         ClProgram p = winogradProgram();
-        p.kernel("conv3x3_wino_input").launch(new long[] {ntp, k}, null,
-                in, mask != null ? mask : in, mask != null ? 1 : 0, winoIn, k, h, w, tw, tiles, ntp);
-        int nblocks = ntp / nr;
-        int group = Math.min(WINO_GROUP, nblocks);
-        int ngroups = (nblocks + group - 1) / group;
+        ClKernel input = p.kernel("conv3x3_wino_input");
+        ClKernel gemm = p.kernel("conv3x3_wino_gemm");
+        ClKernel output = p.kernel("conv3x3_wino_output");
         long mblocks = (m + mr - 1) / mr;
-        p.kernel("conv3x3_wino_gemm").launch(new long[] {group, mblocks, 16L * ngroups},
-                new long[] {group, 1, 1}, u, winoIn, winoOut, k, m, ntp, group, ngroups);
-        p.kernel("conv3x3_wino_output").launch(new long[] {tiles, m}, null,
-                winoOut, bias != null ? bias : out, bias != null ? 1 : 0, out, m, h, w, tw, tiles, ntp,
-                relu ? 1 : 0);
+        for (int nbase = 0; nbase < tiles; nbase += chunk) {
+            int count = Math.min(chunk, tiles - nbase);
+            int ntp = (count + nr - 1) / nr * nr; // V and M row stride of this chunk
+            input.launch(new long[] {ntp / 8, k}, null, in, mask != null ? mask : in, mask != null ? 1 : 0,
+                    winoIn, k, h, w, tw, tiles, nbase, ntp);
+            int nblocks = ntp / nr;
+            int group = Math.min(winoGroup, nblocks);
+            int ngroups = (nblocks + group - 1) / group;
+            gemm.launch(new long[] {group, mblocks, 16L * ngroups}, new long[] {group, 1, 1},
+                    u, winoIn, winoOut, k, m, ntp, group, ngroups);
+            output.launch(new long[] {(count + 7) / 8, m}, null, winoOut, bias != null ? bias : out,
+                    bias != null ? 1 : 0, out, m, h, w, tw, tiles, nbase, ntp, relu ? 1 : 0);
+        }
     }
 
     /** The transformed forward and backward weights of {@code weight}, made at the first use. */

@@ -9,7 +9,10 @@
 //   conv3x3_wino_output  y [Mo, H, W]    = A^T M A + bias (+ ReLU), stores inside the image only
 // The weight transform U = G g G^T is done once per weight buffer (conv3x3_wino_pack), packed so the
 // MR broadcasts of one input channel are contiguous. Tiles are numbered n = ti * TW + tj
-// (TW = ceil(W/2) tile columns) and NTP = tiles rounded up to NR; the padding tiles are zero.
+// (TW = ceil(W/2) tile columns); tiles past the last one are zero padding.
+// The host runs the three steps on chunks of tiles nbase .. nbase+NTP-1 (NTP a multiple of NR), so that
+// V and M of one chunk stay in the caches: with whole images they went to memory and back (512
+// channels at 64 x 64: 1.1x faster than direct against 1.6x at 32 x 32).
 // Backward to the input is the same with the ReLU-masked dy and the flipped, transposed weights.
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
 //   A^T = [1 1 1 0; 0 1 -1 -1].
@@ -56,28 +59,52 @@ __kernel void conv3x3_wino_pack(__global const float* w, __global float* u, int 
 }
 
 // v [16, c, ntp] = B^T d B with d = x [ch, 2ti-1 .. 2ti+2, 2tj-1 .. 2tj+2] (zero outside the image,
-// times (mask > 0) when masked), zero for the padding tiles n >= tiles. Global: (ntp, c).
+// times (mask > 0) when masked), zero for the padding tiles n >= tiles. Each work-item transforms 8
+// consecutive tiles as float8 lanes, so the 16 stores are vector stores (scattered scalar stores ran at
+// a few GB/s). Inside the image, 8 tiles of one tile row read each input row with two unaligned
+// float16 loads split into even and odd columns. Global: (ntp / 8, c).
 __kernel void conv3x3_wino_input(__global const float* x, __global const float* mask, int masked,
-                                 __global float* v, int c, int h, int w, int tw, int tiles, int ntp) {
-    const int n = get_global_id(0), ch = get_global_id(1);
-    if (n >= ntp || ch >= c) return;
-    float d[4][4];
-    const int ti = n / tw, tj = n - ti * tw;
-    const int i0 = 2 * ti - 1, j0 = 2 * tj - 1;
-    for (int a = 0; a < 4; a++) {
-        const int i = i0 + a;
-        for (int b = 0; b < 4; b++) {
-            const int j = j0 + b;
-            float val = 0.0f;
-            if (n < tiles && i >= 0 && i < h && j >= 0 && j < w) {
-                const size_t at = ((size_t)ch * h + i) * w + j;
-                val = x[at];
-                if (masked) val = mask[at] > 0.0f ? val : 0.0f;
+                                 __global float* v, int c, int h, int w, int tw, int tiles, int nbase, int ntp) {
+    const int nl = get_global_id(0) * 8, ch = get_global_id(1), n0 = nbase + nl;
+    if (nl >= ntp || ch >= c) return;
+    __global const float* xc = x + (size_t)ch * h * w;
+    __global const float* mc = mask + (size_t)ch * h * w;
+    const int ti0 = n0 / tw, tj0 = n0 - ti0 * tw;
+    float8 d[4][4];
+    if (n0 + 8 <= tiles && tj0 + 8 <= tw && ti0 >= 1 && 2 * ti0 + 2 < h && tj0 >= 1 && 2 * tj0 + 16 < w) {
+        for (int a = 0; a < 4; a++) {
+            const size_t at = (size_t)(2 * ti0 - 1 + a) * w + 2 * tj0 - 1; // column of tap 0 of lane 0
+            float16 p = vload16(0, xc + at), q = vload16(0, xc + at + 2);
+            if (masked) {
+                p = select((float16)(0.0f), p, isgreater(vload16(0, mc + at), (float16)(0.0f)));
+                q = select((float16)(0.0f), q, isgreater(vload16(0, mc + at + 2), (float16)(0.0f)));
             }
-            d[a][b] = val;
+            d[a][0] = p.even; d[a][1] = p.odd; d[a][2] = q.even; d[a][3] = q.odd;
+        }
+    } else {
+        // Borders, padding tiles and tile groups across a row end: per lane, zero outside the image.
+        float dd[4][4][8];
+        for (int l = 0; l < 8; l++) {
+            const int n = n0 + l, ti = n / tw, tj = n - ti * tw;
+            for (int a = 0; a < 4; a++) {
+                const int i = 2 * ti - 1 + a;
+                for (int b = 0; b < 4; b++) {
+                    const int j = 2 * tj - 1 + b;
+                    float val = 0.0f;
+                    if (n < tiles && i >= 0 && i < h && j >= 0 && j < w) {
+                        const size_t at = (size_t)i * w + j;
+                        val = xc[at];
+                        if (masked) val = mc[at] > 0.0f ? val : 0.0f;
+                    }
+                    dd[a][b][l] = val;
+                }
+            }
+        }
+        for (int a = 0; a < 4; a++) {
+            for (int b = 0; b < 4; b++) d[a][b] = vload8(0, dd[a][b]);
         }
     }
-    float t[4][4]; // B^T d
+    float8 t[4][4]; // B^T d
     for (int b = 0; b < 4; b++) {
         t[0][b] = d[0][b] - d[2][b];
         t[1][b] = d[1][b] + d[2][b];
@@ -85,12 +112,12 @@ __kernel void conv3x3_wino_input(__global const float* x, __global const float* 
         t[3][b] = d[1][b] - d[3][b];
     }
     const size_t plane = (size_t)c * ntp;
-    __global float* dst = v + (size_t)ch * ntp + n;
+    __global float* dst = v + (size_t)ch * ntp + nl;
     for (int a = 0; a < 4; a++) { // (B^T d) B
-        dst[(4 * a + 0) * plane] = t[a][0] - t[a][2];
-        dst[(4 * a + 1) * plane] = t[a][1] + t[a][2];
-        dst[(4 * a + 2) * plane] = t[a][2] - t[a][1];
-        dst[(4 * a + 3) * plane] = t[a][1] - t[a][3];
+        vstore8(t[a][0] - t[a][2], 0, dst + (4 * a + 0) * plane);
+        vstore8(t[a][1] + t[a][2], 0, dst + (4 * a + 1) * plane);
+        vstore8(t[a][2] - t[a][1], 0, dst + (4 * a + 2) * plane);
+        vstore8(t[a][1] - t[a][3], 0, dst + (4 * a + 3) * plane);
     }
 }
 
@@ -146,35 +173,57 @@ __kernel void conv3x3_wino_gemm(__global const float* u, __global const float* v
 }
 
 // y [cout, h, w] = A^T M A (+ bias when has_bias, then ReLU when relu) of each tile; only the pixels
-// inside the image are stored (odd h or w: the last tile row or column is half used). Global: (tiles, cout).
+// inside the image are stored (odd h or w: the last tile row or column is half used). Each work-item
+// does 8 consecutive tiles as float8 lanes; 8 tiles inside one tile row store each output row as one
+// interleaved float16. Global: (ceil(tiles / 8), cout).
 __kernel void conv3x3_wino_output(__global const float* mo, __global const float* bias, int has_bias,
-                                  __global float* y, int cout, int h, int w, int tw, int tiles, int ntp,
-                                  int relu) {
-    const int n = get_global_id(0), m = get_global_id(1);
-    if (n >= tiles || m >= cout) return;
+                                  __global float* y, int cout, int h, int w, int tw, int tiles, int nbase,
+                                  int ntp, int relu) {
+    const int nl = get_global_id(0) * 8, m = get_global_id(1), n0 = nbase + nl;
+    if (n0 >= tiles || nl >= ntp || m >= cout) return;
     const size_t plane = (size_t)cout * ntp;
-    __global const float* src = mo + (size_t)m * ntp + n;
-    float t[2][4]; // A^T M
+    __global const float* src = mo + (size_t)m * ntp + nl; // ntp is a multiple of 8: in bounds
+    float8 t[2][4]; // A^T M
     for (int b = 0; b < 4; b++) {
-        const float m0 = src[(0 + b) * plane], m1 = src[(4 + b) * plane];
-        const float m2 = src[(8 + b) * plane], m3 = src[(12 + b) * plane];
+        const float8 m0 = vload8(0, src + (0 + b) * plane), m1 = vload8(0, src + (4 + b) * plane);
+        const float8 m2 = vload8(0, src + (8 + b) * plane), m3 = vload8(0, src + (12 + b) * plane);
         t[0][b] = m0 + m1 + m2;
         t[1][b] = m1 - m2 - m3;
     }
-    const float b0 = has_bias ? bias[m] : 0.0f;
-    const int ti = n / tw, tj = n - ti * tw;
-    for (int a = 0; a < 2; a++) {
-        const int i = 2 * ti + a;
-        if (i >= h) break;
-        float o[2];
-        o[0] = t[a][0] + t[a][1] + t[a][2] + b0; // (A^T M) A
-        o[1] = t[a][1] - t[a][2] - t[a][3] + b0;
-        for (int b = 0; b < 2; b++) {
-            const int j = 2 * tj + b;
-            if (j >= w) break;
-            float val = o[b];
-            if (relu) val = val < 0.0f ? 0.0f : val; // keeps NaN, like the other variants
-            y[((size_t)m * h + i) * w + j] = val;
+    const float8 b0 = (float8)(has_bias ? bias[m] : 0.0f);
+    float8 o[2][2];
+    for (int a = 0; a < 2; a++) { // (A^T M) A
+        o[a][0] = t[a][0] + t[a][1] + t[a][2] + b0;
+        o[a][1] = t[a][1] - t[a][2] - t[a][3] + b0;
+        if (relu) { // select keeps NaN, like the other variants
+            o[a][0] = select(o[a][0], (float8)(0.0f), isless(o[a][0], (float8)(0.0f)));
+            o[a][1] = select(o[a][1], (float8)(0.0f), isless(o[a][1], (float8)(0.0f)));
+        }
+    }
+    __global float* ym = y + (size_t)m * h * w;
+    const int ti0 = n0 / tw, tj0 = n0 - ti0 * tw;
+    if (n0 + 8 <= tiles && tj0 + 8 <= tw && 2 * ti0 + 1 < h && 2 * tj0 + 16 <= w) {
+        const uint16 mix = (uint16)(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+        for (int a = 0; a < 2; a++) {
+            vstore16(shuffle2(o[a][0], o[a][1], mix), 0, ym + (size_t)(2 * ti0 + a) * w + 2 * tj0);
+        }
+    } else {
+        float oo[2][2][8];
+        for (int a = 0; a < 2; a++) {
+            vstore8(o[a][0], 0, oo[a][0]);
+            vstore8(o[a][1], 0, oo[a][1]);
+        }
+        for (int l = 0; l < 8; l++) {
+            const int n = n0 + l, ti = n / tw, tj = n - ti * tw;
+            if (n >= tiles) break;
+            for (int a = 0; a < 2; a++) {
+                const int i = 2 * ti + a;
+                if (i >= h) break;
+                for (int b = 0; b < 2; b++) {
+                    const int j = 2 * tj + b;
+                    if (j < w) ym[(size_t)i * w + j] = oo[a][b][l];
+                }
+            }
         }
     }
 }
