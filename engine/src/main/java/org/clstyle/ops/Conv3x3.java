@@ -274,15 +274,18 @@ public final class Conv3x3 {
     }
 
     /**
-     * Where WINOGRAD beat DIRECT, forward and backward, on PoCL 3.1 (2 EPYC cores, AVX2): at least 128
-     * input and output channels. Process CPU time, interleaved in one JVM, minimum of 3 rounds, VGG19
-     * layers at 256 and 512 px (speed-up over DIRECT, forward / backwardInput):
-     * 128->128 at 128x128 1.50 / 1.38, at 256x256 1.50 / 1.30; 256->256 at 64x64 1.38 / 1.38, at
-     * 128x128 1.24 / 1.32; 512->512 at 16x16 2.00 / 1.88, at 32x32 1.38-1.57 / 1.57-1.71, at 64x64
-     * 1.60 / 1.71. With 64 channels it was mixed on large planes (64->64 at 512x512 forward 1.25,
-     * backward 0.81; 64->128 at 256x256 backward 0.86), and with 3 input channels 2-3x slower (the
-     * transforms cost more than the 3-channel GEMM saves). Depends on channels only, so prepare() knows
-     * which packing a weight needs.
+     * Where WINOGRAD beat DIRECT, forward and backward, in every run on PoCL 3.1 (2 EPYC cores, AVX2):
+     * at least 128 input and output channels. Process CPU time, variants interleaved in one JVM,
+     * minimum of 3 rounds, VGG19 layers at 256 and 512 px, speed-up over DIRECT forward / backwardInput
+     * (last run; earlier runs in brackets where they differed much; the machine is shared):
+     * 128->128 at 128x128 1.02 / 1.05 [1.50 / 1.50], at 256x256 1.39 / 1.48; 128->256 at 64x64
+     * 1.30 / 1.09, at 128x128 1.57 / 1.49; 256->256 at 64x64 1.26 / 1.39, at 128x128 1.27 / 1.32;
+     * 256->512 at 32x32 1.47 / 1.28, at 64x64 1.55 / 1.38; 512->512 at 16x16 1.76 / 1.69, at 32x32
+     * 1.55-1.57 / 1.59-1.60 [1.09 / 1.00], at 64x64 1.53 / 1.47.
+     * 64 channels won in most runs but not all (64->64 at 512x512 backward 1.17-1.24 [0.81], 64->128 at
+     * 256x256 backward 1.31-1.44 [0.86]), so they stay DIRECT; with 3 input channels WINOGRAD is 2-3x
+     * slower (the transforms cost more than the 3-channel GEMM saves). Depends on channels only, so
+     * prepare() knows which packing a weight needs.
      */
     private static boolean useWinograd(int cin, int cout) {
         return cin >= 128 && cout >= 128;
