@@ -16,13 +16,15 @@ import org.clstyle.cl.ClProgram;
  * 3x3 convolution, stride 1, zero padding 1, bias, optional fused ReLU. Tensors are single images:
  * x [Cin, H, W], weight [Cout, Cin, 3, 3], bias [Cout], y [Cout, H, W]. Every method only enqueues work.
  *
- * <p>Two implementations of forward and backwardInput, picked per device ({@link Variant#forDevice}):
- * GPUs get implicit GEMM on the tiled local-memory core in gemm.cl (kernels/conv3x3.cl); CPU devices
- * get a register-blocked direct convolution without local memory or barriers
- * (kernels/conv3x3_direct.cl), which CPU OpenCL compilers turn into plain vector FMA loops.
+ * <p>Three implementations of forward and backwardInput, picked per device ({@link Variant#forDevice})
+ * and, on CPU devices, per layer ({@link #variantFor}): GPUs get implicit GEMM on the tiled
+ * local-memory core in gemm.cl (kernels/conv3x3.cl); CPU devices get a register-blocked direct
+ * convolution without local memory or barriers (kernels/conv3x3_direct.cl), which CPU OpenCL compilers
+ * turn into plain vector FMA loops, or Winograd F(2x2, 3x3) (kernels/conv3x3_winograd.cl) for the
+ * layers with many channels, where it measured faster.
  * backwardWeights always uses the GEMM kernels.
  *
- * <p>The direct variant packs each weight buffer once, at its first use or at {@link #prepare}, and
+ * <p>The direct and Winograd variants pack (transform) each weight buffer once, at its first use or at {@link #prepare}, and
  * keeps the packed copy while the weight buffer is open: after changing a weight buffer's contents,
  * call {@link #prepare} on it again. It pads the input into a scratch buffer that grows to the
  * largest layer seen (a forward reserves room for its own backward) and is then reused, so a loop of
@@ -31,6 +33,7 @@ import org.clstyle.cl.ClProgram;
 public final class Conv3x3 {
     private static final String FAMILY = "conv3x3";
     private static final String DIRECT_FAMILY = "conv3x3_direct";
+    private static final String WINO_FAMILY = "conv3x3_winograd";
     /**
      * Defines of the direct variant: register block MR x 8*NV (kernel), and on the host DIRECT_WG
      * work-items per group and the cache blocking (see {@link #blocking}): DIRECT_KC input channels per
@@ -38,14 +41,19 @@ public final class Conv3x3 {
      * 0: bands of one row, Cin not split).
      */
     private static final Set<String> DIRECT_KEYS =
-            Set.of("MR", "NV", "DIRECT_WG", "ROWS_INNER", "DIRECT_KC", "DIRECT_BAND", "DIRECT_SEG");
+            Set.of("MR", "NV", "DIRECT_WG", "ROWS_INNER", "DIRECT_KC", "DIRECT_BAND", "DIRECT_SEG", "WINO_WG", "WINO_KB");
 
     /** Which kernels run forward and backwardInput. */
     public enum Variant {
         /** Implicit GEMM on local-memory tiles (gemm.cl): for GPUs. */
         GEMM,
         /** Register-blocked direct convolution, no local memory, no barriers: for CPU devices. */
-        DIRECT;
+        DIRECT,
+        /**
+         * Winograd F(2x2, 3x3) (kernels/conv3x3_winograd.cl): input transform, 16 register-blocked
+         * GEMMs, output transform; for CPU devices, on the layers where it measured faster than DIRECT.
+         */
+        WINOGRAD;
 
         /** DIRECT for CPU devices (that are not also GPUs), GEMM for everything else. */
         public static Variant forDevice(ClDevice d) {
@@ -57,9 +65,15 @@ public final class Conv3x3 {
     private final GemmTiles tiles;
     private final int biasGroup;
     private final Variant variant;
+    /** DIRECT picked per device without a forced variant: each layer may still run as WINOGRAD ({@link #useWinograd}). */
+    private final boolean perLayer;
     private final int mr;
     private final int nv;
     private final int directGroup;
+    /** NR-tile blocks per work-group of the Winograd GEMM (WINO_WG): its strip of V [K, WG*NR] stays in L2. */
+    private final int winoGroup;
+    /** Bytes of V and M per chunk of tiles of the Winograd variant (WINO_KB kibibytes): kept in the shared cache. */
+    private final long winoBytes;
     private final int rowsInnerOverride;
     private final int kcOverride;
     private final int bandOverride;
@@ -82,6 +96,12 @@ public final class Conv3x3 {
     /** Fewest rows per tile before Cin is split into passes (weights are reused band times per tile). */
     private static final int MIN_BAND = 4;
     private ClProgram direct;
+    private ClProgram winograd;
+    /** Transformed weights per weight buffer: [0] forward, [1] backward; see conv3x3_wino_pack. */
+    private final Map<ClBuffer, ClBuffer[]> winoPacked = new IdentityHashMap<>();
+    /** Winograd scratch: transformed input [16, K, NTP] and GEMM result [16, M, NTP]. */
+    private ClBuffer winoIn;
+    private ClBuffer winoOut;
     /** Packed weights per weight buffer: [0] forward, [1] backward (flipped, transposed); see conv3x3_direct_pack. */
     private final Map<ClBuffer, ClBuffer[]> packed = new IdentityHashMap<>();
     /** Padded input of the direct variant, [capacity] floats used as [H+2, C, WP]. */
@@ -93,16 +113,21 @@ public final class Conv3x3 {
 
     /**
      * With {@code defines} overriding kernel defines (tile sizes TS_M, TS_N, TS_K, WPT_M, WPT_N of
-     * gemm.cl, BIAS_WG; MR, NV, DIRECT_WG, ROWS_INNER, DIRECT_KC, DIRECT_BAND, DIRECT_SEG of the direct variant), e.g. from an autotuner.
+     * gemm.cl, BIAS_WG; MR, NV, DIRECT_WG, ROWS_INNER, DIRECT_KC, DIRECT_BAND, DIRECT_SEG of the direct variant, WINO_WG, WINO_KB of the Winograd one), e.g. from an autotuner.
      */
     public Conv3x3(ClContext ctx, Map<String, ?> defines) {
-        this(ctx, defines, Variant.forDevice(ctx.device()));
+        this(ctx, defines, Variant.forDevice(ctx.device()), true);
     }
 
     /** As {@link #Conv3x3(ClContext, Map)} with the forward/backwardInput implementation forced. */
     public Conv3x3(ClContext ctx, Map<String, ?> defines, Variant variant) {
+        this(ctx, defines, variant, false);
+    }
+
+    private Conv3x3(ClContext ctx, Map<String, ?> defines, Variant variant, boolean perLayer) {
         this.ctx = ctx;
         this.variant = variant;
+        this.perLayer = perLayer && variant == Variant.DIRECT;
         Map<String, Object> own = new HashMap<>();
         // The bias reduction's work-group: 64, or the largest power of two the device allows.
         int bg = 64;
@@ -130,6 +155,9 @@ public final class Conv3x3 {
         this.kcOverride = intDefine(defines, "DIRECT_KC", 0, 0, 1 << 20);
         this.bandOverride = intDefine(defines, "DIRECT_BAND", 0, 0, 1 << 20);
         this.segOverride = intDefine(defines, "DIRECT_SEG", 0, 0, 1 << 20);
+        this.winoBytes = 1024L * intDefine(defines, "WINO_KB", 1024, 64, 1 << 20);
+        this.winoGroup = intDefine(defines, "WINO_WG", 8, 1,
+                (int) Math.min(1024, ctx.device().maxWorkGroupSize()));
         this.directGroup = intDefine(defines, "DIRECT_WG", 4, 1,
                 (int) Math.min(1024, ctx.device().maxWorkGroupSize()));
     }
@@ -145,7 +173,12 @@ public final class Conv3x3 {
     public void forward(ClBuffer x, ClBuffer weight, ClBuffer bias, ClBuffer y, boolean relu) {
         Shape s = shapes("forward", x, "x", weight, bias);
         expect("forward", "y", y, s.cout, s.h, s.w);
-        if (variant == Variant.DIRECT) {
+        Variant v = variantFor(s.cin, s.cout, s.h, s.w);
+        if (v == Variant.WINOGRAD) {
+            winograd(x, null, winoPacked(weight)[0], bias, y, s.cin, s.cout, s.h, s.w, relu);
+            return;
+        }
+        if (v == Variant.DIRECT) {
             direct(x, null, packed(weight)[0], bias, y, s.cin, s.cout, s.h, s.w, relu);
             return;
         }
@@ -164,7 +197,13 @@ public final class Conv3x3 {
         if (reluOutput != null) {
             expect("backwardInput", "reluOutput", reluOutput, s.cout, s.h, s.w);
         }
-        if (variant == Variant.DIRECT) {
+        // Chosen by the forward layer's shape (the backward's cost is the same with Cin and Cout swapped).
+        Variant v = variantFor(s.cin, s.cout, s.h, s.w);
+        if (v == Variant.WINOGRAD) {
+            winograd(dy, reluOutput, winoPacked(weight)[1], null, dx, s.cout, s.cin, s.h, s.w, false);
+            return;
+        }
+        if (v == Variant.DIRECT) {
             // dx = conv(dy masked, weight flipped and transposed): Cout plays the input channels.
             direct(dy, reluOutput, packed(weight)[1], null, dx, s.cout, s.cin, s.h, s.w, false);
             return;
@@ -195,7 +234,7 @@ public final class Conv3x3 {
      * after changing the weight's contents); nothing for the GEMM variant.
      */
     public void prepare(ClBuffer weight) {
-        if (variant != Variant.DIRECT) {
+        if (variant == Variant.GEMM) {
             return;
         }
         int[] ws = weight.shape();
@@ -203,20 +242,131 @@ public final class Conv3x3 {
             throw new IllegalArgumentException("Conv3x3.prepare: weight has shape " + Arrays.toString(ws)
                     + ", expected [Cout, Cin, 3, 3]");
         }
+        // Drop both packings (either may be stale) and make the one this layer will use; the other is
+        // made at its first use.
         ClBuffer[] old = packed.remove(weight);
         if (old != null) {
             old[0].close();
             old[1].close();
         }
-        packed(weight);
+        ClBuffer[] oldWino = winoPacked.remove(weight);
+        if (oldWino != null) {
+            oldWino[0].close();
+            oldWino[1].close();
+        }
+        if (variant == Variant.WINOGRAD || (perLayer && useWinograd(ws[1], ws[0]))) {
+            winoPacked(weight);
+        } else {
+            packed(weight);
+        }
     }
 
-    /** The kernel configuration in use (for logs and benchmarks). */
-    public String tileConfig() {
-        String gemm = tiles.config().toString();
-        return variant == Variant.DIRECT
-                ? "direct MR=" + mr + " NR=" + 8 * nv + " WG=" + directGroup + " (backwardWeights " + gemm + ")"
-                : gemm;
+    /**
+     * The implementation forward and backwardInput use for a layer of these sizes: the forced variant,
+     * or for a CPU device without one, WINOGRAD where it measured faster ({@link #useWinograd}) and
+     * DIRECT elsewhere.
+     */
+    public Variant variantFor(int cin, int cout, int h, int w) {
+        if (perLayer && useWinograd(cin, cout)) {
+            return Variant.WINOGRAD;
+        }
+        return variant;
+    }
+
+    /**
+     * Where WINOGRAD beat DIRECT, forward and backward, in every run on PoCL 3.1 (2 EPYC cores, AVX2):
+     * at least 128 input and output channels. Process CPU time, variants interleaved in one JVM,
+     * minimum of 3 rounds, VGG19 layers at 256 and 512 px, speed-up over DIRECT forward / backwardInput
+     * (last run; earlier runs in brackets where they differed much; the machine is shared):
+     * 128->128 at 128x128 1.02 / 1.05 [1.50 / 1.50], at 256x256 1.39 / 1.48; 128->256 at 64x64
+     * 1.30 / 1.09, at 128x128 1.57 / 1.49; 256->256 at 64x64 1.26 / 1.39, at 128x128 1.27 / 1.32;
+     * 256->512 at 32x32 1.47 / 1.28, at 64x64 1.55 / 1.38; 512->512 at 16x16 1.76 / 1.69, at 32x32
+     * 1.55-1.57 / 1.59-1.60 [1.09 / 1.00], at 64x64 1.53 / 1.47.
+     * 64 channels won in most runs but not all (64->64 at 512x512 backward 1.17-1.24 [0.81], 64->128 at
+     * 256x256 backward 1.31-1.44 [0.86]), so they stay DIRECT; with 3 input channels WINOGRAD is 2-3x
+     * slower (the transforms cost more than the 3-channel GEMM saves). Depends on channels only, so
+     * prepare() knows which packing a weight needs.
+     */
+    private static boolean useWinograd(int cin, int cout) {
+        return cin >= 128 && cout >= 128;
+    }
+
+    private ClProgram winogradProgram() {
+        if (winograd == null) {
+            winograd = ctx.program(WINO_FAMILY, Map.of("MR", mr, "NV", nv));
+        }
+        return winograd;
+    }
+
+    /**
+     * out [m, h, w] = conv(in [k, h, w] (times (mask > 0) when mask != null), transformed weight u) (+
+     * bias, ReLU) by Winograd F(2x2, 3x3): input transform, 16 GEMMs, output transform (see
+     * conv3x3_winograd.cl). A forward (bias != null) reserves scratch for its backward too.
+     */
+    private void winograd(ClBuffer in, ClBuffer mask, ClBuffer u, ClBuffer bias, ClBuffer out,
+                          int k, int m, int h, int w, boolean relu) {
+        int nr = 8 * nv;
+        int th = (h + 1) / 2, tw = (w + 1) / 2, tiles = th * tw;
+        int unit = nr * winoGroup;
+        // Tiles per chunk: V [16, k, chunk] and M [16, m, chunk] within WINO_BYTES, a whole GEMM group at least.
+        long perTile = 16L * (k + m) * Float.BYTES;
+        int chunk = (int) Math.max(unit, Math.min((long) (tiles + unit - 1) / unit * unit,
+                winoBytes / perTile / unit * unit));
+        int most = bias != null ? Math.max(k, m) : k;
+        long needIn = 16L * most * chunk, needOut = 16L * (bias != null ? Math.max(k, m) : m) * chunk;
+        if (needIn > Integer.MAX_VALUE || needOut > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("Conv3x3: Winograd buffers of " + Math.max(needIn, needOut)
+                    + " floats are too large");
+        }
+        if (winoIn == null || winoIn.elements() < needIn) {
+            if (winoIn != null) {
+                winoIn.close();
+            }
+            winoIn = ctx.buffer((int) needIn);
+        }
+        if (winoOut == null || winoOut.elements() < needOut) {
+            if (winoOut != null) {
+                winoOut.close();
+            }
+            winoOut = ctx.buffer((int) needOut);
+        }
+        ClProgram p = winogradProgram();
+        ClKernel input = p.kernel("conv3x3_wino_input");
+        ClKernel gemm = p.kernel("conv3x3_wino_gemm");
+        ClKernel output = p.kernel("conv3x3_wino_output");
+        long mblocks = (m + mr - 1) / mr;
+        for (int nbase = 0; nbase < tiles; nbase += chunk) {
+            int count = Math.min(chunk, tiles - nbase);
+            int ntp = (count + nr - 1) / nr * nr; // V and M row stride of this chunk
+            input.launch(new long[] {ntp / 8, k}, null, in, mask != null ? mask : in, mask != null ? 1 : 0,
+                    winoIn, k, h, w, tw, tiles, nbase, ntp);
+            int nblocks = ntp / nr;
+            int group = Math.min(winoGroup, nblocks);
+            int ngroups = (nblocks + group - 1) / group;
+            gemm.launch(new long[] {group, mblocks, 16L * ngroups}, new long[] {group, 1, 1},
+                    u, winoIn, winoOut, k, m, ntp, group, ngroups);
+            output.launch(new long[] {(count + 7) / 8, m}, null, winoOut, bias != null ? bias : out,
+                    bias != null ? 1 : 0, out, m, h, w, tw, tiles, nbase, ntp, relu ? 1 : 0);
+        }
+    }
+
+    /** The transformed forward and backward weights of {@code weight}, made at the first use. */
+    private ClBuffer[] winoPacked(ClBuffer weight) {
+        ClBuffer[] p = winoPacked.get(weight);
+        if (p != null) {
+            return p;
+        }
+        dropClosed();
+        int cout = weight.dim(0), cin = weight.dim(1);
+        ClKernel pack = winogradProgram().kernel("conv3x3_wino_pack");
+        // [16, ceil(Cout/MR), Cin, MR] and, for the backward, [16, ceil(Cin/MR), Cout, MR].
+        ClBuffer fwd = ctx.buffer(16, (cout + mr - 1) / mr, cin, mr);
+        ClBuffer bwd = ctx.buffer(16, (cin + mr - 1) / mr, cout, mr);
+        pack.launch(new long[] {fwd.elements() / 16}, null, weight, fwd, cout, cin, 0);
+        pack.launch(new long[] {bwd.elements() / 16}, null, weight, bwd, cout, cin, 1);
+        p = new ClBuffer[] {fwd, bwd};
+        winoPacked.put(weight, p);
+        return p;
     }
 
     private ClProgram directProgram() {
@@ -334,7 +484,12 @@ public final class Conv3x3 {
 
     /** Releases the packed copies of weight buffers that have been closed. */
     private void dropClosed() {
-        for (Iterator<Map.Entry<ClBuffer, ClBuffer[]>> it = packed.entrySet().iterator(); it.hasNext(); ) {
+        dropClosed(packed);
+        dropClosed(winoPacked);
+    }
+
+    private static void dropClosed(Map<ClBuffer, ClBuffer[]> cache) {
+        for (Iterator<Map.Entry<ClBuffer, ClBuffer[]>> it = cache.entrySet().iterator(); it.hasNext(); ) {
             Map.Entry<ClBuffer, ClBuffer[]> e = it.next();
             try {
                 e.getKey().handle();

@@ -10,14 +10,17 @@ import org.clstyle.cl.ClContext;
 import org.clstyle.reference.Conv3x3Reference;
 import org.clstyle.testing.Tensors;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Conv3x3 kernels, both variants (GEMM and DIRECT) forced on whatever device runs the tests, against
+ * Conv3x3 kernels, every variant (GEMM, DIRECT, WINOGRAD) forced on whatever device runs the tests, against
  * the double-precision reference on random inputs in [-1, 1]. Tolerance:
  * float sums of K products of magnitude <= 1 (K = Cin*9, Cout*9 or H*W) round with an error that
  * grows with K, so atol = 1e-5 + 1e-6 * K, rtol = 1e-4. A wrong index or tap gives errors of order 0.1.
@@ -27,6 +30,7 @@ class Conv3x3Test {
     private static Conv3x3 conv;
     private static Conv3x3 gemm;
     private static Conv3x3 direct;
+    private static Conv3x3 winograd;
 
     @BeforeAll
     static void open() {
@@ -34,6 +38,7 @@ class Conv3x3Test {
         conv = new Conv3x3(ctx);
         gemm = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.GEMM);
         direct = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.DIRECT);
+        winograd = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.WINOGRAD);
     }
 
     @AfterAll
@@ -50,7 +55,11 @@ class Conv3x3Test {
     }
 
     private static Conv3x3 of(Conv3x3.Variant v) {
-        return v == Conv3x3.Variant.GEMM ? gemm : direct;
+        return switch (v) {
+            case GEMM -> gemm;
+            case DIRECT -> direct;
+            case WINOGRAD -> winograd;
+        };
     }
 
     static Stream<Arguments> shapes() {
@@ -176,10 +185,11 @@ class Conv3x3Test {
      * After one forward, the direct variant's backwardInput and further passes of the same layer
      * allocate nothing, even when the backward pads more channels (Cout > Cin) than the forward did.
      */
-    @Test
-    void directAllocatesNothingAfterTheFirstForward() {
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(value = Conv3x3.Variant.class, names = {"DIRECT", "WINOGRAD"})
+    void allocatesNothingAfterTheFirstForward(Conv3x3.Variant v) {
         int cin = 3, cout = 16, h = 9, w = 20;
-        Conv3x3 c = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.DIRECT);
+        Conv3x3 c = new Conv3x3(ctx, Map.of(), v);
         try (ClBuffer bx = ctx.buffer(Tensors.uniform(21, cin * h * w, -1, 1), cin, h, w);
                 ClBuffer bw = ctx.buffer(Tensors.uniform(22, cout * cin * 9, -1, 1), cout, cin, 3, 3);
                 ClBuffer bb = ctx.buffer(Tensors.uniform(23, cout, -1, 1), cout); ClBuffer by = ctx.buffer(cout, h, w);
@@ -194,16 +204,21 @@ class Conv3x3Test {
         }
     }
 
-    /** The direct variant caches packed weights per buffer; prepare() repacks after the contents change. */
-    @Test
-    void prepareRepacksChangedWeights() {
-        int cin = 5, cout = 7, h = 6, w = 9;
+    /**
+     * The direct and Winograd variants cache packed weights per buffer; prepare() repacks after the
+     * contents change (also the default instance, which runs 128-channel layers as WINOGRAD on CPUs).
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"DIRECT", "WINOGRAD", "default"})
+    void prepareRepacksChangedWeights(String variant) {
+        int cin = 128, cout = 130, h = 6, w = 9;
         float[] x = Tensors.uniform(11, cin * h * w, -1, 1);
         float[] w1 = Tensors.uniform(12, cout * cin * 9, -1, 1);
         float[] w2 = Tensors.uniform(13, cout * cin * 9, -1, 1);
         float[] b = Tensors.uniform(14, cout, -1, 1);
         float[] g = Tensors.uniform(15, cout * h * w, -1, 1);
-        Conv3x3 c = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.DIRECT);
+        Conv3x3 c = variant.equals("default") ? new Conv3x3(ctx)
+                : new Conv3x3(ctx, Map.of(), Conv3x3.Variant.valueOf(variant));
         try (ClBuffer bx = ctx.buffer(x, cin, h, w); ClBuffer bw = ctx.buffer(w1, cout, cin, 3, 3);
                 ClBuffer bb = ctx.buffer(b, cout); ClBuffer by = ctx.buffer(cout, h, w);
                 ClBuffer bg = ctx.buffer(g, cout, h, w); ClBuffer dx = ctx.buffer(cin, h, w)) {
@@ -223,6 +238,51 @@ class Conv3x3Test {
                 }
             }
         }
+    }
+
+    /**
+     * The Winograd variant on planes wide enough for its vector paths (8 tiles of one tile row inside
+     * the image, odd and even sizes, borders), with the tiles cut into several chunks with a ragged
+     * last one (WINO_KB=64), ragged GEMM groups (WINO_WG=3) and other register blocks.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("winogradConfigs")
+    void winogradChunksAndBlocksMatchReference(Map<String, Integer> defines) {
+        Conv3x3 c = new Conv3x3(ctx, defines, Conv3x3.Variant.WINOGRAD);
+        checkForward(c, 5, 7, 37, 41);
+        checkForward(c, 67, 13, 20, 36);
+        checkBackward(c, 7, 5, 36, 40);
+        checkBackward(c, 13, 67, 21, 17);
+    }
+
+    static Stream<Map<String, Integer>> winogradConfigs() {
+        return Stream.of(
+                Map.of(),
+                Map.of("WINO_KB", 64),
+                Map.of("WINO_KB", 64, "WINO_WG", 3),
+                Map.of("MR", 4, "NV", 1, "WINO_WG", 1, "WINO_KB", 64),
+                Map.of("MR", 3, "NV", 3, "WINO_WG", 2));
+    }
+
+    /**
+     * On CPU devices the default instance runs layers with at least 128 input and output channels as
+     * WINOGRAD (measured faster there) and the rest as DIRECT, with correct results either way; a
+     * forced variant is never switched.
+     */
+    @Test
+    void defaultPicksWinogradPerLayerOnCpus() {
+        Assumptions.assumeTrue(conv.variant() == Conv3x3.Variant.DIRECT, "not a CPU device");
+        assertTrue(conv.variantFor(128, 128, 32, 32) == Conv3x3.Variant.WINOGRAD);
+        assertTrue(conv.variantFor(64, 128, 32, 32) == Conv3x3.Variant.DIRECT);
+        assertTrue(conv.variantFor(512, 512, 16, 16) == Conv3x3.Variant.WINOGRAD);
+        assertTrue(conv.variantFor(3, 64, 256, 256) == Conv3x3.Variant.DIRECT);
+        assertTrue(conv.variantFor(64, 3, 256, 256) == Conv3x3.Variant.DIRECT);
+        assertTrue(direct.variantFor(64, 64, 32, 32) == Conv3x3.Variant.DIRECT);
+        assertTrue(winograd.variantFor(3, 5, 7, 5) == Conv3x3.Variant.WINOGRAD);
+        checkForward(conv, 128, 131, 9, 7);
+        checkBackward(conv, 128, 131, 9, 7);
+        checkForward(conv, 3, 64, 7, 5);
+        checkBackward(conv, 3, 64, 7, 5);
     }
 
     /**
