@@ -11,6 +11,9 @@ import org.clstyle.cl.ClContext;
 import org.clstyle.cl.ClDevice;
 import org.clstyle.cl.ClKernel;
 import org.clstyle.cl.ClProgram;
+import org.clstyle.tune.ShapeClass;
+import org.clstyle.tune.TunedInstances;
+import org.clstyle.tune.TuningTable;
 
 /**
  * 3x3 convolution, stride 1, zero padding 1, bias, optional fused ReLU. Tensors are single images:
@@ -106,9 +109,20 @@ public final class Conv3x3 {
     private final Map<ClBuffer, ClBuffer[]> packed = new IdentityHashMap<>();
     /** Padded input of the direct variant, [capacity] floats used as [H+2, C, WP]. */
     private ClBuffer scratch;
+    /** Per shape class instances from the device's tuning table; null unless made by {@link #Conv3x3(ClContext)}. */
+    private TunedInstances<Conv3x3> tuned;
 
+    /** The device's tuning-table name for instances that choose their variant per layer. */
+    public static final String PER_LAYER = "PER_LAYER";
+
+    /**
+     * The default: the variant chosen per layer for this device, with the settings of the device's
+     * tuning table (clstyle tune) for each call's shape class, where there is one.
+     */
     public Conv3x3(ClContext ctx) {
-        this(ctx, Map.of());
+        this(ctx, Map.of(), Variant.forDevice(ctx.device()), true);
+        this.tuned = new TunedInstances<>(TuningTable.load(ctx.device()), ShapeClass.CONV, this, PER_LAYER,
+                (v, m) -> v.equals(PER_LAYER) ? new Conv3x3(ctx, m) : new Conv3x3(ctx, m, Variant.valueOf(v)));
     }
 
     /**
@@ -162,6 +176,21 @@ public final class Conv3x3 {
                 (int) Math.min(1024, ctx.device().maxWorkGroupSize()));
     }
 
+    /** The instance for calls of {@code s}'s shape: this one unless the device's tuning table says otherwise. */
+    private Conv3x3 tunedFor(Shape s) {
+        return tuned == null ? this : tuned.forClass(ShapeClass.conv(s.cin, s.cout, s.h, s.w));
+    }
+
+    /** The per-class instances made from the tuning table so far (empty when untuned). */
+    java.util.Collection<Conv3x3> tunedInstances() {
+        return tuned == null ? java.util.List.of() : tuned.made();
+    }
+
+    /** MR, the register block's rows, of this instance. */
+    int registerRows() {
+        return mr;
+    }
+
     public Variant variant() { return variant; }
 
     /** Floating-point operations of one forward pass (multiply and add counted separately). */
@@ -173,6 +202,11 @@ public final class Conv3x3 {
     public void forward(ClBuffer x, ClBuffer weight, ClBuffer bias, ClBuffer y, boolean relu) {
         Shape s = shapes("forward", x, "x", weight, bias);
         expect("forward", "y", y, s.cout, s.h, s.w);
+        Conv3x3 t = tunedFor(s);
+        if (t != this) {
+            t.forward(x, weight, bias, y, relu);
+            return;
+        }
         Variant v = variantFor(s.cin, s.cout, s.h, s.w);
         if (v == Variant.WINOGRAD) {
             winograd(x, null, winoPacked(weight)[0], bias, y, s.cin, s.cout, s.h, s.w, relu);
@@ -197,6 +231,11 @@ public final class Conv3x3 {
         if (reluOutput != null) {
             expect("backwardInput", "reluOutput", reluOutput, s.cout, s.h, s.w);
         }
+        Conv3x3 t = tunedFor(s);
+        if (t != this) {
+            t.backwardInput(dy, weight, reluOutput, dx);
+            return;
+        }
         // Chosen by the forward layer's shape (the backward's cost is the same with Cin and Cout swapped).
         Variant v = variantFor(s.cin, s.cout, s.h, s.w);
         if (v == Variant.WINOGRAD) {
@@ -220,6 +259,11 @@ public final class Conv3x3 {
         if (reluOutput != null) {
             expect("backwardWeights", "reluOutput", reluOutput, s.cout, s.h, s.w);
         }
+        Conv3x3 t = tunedFor(s);
+        if (t != this) {
+            t.backwardWeights(x, dy, reluOutput, dWeight, dBias);
+            return;
+        }
         ClBuffer mask = reluOutput != null ? reluOutput : dy;
         int masked = reluOutput != null ? 1 : 0;
         tiles.launch("conv3x3_backward_weight", s.cout, s.cin * 9,
@@ -234,6 +278,17 @@ public final class Conv3x3 {
      * after changing the weight's contents); nothing for the GEMM variant.
      */
     public void prepare(ClBuffer weight) {
+        int[] shape = weight.shape();
+        if (tuned != null && shape.length == 4) {
+            // The tuned instance of this weight's layer packs it; the class depends on the image size
+            // only through W, so ask both width classes (each packs only if it is not this instance).
+            for (int w : new int[] {1, 1 << 12}) {
+                Conv3x3 t = tuned.forClass(ShapeClass.conv(shape[1], shape[0], 1, w));
+                if (t != this) {
+                    t.prepare(weight);
+                }
+            }
+        }
         if (variant == Variant.GEMM) {
             return;
         }

@@ -42,40 +42,45 @@ public class ConvTuning extends OpTuning {
 
     @Override
     public Candidate defaultCandidate(ClDevice d) {
-        return new Candidate(Conv3x3.Variant.forDevice(d).name(), Map.of());
+        // What new Conv3x3(ctx) runs untuned: the variant chosen per layer (DIRECT or WINOGRAD on CPUs).
+        return new Candidate(Conv3x3.PER_LAYER, Map.of());
     }
 
     @Override
     public List<Stage> stages(ClDevice d, boolean quick) {
-        String other = Conv3x3.Variant.forDevice(d) == Conv3x3.Variant.DIRECT ? "GEMM" : "DIRECT";
+        boolean cpu = Conv3x3.Variant.forDevice(d) == Conv3x3.Variant.DIRECT;
+        List<String> others = cpu ? List.of("GEMM", "DIRECT", "WINOGRAD") : List.of("DIRECT", "WINOGRAD");
         return List.of(
                 best -> {
-                    if (best.variant().equals("DIRECT")) {
+                    if (!best.variant().equals("GEMM")) {
+                        // PER_LAYER, DIRECT and WINOGRAD share the register block (MR rows x NV float8).
                         // MR x NV register blocks around the default 6 x 2 (12 float8 accumulators): smaller
                         // for 16-register machines, larger for 32-register ones (AVX-512).
                         List<Candidate> out = new ArrayList<>(quick
                                 ? pairs(best, "MR", "NV", 4, 2, 8, 2, 6, 1, 4, 3)
                                 : pairs(best, "MR", "NV", 4, 1, 8, 1, 4, 2, 8, 2, 12, 2, 4, 3, 6, 3, 6, 4));
                         if (!quick) {
-                            out.add(best.ofVariant(other));
+                            others.forEach(v -> out.add(best.ofVariant(v)));
                         }
                         return out;
                     }
                     List<Candidate> out = new ArrayList<>(gemmTiles(best, quick));
                     if (!quick) {
-                        out.add(best.ofVariant(other));
+                        others.forEach(v -> out.add(best.ofVariant(v)));
                     }
                     return out;
                 },
-                best -> best.variant().equals("DIRECT")
-                        ? vary(best, "DIRECT_WG", quick ? new int[] {1, 16} : new int[] {1, 2, 8, 16})
-                        : vary(best, "VW", 1, 2, 4),
-                best -> best.variant().equals("DIRECT") ? vary(best, "ROWS_INNER", 0, 1) : List.of());
+                best -> best.variant().equals("GEMM")
+                        ? vary(best, "VW", 1, 2, 4)
+                        : vary(best, "DIRECT_WG", quick ? new int[] {1, 16} : new int[] {1, 2, 8, 16}),
+                best -> best.variant().equals("GEMM") ? List.of() : vary(best, "WINO_WG", 4, 16),
+                best -> best.variant().equals("GEMM") ? List.of() : vary(best, "ROWS_INNER", 0, 1));
     }
 
     @Override
     public Object create(ClContext ctx, Candidate c) {
-        return new Conv3x3(ctx, c.defines(), Conv3x3.Variant.valueOf(c.variant()));
+        return c.variant().equals(Conv3x3.PER_LAYER) ? new Conv3x3(ctx, c.defines())
+                : new Conv3x3(ctx, c.defines(), Conv3x3.Variant.valueOf(c.variant()));
     }
 
     @Override

@@ -54,6 +54,35 @@ class TunedOpsTest {
         assertTrue(relu.tunedInstances().stream().allMatch(r -> r.chunk() == 64), "built with the table's RELU_CHUNK");
     }
 
+    @Test
+    void convFollowsTheTuningTableForItsShapeClass() throws Exception {
+        int cin = 5, cout = 7, h = 9, w = 11;
+        TuningTable table = new TuningTable(ctx.device().name(), ctx.device().driverVersion());
+        table.put(ShapeClass.CONV, ShapeClass.conv(cin, cout, h, w),
+                new TuningTable.Entry(Conv3x3.PER_LAYER, Map.of("MR", 4, "NV", 1), 1, 1));
+        table.save(TuningTable.cacheRoot());
+
+        Conv3x3 conv = new Conv3x3(ctx);
+        double[] x = Tensors.toDouble(Tensors.uniform(1, cin * h * w, -1, 1));
+        double[] wt = Tensors.toDouble(Tensors.uniform(2, cout * cin * 9, -1, 1));
+        double[] b = Tensors.toDouble(Tensors.uniform(3, cout, -1, 1));
+        double[] dy = Tensors.toDouble(Tensors.uniform(4, cout * h * w, -1, 1));
+        try (ClBuffer bx = ctx.buffer(toFloat(x), cin, h, w); ClBuffer bw = ctx.buffer(toFloat(wt), cout, cin, 3, 3);
+                ClBuffer bb = ctx.buffer(toFloat(b), cout); ClBuffer by = ctx.buffer(cout, h, w);
+                ClBuffer bdy = ctx.buffer(toFloat(dy), cout, h, w); ClBuffer bdx = ctx.buffer(cin, h, w)) {
+            conv.prepare(bw);
+            conv.forward(bx, bw, bb, by, true);
+            conv.backwardInput(bdy, bw, by, bdx);
+            double[] y = org.clstyle.reference.Conv3x3Reference.forward(x, cin, h, w, wt, b, cout, true);
+            double[] dx = org.clstyle.reference.Conv3x3Reference.backwardInput(dy, wt, y, cin, cout, h, w);
+            // Conv3x3Test's tolerance: atol 1e-5 + 1e-6 K, rtol 1e-4 for a K-term sum.
+            Tensors.assertClose("tuned forward", toFloat(y), by.read(), 1e-5 + 1e-6 * cin * 9, 1e-4);
+            Tensors.assertClose("tuned backwardInput", toFloat(dx), bdx.read(), 1e-5 + 1e-6 * cout * 9, 1e-4);
+        }
+        assertEquals(1, conv.tunedInstances().size(), "one instance for the tuned class");
+        assertTrue(conv.tunedInstances().stream().allMatch(c -> c.registerRows() == 4), "built with the table's MR");
+    }
+
     private static float[] toFloat(double[] d) {
         float[] f = new float[d.length];
         for (int i = 0; i < d.length; i++) f[i] = (float) d[i];
