@@ -36,6 +36,12 @@ public record ClDevice(
     /** True for CL_DEVICE_TYPE_GPU devices. */
     public boolean isGpu() { return type.contains("GPU"); }
 
+    /**
+     * True for CPU devices that are not also GPUs: the check by which ops choose their register-blocked,
+     * barrier-free kernels over the local-memory tiled ones.
+     */
+    public boolean isCpu() { return !isGpu() && type.contains("CPU"); }
+
     /** A one-line summary for logs and error messages. */
     public String label() { return "[" + index + "] " + name.trim() + " (" + platformName.trim() + ")"; }
 

@@ -60,7 +60,7 @@ public final class Conv3x3 {
 
         /** DIRECT for CPU devices (that are not also GPUs), GEMM for everything else. */
         public static Variant forDevice(ClDevice d) {
-            return !d.isGpu() && d.type().contains("CPU") ? DIRECT : GEMM;
+            return d.isCpu() ? DIRECT : GEMM;
         }
     }
 

@@ -61,7 +61,7 @@ public final class GramMatrix {
 
         /** DIRECT for CPU devices (that are not also GPUs), GEMM for everything else. */
         public static Variant forDevice(ClDevice d) {
-            return !d.isGpu() && d.type().contains("CPU") ? DIRECT : GEMM;
+            return d.isCpu() ? DIRECT : GEMM;
         }
     }
 

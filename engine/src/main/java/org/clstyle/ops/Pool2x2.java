@@ -31,7 +31,7 @@ public final class Pool2x2 {
 
         /** ROWS for CPU devices (that are not also GPUs), ELEMENTS for everything else. */
         public static Variant forDevice(ClDevice d) {
-            return !d.isGpu() && d.type().contains("CPU") ? ROWS : ELEMENTS;
+            return d.isCpu() ? ROWS : ELEMENTS;
         }
     }
 

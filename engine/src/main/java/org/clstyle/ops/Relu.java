@@ -26,7 +26,7 @@ public final class Relu {
 
         /** CHUNKS for CPU devices (that are not also GPUs), ELEMENTS for everything else. */
         public static Variant forDevice(ClDevice d) {
-            return !d.isGpu() && d.type().contains("CPU") ? CHUNKS : ELEMENTS;
+            return d.isCpu() ? CHUNKS : ELEMENTS;
         }
     }
 
