@@ -3,7 +3,7 @@ package org.clstyle.ops;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
-import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.clstyle.cl.ClBuffer;
@@ -411,7 +411,6 @@ public final class Conv3x3 {
         if (p != null) {
             return p;
         }
-        dropClosed();
         int cout = weight.dim(0), cin = weight.dim(1);
         ClKernel pack = winogradProgram().kernel("conv3x3_wino_pack");
         // [16, ceil(Cout/MR), Cin, MR] and, for the backward, [16, ceil(Cin/MR), Cout, MR].
@@ -524,7 +523,6 @@ public final class Conv3x3 {
         if (p != null) {
             return p;
         }
-        dropClosed();
         int cout = weight.dim(0), cin = weight.dim(1);
         ClKernel pack = directProgram().kernel("conv3x3_direct_pack");
         // [ceil(Cout/MR), Cin*9, MR] and, for the backward, [ceil(Cin/MR), Cout*9, MR].
@@ -537,23 +535,41 @@ public final class Conv3x3 {
         return p;
     }
 
-    /** Releases the packed copies of weight buffers that have been closed. */
-    private void dropClosed() {
-        dropClosed(packed);
-        dropClosed(winoPacked);
-    }
-
-    private static void dropClosed(Map<ClBuffer, ClBuffer[]> cache) {
-        for (Iterator<Map.Entry<ClBuffer, ClBuffer[]>> it = cache.entrySet().iterator(); it.hasNext(); ) {
-            Map.Entry<ClBuffer, ClBuffer[]> e = it.next();
-            try {
-                e.getKey().handle();
-            } catch (IllegalStateException closed) {
-                e.getValue()[0].close();
-                e.getValue()[1].close();
-                it.remove();
+    /**
+     * Releases the packed copies of {@code weight} made by this instance (and its tuned instances).
+     * Packed copies otherwise live as long as the context: the weight buffer itself may be closed once
+     * it is packed when {@link #readsWeights} says the kernels do not read it.
+     */
+    public void forget(ClBuffer weight) {
+        if (tuned != null) {
+            for (Conv3x3 t : tuned.made()) {
+                t.forget(weight);
             }
         }
+        for (Map<ClBuffer, ClBuffer[]> cache : List.of(packed, winoPacked)) {
+            ClBuffer[] p = cache.remove(weight);
+            if (p != null) {
+                p[0].close();
+                p[1].close();
+            }
+        }
+    }
+
+    /**
+     * Whether forward and backwardInput of a layer with these channel counts read the weight buffer
+     * itself (the GEMM variant), rather than only the copies {@link #prepare} packs: if not, the caller
+     * may close the weight buffer after prepare to save its device memory.
+     */
+    public boolean readsWeights(int cin, int cout) {
+        if (tuned != null) {
+            for (int w : new int[] {1, 1 << 12}) { // the two width classes, as in prepare
+                Conv3x3 t = tuned.forClass(ShapeClass.conv(cin, cout, 1, w));
+                if (t != this && t.readsWeights(cin, cout)) {
+                    return true;
+                }
+            }
+        }
+        return variantFor(cin, cout, 1, 1) == Variant.GEMM;
     }
 
     private static int intDefine(Map<String, ?> defines, String key, int dflt, int lo, int hi) {

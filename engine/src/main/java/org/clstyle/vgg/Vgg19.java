@@ -450,7 +450,14 @@ public final class Vgg19 implements AutoCloseable {
             throw new IllegalArgumentException("weights: " + name + " takes " + weights.inChannels(name)
                     + " input channels but the layer before gives " + cin);
         }
-        weight.put(name, ctx.buffer(weights.weight(name), cout, cin, 3, 3));
+        ClBuffer w = ctx.buffer(weights.weight(name), cout, cin, 3, 3); // [Cout, Cin, 3, 3]
+        conv.prepare(w);
+        if (!conv.readsWeights(cin, cout)) {
+            // The CPU kernels read only their packed copies: the raw weights need not stay on the device
+            // (49 MiB for VGG19 to conv5_1). The closed buffer stays as the packed copies' key.
+            w.close();
+        }
+        weight.put(name, w);
         bias.put(name, ctx.buffer(weights.bias(name), cout));
     }
 
@@ -474,6 +481,7 @@ public final class Vgg19 implements AutoCloseable {
     public void close() {
         releasePlan();
         for (ClBuffer b : weight.values()) {
+            conv.forget(b);
             b.close();
         }
         for (ClBuffer b : bias.values()) {

@@ -403,4 +403,33 @@ class Conv3x3Test {
         for (int i = 0; i < d.length; i++) f[i] = (float) d[i];
         return f;
     }
+
+    @ParameterizedTest
+    @EnumSource(value = Conv3x3.Variant.class, names = {"DIRECT", "WINOGRAD"})
+    void packedKernelsNeedNotKeepTheWeightBuffer(Conv3x3.Variant v) {
+        Conv3x3 c = new Conv3x3(ctx, Map.of(), v);
+        int cin = 5, cout = 7, h = 9, w = 6;
+        assertTrue(!c.readsWeights(cin, cout), v + " reads only its packed copies");
+        assertTrue(new Conv3x3(ctx, Map.of(), Conv3x3.Variant.GEMM).readsWeights(cin, cout), "GEMM reads the raw weights");
+        double[] x = Tensors.toDouble(Tensors.uniform(11, cin * h * w, -1, 1));
+        double[] wt = Tensors.toDouble(Tensors.uniform(12, cout * cin * 9, -1, 1));
+        double[] b = Tensors.toDouble(Tensors.uniform(13, cout, -1, 1));
+        double[] dy = Tensors.toDouble(Tensors.uniform(14, cout * h * w, -1, 1));
+        try (ClBuffer bx = ctx.buffer(toFloat(x), cin, h, w); ClBuffer bb = ctx.buffer(toFloat(b), cout);
+                ClBuffer by = ctx.buffer(cout, h, w); ClBuffer bdy = ctx.buffer(toFloat(dy), cout, h, w);
+                ClBuffer bdx = ctx.buffer(cin, h, w)) {
+            ClBuffer bw = ctx.buffer(toFloat(wt), cout, cin, 3, 3);
+            c.prepare(bw);
+            bw.close(); // the packed copies stay, keyed by the closed buffer
+            c.forward(bx, bw, bb, by, false);
+            c.backwardInput(bdy, bw, null, bdx);
+            Tensors.assertClose(v + " forward after closing the weights",
+                    toFloat(Conv3x3Reference.forward(x, cin, h, w, wt, b, cout, false)), by.read(), atol(cin * 9), 1e-4);
+            Tensors.assertClose(v + " backwardInput after closing the weights",
+                    toFloat(Conv3x3Reference.backwardInput(dy, wt, null, cin, cout, h, w)), bdx.read(), atol(cout * 9), 1e-4);
+            long before = ctx.allocatedBytes();
+            c.forget(bw);
+            assertTrue(ctx.allocatedBytes() < before, "forget releases the packed copies");
+        }
+    }
 }
