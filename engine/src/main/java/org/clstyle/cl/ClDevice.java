@@ -9,8 +9,10 @@ import java.util.List;
 import java.util.Locale;
 import org.lwjgl.PointerBuffer;
 import org.lwjgl.opencl.CL;
+import org.lwjgl.system.Configuration;
 import org.lwjgl.system.MemoryStack;
 import org.lwjgl.system.MemoryUtil;
+import org.lwjgl.system.Platform;
 
 /** One OpenCL device and what it reports about itself. Discovery and selection live here too. */
 public record ClDevice(
@@ -109,6 +111,11 @@ public record ClDevice(
 
     /** Loads the OpenCL library once, turning a missing ICD loader into a readable error. */
     static void ensureLoaded() {
+        // The ICD loader's soname is libOpenCL.so.1; the unversioned libOpenCL.so that LWJGL asks for by
+        // default comes only with the development package, which users (and fresh machines) lack.
+        if (Platform.get() == Platform.LINUX && Configuration.OPENCL_LIBRARY_NAME.get() == null) {
+            Configuration.OPENCL_LIBRARY_NAME.set("libOpenCL.so.1");
+        }
         try {
             CL.getFunctionProvider();
         } catch (Throwable t) {
