@@ -7,7 +7,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -15,6 +14,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
 import org.clstyle.cl.ClDevice;
+import org.clstyle.io.CacheDir;
 import org.clstyle.io.AtomicFile;
 
 /**
@@ -70,22 +70,9 @@ public final class TuningTable {
         return t;
     }
 
-    /** $CLSTYLE_CACHE_DIR, else $XDG_CACHE_HOME/clstyle, else ~/.cache/clstyle (as for the weights). */
+    /** The user cache ({@link CacheDir#root()}), shared with the weights. */
     public static Path cacheRoot() {
-        return cacheRoot(System.getenv(), System.getProperty("user.home"));
-    }
-
-    /** {@link #cacheRoot()} for the environment {@code env} and home directory {@code home}. */
-    static Path cacheRoot(Map<String, String> env, String home) {
-        String own = env.get("CLSTYLE_CACHE_DIR");
-        if (own != null && !own.isBlank()) {
-            return Paths.get(own);
-        }
-        String xdg = env.get("XDG_CACHE_HOME");
-        if (xdg != null && !xdg.isBlank() && Paths.get(xdg).isAbsolute()) {
-            return Paths.get(xdg, "clstyle");
-        }
-        return Paths.get(home, ".cache", "clstyle");
+        return CacheDir.root();
     }
 
     /** {@code root/tuning/<sanitised name>__<sanitised driver>.json}. */

@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.Map;
+import org.clstyle.io.CacheDir;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -61,13 +62,13 @@ class TuningTableTest {
     void cacheRootRules() {
         String home = "/home/someone";
         assertEquals(Paths.get("/tmp/own"),
-                TuningTable.cacheRoot(Map.of("CLSTYLE_CACHE_DIR", "/tmp/own", "XDG_CACHE_HOME", "/xdg"), home));
-        assertEquals(Paths.get("/xdg/clstyle"), TuningTable.cacheRoot(Map.of("XDG_CACHE_HOME", "/xdg"), home));
+                CacheDir.root(Map.of("CLSTYLE_CACHE_DIR", "/tmp/own", "XDG_CACHE_HOME", "/xdg"), home));
+        assertEquals(Paths.get("/xdg/clstyle"), CacheDir.root(Map.of("XDG_CACHE_HOME", "/xdg"), home));
         assertEquals(Paths.get("/xdg/clstyle"),
-                TuningTable.cacheRoot(Map.of("CLSTYLE_CACHE_DIR", "  ", "XDG_CACHE_HOME", "/xdg"), home));
+                CacheDir.root(Map.of("CLSTYLE_CACHE_DIR", "  ", "XDG_CACHE_HOME", "/xdg"), home));
         // A relative XDG_CACHE_HOME is invalid by the XDG spec and ignored.
-        assertEquals(Paths.get(home, ".cache", "clstyle"), TuningTable.cacheRoot(Map.of("XDG_CACHE_HOME", "rel"), home));
-        assertEquals(Paths.get(home, ".cache", "clstyle"), TuningTable.cacheRoot(Map.of(), home));
+        assertEquals(Paths.get(home, ".cache", "clstyle"), CacheDir.root(Map.of("XDG_CACHE_HOME", "rel"), home));
+        assertEquals(Paths.get(home, ".cache", "clstyle"), CacheDir.root(Map.of(), home));
     }
 
     @Test

@@ -10,7 +10,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
@@ -18,6 +17,7 @@ import java.util.Locale;
 import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.clstyle.io.CacheDir;
 
 /**
  * Downloads a VGG19 weights file into the cache, resuming a partial download ({@code NAME.part}) with an HTTP
@@ -80,17 +80,9 @@ public final class WeightsFetcher {
         return new Source("url", url, name, sha256, null, stem + ".safetensors");
     }
 
-    /** $CLSTYLE_CACHE_DIR, else $XDG_CACHE_HOME/clstyle, else ~/.cache/clstyle. */
+    /** The user cache ({@link CacheDir#root()}). */
     public static Path defaultCacheDir() {
-        String own = System.getenv("CLSTYLE_CACHE_DIR");
-        if (own != null && !own.isBlank()) {
-            return Paths.get(own);
-        }
-        String xdg = System.getenv("XDG_CACHE_HOME");
-        if (xdg != null && !xdg.isBlank() && Paths.get(xdg).isAbsolute()) {
-            return Paths.get(xdg, "clstyle");
-        }
-        return Paths.get(System.getProperty("user.home"), ".cache", "clstyle");
+        return CacheDir.root();
     }
 
     /** The converted weights the stylize commands use when no --weights is given: torchvision's, else Caffe's. */
