@@ -59,9 +59,12 @@ import org.clstyle.weights.Preprocessing;
  */
 public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<Double> styleBlend) {
 
-    /** The distance between activations (content) or Gram matrices (style). */
+    /**
+     * The distance between activations (content) or Gram matrices (style): the mean of squared ("mse") or
+     * absolute ("l1") differences, or half the sum of squares ("sse_half", the paper's content loss).
+     */
     public enum LossKind {
-        MSE, L1;
+        MSE, L1, SSE_HALF;
 
         public String key() { return name().toLowerCase(Locale.ROOT); }
     }
@@ -73,15 +76,22 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         public String key() { return name().toLowerCase(Locale.ROOT); }
     }
 
-    /** The Gram normaliser n: C*H*W ("chw") or H*W ("hw"). */
+    /**
+     * The Gram normaliser n: C*H*W ("chw"), H*W ("hw"), or 1 ("gatys": the unnormalised Gram of the
+     * paper, whose normalisation 1/(4 N^2 M^2) is in the style distance instead; see {@link Style}).
+     */
     public enum GramNorm {
-        CHW, HW;
+        CHW, HW, GATYS;
 
         public String key() { return name().toLowerCase(Locale.ROOT); }
 
         /** n for an activation of shape [c, h, w]. */
         public double n(int c, int h, int w) {
-            return this == CHW ? (double) c * h * w : (double) h * w;
+            return switch (this) {
+                case CHW -> (double) c * h * w;
+                case HW -> (double) h * w;
+                case GATYS -> 1;
+            };
         }
     }
 
@@ -94,12 +104,20 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         }
     }
 
-    /** Style term: weight, distance, Gram normaliser, layer -> per-layer weight. */
+    /**
+     * Style term: weight, distance, Gram normaliser, layer -> per-layer weight. "gram": "gatys" goes with
+     * "loss": "mse" only and means the paper's E_l = sum_ij (G_ij - A_ij)^2 / (4 N^2 M^2), G = F F^T
+     * unnormalised, N channels and M = H*W of F_l(x).
+     */
     public record Style(double weight, LossKind loss, GramNorm gram, Map<String, Double> layers) {
         public Style {
             checkWeight("style.weight", weight);
             checkNotNull("style.loss", loss);
             checkNotNull("style.gram", gram);
+            if (gram == GramNorm.GATYS && loss != LossKind.MSE) {
+                throw new IllegalArgumentException("style.gram \"gatys\" (the paper's sum (G - A)^2 / (4 N^2 M^2)) needs "
+                        + "style.loss \"mse\", got \"" + loss.key() + "\"");
+            }
             layers = checkLayers("style.layers", layers);
         }
     }
@@ -324,7 +342,8 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         return switch (s.trim().toLowerCase(Locale.ROOT)) {
             case "mse", "l2" -> LossKind.MSE;
             case "l1", "mae" -> LossKind.L1;
-            default -> throw new IllegalArgumentException(field + ": unknown loss '" + s + "' (use mse or l1)");
+            case "sse_half" -> LossKind.SSE_HALF;
+            default -> throw new IllegalArgumentException(field + ": unknown loss '" + s + "' (use mse, l1 or sse_half)");
         };
     }
 
@@ -337,12 +356,13 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         };
     }
 
-    /** Parses "chw" or "hw". */
+    /** Parses "chw", "hw" or "gatys". */
     public static GramNorm gramNorm(String field, String s) {
         return switch (s.trim().toLowerCase(Locale.ROOT)) {
             case "chw" -> GramNorm.CHW;
             case "hw" -> GramNorm.HW;
-            default -> throw new IllegalArgumentException(field + ": unknown Gram normaliser '" + s + "' (use chw or hw)");
+            case "gatys" -> GramNorm.GATYS;
+            default -> throw new IllegalArgumentException(field + ": unknown Gram normaliser '" + s + "' (use chw, hw or gatys)");
         };
     }
 

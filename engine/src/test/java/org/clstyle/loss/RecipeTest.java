@@ -82,6 +82,17 @@ class RecipeTest {
     }
 
     @Test
+    void paperNormalisationByName() {
+        Recipe base = Recipe.defaultsFor(CAFFE);
+        Recipe r = Recipe.parse("{\"content\": {\"loss\": \"sse_half\"}, \"style\": {\"gram\": \"gatys\", \"loss\": \"mse\"}}", base);
+        assertEquals(Recipe.LossKind.SSE_HALF, r.content().loss());
+        assertEquals(Recipe.GramNorm.GATYS, r.style().gram());
+        assertEquals(1.0, Recipe.GramNorm.GATYS.n(64, 7, 5), 0);
+        assertEquals(r, Recipe.parse(r.toJson(), Recipe.defaultsFor(CAFFE)), "round trip through JSON");
+        assertTrue(r.toJson().contains("\"sse_half\"") && r.toJson().contains("\"gatys\""), r.toJson());
+    }
+
+    @Test
     void badInputGivesOneLineNamingTheField() {
         Recipe base = Recipe.defaultsFor(CAFFE);
         String unknownLayer = message(() -> Recipe.parse("{\"style\": {\"layers\": {\"relu6_1\": 1}}}", base));
@@ -93,10 +104,14 @@ class RecipeTest {
                 message(() -> Recipe.parse("{\"content\": {\"weight\": \"5\"}}", base)));
         assertEquals("tv.weight must be a finite number >= 0, got -1.0",
                 message(() -> Recipe.parse("{\"tv\": {\"weight\": -1}}", base)));
-        assertEquals("content.loss: unknown loss 'huber' (use mse or l1)",
+        assertEquals("content.loss: unknown loss 'huber' (use mse, l1 or sse_half)",
                 message(() -> Recipe.parse("{\"content\": {\"loss\": \"huber\"}}", base)));
-        assertEquals("style.gram: unknown Gram normaliser 'c' (use chw or hw)",
+        assertEquals("style.gram: unknown Gram normaliser 'c' (use chw, hw or gatys)",
                 message(() -> Recipe.parse("{\"style\": {\"gram\": \"c\"}}", base)));
+        assertEquals("style.gram \"gatys\" (the paper's sum (G - A)^2 / (4 N^2 M^2)) needs style.loss \"mse\", got \"l1\"",
+                message(() -> Recipe.parse("{\"style\": {\"gram\": \"gatys\", \"loss\": \"l1\"}}", base)));
+        assertEquals("style.gram \"gatys\" (the paper's sum (G - A)^2 / (4 N^2 M^2)) needs style.loss \"mse\", got \"sse_half\"",
+                message(() -> Recipe.parse("{\"style\": {\"gram\": \"gatys\", \"loss\": \"sse_half\"}}", base)));
         assertEquals("pooling: unknown pooling 'min' (use max or avg)",
                 message(() -> Recipe.parse("{\"pooling\": \"min\"}", base)));
         assertEquals("style_blend must have a positive sum, got [0.0]",
