@@ -20,6 +20,7 @@ import org.clstyle.image.ImageException;
 import org.clstyle.image.Images;
 import org.clstyle.loss.LossFunction;
 import org.clstyle.loss.LossValues;
+import org.clstyle.loss.Preset;
 import org.clstyle.loss.Recipe;
 import org.clstyle.transfer.StylizeException;
 import org.clstyle.transfer.Stylizer;
@@ -50,8 +51,12 @@ final class LossCommand implements Callable<Integer> {
     @Option(names = "--image", paramLabel = "FILE", required = true, description = "The image whose loss is evaluated.")
     Path image;
 
-    @Option(names = "--recipe", paramLabel = "FILE", description = "Recipe JSON; what it leaves out keeps the defaults for the weights.")
+    @Option(names = "--recipe", paramLabel = "FILE", description = "Recipe JSON; what it leaves out keeps the defaults for the weights (or the preset's).")
     Path recipe;
+
+    @Option(names = "--preset", paramLabel = "NAME",
+            description = "A published recipe (`clstyle presets`); overrides the recipe file's \"preset\", its other keys override the preset.")
+    String preset;
 
     @Option(names = "--weights", paramLabel = "FILE", description = "Converted VGG19 weights (.safetensors); default: the cached file from `clstyle weights fetch`.")
     Path weights;
@@ -83,8 +88,20 @@ final class LossCommand implements Callable<Integer> {
             throw new UserError(e.getMessage());
         }
         Recipe r = Recipe.defaultsFor(w.preprocessing());
-        if (recipe != null) {
-            r = Recipe.load(recipe, r); // one-line IllegalArgumentException naming the file
+        try {
+            Preset p = preset != null ? Preset.parse("--preset", preset) : recipe != null ? Recipe.presetIn(recipe) : null;
+            if (p != null) {
+                String mismatch = p.networkMismatch(w.architecture().id(), weightsFile);
+                if (mismatch != null) {
+                    throw new UserError(mismatch);
+                }
+                r = p.recipe(r);
+            }
+            if (recipe != null) {
+                r = Recipe.load(recipe, r, false); // one-line IllegalArgumentException naming the file
+            }
+        } catch (IllegalArgumentException e) {
+            throw new UserError(e.getMessage());
         }
 
         FloatImage x = readImage("--image", image);

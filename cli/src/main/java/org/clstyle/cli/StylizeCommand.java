@@ -65,6 +65,11 @@ final class StylizeCommand implements Callable<Integer> {
         @Option(names = "--recipe", paramLabel = "JSON", description = "Loss recipe file; flags below override its fields.")
         Path recipe;
 
+        @Option(names = "--preset", paramLabel = "NAME",
+                description = "A published recipe (tutorial, gatys, jcjohnson, practical, vgg16; `clstyle presets` lists them): "
+                        + "its loss, optimiser and start image; --recipe keys and the flags override it.")
+        String preset;
+
         @Option(names = "--style-weight", paramLabel = "W", description = "Weight of the style term (default: the recipe's).")
         Double styleWeight;
 
@@ -75,17 +80,18 @@ final class StylizeCommand implements Callable<Integer> {
                 description = "Style layers, comma separated, each NAME or NAME:WEIGHT (e.g. relu1_1,relu2_1:0.5).")
         String styleLayers;
 
-        @Option(names = "--loss", paramLabel = "mse|l1", description = "Distance for the content and style terms.")
+        @Option(names = "--loss", paramLabel = "mse|l1|sse_half", description = "Distance for the content and style terms.")
         String loss;
 
-        @Option(names = "--gram", paramLabel = "chw|hw", description = "Gram normaliser: C*H*W or H*W.")
+        @Option(names = "--gram", paramLabel = "chw|hw|gatys",
+                description = "Gram normaliser: C*H*W, H*W, or gatys (unnormalised, the paper's 1/(4 N^2 M^2) in the style MSE).")
         String gram;
 
         @Option(names = "--iterations", paramLabel = "N", description = "Iterations per scale (default: ${DEFAULT-VALUE}).")
         int iterations = StylizeSettings.DEFAULT_ITERATIONS;
 
-        @Option(names = "--optimizer", paramLabel = "lbfgs|adam", description = "Optimiser (default: ${DEFAULT-VALUE}).")
-        String optimizer = "lbfgs";
+        @Option(names = "--optimizer", paramLabel = "lbfgs|adam", description = "Optimiser (default: the preset's, else lbfgs).")
+        String optimizer;
 
         @Option(names = "--lr", paramLabel = "RATE", description = "Step size (default: 1 for lbfgs, 0.02 for adam).")
         Double lr;
@@ -96,7 +102,8 @@ final class StylizeCommand implements Callable<Integer> {
         @Option(names = "--style-scale", paramLabel = "S", description = "Style images' longest side as a multiple of the output's (default: ${DEFAULT-VALUE}).")
         double styleScale = 1.0;
 
-        @Option(names = "--init", paramLabel = "content|noise|IMAGE", description = "Starting image (default: content; noise for texture).")
+        @Option(names = "--init", paramLabel = "content|noise|IMAGE",
+                description = "Starting image (default: the preset's, else content; noise for texture).")
         String init;
 
         @Option(names = "--seed", paramLabel = "N", description = "Seed of the noise start (default: ${DEFAULT-VALUE}).")
@@ -126,7 +133,7 @@ final class StylizeCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--print-every must be 0 (off) or positive, got " + printEvery);
             }
             return StylizeSettings.builder()
-                    .styles(styles).output(output).weights(weights).device(device).recipe(recipe)
+                    .styles(styles).output(output).weights(weights).device(device).recipe(recipe).preset(preset)
                     .styleWeight(styleWeight).tvWeight(tvWeight).styleLayers(styleLayers).loss(loss).gram(gram)
                     .iterations(iterations).optimizer(optimizer).lr(lr).lineSearch(lineSearch).styleScale(styleScale)
                     .init(init).seed(seed).pooling(pooling).styleBlend(blend(styleBlend)).scales(scales)

@@ -28,7 +28,8 @@ import org.clstyle.weights.Preprocessing;
  * pooling, and the blend of several style images. Bound to this JSON (every field optional in a file;
  * what a file leaves out keeps the defaults it is read over):
  * <pre>
- * {"content": {"weight": 5, "loss": "mse", "layers": {"relu4_2": 1}},
+ * {"preset": "jcjohnson",
+ *  "content": {"weight": 5, "loss": "mse", "layers": {"relu4_2": 1}},
  *  "style": {"weight": 100, "loss": "mse", "gram": "chw",
  *            "layers": {"relu1_1": 1, "relu2_1": 1, "relu3_1": 1, "relu4_1": 1, "relu5_1": 1}},
  *  "tv": {"weight": 32.5125, "kind": "l2"}, "pooling": "max", "style_blend": [1]}
@@ -267,23 +268,50 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
      * the file name.
      */
     public static Recipe load(Path file, Recipe base) {
-        String text;
+        return load(file, base, true);
+    }
+
+    /**
+     * As {@link #load(Path, Recipe)}; with {@code applyPreset} false a "preset" key in the file is checked
+     * but not applied (the caller applied a --preset flag that overrides it to {@code base}).
+     */
+    public static Recipe load(Path file, Recipe base, boolean applyPreset) {
+        String text = read(file);
         try {
-            text = Files.readString(file);
-        } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException(file + ": no such recipe file");
-        } catch (IOException e) {
-            throw new IllegalArgumentException(file + ": cannot read recipe: " + e.getMessage());
-        }
-        try {
-            return parse(text, base);
+            return parse(text, base, applyPreset);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(file + ": " + e.getMessage());
         }
     }
 
-    /** Parses recipe JSON over {@code base}; see {@link #load}. */
+    /** The preset a recipe file names with "preset", or null when it names none. Errors start with the file name. */
+    public static Preset presetIn(Path file) {
+        String text = read(file);
+        try {
+            JsonNode root = tree(text);
+            JsonNode p = root.get("preset");
+            return p == null ? null : Preset.parse("preset", text("preset", p));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(file + ": " + e.getMessage());
+        }
+    }
+
+    private static String read(Path file) {
+        try {
+            return Files.readString(file);
+        } catch (NoSuchFileException e) {
+            throw new IllegalArgumentException(file + ": no such recipe file");
+        } catch (IOException e) {
+            throw new IllegalArgumentException(file + ": cannot read recipe: " + e.getMessage());
+        }
+    }
+
+    /** Parses recipe JSON over {@code base}; see {@link #load}. A "preset" key applies that preset over base first. */
     public static Recipe parse(String json, Recipe base) {
+        return parse(json, base, true);
+    }
+
+    private static JsonNode tree(String json) {
         JsonNode root;
         try {
             root = JSON.readTree(json);
@@ -296,8 +324,20 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         if (root == null || !root.isObject()) {
             throw new IllegalArgumentException("a recipe must be a JSON object");
         }
+        return root;
+    }
+
+    /** Parses recipe JSON over {@code base}; a "preset" key is applied over base first unless {@code applyPreset} is false. */
+    public static Recipe parse(String json, Recipe base, boolean applyPreset) {
+        JsonNode root = tree(json);
+        checkFields("", root, Set.of("preset", "content", "style", "tv", "pooling", "style_blend"));
+        if (root.has("preset")) {
+            Preset preset = Preset.parse("preset", text("preset", root.get("preset")));
+            if (applyPreset) {
+                base = preset.recipe(base);
+            }
+        }
         Builder b = base.toBuilder();
-        checkFields("", root, Set.of("content", "style", "tv", "pooling", "style_blend"));
         JsonNode c = root.get("content");
         if (c != null) {
             checkObject("content", c);

@@ -108,11 +108,21 @@ public final class Stylizer {
         return p.get();
     }
 
-    /** The recipe in effect for these weights: defaults, then --recipe, then the single-value flags. */
+    /**
+     * The recipe in effect for these weights: defaults, then the preset, then --recipe's keys, then the
+     * single-value flags. A preset for another network than the weights' is a one-line error.
+     */
     public static Recipe resolveRecipe(StylizeSettings s, VggWeights weights) {
         Recipe r = Recipe.defaultsFor(weights.preprocessing());
+        if (s.preset() != null) {
+            String mismatch = s.preset().networkMismatch(weights.architecture().id(), s.weights() != null ? s.weights() : "the cached weights file");
+            if (mismatch != null) {
+                throw new IllegalArgumentException(mismatch);
+            }
+            r = s.preset().recipe(r);
+        }
         if (s.recipe() != null) {
-            r = Recipe.load(s.recipe(), r);
+            r = Recipe.load(s.recipe(), r, false); // its "preset" is s.preset() unless --preset overrode it
         }
         Recipe.Builder b = r.toBuilder();
         if (s.contentWeight() != null) b.contentWeight(s.contentWeight());
