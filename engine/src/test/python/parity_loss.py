@@ -82,9 +82,8 @@ PRE = {"caffe": G.CAFFE, "torchvision": G.TORCHVISION}
 
 
 def write_weights(path, net, tensors, pre):
-    extra = {"network": net} if net != "vgg19" else None
     G.write_safetensors(path, tensors, PRE[pre], convs=conv_table(net), fmt="clstyle-%s/1" % net,
-                        source="parity_loss.py (random He-init, seed %d)" % WEIGHT_SEED, extra=extra)
+                        source="parity_loss.py (random He-init, seed %d)" % WEIGHT_SEED)
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -271,10 +270,11 @@ def random_case(seed, k, nets):
             "size": size, "style_sizes": style_sizes, "rng": rng}
 
 
-def fixed_case(name, seed, net, pre, recipe, size, style_sizes, with_content=True):
+def fixed_case(name, seed, net, pre, recipe, size, style_sizes, with_content=True, preset=None):
+    """preset: clstyle gets only {"preset": NAME} (so the preset's definition is checked too), PyTorch the recipe."""
     rng = np.random.RandomState([seed, 10 ** 6 + sum(map(ord, name))])
     return {"name": name, "net": net, "pre": pre, "recipe": recipe, "with_content": with_content, "size": size,
-            "style_sizes": style_sizes, "rng": rng}
+            "style_sizes": style_sizes, "rng": rng, "clstyle_recipe": {"preset": preset} if preset else None}
 
 
 def equal(layers):
@@ -289,23 +289,32 @@ def fixed_cases(seed, vgg16):
             "content": {"weight": 1.0, "loss": "mse", "layers": {"conv2_2": 1.0}},
             "style": {"weight": 1e6, "loss": "mse", "gram": "chw",
                       "layers": equal(["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"])},
-            "tv": {"weight": 0.0, "kind": "l2"}, "pooling": "max", "style_blend": []}, (37, 29), [(33, 41)]),
-        # Gatys et al. 2016: content conv4_2 with 1/2 SSE, style conv1_1..conv5_1 with the paper's
-        # normalisation, equal weights, alpha/beta = 1e-3, average pooling, Caffe VGG19.
+            "tv": {"weight": 0.0, "kind": "l2"}, "pooling": "max", "style_blend": []}, (37, 29), [(33, 41)],
+            preset="tutorial"),
+        # Gatys et al. 2016 (the gatys preset): content relu4_2 with 1/2 SSE, style relu1_1..relu5_1 with the
+        # paper's normalisation, w_l = 1/5, alpha/beta = 1e-3, average pooling, Caffe VGG19.
         fixed_case("paper", seed, "vgg19", "caffe", {
+            "content": {"weight": 1.0, "loss": "sse_half", "layers": {"relu4_2": 1.0}},
+            "style": {"weight": 1e3, "loss": "mse", "gram": "gatys",
+                      "layers": {l: 0.2 for l in ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]}},
+            "tv": {"weight": 0.0, "kind": "l2"}, "pooling": "avg", "style_blend": []}, (35, 39), [(41, 33)],
+            preset="gatys"),
+        # The same formulas on the paper's layer names read as pre-ReLU convolutions, two styles.
+        fixed_case("paper_conv", seed, "vgg19", "torchvision", {
             "content": {"weight": 1.0, "loss": "sse_half", "layers": {"conv4_2": 1.0}},
             "style": {"weight": 1e3, "loss": "mse", "gram": "gatys",
                       "layers": equal(["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"])},
-            "tv": {"weight": 0.0, "kind": "l2"}, "pooling": "avg", "style_blend": []}, (35, 39), [(41, 33)]),
+            "tv": {"weight": 0.0, "kind": "l2"}, "pooling": "avg", "style_blend": [1, 2]}, (33, 35), [(41, 33), (32, 37)]),
     ]
     if vgg16:
         cases += [
-            # seed 000's VGG16 recipe: content relu3_3, style relu1_2 relu2_2 relu3_3 relu4_3.
-            fixed_case("vgg16_relu", seed, "vgg16", "torchvision", {
-                "content": {"weight": 1.0, "loss": "mse", "layers": {"relu3_3": 1.0}},
-                "style": {"weight": 1e5, "loss": "mse", "gram": "chw",
+            # The vgg16 preset: content relu3_3, style relu1_2 relu2_2 relu3_3 relu4_3.
+            fixed_case("vgg16", seed, "vgg16", "torchvision", {
+                "content": {"weight": 1e5, "loss": "mse", "layers": {"relu3_3": 1.0}},
+                "style": {"weight": 1e10, "loss": "mse", "gram": "chw",
                           "layers": equal(["relu1_2", "relu2_2", "relu3_3", "relu4_3"])},
-                "tv": {"weight": 1.0, "kind": "l2"}, "pooling": "max", "style_blend": []}, (27, 31), [(25, 35)]),
+                "tv": {"weight": 0.0, "kind": "l2"}, "pooling": "max", "style_blend": []}, (27, 31), [(25, 35)],
+                preset="vgg16"),
             fixed_case("vgg16_conv_pool", seed, "vgg16", "caffe", {
                 "content": {"weight": 2.0, "loss": "l1", "layers": {"conv3_3": 1.0, "conv5_3": 0.5}},
                 "style": {"weight": 10.0, "loss": "mse", "gram": "hw",
@@ -337,7 +346,7 @@ def materialise(case, workdir, weights_files):
         files["styles"].append(p)
     files["recipe"] = os.path.join(d, "recipe.json")
     with open(files["recipe"], "w") as f:
-        json.dump(case["recipe"], f, indent=1)
+        json.dump(case.get("clstyle_recipe") or case["recipe"], f, indent=1)
     files["grad"] = os.path.join(d, "grad.npy")
     case["files"] = files
 
