@@ -1,10 +1,10 @@
 package org.clstyle.serve;
 
 import io.javalin.Javalin;
-import io.javalin.config.SizeUnit;
 import io.javalin.http.Context;
 import io.javalin.http.UploadedFile;
 import io.javalin.http.staticfiles.Location;
+import jakarta.servlet.MultipartConfigElement;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -56,6 +56,7 @@ public final class Studio implements AutoCloseable {
     private final AtomicInteger nextId = new AtomicInteger(1);
     private final ScheduledExecutorService heartbeat;
     private final Javalin app;
+    private final MultipartConfigElement multipart;
 
     private Studio(StudioOptions options, Path sessionDir, VggWeights weights, Path weightsFile) {
         this.options = options;
@@ -69,15 +70,12 @@ public final class Studio implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
+        this.multipart = new MultipartConfigElement(sessionDir.resolve("multipart").toString(), options.maxFileBytes(),
+                options.maxRequestBytes(), (int) Math.min(Integer.MAX_VALUE, options.maxFileBytes()));
         this.app = Javalin.create(config -> {
             config.showJavalinBanner = false;
             config.startupWatcherEnabled = false;
             config.http.maxRequestSize = options.maxRequestBytes();
-            config.jetty.multipartConfig.cacheDirectory(sessionDir.resolve("multipart").toString());
-            config.jetty.multipartConfig.maxFileSize(options.maxFileBytes(), SizeUnit.BYTES);
-            config.jetty.multipartConfig.maxTotalRequestSize(options.maxRequestBytes(), SizeUnit.BYTES);
-            config.jetty.multipartConfig.maxInMemoryFileSize((int) Math.min(Integer.MAX_VALUE, options.maxFileBytes()),
-                    SizeUnit.BYTES);
             config.staticFiles.add(sf -> {
                 sf.hostedPath = "/";
                 sf.directory = "/org/clstyle/serve/studio";
@@ -256,7 +254,7 @@ public final class Studio implements AutoCloseable {
             }
         });
         app.error(404, ctx -> {
-            if (ctx.result() == null || ctx.result().isEmpty()) {
+            if (ctx.result() == null || !ctx.result().startsWith("{")) {
                 json(ctx, 404, Map.of("error", "not found: " + JobSettings.clip(ctx.path())));
             }
         });
@@ -285,6 +283,9 @@ public final class Studio implements AutoCloseable {
                 throw new ApiError(403, "cross-site request refused (Origin " + JobSettings.clip(origin) + ")");
             }
         }
+        // Javalin's multipart settings are global to the JVM; this request attribute makes them this
+        // studio's: parts spill to the session folder only (never java.io.tmpdir), within the limits.
+        ctx.req().setAttribute("org.eclipse.jetty.multipartConfig", multipart);
         long len = ctx.contentLength();
         if (len > options.maxRequestBytes()) {
             ctx.header("Connection", "close");
@@ -343,6 +344,11 @@ public final class Studio implements AutoCloseable {
             if (!known.contains(f)) {
                 throw ApiError.badRequest("unknown field '" + JobSettings.clip(f) + "' (known: "
                         + String.join(", ", JobSettings.FIELDS) + ", content, style, inputsFrom)");
+            }
+        }
+        for (String f : known) {
+            if (!f.equals("style") && ctx.formParams(f).size() > 1) {
+                throw ApiError.badRequest(f + ": given " + ctx.formParams(f).size() + " times");
             }
         }
         JobSettings settings = JobSettings.parse(ctx::formParam, options);
