@@ -3,11 +3,11 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const SERIES = [
-  { key: 'total', label: 'total', color: '#222' },
+const SERIES = [  // drawn in this order: the total last, dashed, over the term that dominates it
   { key: 'style', label: 'style', color: '#c0392b' },
   { key: 'content', label: 'content', color: '#2a5db0' },
   { key: 'tv', label: 'TV', color: '#27ae60' },
+  { key: 'total', label: 'total', color: '#222' },
 ];
 const FIELDS = ['size', 'iterations', 'optimizer', 'styleWeight', 'contentWeight', 'tvWeight', 'styleScale',
   'previewEvery', 'init', 'seed'];
@@ -61,23 +61,20 @@ function thumbs(el, files) {
 
 function setContent(file) {
   contentFile = file;
-  clearReuse();
   thumbs($('content-thumbs'), file ? [file] : []);
+  if (contentFile && styleFiles.length) clearReuse();
 }
 
 function setStyles(files) {
   styleFiles = Array.from(files);
-  clearReuse();
   thumbs($('style-thumbs'), styleFiles);
+  if (contentFile && styleFiles.length) clearReuse();
 }
 
+/** New files for both inputs: a reloaded run's images are no longer used. */
 function clearReuse() {
-  if (inputsFrom) {
-    inputsFrom = null;
-    $('reuse').hidden = true;
-    if (!contentFile) thumbs($('content-thumbs'), []);
-    if (!styleFiles.length) thumbs($('style-thumbs'), []);
-  }
+  inputsFrom = null;
+  $('reuse').hidden = true;
 }
 
 function dropZone(zone, onFiles) {
@@ -273,7 +270,8 @@ function drawChart() {
   g.fillText('iteration', (L + w - R) / 2, h - 8);
   for (const s of SERIES) {
     g.strokeStyle = s.color;
-    g.lineWidth = s.key === 'total' ? 2 : 1.5;
+    g.lineWidth = 1.5;
+    g.setLineDash(s.key === 'total' ? [5, 4] : []);
     g.beginPath();
     let started = false;
     for (const r of rows) {
@@ -287,6 +285,7 @@ function drawChart() {
     g.stroke();
   }
   g.lineWidth = 1;
+  g.setLineDash([]);
 }
 
 function legend() {
