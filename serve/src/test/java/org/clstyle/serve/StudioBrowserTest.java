@@ -162,6 +162,21 @@ class StudioBrowserTest {
         assertEquals("running", el("status").getAttribute("data-state"));
         assertTrue(el("speed").getText().contains("it/s") || el("speed").getText().contains("s/it"), el("speed").getText());
         screenshot(driver, "studio-running.png");
+        String running = el("status").getText().replaceAll("^Job (\\S+):.*$", "$1");
+
+        // A second start while the first runs: it waits, and the page says where.
+        el("start").click();
+        waiting(30).until(d -> "queued".equals(el("status").getAttribute("data-state")));
+        assertTrue(el("status").getText().contains("position 1"), el("status").getText());
+        waiting(10).until(d -> driver.findElements(By.cssSelector("#queue li")).size() == 2);
+        el("stop").click(); // takes the waiting job off the queue
+        waiting(30).until(d -> "cancelled".equals(el("status").getAttribute("data-state")));
+        By runningChip = By.cssSelector("#queue li[data-job='" + running + "']");
+        waiting(10).until(d -> driver.findElements(runningChip).size() == 1);
+        driver.findElement(runningChip).click(); // back to the running one
+        waiting(30).until(d -> "running".equals(el("status").getAttribute("data-state")));
+        int again = chartPoints();
+        waiting(60).until(d -> chartPoints() > again);
 
         // Stop keeps the last image; download it.
         el("stop").click();

@@ -118,8 +118,10 @@ async function start() {
   try {
     const j = await api('POST', '/api/jobs', formData());
     watch(j.id);
+    loadQueue();
   } catch (err) {
     showError(err.message);
+  } finally {
     $('start').disabled = false;
   }
 }
@@ -208,7 +210,7 @@ function applyState(s) {
   $('pause').disabled = !active;
   $('pause').textContent = st === 'paused' ? 'Resume' : 'Pause';
   $('stop').disabled = !(active || st === 'queued');
-  $('start').disabled = !TERMINAL.includes(st);
+  $('start').disabled = false;
   if (st === 'failed' && s.message) showError(s.message);
   if (s.result) {
     setPreview(s.result + '?t=' + Date.now());
@@ -223,6 +225,35 @@ function applyState(s) {
     if (events) { events.close(); events = null; }
     loadHistory();
   }
+  loadQueue();
+}
+
+// ---- the device's queue: running and waiting jobs, any of them can be watched ----
+
+let queueTimer = null;
+
+async function loadQueue() {
+  let list;
+  try {
+    list = (await api('GET', '/api/jobs')).jobs.filter((j) => !TERMINAL.includes(j.state));
+  } catch (err) {
+    return;
+  }
+  list.sort((a, b) => (a.position || 0) - (b.position || 0));
+  const ul = $('queue');
+  ul.replaceChildren();
+  for (const j of list) {
+    const li = document.createElement('li');
+    li.dataset.job = j.id;
+    li.textContent = j.id + ' ' + (j.state === 'queued' ? 'queued #' + j.position : j.state + ' ' + j.iteration + '/' + j.total);
+    if (job && job.id === j.id) li.className = 'watched';
+    li.title = 'watch this job';
+    li.onclick = () => watch(j.id);
+    ul.appendChild(li);
+  }
+  ul.hidden = list.length === 0;
+  clearTimeout(queueTimer);
+  if (list.length) queueTimer = setTimeout(loadQueue, 2000);
 }
 
 // ---- chart: the weighted loss terms on a log scale ----
@@ -399,9 +430,10 @@ async function init() {
   await loadHistory();
   try {
     const list = (await api('GET', '/api/jobs')).jobs;
-    const live = list.find((j) => !TERMINAL.includes(j.state));
+    const live = list.filter((j) => !TERMINAL.includes(j.state)).pop(); // the oldest: running first
     if (live) watch(live.id);
   } catch (_) { /* shown above */ }
+  loadQueue();
 }
 
 init();
