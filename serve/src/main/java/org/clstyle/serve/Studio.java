@@ -244,10 +244,11 @@ public final class Studio implements AutoCloseable {
 
         app.exception(ApiError.class, (e, ctx) -> json(ctx, e.status(), Map.of("error", e.getMessage())));
         app.exception(Exception.class, (e, ctx) -> {
-            String m = String.valueOf(e.getMessage()).toLowerCase(Locale.ROOT);
-            if (m.contains("exceeds") || m.contains("too large") || m.contains("max") && m.contains("size")) {
+            if (exceedsLimit(e)) { // Jetty's multipart parser: "Request exceeds maxRequestSize", "... exceeds max filesize"
                 json(ctx, 413, Map.of("error", "request too large (limit " + Uploads.mib(options.maxRequestBytes())
                         + " per request, " + Uploads.mib(options.maxFileBytes()) + " per file)"));
+            } else if (String.valueOf(e.getMessage()).toLowerCase(Locale.ROOT).contains("too many parts")) {
+                json(ctx, 400, Map.of("error", "too many form fields"));
             } else {
                 json(ctx, 500, Map.of("error", "internal error: " + e.getClass().getSimpleName()
                         + (e.getMessage() == null ? "" : ": " + e.getMessage().lines().findFirst().orElse(""))));
@@ -292,6 +293,16 @@ public final class Studio implements AutoCloseable {
             throw ApiError.tooLarge("request too large: " + Uploads.mib(len) + " (limit "
                     + Uploads.mib(options.maxRequestBytes()) + " per request)");
         }
+    }
+
+    private static boolean exceedsLimit(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            String m = t.getMessage();
+            if (m != null && m.toLowerCase(Locale.ROOT).contains("exceeds max")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private Set<String> allowedHosts() {

@@ -185,6 +185,14 @@ class StudioApiTest {
             byte[] big = new byte[2 << 20];
             assertOneLineError(c.submit(new StudioClient.Form().file("content", "huge.png", big).file("style", brick)),
                     413, "too large");
+            // The same without a Content-Length (chunked): the multipart parser's limit answers.
+            StudioClient.Form f = new StudioClient.Form().file("content", "huge.png", big).file("style", brick);
+            byte[] body = f.bytes();
+            HttpResponse<String> chunked = c.http.send(HttpRequest.newBuilder(URI.create(c.base + "/api/jobs"))
+                    .header("Content-Type", "multipart/form-data; boundary=" + f.boundary)
+                    .POST(HttpRequest.BodyPublishers.ofInputStream(() -> new ByteArrayInputStream(body))).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertOneLineError(new Response(chunked.statusCode(), chunked.body()), 413, "too large");
             assertEquals(200, c.get("/api/info").status());
             BufferedImage b = ImageIO.read(brick.toFile());
             if ((long) b.getWidth() * b.getHeight() > 100_000) {
