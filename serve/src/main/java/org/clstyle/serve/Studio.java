@@ -24,6 +24,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
+import javax.imageio.ImageIO;
 import org.clstyle.cl.ClDevice;
 import org.clstyle.cl.ClException;
 import org.clstyle.loss.Recipe;
@@ -102,6 +103,9 @@ public final class Studio implements AutoCloseable {
         } catch (WeightsException e) {
             throw new StylizeException(e.getMessage(), e);
         }
+        // ImageIO caches streams in files under java.io.tmpdir by default; the studio keeps them in memory
+        // so that nothing is written outside its session folder.
+        ImageIO.setUseCache(false);
         Path dir;
         try {
             dir = Files.createTempDirectory("clstyle-studio-");

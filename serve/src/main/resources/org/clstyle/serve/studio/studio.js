@@ -412,6 +412,9 @@ async function init() {
   drawChart();
   $('content-file').addEventListener('change', (e) => setContent(e.target.files[0] || null));
   $('style-files').addEventListener('change', (e) => setStyles(e.target.files));
+  // A file dropped outside the drop zones must not replace the page with the image.
+  window.addEventListener('dragover', (e) => e.preventDefault());
+  window.addEventListener('drop', (e) => e.preventDefault());
   dropZone($('content-drop'), (files) => setContent(files[0]));
   dropZone($('style-drop'), (files) => setStyles(files));
   $('start').addEventListener('click', start);
