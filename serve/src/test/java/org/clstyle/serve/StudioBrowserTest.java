@@ -27,6 +27,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.openqa.selenium.By;
 import org.openqa.selenium.OutputType;
+import org.openqa.selenium.StaleElementReferenceException;
 import org.openqa.selenium.TakesScreenshot;
 import org.openqa.selenium.WebDriver;
 import org.openqa.selenium.WebElement;
@@ -125,6 +126,14 @@ class StudioBrowserTest {
         e.sendKeys(String.valueOf(value));
     }
 
+    /** Clicks what {@code by} finds, finding it again if the page re-rendered it meanwhile. */
+    void click(By by) {
+        waiting(10).ignoring(StaleElementReferenceException.class).until(d -> {
+            d.findElement(by).click();
+            return true;
+        });
+    }
+
     int chartPoints() {
         return Integer.parseInt(el("chart").getAttribute("data-points"));
     }
@@ -172,8 +181,7 @@ class StudioBrowserTest {
         el("stop").click(); // takes the waiting job off the queue
         waiting(30).until(d -> "cancelled".equals(el("status").getAttribute("data-state")));
         By runningChip = By.cssSelector("#queue li[data-job='" + running + "']");
-        waiting(10).until(d -> driver.findElements(runningChip).size() == 1);
-        driver.findElement(runningChip).click(); // back to the running one
+        click(runningChip); // back to the running one
         waiting(30).until(d -> "running".equals(el("status").getAttribute("data-state")));
         int again = chartPoints();
         waiting(60).until(d -> chartPoints() > again);
@@ -192,12 +200,17 @@ class StudioBrowserTest {
                 "the downloaded image has the size asked for (chelsea.png is 451 x 300)");
 
         // The run is in the history; reloading it restores its settings.
-        waiting(30).until(d -> !driver.findElements(By.cssSelector("#history li button.reload")).isEmpty());
+        By reload = By.cssSelector("#history li[data-job='" + running + "'] button.reload");
+        waiting(30).until(d -> !driver.findElements(reload).isEmpty());
+        assertEquals(1, driver.findElements(By.cssSelector("#history li")).size(), "the cancelled job never ran");
         type("size", 64);
-        driver.findElement(By.cssSelector("#history li button.reload")).click();
+        click(reload);
         waiting(10).until(d -> el("size").getAttribute("value").equals(String.valueOf(size)));
         assertEquals("400", el("iterations").getAttribute("value"));
         assertFalse(el("reuse").getAttribute("hidden") != null, "the page says it reuses that run's images");
+        waiting(30).until(d -> "stopped".equals(el("status").getAttribute("data-state"))
+                && el("preview").getAttribute("src").contains("/api/jobs/" + running + "/result.png")
+                && chartPoints() > 0);
 
         // A file that is not an image: one line in the page, no stack trace; the page still works.
         Path bad = Files.writeString(tmp.resolve("notes.png"), "this is not an image");

@@ -143,6 +143,9 @@ function watch(id) {
   if (events) events.close();
   rows = [];
   $('notes').replaceChildren();
+  $('preview').hidden = true;
+  $('preview').removeAttribute('src');
+  $('download').hidden = true;
   drawChart();
   events = new EventSource('/api/jobs/' + id + '/events');
   events.addEventListener('snapshot', (e) => {
@@ -241,6 +244,11 @@ async function loadQueue() {
   }
   list.sort((a, b) => (a.position || 0) - (b.position || 0));
   const ul = $('queue');
+  const sig = JSON.stringify(list.map((j) => [j.id, j.state, j.position, j.iteration])) + (job ? job.id : '');
+  clearTimeout(queueTimer);
+  if (list.length) queueTimer = setTimeout(loadQueue, 2000);
+  if (ul.dataset.sig === sig) return; // unchanged: keep the elements (and a click in progress)
+  ul.dataset.sig = sig;
   ul.replaceChildren();
   for (const j of list) {
     const li = document.createElement('li');
@@ -252,8 +260,6 @@ async function loadQueue() {
     ul.appendChild(li);
   }
   ul.hidden = list.length === 0;
-  clearTimeout(queueTimer);
-  if (list.length) queueTimer = setTimeout(loadQueue, 2000);
 }
 
 // ---- chart: the weighted loss terms on a log scale ----
@@ -350,7 +356,7 @@ async function loadHistory() {
   const ul = $('history');
   ul.replaceChildren();
   for (const j of list) {
-    if (!TERMINAL.includes(j.state)) continue;
+    if (!TERMINAL.includes(j.state) || j.state === 'cancelled') continue; // runs that ran
     const li = document.createElement('li');
     li.dataset.job = j.id;
     if (j.result) {
