@@ -27,10 +27,14 @@ final class DeviceQueue implements AutoCloseable {
         this.worker.start();
     }
 
+    /** Most jobs waiting at once; more are refused (429) rather than piling up uploads. */
+    static final int MAX_WAITING = 32;
+
     synchronized void submit(Job job) {
         if (closed) {
             throw new ApiError(503, "the studio is shutting down");
         }
+        checkRoom();
         waiting.addLast(job);
         job.setPosition(waiting.size());
         notifyAll();
@@ -47,6 +51,13 @@ final class DeviceQueue implements AutoCloseable {
     }
 
     synchronized int waitingCount() { return waiting.size(); }
+
+    /** A 429 when the queue is full. */
+    synchronized void checkRoom() {
+        if (waiting.size() >= MAX_WAITING) {
+            throw new ApiError(429, "the queue is full (" + waiting.size() + " jobs waiting); stop some first");
+        }
+    }
 
     synchronized Job running() { return running; }
 

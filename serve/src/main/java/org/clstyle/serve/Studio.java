@@ -367,6 +367,7 @@ public final class Studio implements AutoCloseable {
             }
         }
         JobSettings settings = JobSettings.parse(ctx::formParam, options);
+        queue.checkRoom();
         UploadedFile contentFile = ctx.uploadedFile("content");
         List<UploadedFile> styleFiles = ctx.uploadedFiles("style");
         String from = ctx.formParam("inputsFrom");
@@ -419,7 +420,14 @@ public final class Studio implements AutoCloseable {
             synchronized (jobs) {
                 jobs.put(id, job);
             }
-            queue.submit(job);
+            try {
+                queue.submit(job);
+            } catch (ApiError e) {
+                synchronized (jobs) {
+                    jobs.remove(id);
+                }
+                throw e;
+            }
             prune();
             json(ctx, 202, job.stateJson());
         } catch (RuntimeException | IOException e) {

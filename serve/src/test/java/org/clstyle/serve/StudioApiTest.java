@@ -289,6 +289,34 @@ class StudioApiTest {
     }
 
     @Test
+    void aFullQueueRefusesMoreAndFreesItsPlaces() throws Exception {
+        Path brick = StudioClient.EXAMPLES.resolve("brick.png");
+        List<String> ids = new ArrayList<>();
+        Response refused = null;
+        for (int i = 0; i < 40 && refused == null; i++) {
+            Response r = client.submit(new StudioClient.Form().file("content", brick).file("style", brick)
+                    .field("size", 32).field("iterations", 10000));
+            if (r.status() == 202) {
+                ids.add(r.json().get("id").asText());
+            } else {
+                refused = r;
+            }
+        }
+        assertNotNull(refused, "a 429 within 40 submissions");
+        assertOneLineError(refused, 429, "queue is full");
+        assertTrue(ids.size() == DeviceQueue.MAX_WAITING || ids.size() == DeviceQueue.MAX_WAITING + 1, "accepted " + ids.size());
+        for (String id : ids) {
+            assertEquals(200, client.post("/api/jobs/" + id + "/stop").status());
+        }
+        for (String id : ids) {
+            assertTrue(StudioClient.terminal(client.awaitTerminal(id, 120)));
+        }
+        Response again = client.submit(StudioClient.job(32, 1));
+        assertEquals(202, again.status(), again.body());
+        client.awaitTerminal(again.json().get("id").asText(), 120);
+    }
+
+    @Test
     void aDisconnectingClientLeavesNoStreamAndTheJobFinishes() throws Exception {
         Response r = client.submit(StudioClient.job(48, 30));
         String id = r.json().get("id").asText();
