@@ -182,7 +182,7 @@ public final class WeightsConverter {
                 String base = prefix + naming.id(architecture, l);
                 String conv = architecture.convLayers().get(l);
                 if (!has.test(base + ".bias")) {
-                    throw new WeightsException(in + ": " + format + " file with " + conv + "'s weight (" + base + ".weight) but not its bias ("
+                    throw new WeightsException(in + ": a " + format + " file with " + conv + "'s weight (" + base + ".weight) but not its bias ("
                             + base + ".bias)");
                 }
                 weights.put(conv, src.get(base + ".weight"));
@@ -244,7 +244,7 @@ public final class WeightsConverter {
         }
         present.sort(NATURAL);
         if (present.isEmpty()) {
-            throw new WeightsException(in + ": " + format + " file without VGG convolutions (no " + prefix
+            throw new WeightsException(in + ": a " + format + " file without VGG convolutions (no " + prefix
                     + naming.id(VggArchitecture.VGG19, 0) + ".weight)");
         }
         for (VggArchitecture a : VggArchitecture.values()) {
@@ -272,7 +272,8 @@ public final class WeightsConverter {
         }
         String bn = naming == Naming.TORCHVISION && keys.stream().anyMatch(k -> k.endsWith(".running_mean"))
                 ? " (batch-normalised VGGs such as torchvision's vgg16_bn are not supported)" : "";
-        throw new WeightsException(in + ": " + format + " file with " + present.size() + " convolutions that are neither "
+        throw new WeightsException(in + ": a " + format + " file with " + present.size() + " convolution" + (present.size() == 1 ? "" : "s")
+                + " that " + (present.size() == 1 ? "is" : "are") + " neither "
                 + String.join(" nor ", counts) + bn + ": " + String.join("; ", why));
     }
 
