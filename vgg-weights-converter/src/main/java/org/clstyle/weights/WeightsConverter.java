@@ -327,7 +327,7 @@ public final class WeightsConverter {
                 named = new Named(a, TORCHVISION_PTH, Preprocessing.TORCHVISION, "torchvision key names in a zip-format .pth");
             } else {
                 named = new Named(a, LEGACY_PTH, Preprocessing.CAFFE, "torchvision key names in a legacy-format .pth, like the "
-                        + "Caffe-converted " + knownCaffe(a) + " (use --preprocessing torchvision if it came from torchvision)");
+                        + "Caffe-converted " + knownCaffe(a) + "; use --preprocessing torchvision if it came from torchvision");
             }
             named.map(in, Naming.TORCHVISION, tvPrefix, pth.stateDict()::containsKey, pth::tensor);
         } else if (convPrefix != null) {
