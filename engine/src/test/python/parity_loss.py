@@ -66,10 +66,13 @@ def pools_through(net, layer):
     return sum(1 for n in names[:names.index(layer) + 1] if n.startswith("pool"))
 
 
-def make_weights(net):
+FULL_WIDTHS = (64, 128, 256, 512, 512)
+
+
+def make_weights(net, widths):
     rng = np.random.RandomState(WEIGHT_SEED + (16 if net == "vgg16" else 19))
     tensors, cin = {}, 3
-    for block, width in zip(conv_table(net), WIDTHS):
+    for block, width in zip(conv_table(net), widths):
         for conv in block:
             std = np.sqrt(2.0 / (9 * cin))
             tensors[conv + ".weight"] = (rng.standard_normal((width, cin, 3, 3)) * std).astype(np.float32)
@@ -276,15 +279,16 @@ def photos():
     return PHOTOS
 
 
-def random_image(rng, h, w):
-    """A random crop of a sample photograph, resized to h x w, sometimes mixed with noise; 8-bit RGB."""
+def random_image(rng, h, w, noisy=False):
+    """A random crop of a sample photograph, resized to h x w, sometimes (always if noisy) mixed with
+    noise; 8-bit RGB."""
     img = photos()[rng.randint(len(photos()))]
     H, W = img.shape[:2]
     ch = rng.randint(max(h, H // 4), H + 1)
     cw = min(W, max(w, ch * w // h))
     top, left = rng.randint(0, H - ch + 1), rng.randint(0, W - cw + 1)
     u8 = G.crop_resize(img[top:top + ch, left:left + cw], h, w).astype(np.float64)
-    if rng.rand() < 0.3:
+    if rng.rand() < 0.3 or noisy:
         u8 = 0.7 * u8 + 0.3 * rng.randint(0, 256, size=u8.shape)
     return np.clip(np.round(u8), 0, 255).astype(np.uint8)
 
@@ -353,6 +357,11 @@ def fixed_case(name, seed, net, pre, recipe, size, style_sizes, with_content=Tru
             "style_sizes": style_sizes, "rng": rng, "clstyle_recipe": {"preset": preset} if preset else None}
 
 
+def model(case):
+    """(network, widths): which random weights a case runs on."""
+    return case["net"], case.get("widths") or WIDTHS
+
+
 def equal(layers):
     return {l: 1.0 for l in layers}
 
@@ -382,6 +391,16 @@ def fixed_cases(seed, vgg16):
                       "layers": equal(["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"])},
             "tv": {"weight": 0.0, "kind": "l2"}, "pooling": "avg", "style_blend": [1, 2]}, (33, 35), [(41, 33), (32, 37)]),
     ]
+    # VGG19 at its published widths, so the kernels chosen for wide layers (Winograd on CPUs from 128
+    # channels) run too. Noise in every image: on flat photo regions exact max-pool ties appear, which
+    # PyTorch breaks by position (first maximum) and a Winograd tile's rounding may break otherwise.
+    full = fixed_case("full_width", seed, "vgg19", "torchvision", {
+        "content": {"weight": 3.0, "loss": "mse", "layers": {"conv3_1": 1.0, "relu4_2": 0.5}},
+        "style": {"weight": 1e4, "loss": "mse", "gram": "chw",
+                  "layers": {"conv1_1": 1.0, "relu2_1": 1.0, "conv3_1": 0.5, "pool3": 1.0, "relu4_1": 1.0, "conv5_1": 2.0}},
+        "tv": {"weight": 0.1, "kind": "l2"}, "pooling": "max", "style_blend": [1, 3]}, (35, 41), [(37, 33), (33, 45)])
+    full["widths"], full["noisy"] = FULL_WIDTHS, True
+    cases.append(full)
     if vgg16:
         cases += [
             # The vgg16 preset: content relu3_3, style relu1_2 relu2_2 relu3_3 relu4_3.
@@ -402,14 +421,16 @@ def fixed_cases(seed, vgg16):
 
 
 def materialise(case, workdir, weights_files):
+    """weights_files(model, pre) -> path."""
     """Writes the case's PNGs and recipe; fills case["files"]."""
     rng = case["rng"]
     d = os.path.join(workdir, "case_" + case["name"])
     os.makedirs(d, exist_ok=True)
     h, w = case["size"]
-    files = {"weights": weights_files[(case["net"], case["pre"])], "content": None, "styles": []}
-    content = random_image(rng, h, w)
-    other = random_image(rng, h, w)
+    files = {"weights": weights_files(model(case), case["pre"]), "content": None, "styles": []}
+    noisy = case.get("noisy", False)
+    content = random_image(rng, h, w, noisy)
+    other = random_image(rng, h, w, noisy)
     image = np.clip(np.round(0.3 * content.astype(np.float64) + 0.7 * other), 0, 255).astype(np.uint8)
     files["image"] = os.path.join(d, "image.png")
     G.save_png(files["image"], image)
@@ -418,7 +439,7 @@ def materialise(case, workdir, weights_files):
         G.save_png(files["content"], content)
     for i, (sh, sw) in enumerate(case["style_sizes"]):
         p = os.path.join(d, "style%d.png" % i)
-        G.save_png(p, random_image(rng, sh, sw))
+        G.save_png(p, random_image(rng, sh, sw, noisy))
         files["styles"].append(p)
     files["recipe"] = os.path.join(d, "recipe.json")
     with open(files["recipe"], "w") as f:
@@ -462,18 +483,19 @@ def describe(case):
                                 r["content"]["weight"]) if case["with_content"] else "texture")
     s = "style %s/%s %s x%g" % (r["style"]["loss"], r["style"]["gram"],
                                 ",".join("%s:%g" % kv for kv in r["style"]["layers"].items()), r["style"]["weight"])
-    return "%s %s %s pool; image %dx%d (HxW); %s; %s; %d style%s %s blend %s; tv %s x%g" % (
-        case["net"], case["pre"], r["pooling"], case["size"][0], case["size"][1], c, s, len(case["style_sizes"]),
+    return "%s%s %s %s pool; image %dx%d (HxW); %s; %s; %d style%s %s blend %s; tv %s x%g" % (
+        case["net"], " widths " + ",".join(map(str, case["widths"])) if case.get("widths") else "", case["pre"],
+        r["pooling"], case["size"][0], case["size"][1], c, s, len(case["style_sizes"]),
         "" if len(case["style_sizes"]) == 1 else "s", "/".join("%dx%d" % hw for hw in case["style_sizes"]),
         r["style_blend"] or "equal", r["tv"]["kind"], r["tv"]["weight"])
 
 
 def check(case, tensors, clstyle):
-    ref64, g64, kappa = reference(case, tensors[case["net"]], torch.float64, with_kappa=True)
+    ref64, g64, kappa = reference(case, tensors(model(case)), torch.float64, with_kappa=True)
     # PyTorch float32's own error: the larger of two float32 evaluations that differ only in rounding
     # (as is; spatially transposed with the preprocessing as one multiply-add), so that one lucky
     # rounding does not set the tolerance.
-    f32 = [reference(case, tensors[case["net"]], torch.float32, t) for t in (False, True)]
+    f32 = [reference(case, tensors(model(case)), torch.float32, t) for t in (False, True)]
     got, g = run_clstyle(clstyle, case)
     problems, worst_term = [], (0.0, None, 1.0)
     for key, want in ref64.items():
@@ -544,13 +566,19 @@ def main(argv=None):
     workdir = a.keep or tempfile.mkdtemp(prefix="clstyle-parity-")
     os.makedirs(workdir, exist_ok=True)
     clstyle = a.clstyle.split()
-    tensors, weights_files = {}, {}
-    for net in sorted({c["net"] for c in cases}):
-        tensors[net] = make_weights(net)
-        for pre in PRE:
-            p = os.path.join(workdir, "%s_%s.safetensors" % (net, pre))
-            write_weights(p, net, tensors[net], pre)
-            weights_files[(net, pre)] = p
+    made, written = {}, {}
+
+    def tensors(key):  # key (network, widths); made once per run
+        if key not in made:
+            made[key] = make_weights(*key)
+        return made[key]
+
+    def weights_files(key, pre):  # the weights file for key with that preprocessing, written on first use
+        if (key, pre) not in written:
+            p = os.path.join(workdir, "%s_%s_%s.safetensors" % (key[0], "-".join(map(str, key[1])), pre))
+            write_weights(p, key[0], tensors(key), pre)
+            written[(key, pre)] = p
+        return written[(key, pre)]
     failed, worst_term, worst_term_ratio, worst_grad, worst_grad_ratio = [], (0, ""), (0, ""), (0, ""), (0, "")
     t0 = time.time()
     try:
