@@ -40,7 +40,11 @@ import org.clstyle.weights.Preprocessing;
  * style_l = mean over the C^2 entries of (G_l(x) - sum_k b_k G_l(style_k))^2 (or |.|), b normalised to
  * sum 1, each style's Gram at that style image's own size; tv = sum of squared ("l2") or absolute
  * ("l1") differences of horizontally and vertically adjacent pixels of x; total = content.weight *
- * sum_l w_l content_l + style.weight * sum_l w_l style_l + tv.weight * tv.
+ * sum_l w_l content_l + style.weight * sum_l w_l style_l + tv.weight * tv. The paper's normalisation by
+ * name: "loss": "sse_half" is 1/2 sum (F_l(x) - F_l(content))^2 (for style, 1/2 sum over the Gram
+ * entries); "gram": "gatys" (with "loss": "mse" only) is G = F F^T unnormalised and style_l =
+ * sum (G_l(x) - A_l)^2 / (4 N^2 M^2), N channels and M = H*W of F_l(x). "preset" names a {@link Preset}
+ * applied before the file's other keys.
  *
  * <p>Defaults ({@link #defaultsFor}). For Caffe-style weights (BGR, input 0-255, mean subtracted) they
  * are jcjohnson/neural-style's: content 5 on relu4_2, style 100 on relu1_1..relu5_1 with the "chw"
