@@ -77,8 +77,9 @@ final class LossCommand implements Callable<Integer> {
         }
         Path weightsFile;
         try {
-            weightsFile = Stylizer.resolveWeights(weights);
-        } catch (StylizeException e) {
+            Preset wanted = preset != null ? Preset.parse("--preset", preset) : recipe != null ? Recipe.presetIn(recipe) : null;
+            weightsFile = Stylizer.resolveWeights(weights, wanted == null ? null : wanted.network());
+        } catch (StylizeException | IllegalArgumentException e) {
             throw new UserError(e.getMessage());
         }
         VggWeights w;

@@ -4,7 +4,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -24,6 +23,7 @@ import org.clstyle.optim.Adam;
 import org.clstyle.optim.Lbfgs;
 import org.clstyle.optim.Objective;
 import org.clstyle.optim.Projection;
+import org.clstyle.weights.VggArchitecture;
 import org.clstyle.weights.VggWeights;
 import org.clstyle.weights.WeightsException;
 import org.clstyle.weights.WeightsFetcher;
@@ -124,17 +124,29 @@ public final class Stylizer {
         }
     }
 
-    /** The weights file in effect: --weights, else the cached converted default. */
+    /** The weights file in effect: --weights, else the cached converted VGG19. */
     public static Path resolveWeights(Path given) throws StylizeException {
+        return resolveWeights(given, null);
+    }
+
+    /**
+     * The weights file in effect: --weights, else the cached converted file of {@code network} (a
+     * preset's network, "vgg16" or "vgg19"; null means VGG19).
+     */
+    public static Path resolveWeights(Path given, String network) throws StylizeException {
         if (given != null) {
             return given;
         }
         Path cache = WeightsFetcher.defaultCacheDir();
-        Optional<Path> p = WeightsFetcher.cachedDefault(cache);
-        if (p.isEmpty()) {
-            throw new StylizeException(WeightsFetcher.missingWeightsMessage(cache));
+        VggArchitecture a = network == null ? VggArchitecture.VGG19 : VggArchitecture.byId(network);
+        if (a == null) {
+            throw new IllegalArgumentException("unknown network " + network);
         }
-        return p.get();
+        Path p = WeightsFetcher.cachedFile(a, cache);
+        if (p == null) {
+            throw new StylizeException(WeightsFetcher.missingWeightsMessage(a, cache));
+        }
+        return p;
     }
 
     /**
@@ -193,7 +205,7 @@ public final class Stylizer {
             throw new StylizeException(e.getMessage(), e);
         }
 
-        Path weightsFile = resolveWeights(s.weights());
+        Path weightsFile = resolveWeights(s.weights(), s.preset() == null ? null : s.preset().network());
         VggWeights weights;
         try {
             weights = VggWeights.load(weightsFile);
