@@ -23,13 +23,15 @@ import picocli.CommandLine.Spec;
 @Command(name = "weights", mixinStandardHelpOptions = true,
         description = "Convert, inspect and download VGG19 weights (torchvision/legacy .pth, .caffemodel, Keras .h5, safetensors).",
         subcommands = {WeightsCommand.Convert.class, WeightsCommand.Info.class, WeightsCommand.Fetch.class})
-public final class WeightsCommand implements Runnable {
+public final class WeightsCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
+    /** {@code clstyle weights} without a subcommand: the usage on stderr, exit 2. */
     @Override
-    public void run() {
-        spec.commandLine().usage(spec.commandLine().getOut());
+    public Integer call() {
+        spec.commandLine().usage(spec.commandLine().getErr());
+        return 2;
     }
 
     static Preprocessing preprocessing(String name) {
