@@ -182,7 +182,11 @@ public final class WeightsCommand implements Callable<Integer> {
                 if (!"http".equals(u.getScheme()) && !"https".equals(u.getScheme())) {
                     throw new UserError("--url must be an http or https URL, not '" + url + "'");
                 }
-                s = WeightsFetcher.custom(u, sha256); // IllegalArgumentException on a bad hash: one line
+                try {
+                    s = WeightsFetcher.custom(u, sha256);
+                } catch (IllegalArgumentException e) {
+                    throw new UserError("--sha256: " + e.getMessage());
+                }
             } else {
                 if (sha256 != null) {
                     throw new UserError("--sha256 goes with --url; the known sources carry their own");
@@ -194,6 +198,10 @@ public final class WeightsCommand implements Callable<Integer> {
                 };
             }
             Path dir = cacheDir != null ? cacheDir : WeightsFetcher.defaultCacheDir();
+            if (Files.exists(dir) && !Files.isDirectory(dir)) {
+                throw new UserError((cacheDir != null ? "--cache-dir " : "the cache directory ") + dir
+                        + " exists and is not a directory" + (cacheDir != null ? "" : " (set CLSTYLE_CACHE_DIR or pass --cache-dir)"));
+            }
             PrintWriter err = spec.commandLine().getErr();
             WeightsFetcher.Progress progress = quiet || System.console() == null ? WeightsFetcher.Progress.NONE
                     : WeightsFetcher.consoleProgress(err, s.fileName());
@@ -211,7 +219,14 @@ public final class WeightsCommand implements Callable<Integer> {
                 }
                 return 0;
             } catch (WeightsException e) {
-                throw new UserError(e.getMessage());
+                String m = e.getMessage();
+                if (m != null && m.startsWith(s.url().toString()) && !m.contains("SHA-256")) {
+                    // No network (or the server failed): say how to do it by hand.
+                    m += "; without network here, download " + s.url() + " on another machine, copy it here and run"
+                            + " `clstyle weights convert " + s.fileName() + " -o " + dir.resolve(s.outputName()) + "`"
+                            + " (README: Getting weights)";
+                }
+                throw new UserError(m);
             }
         }
     }
