@@ -426,7 +426,7 @@ public final class Stylizer {
                     eta += perIter * s.iterations() * ((double) sizes[j][0] * sizes[j][1]) / ((double) w * h);
                 }
                 listener.onIteration(new ProgressListener.Progress(k + 1, sizes.length, w, h, done, total, last[0],
-                        Duration.ofNanos(now - t0), Duration.ofMillis((long) (eta * 1000))));
+                        weighted(recipe, last[0]), Duration.ofNanos(now - t0), Duration.ofMillis((long) (eta * 1000))));
                 if (done == 1 && eta > LONG_RUN_SECONDS) {
                     listener.onNote(longRunNote(eta, perIter, w, h));
                 }
@@ -449,6 +449,21 @@ public final class Stylizer {
             }
             return new ScaleOutcome(new FloatImage(w, h, lastGood.read()), done, last[0], stopReason);
         }
+    }
+
+    /** The terms of {@code v} as they enter the total (see {@link ProgressListener.Progress}). */
+    static ProgressListener.Weighted weighted(Recipe r, LossValues v) {
+        if (v == null) {
+            return null;
+        }
+        double c = 0, st = 0;
+        for (Map.Entry<String, Double> e : v.content().entrySet()) {
+            c += r.content().layers().getOrDefault(e.getKey(), 0.0) * e.getValue();
+        }
+        for (Map.Entry<String, Double> e : v.style().entrySet()) {
+            st += r.style().layers().getOrDefault(e.getKey(), 0.0) * e.getValue();
+        }
+        return new ProgressListener.Weighted(r.content().weight() * c, r.style().weight() * st, r.tv().weight() * v.tv());
     }
 
     /** The --init image's path; a name this system cannot represent is a one-line error. */
