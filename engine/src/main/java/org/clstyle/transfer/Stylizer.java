@@ -491,7 +491,7 @@ public final class Stylizer {
     static final double LONG_RUN_SECONDS = 120;
 
     /** "this run will take about 18 min ...; --size 256 would take about 4 min". */
-    private String longRunNote(double etaSeconds, double perIteration, int w, int h) {
+    String longRunNote(double etaSeconds, double perIteration, int w, int h) {
         String note = String.format(Locale.ROOT, "this run will take about %s more (%.2f s per iteration at %dx%d, measured"
                 + " on the first iteration)", duration(etaSeconds), perIteration, w, h);
         int half = (s.texture() && s.width() > 0 ? Math.max(s.width(), s.height()) : s.size()) / 2;
