@@ -33,6 +33,12 @@ import org.clstyle.io.AtomicFile;
 public final class Images {
     private Images() {}
 
+    static {
+        // Streams cached in memory, not in temporary files: a file cache registers a JVM shutdown hook, which
+        // fails once shutdown has begun, so the last image written after Ctrl-C would be lost.
+        ImageIO.setUseCache(false);
+    }
+
     /** JPEG quality of written files. */
     public static final float JPEG_QUALITY = 0.95f;
 

@@ -116,6 +116,13 @@ class ImageInputSafetyTest {
     }
 
     @Test
+    void imageStreamsUseNoFileCache() throws Exception {
+        // A file cache registers a shutdown hook per stream: writing the last image after Ctrl-C would fail.
+        Images.write(new FloatImage(2, 2, new float[12]), dir.resolve("x.png"));
+        assertFalse(javax.imageio.ImageIO.getUseCache());
+    }
+
+    @Test
     void cmykJpegIsConverted() throws Exception {
         assertFixtureColours(Images.read(resource(dir, "cmyk-adobe.jpg"), null));
     }
