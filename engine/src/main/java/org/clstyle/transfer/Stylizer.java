@@ -399,6 +399,7 @@ public final class Stylizer {
             clamp.apply(x);
             vectors.copy(x, lastGood);
             long scaleStart = System.nanoTime();
+            long iterationStart = scaleStart;
             for (int i = 1; i <= s.iterations(); i++) {
                 if (stopRequested) {
                     break;
@@ -427,9 +428,18 @@ public final class Stylizer {
                 }
                 listener.onIteration(new ProgressListener.Progress(k + 1, sizes.length, w, h, done, total, last[0],
                         weighted(recipe, last[0]), Duration.ofNanos(now - t0), Duration.ofMillis((long) (eta * 1000))));
-                if (done == 1 && eta > LONG_RUN_SECONDS) {
-                    listener.onNote(longRunNote(eta, perIter, w, h));
+                if (done == 2 && i == 2) {
+                    // The estimate from the second iteration alone: the first also builds kernels (once).
+                    double second = (now - iterationStart) / 1e9;
+                    double est = second * (s.iterations() - i);
+                    for (int j = k + 1; j < sizes.length; j++) {
+                        est += second * s.iterations() * ((double) sizes[j][0] * sizes[j][1]) / ((double) w * h);
+                    }
+                    if (est > LONG_RUN_SECONDS) {
+                        listener.onNote(longRunNote(est, second, w, h));
+                    }
                 }
+                iterationStart = now;
                 if (s.saveEvery() > 0 && done % s.saveEvery() == 0 && done < total) {
                     FloatImage snap = finish(new FloatImage(w, h, lastGood.read()), contentK);
                     Path file = numbered(s.output(), done, total);
@@ -487,13 +497,13 @@ public final class Stylizer {
         return output.resolveSibling(name.substring(0, dot) + "_" + n + name.substring(dot));
     }
 
-    /** Estimated runs longer than this get a note with the estimate after the first iteration. */
+    /** Estimated runs longer than this get a note with the estimate after the second iteration (the first also builds kernels). */
     static final double LONG_RUN_SECONDS = 120;
 
     /** "this run will take about 18 min ...; --size 256 would take about 4 min". */
     String longRunNote(double etaSeconds, double perIteration, int w, int h) {
         String note = String.format(Locale.ROOT, "this run will take about %s more (%.2f s per iteration at %dx%d, measured"
-                + " on the first iteration)", duration(etaSeconds), perIteration, w, h);
+                + " on the second iteration)", duration(etaSeconds), perIteration, w, h);
         int half = (s.texture() && s.width() > 0 ? Math.max(s.width(), s.height()) : s.size()) / 2;
         boolean halfFits = s.texture() && s.width() > 0
                 ? Math.min(s.width(), s.height()) / 2 >= StylizeSettings.MIN_SIDE

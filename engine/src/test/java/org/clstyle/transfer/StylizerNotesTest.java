@@ -18,7 +18,7 @@ class StylizerNotesTest {
     void longRunNoteGivesTheEstimateAndASmallerSize() {
         Stylizer st = stylizer(StylizeSettings.builder().content(Path.of("c.png")));
         String n = st.longRunNote(1200, 2.4, 512, 384);
-        assertTrue(n.startsWith("this run will take about 20 min more (2.40 s per iteration at 512x384, measured on the first"), n);
+        assertTrue(n.startsWith("this run will take about 20 min more (2.40 s per iteration at 512x384, measured on the second"), n);
         assertTrue(n.contains("--size 256 would take about 5 min"), n);
         Stylizer tex = stylizer(StylizeSettings.builder().textureSize(1024, 512).size(1024));
         assertTrue(tex.longRunNote(7200, 14.4, 1024, 512).contains("--size 512x256 would take about 30 min"),
