@@ -131,6 +131,12 @@ final class LossCommand implements Callable<Integer> {
             if (gb != null) {
                 grad = gb.read();
             }
+        } catch (org.clstyle.cl.ClException e) {
+            if (e.isOutOfMemory()) {
+                throw new UserError("not enough memory on " + dev.label() + " for a " + x.width() + "x" + x.height()
+                        + " image (" + e.call() + ": " + e.errorName() + "); pass a smaller --size");
+            }
+            throw e;
         }
         if (grad != null) {
             writeNpy(gradOut, grad, 3, x.height(), x.width());
