@@ -65,6 +65,14 @@ public final class WeightsCommand implements Callable<Integer> {
         public Integer call() {
             Preprocessing p = preprocessing(preprocessing);
             try {
+                if (Files.exists(out) && Files.exists(in) && Files.isSameFile(in, out)) {
+                    throw new UserError("-o " + out + " is the same file as IN " + in
+                            + "; converting over it would destroy the source: choose another output file");
+                }
+            } catch (java.io.IOException e) {
+                // cannot tell: the converter reports unreadable or unwritable files itself
+            }
+            try {
                 WeightsConverter.Result r = WeightsConverter.convert(in, out, p);
                 PrintWriter o = spec.commandLine().getOut();
                 o.printf("converted %s (%s) -> %s%n", in, r.sourceFormat(), out);

@@ -104,6 +104,18 @@ class HardeningTest {
         assertFails(null, List.of("loss", "--image", img.toString(), "--style", style.toString(), "--weights",
                 weights.toString(), "--grad-out", weights.toString()), "--grad-out", "--weights");
         assertArrayEquals(imgBytes, Files.readAllBytes(img));
+        // A snapshot name that is an input (out_2.png with --save-every 2) is refused before any work.
+        Path snapDir = sub("snapshot-is-input");
+        Path snapInput = Files.copy(style, snapDir.resolve("out_2.png"));
+        assertFails(null, List.of("stylize", "--content", content.toString(), "--style", snapInput.toString(), "-o",
+                snapDir.resolve("out.png").toString(), "--weights", weights.toString(), "--size", "32", "--iterations", "3",
+                "--save-every", "2", "--quiet"), "--save-every", "same file");
+        assertEquals(1, Files.list(snapDir).count(), "only the input, untouched");
+        // weights convert onto its own input.
+        Path copy = Files.copy(weights, dir.resolve("copy.safetensors"));
+        byte[] w = Files.readAllBytes(copy);
+        assertFails(null, List.of("weights", "convert", copy.toString(), "-o", copy.toString()), "-o", "same file");
+        assertArrayEquals(w, Files.readAllBytes(copy));
     }
 
     @Test

@@ -184,7 +184,14 @@ public final class Stylizer {
         } catch (ImageException e) {
             throw new StylizeException(e.getMessage(), e);
         }
-        OutputGuard.refuseInputs("-o", s.output(), inputs());
+        Map<String, Path> inputs = inputs();
+        OutputGuard.refuseInputs("-o", s.output(), inputs);
+        if (s.saveEvery() > 0) {
+            int total = s.scales() * s.iterations();
+            for (int n = s.saveEvery(); n < total; n += s.saveEvery()) {
+                OutputGuard.refuseInputs("--save-every " + s.saveEvery() + ": snapshot", numbered(s.output(), n, total), inputs);
+            }
+        }
         try (OutputGuard guard = OutputGuard.lock("-o", s.output())) {
             return runLocked();
         }
