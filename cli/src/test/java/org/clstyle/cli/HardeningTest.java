@@ -135,6 +135,23 @@ class HardeningTest {
     }
 
     @Test
+    void nonFiniteLossAfterFiniteStepsKeepsTheLastFiniteImage() throws Exception {
+        // Adam from the content: the content term starts at 0 and its gradient overflows float32 a few steps
+        // later, once the image has moved; the image of the last step with a finite loss is written. The weight
+        // itself fits float32 (max 3.4e38: 1e39 would be infinite from the start, and nothing written).
+        Path d = sub("nan-late");
+        Path o = d.resolve("o.png");
+        List<String> a = stylize(o, "--optimizer", "adam", "--content-weight", "2e38");
+        a.set(a.indexOf("--iterations") + 1, "30");
+        CliFixtures.Run r = assertFails(null, a, "--content-weight", "lower", "wrote the last finite image (iteration");
+        try (Stream<Path> s = Files.list(d)) {
+            assertEquals(List.of(o), s.toList(), "the last finite image only, no temporary");
+        }
+        assertEquals(32, javax.imageio.ImageIO.read(o.toFile()).getWidth());
+        assertFalse(r.err().contains("iteration 0)"), r.err());
+    }
+
+    @Test
     void stopBeforeTheFirstIterationWritesNothing() throws Exception {
         Path d = sub("stop0");
         Path o = d.resolve("o.png");

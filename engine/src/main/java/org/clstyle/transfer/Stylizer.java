@@ -298,6 +298,7 @@ public final class Stylizer {
         long t0 = System.nanoTime();
         int total = scales * s.iterations();
         int done = 0;
+        int imageIteration = 0; // iterations behind the image in current (0: no result yet)
         FloatImage current = null;
         LossValues last = null;
         String stopReason = null;
@@ -332,6 +333,7 @@ public final class Stylizer {
                         total, t0);
                 done = o.done;
                 current = o.image;
+                imageIteration = o.imageIteration;
                 last = o.loss == null ? last : o.loss;
                 stopReason = o.stopReason;
             }
@@ -346,7 +348,7 @@ public final class Stylizer {
                     + " image; try a smaller --size (or raise -Xmx through CLSTYLE_JAVA_OPTS)", e);
         }
         boolean interrupted = stopRequested;
-        if (done == 0 || current == null) {
+        if (imageIteration == 0 || current == null) {
             // Nothing was optimised: the start image (the resized content, or noise) is no result.
             if (nonFinite != null) {
                 throw new StylizeException(nonFinite + "; nothing written");
@@ -362,19 +364,24 @@ public final class Stylizer {
                     + e.getMessage() : e.getMessage(), e);
         }
         if (nonFinite != null) {
-            throw new StylizeException(nonFinite + "; wrote the last finite image (iteration " + done + ") to " + s.output());
+            throw new StylizeException(nonFinite + "; wrote the last finite image (iteration " + imageIteration + ") to "
+                    + s.output());
         }
         if (interrupted) {
-            listener.onNote("stopped at iteration " + done + " of " + total + "; wrote the last image to " + s.output());
+            listener.onNote("stopped at iteration " + imageIteration + " of " + total + "; wrote the last image to " + s.output());
         }
-        return new Result(out, s.output(), done, last, stopReason, interrupted);
+        return new Result(out, s.output(), imageIteration, last, stopReason, interrupted);
     }
 
     private FloatImage finish(FloatImage img, FloatImage content) {
         return s.originalColors() && content != null ? Images.transferLuminance(img, content) : img;
     }
 
-    private record ScaleOutcome(FloatImage image, int done, LossValues loss, String stopReason) {}
+    /**
+     * A scale's result: {@code image} is the last image known to be finite, the result of
+     * {@code imageIteration} iterations over all scales (0: the start image of the first scale, no result).
+     */
+    private record ScaleOutcome(FloatImage image, int done, LossValues loss, String stopReason, int imageIteration) {}
 
     private ScaleOutcome runScale(ClContext ctx, VggWeights weights, Recipe recipe, FloatImage contentK,
             List<float[]> styleData, List<int[]> styleHW, FloatImage start, int k, int[][] sizes, int doneBefore,
@@ -391,6 +398,7 @@ public final class Stylizer {
                         styleData, styleHW, s.normalizeGradients());
                 ClBuffer x = ctx.buffer(start.data(), shape);          // [3, H, W] the image being optimised
                 ClBuffer lastGood = ctx.buffer(shape);                  // [3, H, W] the last image with a finite loss
+                ClBuffer preStep = ctx.buffer(shape);                   // [3, H, W] Adam: x before its step
                 Lbfgs lbfgs = s.optimizer() == StylizeSettings.Optimizer.LBFGS
                         ? new Lbfgs(ctx, shape, Lbfgs.Options.defaults().withLr(s.effectiveLr()).withHistory(s.lbfgsHistory())
                                 .withLineSearch(s.lineSearch() ? Lbfgs.LineSearch.STRONG_WOLFE : Lbfgs.LineSearch.NONE),
@@ -405,6 +413,7 @@ public final class Stylizer {
             };
             clamp.apply(x);
             vectors.copy(x, lastGood);
+            int goodIteration = doneBefore; // lastGood is the result of this many iterations (the start image: 0 at scale 1)
             long scaleStart = System.nanoTime();
             long iterationStart = scaleStart;
             for (int i = 1; i <= s.iterations(); i++) {
@@ -418,14 +427,21 @@ public final class Stylizer {
                     value = st.loss();
                     converged = st.stopReason();
                 } else {
-                    value = adam.step(x, objective);
+                    vectors.copy(x, preStep);
+                    value = adam.step(x, objective); // the loss of the image before the step
                 }
                 if (!Double.isFinite(value)) {
                     nonFinite = "the loss became " + value + " at iteration " + (done + 1) + "; " + whatToLower(recipe, weights);
                     stopReason = nonFinite;
                     break;
                 }
-                vectors.copy(x, lastGood);
+                if (lbfgs != null) {
+                    vectors.copy(x, lastGood); // L-BFGS reports the loss after its step
+                    goodIteration = done + 1;
+                } else {
+                    vectors.copy(preStep, lastGood); // Adam's finite loss vouches for the image it started from
+                    goodIteration = done;
+                }
                 done++;
                 long now = System.nanoTime();
                 double perIter = (now - scaleStart) / 1e9 / i;
@@ -464,8 +480,24 @@ public final class Stylizer {
                     break;
                 }
             }
-            return new ScaleOutcome(new FloatImage(w, h, lastGood.read()), done, last[0], stopReason);
+            if (adam != null && nonFinite == null && done > goodIteration) {
+                // Adam's last step has no loss yet: keep its image if it is finite, else the one before.
+                float[] after = x.read();
+                if (allFinite(after)) {
+                    return new ScaleOutcome(new FloatImage(w, h, after), done, last[0], stopReason, done);
+                }
+            }
+            return new ScaleOutcome(new FloatImage(w, h, lastGood.read()), done, last[0], stopReason, goodIteration);
         }
+    }
+
+    private static boolean allFinite(float[] v) {
+        for (float f : v) {
+            if (!Float.isFinite(f)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** The terms of {@code v} as they enter the total (see {@link ProgressListener.Progress}). */
