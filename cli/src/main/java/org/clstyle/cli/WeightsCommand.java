@@ -23,13 +23,15 @@ import picocli.CommandLine.Spec;
 @Command(name = "weights", mixinStandardHelpOptions = true,
         description = "Convert, inspect and download VGG16 and VGG19 weights (torchvision/legacy .pth, .caffemodel, Keras .h5, safetensors).",
         subcommands = {WeightsCommand.Convert.class, WeightsCommand.Info.class, WeightsCommand.Fetch.class})
-public final class WeightsCommand implements Runnable {
+public final class WeightsCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
+    /** {@code clstyle weights} without a subcommand: the usage on stderr, exit 2. */
     @Override
-    public void run() {
-        spec.commandLine().usage(spec.commandLine().getOut());
+    public Integer call() {
+        spec.commandLine().usage(spec.commandLine().getErr());
+        return 2;
     }
 
     /** "VGG16 (13 convolutions)". */
@@ -75,6 +77,14 @@ public final class WeightsCommand implements Runnable {
         @Override
         public Integer call() {
             Preprocessing p = preprocessing(preprocessing);
+            try {
+                if (Files.exists(out) && Files.exists(in) && Files.isSameFile(in, out)) {
+                    throw new UserError("-o " + out + " is the same file as IN " + in
+                            + "; converting over it would destroy the source: choose another output file");
+                }
+            } catch (java.io.IOException e) {
+                // cannot tell: the converter reports unreadable or unwritable files itself
+            }
             try {
                 WeightsConverter.Result r = WeightsConverter.convert(in, out, p);
                 PrintWriter o = spec.commandLine().getOut();
@@ -200,8 +210,12 @@ public final class WeightsCommand implements Runnable {
                 if (!"http".equals(u.getScheme()) && !"https".equals(u.getScheme())) {
                     throw new UserError("--url must be an http or https URL, not '" + url + "'");
                 }
-                // IllegalArgumentException on a bad hash: one line
-                s = WeightsFetcher.custom(u, sha256, network == null ? null : network(network));
+                VggArchitecture wanted = network == null ? null : network(network);
+                try {
+                    s = WeightsFetcher.custom(u, sha256, wanted);
+                } catch (IllegalArgumentException e) {
+                    throw new UserError("--sha256: " + e.getMessage());
+                }
             } else {
                 if (sha256 != null) {
                     throw new UserError("--sha256 goes with --url; the known sources carry their own");
@@ -213,6 +227,10 @@ public final class WeightsCommand implements Runnable {
                 }
             }
             Path dir = cacheDir != null ? cacheDir : WeightsFetcher.defaultCacheDir();
+            if (Files.exists(dir) && !Files.isDirectory(dir)) {
+                throw new UserError((cacheDir != null ? "--cache-dir " : "the cache directory ") + dir
+                        + " exists and is not a directory" + (cacheDir != null ? "" : " (set CLSTYLE_CACHE_DIR or pass --cache-dir)"));
+            }
             PrintWriter err = spec.commandLine().getErr();
             WeightsFetcher.Progress progress = quiet || System.console() == null ? WeightsFetcher.Progress.NONE
                     : WeightsFetcher.consoleProgress(err, s.fileName());
@@ -230,7 +248,14 @@ public final class WeightsCommand implements Runnable {
                 }
                 return 0;
             } catch (WeightsException e) {
-                throw new UserError(e.getMessage());
+                String m = e.getMessage();
+                if (m != null && m.startsWith(s.url().toString()) && !m.contains("SHA-256")) {
+                    // No network (or the server failed): say how to do it by hand.
+                    m += "; without network here, download " + s.url() + " on another machine, copy it here and run"
+                            + " `clstyle weights convert " + s.fileName() + " -o " + dir.resolve(s.outputName()) + "`"
+                            + " (README: Getting weights)";
+                }
+                throw new UserError(m);
             }
         }
     }

@@ -88,7 +88,7 @@ class LossCommandTest {
         Files.writeString(recipe, "{\"style\": {\"layers\": {\"relu9_1\": 1}}}");
         Result layer = run("--image", GOLDEN.resolve("image.png").toString(), "--style", GOLDEN.resolve("style_b.png").toString(),
                 "--weights", weights, "--recipe", recipe.toString());
-        assertEquals(2, layer.code());
+        assertEquals(2, layer.code()); // a user error: exit 2
         assertTrue(layer.err().startsWith("clstyle: " + recipe + ": style.layers: unknown layer 'relu9_1'; valid layers: conv1_1"),
                 layer.err());
         Result missing = run("--image", dir.resolve("none.png").toString(), "--style", GOLDEN.resolve("style_b.png").toString(),

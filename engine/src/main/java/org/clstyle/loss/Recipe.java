@@ -237,7 +237,8 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
 
     // ---------------------------------------------------------------------------------------- JSON
 
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
+            .enable(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
 
     /** This recipe as JSON (every field written). */
     public String toJson() {
@@ -320,10 +321,9 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         try {
             root = JSON.readTree(json);
         } catch (JsonProcessingException e) {
-            String m = e.getOriginalMessage();
             var loc = e.getLocation();
             throw new IllegalArgumentException("not valid JSON" + (loc == null ? "" : " at line " + loc.getLineNr()
-                    + ", column " + loc.getColumnNr()) + ": " + firstLine(m));
+                    + ", column " + loc.getColumnNr()) + ": " + jsonProblem(e));
         }
         if (root == null || !root.isObject()) {
             throw new IllegalArgumentException("a recipe must be a JSON object");
@@ -370,7 +370,7 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         JsonNode blend = root.get("style_blend");
         if (blend != null) {
             if (!blend.isArray()) {
-                throw new IllegalArgumentException("style_blend: expected an array of numbers, got " + blend);
+                throw new IllegalArgumentException("style_blend: expected an array of numbers, got " + shown(blend));
             }
             List<Double> list = new ArrayList<>();
             for (int i = 0; i < blend.size(); i++) {
@@ -387,7 +387,7 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
             case "mse", "l2" -> LossKind.MSE;
             case "l1", "mae" -> LossKind.L1;
             case "sse_half" -> LossKind.SSE_HALF;
-            default -> throw new IllegalArgumentException(field + ": unknown loss '" + s + "' (use mse, l1 or sse_half)");
+            default -> throw new IllegalArgumentException(field + ": unknown loss '" + shown(s) + "' (use mse, l1 or sse_half)");
         };
     }
 
@@ -396,7 +396,7 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         return switch (s.trim().toLowerCase(Locale.ROOT)) {
             case "l2" -> TvKind.L2;
             case "l1" -> TvKind.L1;
-            default -> throw new IllegalArgumentException(field + ": unknown kind '" + s + "' (use l2 or l1)");
+            default -> throw new IllegalArgumentException(field + ": unknown kind '" + shown(s) + "' (use l2 or l1)");
         };
     }
 
@@ -406,7 +406,7 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
             case "chw" -> GramNorm.CHW;
             case "hw" -> GramNorm.HW;
             case "gatys" -> GramNorm.GATYS;
-            default -> throw new IllegalArgumentException(field + ": unknown Gram normaliser '" + s + "' (use chw, hw or gatys)");
+            default -> throw new IllegalArgumentException(field + ": unknown Gram normaliser '" + shown(s) + "' (use chw, hw or gatys)");
         };
     }
 
@@ -414,7 +414,7 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
     public static Pooling pooling(String field, String s) {
         Pooling p = Pooling.parse(s);
         if (p == null) {
-            throw new IllegalArgumentException(field + ": unknown pooling '" + s + "' (use max or avg)");
+            throw new IllegalArgumentException(field + ": unknown pooling '" + shown(s) + "' (use max or avg)");
         }
         return p;
     }
@@ -447,6 +447,36 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         return checkLayers(field, out);
     }
 
+    /** Jackson's complaint in our words: no library internals (feature names, source descriptions). */
+    static String jsonProblem(JsonProcessingException e) {
+        String m = firstLine(e.getOriginalMessage());
+        if (m.startsWith("Duplicate field ")) {
+            return "key " + shown(m.substring("Duplicate field ".length())) + " appears twice (one value per key)";
+        }
+        if (m.contains("'NaN'") || m.contains("'Infinity'") || m.contains("'-Infinity'") || m.contains("'+Infinity'")) {
+            return "NaN and Infinity are not JSON numbers (weights must be finite numbers)";
+        }
+        if (m.contains("nesting depth")) {
+            return "nested too deeply (a recipe is at most three levels deep)";
+        }
+        if (m.contains("exceeds the maximum") || m.contains("String value length") || m.contains("Number value length")) {
+            return "a value is far too long";
+        }
+        for (String cut : new String[] {": enable ", "; enable ", " (start marker", " at [Source", "\n"}) {
+            int at = m.indexOf(cut);
+            if (at > 0) {
+                m = m.substring(0, at);
+            }
+        }
+        return shown(m.replace("`", "'"));
+    }
+
+    /** A value as an error may echo it: at most 60 characters, then how long it was. */
+    static String shown(Object value) {
+        String t = String.valueOf(value);
+        return t.length() <= 60 ? t : t.substring(0, 45) + "... (" + t.length() + " characters)";
+    }
+
     private static String firstLine(String m) {
         if (m == null) {
             return "";
@@ -457,7 +487,7 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
 
     private static void checkObject(String field, JsonNode n) {
         if (!n.isObject()) {
-            throw new IllegalArgumentException(field + ": expected an object, got " + n);
+            throw new IllegalArgumentException(field + ": expected an object, got " + shown(n));
         }
     }
 
@@ -465,7 +495,7 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         for (Iterator<String> it = n.fieldNames(); it.hasNext(); ) {
             String f = it.next();
             if (!known.contains(f)) {
-                throw new IllegalArgumentException("unknown field '" + prefix + f + "' (known: "
+                throw new IllegalArgumentException("unknown field '" + shown(prefix + f) + "' (known: "
                         + String.join(", ", new java.util.TreeSet<>(known)) + ")");
             }
         }
@@ -473,14 +503,14 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
 
     private static double number(String field, JsonNode n) {
         if (!n.isNumber()) {
-            throw new IllegalArgumentException(field + ": expected a number, got " + n);
+            throw new IllegalArgumentException(field + ": expected a number, got " + shown(n));
         }
         return n.doubleValue();
     }
 
     private static String text(String field, JsonNode n) {
         if (!n.isTextual()) {
-            throw new IllegalArgumentException(field + ": expected a string, got " + n);
+            throw new IllegalArgumentException(field + ": expected a string, got " + shown(n));
         }
         return n.textValue();
     }
@@ -495,12 +525,12 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
 
     private static Map<String, Double> layers(String field, JsonNode n) {
         if (!n.isObject()) {
-            throw new IllegalArgumentException(field + ": expected an object of layer: weight, e.g. {\"relu4_2\": 1}, got " + n);
+            throw new IllegalArgumentException(field + ": expected an object of layer: weight, e.g. {\"relu4_2\": 1}, got " + shown(n));
         }
         Map<String, Double> out = new LinkedHashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = n.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
-            out.put(e.getKey(), number(field + "." + e.getKey(), e.getValue()));
+            out.put(e.getKey(), number(field + "." + shown(e.getKey()), e.getValue()));
         }
         return out;
     }
@@ -522,7 +552,7 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         Map<String, Double> out = new LinkedHashMap<>();
         for (Map.Entry<String, Double> e : layers.entrySet()) {
             if (!VggLayers.isLayer(e.getKey())) {
-                throw new IllegalArgumentException(VggLayers.unknownLayerMessage(field, e.getKey()));
+                throw new IllegalArgumentException(VggLayers.unknownLayerMessage(field, shown(e.getKey())));
             }
             Double w = e.getValue();
             if (w == null || !Double.isFinite(w) || w < 0) {

@@ -148,6 +148,17 @@ public final class IterationBench implements AutoCloseable {
 
     public int size() { return size; }
 
+    /** Whether the convolution {@code layer} runs as Winograd F(2x2, 3x3) on this device (else direct). */
+    public boolean winograd(String layer) {
+        for (ConvLayer c : LAYERS) {
+            if (c.name().equals(layer)) {
+                int h = size / c.divisor();
+                return conv.variantFor(c.cin(), c.cout(), h, h) == Conv3x3.Variant.WINOGRAD;
+            }
+        }
+        return false;
+    }
+
     /** What {@link #pipeline} measured: per-iteration seconds, the last total loss, the context's peak memory. */
     public record PipelineResult(List<Double> iterationSeconds, double loss, long peakBytes) {
         public double medianSeconds() { return median(iterationSeconds.stream().mapToDouble(Double::doubleValue).toArray()); }

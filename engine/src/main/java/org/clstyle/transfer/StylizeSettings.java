@@ -48,7 +48,9 @@ public record StylizeSettings(
         boolean normalizeGradients,
         int saveEvery,
         boolean installShutdownHook,
-        long deviceMemoryLimit) {
+        long deviceMemoryLimit,
+        long maxPixels,
+        int lbfgsHistory) {
 
     /** The optimiser: L-BFGS (PyTorch's, fixed step 1 unless line search) or Adam. */
     public enum Optimizer {
@@ -69,6 +71,8 @@ public record StylizeSettings(
     public static final double DEFAULT_ADAM_LR = 0.02;
     /** Smallest side a scale may have: VGG19 pools five times. */
     public static final int MIN_SIDE = 16;
+    /** L-BFGS history (PyTorch's history_size, jcjohnson's -lbfgs_num_correction). */
+    public static final int DEFAULT_LBFGS_HISTORY = 100;
 
     public boolean texture() { return content == null; }
 
@@ -116,6 +120,8 @@ public record StylizeSettings(
         private int saveEvery;
         private boolean installShutdownHook = true;
         private long deviceMemoryLimit;
+        private long maxPixels = org.clstyle.image.Images.DEFAULT_MAX_PIXELS;
+        private int lbfgsHistory = DEFAULT_LBFGS_HISTORY;
 
         Builder() { }
 
@@ -128,6 +134,7 @@ public record StylizeSettings(
             styleScale = s.styleScale; init = s.init; seed = s.seed; originalColors = s.originalColors;
             scales = s.scales; normalizeGradients = s.normalizeGradients; saveEvery = s.saveEvery;
             installShutdownHook = s.installShutdownHook; deviceMemoryLimit = s.deviceMemoryLimit;
+            maxPixels = s.maxPixels; lbfgsHistory = s.lbfgsHistory;
         }
 
         public Builder content(Path v) { content = v; return this; }
@@ -173,6 +180,10 @@ public record StylizeSettings(
         public Builder installShutdownHook(boolean v) { installShutdownHook = v; return this; }
         /** Testing hook: treat the device as having only this many bytes (0: its own figures). */
         public Builder deviceMemoryLimit(long v) { deviceMemoryLimit = v; return this; }
+        /** Largest input image in pixels, checked from its header before decoding (--max-pixels). */
+        public Builder maxPixels(long v) { maxPixels = v; return this; }
+        /** L-BFGS history size (--lbfgs-history). */
+        public Builder lbfgsHistory(int v) { lbfgsHistory = v; return this; }
 
         /** Validated settings; IllegalArgumentException with one line naming the option otherwise. */
         public StylizeSettings build() {
@@ -223,6 +234,15 @@ public record StylizeSettings(
                 throw new IllegalArgumentException("--scales " + scales + " is too many for size " + longest
                         + ": the coarsest scale would be " + coarsest + " px (minimum " + MIN_SIDE + ")");
             }
+            if (maxPixels < 1) {
+                throw new IllegalArgumentException("--max-pixels must be a positive number of pixels, got " + maxPixels);
+            }
+            if (lbfgsHistory < 1) {
+                throw new IllegalArgumentException("--lbfgs-history must be at least 1, got " + lbfgsHistory);
+            }
+            if (lbfgsHistory != DEFAULT_LBFGS_HISTORY && opt != Optimizer.LBFGS) {
+                throw new IllegalArgumentException("--lbfgs-history applies to --optimizer lbfgs only");
+            }
             if (saveEvery < 0) {
                 throw new IllegalArgumentException("--save-every must be 0 (off) or positive, got " + saveEvery);
             }
@@ -258,7 +278,7 @@ public record StylizeSettings(
             return new StylizeSettings(content, styles, output, weights, device, recipe, effectivePreset, contentWeight,
                     styleWeight, tvWeight, contentLayers, styleLayers, loss, gram, pooling, styleBlend, iterations, opt, lr,
                     lineSearch, size, width, height, styleScale, start, seed, originalColors, scales, normalizeGradients,
-                    saveEvery, installShutdownHook, deviceMemoryLimit);
+                    saveEvery, installShutdownHook, deviceMemoryLimit, maxPixels, lbfgsHistory);
         }
 
         private static void checkWeight(String option, Double w) {

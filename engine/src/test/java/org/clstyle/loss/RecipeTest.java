@@ -128,6 +128,29 @@ class RecipeTest {
     }
 
     @Test
+    void strictJsonInOurOwnWords() {
+        Recipe base = Recipe.defaultsFor(CAFFE);
+        String dup = message(() -> Recipe.parse("{\"style\": {\"weight\": 1, \"weight\": 1e300}}", base));
+        assertTrue(dup.contains("key 'weight' appears twice"), dup);
+        String dupTop = message(() -> Recipe.parse("{\"tv\": {}, \"tv\": {\"weight\": 1}}", base));
+        assertTrue(dupTop.contains("key 'tv' appears twice"), dupTop);
+        String nan = message(() -> Recipe.parse("{\"style\": {\"weight\": NaN}}", base));
+        assertTrue(nan.startsWith("not valid JSON at line 1") && nan.contains("NaN and Infinity are not JSON numbers"), nan);
+        String deep = message(() -> Recipe.parse("[".repeat(5000) + "]".repeat(5000), base));
+        assertTrue(deep.contains("nested too deeply"), deep);
+        String huge = "x".repeat(10_000_000);
+        String longValue = message(() -> Recipe.parse("{\"pooling\": \"" + huge + "\"}", base));
+        String longField = message(() -> Recipe.parse("{\"content\": {\"weight\": \"" + huge + "\"}}", base));
+        String longKey = message(() -> Recipe.parse("{\"" + huge + "\": 1}", base));
+        for (String m : List.of(dup, dupTop, nan, deep, longValue, longField, longKey)) {
+            assertTrue(m.length() < 300, "bounded: " + m.length() + " characters");
+            assertFalse(m.contains("\n") || m.contains("Exception") || m.contains("JsonReadFeature")
+                    || m.contains("StreamReadConstraints") || m.contains("Source:"), m);
+        }
+        assertTrue(longValue.contains("(10000000 characters)"), longValue);
+    }
+
+    @Test
     void layerListFlagSyntax() {
         assertEquals(Map.of("relu3_1", 1.0, "relu4_1", 0.5), Recipe.layerList("--style-layers", "relu3_1, relu4_1:0.5"));
         assertTrue(message(() -> Recipe.layerList("--content-layers", "relu9_9")).startsWith("--content-layers: unknown layer 'relu9_9'"));
