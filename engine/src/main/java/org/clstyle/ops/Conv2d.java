@@ -33,7 +33,20 @@ public final class Conv2d implements AutoCloseable {
     private final ClContext ctx;
     private final Map<String, ?> overrides;
     private final int biasGroup;
-    private final Map<Integer, GemmTiles> tilesByK = new HashMap<>();
+    /**
+     * Tiles for GEMMs with at most 16 rows (the pyramid generator's 8-channel layers, RGB in and out):
+     * the default 64-row tiles would multiply 87% zeros there. Forward and input gradient (long
+     * pixel dimension): 8 x 256 tiles, 32 work-items (a warp); weight gradient (Cin*K*K columns, often
+     * under 100): 8 x 64. Used where the device takes them, else the defaults.
+     */
+    static final Map<String, Integer> NARROW_LONG = Map.of("TS_M", 8, "TS_N", 256, "TS_K", 16, "WPT_M", 4, "WPT_N", 16,
+            "VW", 8);
+    static final Map<String, Integer> NARROW_SHORT = Map.of("TS_M", 8, "TS_N", 64, "TS_K", 16, "WPT_M", 4, "WPT_N", 16,
+            "VW", 8);
+    /** Rows (output channels, or input channels for the input gradient) up to which the narrow tiles apply. */
+    static final int NARROW_ROWS = 16;
+
+    private final Map<String, GemmTiles> tilesByKey = new HashMap<>();
     private ClBuffer scratch; // [splits * Cout * Cin * K * K], the weight gradient's partial sums
 
     public Conv2d(ClContext ctx) {
@@ -51,9 +64,29 @@ public final class Conv2d implements AutoCloseable {
         this.biasGroup = bg;
     }
 
+    /** Default tiles for kernel size k (or the caller's pinned ones). */
     private GemmTiles tiles(int k) {
-        return tilesByK.computeIfAbsent(k, kk -> new GemmTiles(ctx, FAMILY, overrides,
-                Map.of("CONV_K", kk, "BIAS_WG", biasGroup)));
+        return tilesByKey.computeIfAbsent("wide" + k, key -> new GemmTiles(ctx, FAMILY, overrides,
+                Map.of("CONV_K", k, "BIAS_WG", biasGroup)));
+    }
+
+    /** Tiles for a GEMM of {@code rows} rows: narrow ones (long or short) for at most NARROW_ROWS rows. */
+    private GemmTiles tiles(int k, int rows, boolean longColumns) {
+        if (rows > NARROW_ROWS || !overrides.isEmpty()) {
+            return tiles(k);
+        }
+        String key = (longColumns ? "long" : "short") + k;
+        GemmTiles t = tilesByKey.get(key);
+        if (t == null) {
+            try {
+                t = new GemmTiles(ctx, FAMILY, longColumns ? NARROW_LONG : NARROW_SHORT,
+                        Map.of("CONV_K", k, "BIAS_WG", biasGroup));
+            } catch (IllegalArgumentException e) {
+                t = tiles(k); // the device cannot take them
+            }
+            tilesByKey.put(key, t);
+        }
+        return t;
     }
 
     /** The geometry of x [N, Cin, H, W] with weight [Cout, Cin, K, K]; checks the shapes. */
@@ -83,7 +116,7 @@ public final class Conv2d implements AutoCloseable {
         if (bias != null) {
             expect("forward", "bias", bias, g.cout());
         }
-        tiles(g.k()).launch("conv2d_forward", g.cout(), g.n() * g.outH() * g.outW(),
+        tiles(g.k(), g.cout(), true).launch("conv2d_forward", g.cout(), g.n() * g.outH() * g.outW(),
                 x, weight, bias == null ? weight : bias, bias == null ? 0 : 1, y,
                 g.n(), g.cin(), g.h(), g.w(), g.cout(), stride, pad, g.outH(), g.outW());
     }
@@ -92,7 +125,7 @@ public final class Conv2d implements AutoCloseable {
     public void backwardInput(ClBuffer dy, ClBuffer weight, ClBuffer dx, int stride, int pad) {
         Geometry g = geometry(dx, weight, stride, pad);
         expect("backwardInput", "dy", dy, g.n(), g.cout(), g.outH(), g.outW());
-        tiles(g.k()).launch("conv2d_backward_input", g.cin(), g.n() * g.h() * g.w(),
+        tiles(g.k(), g.cin(), true).launch("conv2d_backward_input", g.cin(), g.n() * g.h() * g.w(),
                 dy, weight, dx, g.n(), g.cin(), g.h(), g.w(), g.cout(), stride, pad, g.outH(), g.outW());
     }
 
@@ -113,7 +146,7 @@ public final class Conv2d implements AutoCloseable {
         int count = g.cout() * g.cin() * g.k() * g.k();
         int splits = splits(g);
         int chunk = (pixels + splits - 1) / splits;
-        GemmTiles t = tiles(g.k());
+        GemmTiles t = tiles(g.k(), g.cout(), false);
         ClBuffer target = dWeight;
         if (splits > 1) {
             long need = (long) splits * count;

@@ -17,7 +17,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * Conv2d kernels against Conv2dReference on random inputs in [-1, 1]: forward, input, weight and bias
  * gradients, batches of 1 to 4, odd sizes, K 1, 3, 9, stride 1 and 2, with and without padding, and
- * shapes whose weight gradient takes the split pixel sum. Tolerance as Conv3x3Test: float sums of L
+ * shapes whose weight gradient takes the split pixel sum; channel counts up to 16 run the narrow tiles,
+ * larger ones the default tiles. Tolerance as Conv3x3Test: float sums of L
  * products of magnitude <= 1 (L the accumulation length: Cin*K*K, Cout*K*K or N*Ho*Wo) round with an
  * error that grows with L, so atol = 1e-5 + 1e-6 * L, rtol = 1e-4. A wrong tap gives errors of order 0.1.
  */
