@@ -8,7 +8,7 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.clstyle.weights.Preprocessing;
-import org.clstyle.weights.Vgg19Layout;
+import org.clstyle.weights.VggArchitecture;
 import org.clstyle.weights.VggWeights;
 import org.clstyle.weights.WeightsConverter;
 import org.clstyle.weights.WeightsException;
@@ -108,7 +108,7 @@ public final class WeightsCommand implements Runnable {
                 o.printf("preprocessing  %s%n", w.preprocessing().describe());
                 o.printf("width          %s%n", w.isFullWidth() ? "full VGG19" : "reduced");
                 long params = 0;
-                for (String c : Vgg19Layout.CONV_LAYERS) {
+                for (String c : VggArchitecture.VGG19.convLayers()) {
                     int co = w.outChannels(c), ci = w.inChannels(c);
                     params += (long) co * ci * 9 + co;
                     o.printf("  %-8s weight [%d, %d, 3, 3]  bias [%d]%n", c, co, ci, co);

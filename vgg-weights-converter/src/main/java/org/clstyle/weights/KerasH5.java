@@ -46,8 +46,8 @@ final class KerasH5 {
                 root = g;
             }
             Map<String, RawTensor[]> out = new LinkedHashMap<>();
-            for (int l = 0; l < Vgg19Layout.CONV_LAYERS.size(); l++) {
-                String layer = Vgg19Layout.kerasName(l);
+            for (int l = 0; l < VggArchitecture.VGG19.convLayers().size(); l++) {
+                String layer = VggArchitecture.VGG19.kerasName(l);
                 Node n = root.getChild(layer);
                 if (!(n instanceof Group g)) {
                     continue; // reported as a missing layer by the caller
@@ -63,7 +63,7 @@ final class KerasH5 {
                     throw new WeightsException(file + ": Keras kernel " + layer + "/" + wn[0] + " has shape " + kernel.shapeString()
                             + ", expected [3, 3, Cin, Cout] (only the tf_dim_ordering files are supported)");
                 }
-                out.put(Vgg19Layout.CONV_LAYERS.get(l), new RawTensor[] {hwioToOihw(kernel), bias});
+                out.put(VggArchitecture.VGG19.convLayers().get(l), new RawTensor[] {hwioToOihw(kernel), bias});
             }
             return out;
         } catch (WeightsException e) {

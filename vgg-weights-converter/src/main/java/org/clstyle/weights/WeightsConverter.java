@@ -88,7 +88,7 @@ public final class WeightsConverter {
         } else if (CaffeModel.looksLike(head)) {
             Map<String, List<RawTensor>> convs = CaffeModel.convolutions(CaffeModel.read(in));
             named = new Named(CAFFEMODEL, Preprocessing.CAFFE, "Caffe model (BGR, 0..255, ImageNet mean)");
-            for (String conv : Vgg19Layout.CONV_LAYERS) {
+            for (String conv : VggArchitecture.VGG19.convLayers()) {
                 List<RawTensor> blobs = convs.get(conv);
                 if (blobs == null) {
                     continue;
@@ -103,7 +103,7 @@ public final class WeightsConverter {
             throw new WeightsException(in + ": not a recognised VGG19 weights file (expected a PyTorch .pth, a Caffe .caffemodel, "
                     + "a Keras .h5 or a .safetensors file)");
         }
-        for (String conv : Vgg19Layout.CONV_LAYERS) {
+        for (String conv : VggArchitecture.VGG19.convLayers()) {
             if (!named.weights.containsKey(conv) || !named.biases.containsKey(conv)) {
                 throw new WeightsException(in + ": " + named.format + " file without " + conv + named.keyHint(conv)
                         + ": is it the VGG19 network?");
@@ -118,7 +118,7 @@ public final class WeightsConverter {
         if (!meta.containsKey("source_format")) {
             meta.put("source_format", named.format);
         }
-        return new Result(VggWeights.fromTensors(in.toString(), named.weights, named.biases, p, meta), named.format, reason);
+        return new Result(VggWeights.fromTensors(VggArchitecture.VGG19, in.toString(), named.weights, named.biases, p, meta), named.format, reason);
     }
 
     /** Tensors by VGG name plus what the source implies. */
@@ -136,7 +136,7 @@ public final class WeightsConverter {
         }
 
         String keyHint(String conv) {
-            return torchvisionPrefix == null ? "" : " (" + torchvisionPrefix + Vgg19Layout.torchvisionPrefix(Vgg19Layout.indexOf(conv)) + ".weight)";
+            return torchvisionPrefix == null ? "" : " (" + torchvisionPrefix + VggArchitecture.VGG19.torchvisionPrefix(VggArchitecture.VGG19.convIndex(conv)) + ".weight)";
         }
     }
 
@@ -211,18 +211,18 @@ public final class WeightsConverter {
 
     private static void mapTorchvision(Named n, String prefix, TensorSource src, java.util.function.Predicate<String> has)
             throws WeightsException {
-        for (int l = 0; l < Vgg19Layout.CONV_LAYERS.size(); l++) {
-            String base = prefix + Vgg19Layout.torchvisionPrefix(l);
+        for (int l = 0; l < VggArchitecture.VGG19.convLayers().size(); l++) {
+            String base = prefix + VggArchitecture.VGG19.torchvisionPrefix(l);
             if (has.test(base + ".weight") && has.test(base + ".bias")) {
-                n.weights.put(Vgg19Layout.CONV_LAYERS.get(l), src.get(base + ".weight"));
-                n.biases.put(Vgg19Layout.CONV_LAYERS.get(l), src.get(base + ".bias"));
+                n.weights.put(VggArchitecture.VGG19.convLayers().get(l), src.get(base + ".weight"));
+                n.biases.put(VggArchitecture.VGG19.convLayers().get(l), src.get(base + ".bias"));
             }
         }
     }
 
     private static void mapConvNames(Named n, String prefix, TensorSource src, java.util.function.Predicate<String> has)
             throws WeightsException {
-        for (String conv : Vgg19Layout.CONV_LAYERS) {
+        for (String conv : VggArchitecture.VGG19.convLayers()) {
             if (has.test(prefix + conv + ".weight") && has.test(prefix + conv + ".bias")) {
                 n.weights.put(conv, src.get(prefix + conv + ".weight"));
                 n.biases.put(conv, src.get(prefix + conv + ".bias"));

@@ -72,7 +72,7 @@ class CorruptInputTest {
         // A safetensors file with VGG names but conv5_4 missing: an incomplete (or VGG16-like) network.
         VggWeights ok = VggWeights.load(converted());
         var m = new java.util.LinkedHashMap<String, RawTensor>();
-        for (String c : Vgg19Layout.CONV_LAYERS) {
+        for (String c : VggArchitecture.VGG19.convLayers()) {
             if (!c.equals("conv5_4")) {
                 m.put(c + ".weight", new RawTensor(new int[] {ok.outChannels(c), ok.inChannels(c), 3, 3}, ok.weight(c)));
                 m.put(c + ".bias", new RawTensor(new int[] {ok.outChannels(c)}, ok.bias(c)));
@@ -88,14 +88,14 @@ class CorruptInputTest {
     void nanInSourceIsRefused() throws Exception {
         VggWeights ok = VggWeights.load(converted());
         var m = new java.util.LinkedHashMap<String, RawTensor>();
-        for (String c : Vgg19Layout.CONV_LAYERS) {
+        for (String c : VggArchitecture.VGG19.convLayers()) {
             float[] w = ok.weight(c).clone();
             if (c.equals("conv4_2")) {
                 w[7] = Float.NaN;
             }
-            m.put("features." + Vgg19Layout.TORCHVISION_INDEX[Vgg19Layout.indexOf(c)] + ".weight",
+            m.put(VggArchitecture.VGG19.torchvisionPrefix(VggArchitecture.VGG19.convIndex(c)) + ".weight",
                     new RawTensor(new int[] {ok.outChannels(c), ok.inChannels(c), 3, 3}, w));
-            m.put("features." + Vgg19Layout.TORCHVISION_INDEX[Vgg19Layout.indexOf(c)] + ".bias", new RawTensor(new int[] {ok.outChannels(c)}, ok.bias(c)));
+            m.put(VggArchitecture.VGG19.torchvisionPrefix(VggArchitecture.VGG19.convIndex(c)) + ".bias", new RawTensor(new int[] {ok.outChannels(c)}, ok.bias(c)));
         }
         Path f = tmp.resolve("nan.safetensors");
         SafetensorsFile.write(f, java.util.Map.of(), m);
