@@ -78,6 +78,14 @@ public final class Generators {
 
     /** A Texture Networks pyramid generator (input: RGB [3, H, W], or anything of that size in texture mode). */
     public static Network pyramid(PyramidOptions o) {
+        return pyramid(o, PYRAMID_WIDTH);
+    }
+
+    /** The pyramid with {@code width} channels per branch instead of 8 (reduced copies for tests). */
+    public static Network pyramid(PyramidOptions o, int width) {
+        if (width < 1) {
+            throw new IllegalArgumentException("pyramid: bad branch width " + width);
+        }
         Builder b = new Builder();
         int k = PYRAMID_RATIOS.length;
         String[] branch = new String[k];
@@ -91,22 +99,22 @@ public final class Generators {
                 in = b.add(s + ".input", new Layer.Concat(), in, noise);
             }
             b.last = in;
-            block(b, s + ".b1", o, o.branchInputChannels(), PYRAMID_WIDTH, 3);
-            block(b, s + ".b2", o, PYRAMID_WIDTH, PYRAMID_WIDTH, 3);
-            branch[i] = block(b, s + ".b3", o, PYRAMID_WIDTH, PYRAMID_WIDTH, 1);
+            block(b, s + ".b1", o, o.branchInputChannels(), width, 3);
+            block(b, s + ".b2", o, width, width, 3);
+            branch[i] = block(b, s + ".b3", o, width, width, 1);
         }
         String current = branch[0];
         for (int i = 1; i < k; i++) {
             String j = "j" + (i + 1);
-            int below = PYRAMID_WIDTH * i, width = PYRAMID_WIDTH * (i + 1);
+            int below = width * i, joined = width * (i + 1);
             b.add(j + ".up", new Layer.Upsample(2), current);
             String up = b.add(j + ".up_norm", norm(o.norm(), below));
             b.add(j + ".cat", new Layer.Concat(), up, branch[i]);
-            block(b, j + ".b1", o, width, width, 3);
-            block(b, j + ".b2", o, width, width, 3);
-            current = block(b, j + ".b3", o, width, width, 1);
+            block(b, j + ".b1", o, joined, joined, 3);
+            block(b, j + ".b2", o, joined, joined, 3);
+            current = block(b, j + ".b3", o, joined, joined, 1);
         }
-        b.add("out", new Layer.Conv2d(PYRAMID_WIDTH * k, 3, 1, 1, 0), current);
+        b.add("out", new Layer.Conv2d(width * k, 3, 1, 1, 0), current);
         String mode = o.stylization() ? (o.noise() ? "stylization+noise" : "stylization") : "texture";
         return new Network("pyramid-" + mode, 3, b.nodes);
     }
@@ -130,22 +138,31 @@ public final class Generators {
 
     /** Johnson et al.'s transformation network (input RGB [3, H, W]). */
     public static Network johnson() {
+        return johnson(32);
+    }
+
+    /** Johnson's network with widths base, 2 base, 4 base instead of 32, 64, 128 (reduced copies for tests). */
+    public static Network johnson(int base) {
+        if (base < 1) {
+            throw new IllegalArgumentException("johnson: bad base width " + base);
+        }
+        int w1 = base, w2 = 2 * base, w3 = 4 * base;
         Builder b = new Builder();
-        johnsonConv(b, "c1", 3, 32, 9, 1, true);
-        johnsonConv(b, "d1", 32, 64, 3, 2, true);
-        String x = johnsonConv(b, "d2", 64, 128, 3, 2, true);
+        johnsonConv(b, "c1", 3, w1, 9, 1, true);
+        johnsonConv(b, "d1", w1, w2, 3, 2, true);
+        String x = johnsonConv(b, "d2", w2, w3, 3, 2, true);
         for (int r = 1; r <= 5; r++) {
             String name = "r" + r;
-            johnsonConv(b, name + ".a", 128, 128, 3, 1, true);
-            String y = johnsonConv(b, name + ".b", 128, 128, 3, 1, false);
+            johnsonConv(b, name + ".a", w3, w3, 3, 1, true);
+            String y = johnsonConv(b, name + ".b", w3, w3, 3, 1, false);
             x = b.add(name + ".add", new Layer.Add(), x, y);
         }
         b.add("u1.up", new Layer.Upsample(2));
-        johnsonConv(b, "u1", 128, 64, 3, 1, true);
+        johnsonConv(b, "u1", w3, w2, 3, 1, true);
         b.add("u2.up", new Layer.Upsample(2));
-        johnsonConv(b, "u2", 64, 32, 3, 1, true);
+        johnsonConv(b, "u2", w2, w1, 3, 1, true);
         b.add("c2.pad", new Layer.Pad(Layer.PadMode.REFLECT, 4));
-        b.add("c2.conv", new Layer.Conv2d(32, 3, 9, 1, 0));
+        b.add("c2.conv", new Layer.Conv2d(w1, 3, 9, 1, 0));
         b.add("out", new Layer.Tanh(JOHNSON_TANH_SCALE));
         return new Network("johnson", 3, b.nodes);
     }
