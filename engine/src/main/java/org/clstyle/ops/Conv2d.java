@@ -34,18 +34,11 @@ public final class Conv2d implements AutoCloseable {
     private final Map<String, ?> overrides;
     private final int biasGroup;
     /**
-     * Tiles for GEMMs with at most 16 rows (the pyramid generator's 8-channel layers, RGB in and out):
-     * the default 64-row tiles would multiply 87% zeros there. Forward and input gradient (long
-     * pixel dimension): 8 x 256 tiles, 32 work-items (a warp); weight gradient (Cin*K*K columns, often
-     * under 100): 8 x 64. Used where the device takes them, else the defaults.
+     * Row-tile heights for GEMMs with few rows (output channels; input channels for the input
+     * gradient): the generators' 3-, 8-, 16- .. 48-channel layers would multiply up to 87% zeros in the
+     * default 64-row tiles. A GEMM of r rows takes the smallest of these at least r (above 48: the defaults).
      */
-    static final Map<String, Integer> NARROW_LONG = Map.of("TS_M", 8, "TS_N", 256, "TS_K", 16, "WPT_M", 4, "WPT_N", 16,
-            "VW", 8);
-    static final Map<String, Integer> NARROW_SHORT = Map.of("TS_M", 8, "TS_N", 64, "TS_K", 16, "WPT_M", 4, "WPT_N", 16,
-            "VW", 8);
-    /** Rows (output channels, or input channels for the input gradient) up to which the narrow tiles apply. */
-    static final int NARROW_ROWS = 16;
-
+    static final int[] ROW_TILES = {8, 16, 24, 32, 48};
     private final Map<String, GemmTiles> tilesByKey = new HashMap<>();
     private ClBuffer scratch; // [splits * Cout * Cin * K * K], the weight gradient's partial sums
 
@@ -70,17 +63,37 @@ public final class Conv2d implements AutoCloseable {
                 Map.of("CONV_K", k, "BIAS_WG", biasGroup)));
     }
 
-    /** Tiles for a GEMM of {@code rows} rows: narrow ones (long or short) for at most NARROW_ROWS rows. */
-    private GemmTiles tiles(int k, int rows, boolean longColumns) {
-        if (rows > NARROW_ROWS || !overrides.isEmpty()) {
+    /**
+     * The tile sizes for a GEMM of {@code rows} x {@code cols}, or null for the defaults: rows rounded
+     * up to one of ROW_TILES; 256, 128 or 64 columns (32 to 64 work-items, a warp or two on GPUs;
+     * float8 columns on CPUs), 64 where there are at most 128 columns (the weight gradient's Cin*K*K).
+     */
+    static Map<String, Integer> tileSizes(int rows, int cols) {
+        int tsM = 0;
+        for (int t : ROW_TILES) {
+            if (rows <= t) {
+                tsM = t;
+                break;
+            }
+        }
+        if (tsM == 0) {
+            return null;
+        }
+        int tsN = cols <= 128 ? 64 : tsM <= 8 ? 256 : tsM <= 32 ? 128 : 64;
+        return Map.of("TS_M", tsM, "TS_N", tsN, "TS_K", 16, "WPT_M", 4, "WPT_N", 16, "VW", 8);
+    }
+
+    /** Tiles for a GEMM of rows x cols with kernel size k (the defaults unless tileSizes has some). */
+    private GemmTiles tiles(int k, int rows, int cols) {
+        Map<String, Integer> sizes = overrides.isEmpty() ? tileSizes(rows, cols) : null;
+        if (sizes == null) {
             return tiles(k);
         }
-        String key = (longColumns ? "long" : "short") + k;
+        String key = "k" + k + "m" + sizes.get("TS_M") + "n" + sizes.get("TS_N");
         GemmTiles t = tilesByKey.get(key);
         if (t == null) {
             try {
-                t = new GemmTiles(ctx, FAMILY, longColumns ? NARROW_LONG : NARROW_SHORT,
-                        Map.of("CONV_K", k, "BIAS_WG", biasGroup));
+                t = new GemmTiles(ctx, FAMILY, sizes, Map.of("CONV_K", k, "BIAS_WG", biasGroup));
             } catch (IllegalArgumentException e) {
                 t = tiles(k); // the device cannot take them
             }
@@ -116,7 +129,7 @@ public final class Conv2d implements AutoCloseable {
         if (bias != null) {
             expect("forward", "bias", bias, g.cout());
         }
-        tiles(g.k(), g.cout(), true).launch("conv2d_forward", g.cout(), g.n() * g.outH() * g.outW(),
+        tiles(g.k(), g.cout(), g.n() * g.outH() * g.outW()).launch("conv2d_forward", g.cout(), g.n() * g.outH() * g.outW(),
                 x, weight, bias == null ? weight : bias, bias == null ? 0 : 1, y,
                 g.n(), g.cin(), g.h(), g.w(), g.cout(), stride, pad, g.outH(), g.outW());
     }
@@ -125,8 +138,29 @@ public final class Conv2d implements AutoCloseable {
     public void backwardInput(ClBuffer dy, ClBuffer weight, ClBuffer dx, int stride, int pad) {
         Geometry g = geometry(dx, weight, stride, pad);
         expect("backwardInput", "dy", dy, g.n(), g.cout(), g.outH(), g.outW());
-        tiles(g.k(), g.cin(), true).launch("conv2d_backward_input", g.cin(), g.n() * g.h() * g.w(),
-                dy, weight, dx, g.n(), g.cin(), g.h(), g.w(), g.cout(), stride, pad, g.outH(), g.outW());
+        if (stride == 1) {
+            tiles(g.k(), g.cin(), g.n() * g.h() * g.w()).launch("conv2d_backward_input", g.cin(), g.n() * g.h() * g.w(),
+                    dy, weight, dx, g.n(), g.cin(), g.h(), g.w(), g.cout(), stride, pad, g.outH(), g.outW());
+            return;
+        }
+        // Strided: one GEMM per phase (qi, qj) of the input pixels, over only the taps that reach them
+        // (a quarter of the taps at stride 2, with no fractional-pixel tests).
+        for (int qi = 0; qi < stride; qi++) {
+            for (int qj = 0; qj < stride; qj++) {
+                int i0 = Math.floorMod(qi - pad, stride), j0 = Math.floorMod(qj - pad, stride);
+                int hq = i0 < g.h() ? (g.h() - i0 + stride - 1) / stride : 0;
+                int wq = j0 < g.w() ? (g.w() - j0 + stride - 1) / stride : 0;
+                if (hq == 0 || wq == 0) {
+                    continue;
+                }
+                int ti = qi < g.k() ? (g.k() - qi + stride - 1) / stride : 0;
+                int tj = qj < g.k() ? (g.k() - qj + stride - 1) / stride : 0;
+                int cols = g.n() * hq * wq;
+                tiles(g.k(), g.cin(), cols).launch("conv2d_backward_input_phase", g.cin(), cols,
+                        dy, weight, dx, g.n(), g.cin(), g.h(), g.w(), g.cout(), stride, pad, g.outH(), g.outW(),
+                        qi, qj, i0, j0, hq, wq, ti, tj);
+            }
+        }
     }
 
     /** The chunk count of the weight gradient's split sum for geometry g (depends on the shape only). */
@@ -146,7 +180,7 @@ public final class Conv2d implements AutoCloseable {
         int count = g.cout() * g.cin() * g.k() * g.k();
         int splits = splits(g);
         int chunk = (pixels + splits - 1) / splits;
-        GemmTiles t = tiles(g.k(), g.cout(), false);
+        GemmTiles t = tiles(g.k(), g.cout(), g.cin() * g.k() * g.k());
         ClBuffer target = dWeight;
         if (splits > 1) {
             long need = (long) splits * count;

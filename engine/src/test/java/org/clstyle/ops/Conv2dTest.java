@@ -17,8 +17,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * Conv2d kernels against Conv2dReference on random inputs in [-1, 1]: forward, input, weight and bias
  * gradients, batches of 1 to 4, odd sizes, K 1, 3, 9, stride 1 and 2, with and without padding, and
- * shapes whose weight gradient takes the split pixel sum; channel counts up to 16 run the narrow tiles,
- * larger ones the default tiles. Tolerance as Conv3x3Test: float sums of L
+ * shapes whose weight gradient takes the split pixel sum; channel counts of every row-tile height
+ * (8, 16, 24, 32, 48) and above (the default tiles). Tolerance as Conv3x3Test: float sums of L
  * products of magnitude <= 1 (L the accumulation length: Cin*K*K, Cout*K*K or N*Ho*Wo) round with an
  * error that grows with L, so atol = 1e-5 + 1e-6 * L, rtol = 1e-4. A wrong tap gives errors of order 0.1.
  */
@@ -46,7 +46,9 @@ class Conv2dTest {
     @CsvSource({"1, 1, 1, 1, 1, 1, 1, 0", "1, 3, 7, 5, 8, 3, 1, 1", "2, 5, 9, 7, 3, 3, 2, 1", "3, 8, 13, 11, 5, 1, 1, 0",
             "2, 3, 17, 15, 32, 9, 1, 4", "1, 48, 6, 7, 3, 1, 1, 0", "2, 32, 10, 9, 64, 3, 2, 0",
             "2, 67, 5, 6, 48, 3, 1, 1", "1, 3, 12, 10, 3, 9, 1, 0", "4, 3, 33, 31, 4, 3, 1, 1",
-            "2, 8, 41, 39, 8, 3, 1, 0"})
+            "2, 8, 41, 39, 8, 3, 1, 0", "2, 16, 9, 8, 24, 3, 1, 1", "1, 24, 7, 9, 16, 3, 2, 1",
+            "1, 40, 6, 5, 40, 3, 1, 1", "2, 32, 11, 7, 32, 1, 1, 0", "2, 3, 9, 8, 4, 1, 2, 0", "1, 5, 11, 10, 6, 3, 3, 1",
+            "1, 3, 20, 17, 4, 9, 2, 4", "3, 4, 8, 8, 5, 3, 2, 0", "1, 2, 2, 2, 3, 3, 2, 1", "2, 64, 9, 9, 128, 3, 2, 0"})
     void matchesReference(int n, int cin, int h, int w, int cout, int k, int s, int p) {
         check(conv, n, cin, h, w, cout, k, s, p);
     }
@@ -56,6 +58,14 @@ class Conv2dTest {
             "4, 3, 33, 31, 4, 3, 2, 1"})
     void smallTilesMatchReference(int n, int cin, int h, int w, int cout, int k, int s, int p) {
         check(small, n, cin, h, w, cout, k, s, p);
+    }
+
+    @Test
+    void fewRowsTakeLowTiles() {
+        assertEquals(Map.of("TS_M", 8, "TS_N", 256, "TS_K", 16, "WPT_M", 4, "WPT_N", 16, "VW", 8), Conv2d.tileSizes(3, 65536));
+        assertEquals(64, Conv2d.tileSizes(8, 72).get("TS_N"));
+        assertEquals(48, Conv2d.tileSizes(40, 100000).get("TS_M"));
+        assertEquals(null, Conv2d.tileSizes(64, 100000));
     }
 
     @Test
@@ -87,9 +97,11 @@ class Conv2dTest {
             op.forward(xb, wb, null, yb, s, p);
             Tensors.assertClose("forward without bias", f(Conv2dReference.forward(g, xd, wd, null)), yb.read(),
                     atol(cin * k * k), 1e-4);
+            dxb.write(nans(n * cin * h * w)); // every element must be written
             op.backwardInput(dyb, wb, dxb, s, p);
             Tensors.assertClose("backward input", f(Conv2dReference.backwardInput(g, dyd, wd)), dxb.read(),
                     atol(cout * k * k), 1e-4);
+            dwb.write(nans(cout * cin * k * k));
             op.backwardWeight(xb, dyb, dwb, s, p);
             Tensors.assertClose("backward weight", f(Conv2dReference.backwardWeight(g, xd, dyd)), dwb.read(),
                     atol(n * ho * wo), 1e-4);
@@ -107,6 +119,12 @@ class Conv2dTest {
             assertThrows(IllegalArgumentException.class, () -> conv.forward(x, w9, null, y, 1, 0));
             assertThrows(IllegalArgumentException.class, () -> conv.forward(x, w9, null, y, 2, 4)); // y is 4x4 at stride 2
         }
+    }
+
+    private static float[] nans(int len) {
+        float[] a = new float[len];
+        java.util.Arrays.fill(a, Float.NaN);
+        return a;
     }
 
     private static double atol(int l) {

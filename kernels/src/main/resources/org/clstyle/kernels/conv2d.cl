@@ -4,6 +4,7 @@
 // The batch is folded into the GEMM's column dimension, so every image shares each weight tile.
 //   forward:         y  [Cout, N*Ho*Wo] = W [Cout, Cin*KK] * im2col(x) [Cin*KK, N*Ho*Wo]       (+ bias)
 //   backward input:  dx [Cin, N*H*W]    = W^T [Cin, Cout*KK] * col2im-gather(dy) [Cout*KK, N*H*W]
+//                    (stride 1; strided convolutions split dx into s*s phases, each with its own taps)
 //   backward weight: dW [Cout, Cin*KK]  = dy [Cout, N*Ho*Wo] * im2col(x)^T [N*Ho*Wo, Cin*KK],
 //                    its long K dimension split into fixed chunks (dimension 2 of the grid) whose
 //                    partial products are summed in a fixed order by conv2d_sum_splits (deterministic).
@@ -145,7 +146,9 @@ void conv2d_backward_input(__global const float* dy, __global const float* w, __
                     int co = k / KK, r = k - co * KK;
                     int di = r / CONV_K, dj = r - di * CONV_K;
                     int ti = py[s] - di, tj = px[s] - dj;
-                    if (ti >= 0 && tj >= 0) {
+                    if (stride == 1) { // (uniform branch) no division
+                        if (ti >= 0 && tj >= 0 && ti < ho && tj < wo) v = dy[base[s] + (co * ho + ti) * wo + tj];
+                    } else if (ti >= 0 && tj >= 0) {
                         int oi = ti / stride, oj = tj / stride;
                         if (oi * stride == ti && oj * stride == tj && oi < ho && oj < wo) {
                             v = dy[base[s] + (co * ho + oi) * wo + oj];
@@ -170,6 +173,93 @@ void conv2d_backward_input(__global const float* dy, __global const float* w, __
             if (col < ncols) {
                 int b = col / hw, p = col - b * hw;
                 dx[(b * cin + m) * hw + p] = res[i][j];
+            }
+        }
+    }
+}
+
+// The input gradient of a strided convolution, one phase at a time: input pixels (i, j) with
+// (i + p) mod s = qi and (j + p) mod s = qj receive only the taps di = qi, qi + s, .. and dj = qj, qj + s, ..
+// (the others would need a fractional output pixel), so per phase the GEMM is
+//   dx_phase [Cin, N*Hq*Wq] = W_phase [Cin, Cout*TI*TJ] * dy-gather [Cout*TI*TJ, N*Hq*Wq]
+// with rows i = i0 + a*s (a < Hq), columns j = j0 + b*s (b < Wq), TI = taps di < K, TJ likewise. The
+// s*s phases together write every pixel of dx once (a phase without taps writes zeros).
+__kernel GEMM_ATTR
+void conv2d_backward_input_phase(__global const float* dy, __global const float* w, __global float* dx, int n,
+                                 int cin, int h, int wd, int cout, int stride, int pad, int ho, int wo,
+                                 int qi, int qj, int i0, int j0, int hq, int wq, int ti, int tj) {
+    GEMM_LOCAL_TILES(As, Bs);
+    const int tx = get_local_id(0), ty = get_local_id(1);
+    const int lid = ty * RTS_N + tx;
+    const int m0 = get_group_id(1) * TS_M, n0 = get_group_id(0) * TS_N;
+    const int hw = h * wd, howo = ho * wo, pq = hq * wq, ncols = n * pq;
+    const int taps = ti * tj, kdim = cout * taps;
+
+    // Per B slot: the batch offset into dy and (i + p, j + p) of its input pixel.
+    int base[B_LOADS], py[B_LOADS], px[B_LOADS];
+    for (int s = 0; s < B_LOADS; s++) {
+        int col = n0 + B_SLOT_N(lid, s);
+        if (col < ncols) {
+            int b = col / pq, p = col - b * pq, a = p / wq;
+            base[s] = b * cout * howo;
+            py[s] = i0 + a * stride + pad;
+            px[s] = j0 + (p - a * wq) * stride + pad;
+        } else {
+            base[s] = 0;
+            py[s] = -1 - CONV_K; // every tap misses
+            px[s] = 0;
+        }
+    }
+
+    VECW acc[WPT_M][WPT_NV];
+    gemm_zero(acc);
+    for (int k0 = 0; k0 < kdim; k0 += TS_K) {
+        // A(ci, co*taps + r) = w[co, ci, qi + (r / tj) s, qj + (r % tj) s]
+        for (int s = 0; s < A_LOADS; s++) {
+            if (A_SLOT_VALID(lid, s)) {
+                int kk = A_SLOT_K(lid, s), mm = A_SLOT_M(lid, s);
+                int m = m0 + mm, k = k0 + kk;
+                float v = 0.0f;
+                if (m < cin && k < kdim) {
+                    int co = k / taps, r = k - co * taps, a = r / tj;
+                    int di = qi + a * stride, dj = qj + (r - a * tj) * stride;
+                    v = w[((co * cin + m) * CONV_K + di) * CONV_K + dj];
+                }
+                As[AS_IDX(kk, mm)] = v;
+            }
+        }
+        // B(co*taps + r, pixel) = dy[b, co, (i + p - di) / s, (j + p - dj) / s] (exact divisions)
+        for (int s = 0; s < B_LOADS; s++) {
+            if (B_SLOT_VALID(lid, s)) {
+                int kk = B_SLOT_K(lid, s), k = k0 + kk;
+                float v = 0.0f;
+                if (k < kdim) {
+                    int co = k / taps, r = k - co * taps, a = r / tj;
+                    int ti2 = py[s] - (qi + a * stride), tj2 = px[s] - (qj + (r - a * tj) * stride);
+                    if (ti2 >= 0 && tj2 >= 0) {
+                        int oi = ti2 / stride, oj = tj2 / stride;
+                        if (oi < ho && oj < wo) v = dy[base[s] + (co * ho + oi) * wo + oj];
+                    }
+                }
+                Bs[BS_IDX(kk, B_SLOT_N(lid, s))] = v;
+            }
+        }
+        GEMM_BARRIER();
+        gemm_tile_fma(As, Bs, tx, ty, acc);
+        GEMM_BARRIER();
+    }
+
+    float res[WPT_M][WPT_N];
+    gemm_result(acc, res);
+    for (int i = 0; i < WPT_M; i++) {
+        int m = m0 + GEMM_ROW(ty, i);
+        if (m >= cin) continue;
+        for (int j = 0; j < WPT_N; j++) {
+            int col = n0 + GEMM_COL(tx, j);
+            if (col < ncols) {
+                int b = col / pq, p = col - b * pq, a = p / wq;
+                int ii = i0 + a * stride, jj = j0 + (p - a * wq) * stride;
+                dx[(b * cin + m) * hw + ii * wd + jj] = res[i][j];
             }
         }
     }
