@@ -27,8 +27,11 @@ public final class GeneratorReference {
     private final Map<String, int[]> shape = new HashMap<>();       // node -> [C, h, w] (one image)
     private int n;
 
-    /** The result of a backward: every parameter's gradient by full name, and the input's. */
-    public record Gradients(Map<String, double[]> parameters, double[] input) {}
+    /**
+     * The result of a backward: every parameter's gradient by full name, the input's, and every node's
+     * output gradient by node name (for locating where two implementations part).
+     */
+    public record Gradients(Map<String, double[]> parameters, double[] input, Map<String, double[]> nodes) {}
 
     public GeneratorReference(Network network, Map<String, double[]> params, Function<String, double[]> noise) {
         this.network = network;
@@ -95,9 +98,11 @@ public final class GeneratorReference {
         Map<String, double[]> grad = new HashMap<>();
         grad.put(nodes.get(nodes.size() - 1).name(), dOut);
         Map<String, double[]> pg = new LinkedHashMap<>();
+        Map<String, double[]> nodeGrads = new LinkedHashMap<>();
         for (int k = nodes.size() - 1; k >= 0; k--) {
             Node node = nodes.get(k);
             double[] g = grad.remove(node.name());
+            if (g != null) nodeGrads.put(node.name(), g);
             Layer l = node.layer();
             int[] s = shape.get(node.input());
             int c = s[0], hh = s[1], ww = s[2];
@@ -143,7 +148,7 @@ public final class GeneratorReference {
         // Parameters in the network's order.
         Map<String, double[]> ordered = new LinkedHashMap<>();
         for (String name : network.parameterShapes().keySet()) ordered.put(name, pg.get(name));
-        return new Gradients(ordered, dInput);
+        return new Gradients(ordered, dInput, nodeGrads);
     }
 
     private static void send(Map<String, double[]> grad, String to, double[] g) {
