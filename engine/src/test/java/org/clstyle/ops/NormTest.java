@@ -113,7 +113,7 @@ class NormTest {
         for (int run = 0; run < 2; run++) {
             try (ClBuffer xb = ctx.buffer(x, n, c, h, w); ClBuffer yb = ctx.buffer(n, c, h, w);
                     ClBuffer dyb = ctx.buffer(dy, n, c, h, w); ClBuffer dxb = ctx.buffer(n, c, h, w);
-                    ClBuffer gb = ctx.buffer(new float[] {1, 2, 3}, c); ClBuffer bb = ctx.buffer(c);
+                    ClBuffer gb = ctx.buffer(new float[] {1, 2, 3}, c); ClBuffer bb = ctx.buffer(new float[] {0.1f, 0, -0.2f}, c);
                     ClBuffer dgb = ctx.buffer(c); ClBuffer dbb = ctx.buffer(c); ClBuffer stats = ctx.buffer(c, 3)) {
                 batch.forwardTraining(xb, gb, bb, yb, stats, null, null);
                 batch.backward(xb, dyb, gb, stats, dxb, dgb, dbb);
