@@ -134,7 +134,11 @@ public final class Conv2d implements AutoCloseable {
                 g.n(), g.cin(), g.h(), g.w(), g.cout(), stride, pad, g.outH(), g.outW());
     }
 
-    /** dx [N, Cin, H, W] from dy [N, Cout, Ho, Wo]; overwrites dx. */
+    /**
+     * dx [N, Cin, H, W] from dy [N, Cout, Ho, Wo]; overwrites dx. Skip it where nothing needs dx (a
+     * network's first layer when the input is not optimised): with few input channels (RGB) each
+     * gathered dy element feeds only a few rows, so this pass costs several times the forward.
+     */
     public void backwardInput(ClBuffer dy, ClBuffer weight, ClBuffer dx, int stride, int pad) {
         Geometry g = geometry(dx, weight, stride, pad);
         expect("backwardInput", "dy", dy, g.n(), g.cout(), g.outH(), g.outW());
