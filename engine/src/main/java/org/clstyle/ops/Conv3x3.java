@@ -11,9 +11,6 @@ import org.clstyle.cl.ClContext;
 import org.clstyle.cl.ClDevice;
 import org.clstyle.cl.ClKernel;
 import org.clstyle.cl.ClProgram;
-import org.clstyle.tune.ShapeClass;
-import org.clstyle.tune.TunedInstances;
-import org.clstyle.tune.TuningTable;
 
 /**
  * 3x3 convolution, stride 1, zero padding 1, bias, optional fused ReLU. Tensors are single images:
@@ -115,13 +112,18 @@ public final class Conv3x3 {
     /** The device's tuning-table name for instances that choose their variant per layer. */
     public static final String PER_LAYER = "PER_LAYER";
 
-    /**
-     * The default: the variant chosen per layer for this device, with the settings of the device's
-     * tuning table (clstyle tune) for each call's shape class, where there is one.
-     */
+    /** The variant chosen per layer for this device, with the built-in defaults. */
     public Conv3x3(ClContext ctx) {
+        this(ctx, OpSettings.NONE);
+    }
+
+    /**
+     * The variant chosen per layer for this device, with {@code settings} (the device's tuning table,
+     * chosen by tune/) for each call's shape class, where it has one.
+     */
+    public Conv3x3(ClContext ctx, OpSettings settings) {
         this(ctx, Map.of(), Variant.forDevice(ctx.device()), true);
-        this.tuned = new TunedInstances<>(TuningTable.load(ctx.device()), ShapeClass.CONV, this, PER_LAYER,
+        this.tuned = new TunedInstances<>(settings, ShapeClass.CONV, this, PER_LAYER,
                 (v, m) -> v.equals(PER_LAYER) ? new Conv3x3(ctx, m) : new Conv3x3(ctx, m, Variant.valueOf(v)));
     }
 
