@@ -185,8 +185,8 @@ public final class KernelSelftest {
     private static final int[][] GRAM_SHAPES = {{5, 7, 5}, {67, 3, 11}};
     /** c, h, w of the pooling checks (odd sides drop a row or column). */
     private static final int[][] POOL_SHAPES = {{3, 7, 5}, {2, 2, 3}, {5, 6, 13}};
-    /** Elementwise and reduction lengths: 1, a prime, and more than one work-group of 256. */
-    private static final int[] LENGTHS = {1, 7, 1031};
+    /** Elementwise and reduction lengths: 1, a prime, and a prime over two stage-1 groups of 256 x 8 terms. */
+    private static final int[] LENGTHS = {1, 7, 4099};
     /** c, h, w of the image and total-variation checks. */
     private static final int[][] IMAGE_SHAPES = {{3, 1, 1}, {3, 7, 5}, {2, 17, 13}};
 
