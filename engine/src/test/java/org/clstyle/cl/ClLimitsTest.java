@@ -65,6 +65,23 @@ class ClLimitsTest {
     }
 
     @Test
+    void anOutputNoKernelWroteIsCaught() {
+        try (ClContext ctx = new ClContext(ClDevice.select(null), false); ClBuffer y = ctx.buffer(5, 7)) {
+            y.fillSentinel();
+            KernelDidNotRunException e = assertThrows(KernelDidNotRunException.class, () -> y.requireWritten("k"));
+            assertTrue(e.getMessage().startsWith("k left 35 of 35 output elements unwritten on "), e.getMessage());
+            assertTrue(e.getMessage().contains("clstyle selftest"), e.getMessage());
+            float[] partly = new float[34];
+            y.write(partly); // a NaN computed from data is not the sentinel: only element 34 is left
+            y.write(new float[] {Float.NaN}, 33);
+            e = assertThrows(KernelDidNotRunException.class, () -> y.requireWritten("k"));
+            assertTrue(e.getMessage().startsWith("k left 1 of 35"), e.getMessage());
+            y.write(new float[35]);
+            y.requireWritten("k");
+        }
+    }
+
+    @Test
     void withLimitsNeverRaisesALimit() {
         ClDevice d = ClDevice.select(null);
         ClDevice same = d.withLimits(Long.MAX_VALUE, Long.MAX_VALUE);
