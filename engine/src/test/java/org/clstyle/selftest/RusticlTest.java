@@ -24,6 +24,15 @@ class RusticlTest {
         ClDevice rusticl = all.stream().filter(d -> d.platformName().toLowerCase(Locale.ROOT).contains("rusticl"))
                 .findFirst().orElse(null);
         Assumptions.assumeTrue(rusticl != null, "no rusticl device (install mesa-opencl-icd, set RUSTICL_ENABLE=llvmpipe)");
+        // What ClDevice.list would have hit with LWJGL's constant: the int 0xFFFFFFFF widened to -1L.
+        try (org.lwjgl.system.MemoryStack stack = org.lwjgl.system.MemoryStack.stackPush()) {
+            java.nio.IntBuffer n = stack.mallocInt(1);
+            long signExtended = org.lwjgl.opencl.CL10.CL_DEVICE_TYPE_ALL;
+            assertEquals(-1L, signExtended);
+            int rc = org.lwjgl.opencl.CL10.clGetDeviceIDs(rusticl.platformId(), signExtended, null, n);
+            System.out.println("rusticl: clGetDeviceIDs(CL_DEVICE_TYPE_ALL as LWJGL passes it) = " + rc);
+            assertEquals(0, org.lwjgl.opencl.CL10.clGetDeviceIDs(rusticl.platformId(), ClDevice.DEVICE_TYPE_ALL, null, n));
+        }
         try (ClContext ctx = new ClContext(rusticl, false)) {
             List<KernelSelftest.Row> rows = new KernelSelftest(ctx, 3)
                     .run(n -> n.startsWith("relu") || n.startsWith("loss") || n.equals("conv3x3 DIRECT forward"));
