@@ -220,7 +220,7 @@ public record ClDevice(
                 typeName(type),
                 deviceString(device, CL_DRIVER_VERSION),
                 deviceString(device, CL_DEVICE_VERSION),
-                deviceString(device, 0x103D /* CL_DEVICE_OPENCL_C_VERSION */),
+                optionalString(device, 0x103D /* CL_DEVICE_OPENCL_C_VERSION, OpenCL 1.1+ */),
                 (int) deviceInt(device, CL_DEVICE_MAX_COMPUTE_UNITS),
                 deviceLong(device, CL_DEVICE_GLOBAL_MEM_SIZE),
                 deviceLong(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE),
@@ -268,6 +268,15 @@ public record ClDevice(
             } finally {
                 MemoryUtil.memFree(buf);
             }
+        }
+    }
+
+    /** A string query that older devices may not know: "" when the query fails. */
+    private static String optionalString(long device, int param) {
+        try {
+            return deviceString(device, param);
+        } catch (ClException e) {
+            return "";
         }
     }
 
