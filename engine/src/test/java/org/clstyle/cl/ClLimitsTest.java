@@ -45,6 +45,21 @@ class ClLimitsTest {
     }
 
     @Test
+    void oldOrBrokenDevicesAreMarkedWithEveryReason() {
+        ClDevice d = ClDevice.select(null);
+        ClDevice old = new ClDevice(d.index(), d.platformId(), d.deviceId(), "p", "n", "v", "GPU", "1", "OpenCL 1.1",
+                "OpenCL C 1.1", 1, 1 << 30, 1 << 28, 256, 32 << 10, false, false, "", new long[] {256, 256, 256},
+                false, false);
+        assertEquals(List.of("the driver reports it unavailable (CL_DEVICE_AVAILABLE is false)",
+                "no OpenCL C compiler (CL_DEVICE_COMPILER_AVAILABLE is false)",
+                "OpenCL C 1.2 or later needed, device reports \"OpenCL C 1.1\""), old.unmetRequirements());
+        ClDevice narrow = new ClDevice(d.index(), d.platformId(), d.deviceId(), "p", "n", "v", "GPU", "1", "OpenCL 3.0",
+                "OpenCL C 3.0 driver", 1, 1 << 30, 1 << 28, 256, 64 << 10, false, false, "", new long[] {32, 256, 1},
+                true, true);
+        assertEquals(List.of("max work-items along dimension 0 32 < 64"), narrow.unmetRequirements());
+    }
+
+    @Test
     void launchesBeyondTheLoweredLimitsAreRefusedWithTheDriversCodes() {
         ClDevice small = ClDevice.select(null).withLimits(64, 1024);
         try (ClContext ctx = new ClContext(small, false);
