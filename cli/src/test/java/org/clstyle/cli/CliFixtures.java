@@ -10,7 +10,7 @@ import java.util.SplittableRandom;
 import org.clstyle.image.FloatImage;
 import org.clstyle.image.Images;
 import org.clstyle.weights.Preprocessing;
-import org.clstyle.weights.Vgg19Layout;
+import org.clstyle.weights.VggArchitecture;
 import org.clstyle.weights.VggWeights;
 
 /** Tiny inputs for the command tests, and a way to run a command as Main does. */
@@ -26,7 +26,7 @@ final class CliFixtures {
         SplittableRandom r = new SplittableRandom(7);
         int cin = 3;
         for (int i = 0; i < TINY.length; i++) {
-            String name = Vgg19Layout.CONV_LAYERS.get(i);
+            String name = VggArchitecture.VGG19.convLayers().get(i);
             int cout = TINY[i];
             float[] wt = new float[cout * cin * 9];
             double std = Math.sqrt(2.0 / (cin * 9));

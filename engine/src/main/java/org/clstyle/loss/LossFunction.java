@@ -8,14 +8,16 @@ import java.util.Map;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.ops.VectorOps;
+import org.clstyle.nn.DeviceNetwork;
+import org.clstyle.nn.Network;
 import org.clstyle.vgg.Preprocess;
-import org.clstyle.vgg.Vgg19;
+import org.clstyle.vgg.Vgg;
 import org.clstyle.weights.VggWeights;
 
 /**
  * The style-transfer objective on the device (definitions in {@link Recipe}): construction computes the
- * content activations and the blended style Grams once; {@link #evaluate} then runs preprocess, VGG19
- * forward, every loss term, and the backward to d total / d image, reading back only the raw terms (one
+ * content activations and the blended style Grams once; {@link #evaluate} then runs preprocess, the
+ * network's forward (VGG16 or VGG19, as the weights say), every loss term, and the backward to d total / d image, reading back only the raw terms (one
  * small buffer, one read). Every buffer is allocated here, for the image size (h, w); evaluate allocates
  * nothing on the device.
  */
@@ -24,7 +26,8 @@ public final class LossFunction implements AutoCloseable {
     private final Recipe recipe;
     private final int h, w;
     private final Preprocess preprocess;
-    private final Vgg19 vgg;
+    private final Network network;
+    private final DeviceNetwork vgg;
     private final List<String> taps;                 // every layer a term reads, forward order
     private final List<ContentLoss> content = new ArrayList<>();
     private final List<StyleLoss> style = new ArrayList<>();
@@ -34,7 +37,7 @@ public final class LossFunction implements AutoCloseable {
     private final ClBuffer dNet;     // [3, H, W] d total / d network input
     private final ClBuffer results;  // [terms]: content layers, style layers, tv
     // layer -> what the loss terms there add to d total / d F_l, written into the backward walk's buffer
-    private final Map<String, Vgg19.LayerGradient> layerGradients = new LinkedHashMap<>();
+    private final Map<String, DeviceNetwork.NodeGradient> layerGradients = new LinkedHashMap<>();
     private final float[] contentScale, styleScale;   // term weight * layer weight
     // --normalize-gradients: each term's gradient goes to its layer's scratch, is divided by its own L1
     // norm (jcjohnson's modules: grad / (|grad|_1 + 1e-8)), then weighted into the walk's gradient. Null when off.
@@ -76,7 +79,13 @@ public final class LossFunction implements AutoCloseable {
         this.h = h;
         this.w = w;
         this.preprocess = new Preprocess(ctx, weights.preprocessing());
-        this.vgg = new Vgg19(ctx, weights, recipe.pooling());
+        this.network = Vgg.network(weights, recipe.pooling());
+        for (String l : recipe.layers(true)) {
+            if (network.indexOf(l) < 0) {
+                throw new IllegalArgumentException("recipe: " + network.unknownNodeMessage(l));
+            }
+        }
+        this.vgg = new DeviceNetwork(ctx, network, Vgg.parameters(weights));
         this.tv = new TotalVariationLoss(ctx, recipe.tv().kind());
         this.vectors = new VectorOps(ctx);
         List<String> layers = new ArrayList<>();
@@ -90,13 +99,13 @@ public final class LossFunction implements AutoCloseable {
                 }
             }
         }
-        layers.sort((a, b) -> Integer.compare(org.clstyle.vgg.VggLayers.index(a), org.clstyle.vgg.VggLayers.index(b)));
+        layers.sort((a, b) -> Integer.compare(network.indexOf(a), network.indexOf(b)));
         this.taps = List.copyOf(layers);
 
         // Style targets: each style image at its own size, Grams blended into one target per layer.
         if (withStyle) {
             for (String l : recipe.style().layers().keySet()) {
-                int c = vgg.shape(l, h, w)[0];
+                int c = network.channels(l);
                 style.add(new StyleLoss(ctx, l, c, recipe.style().loss(), recipe.style().gram()));
             }
             List<String> styleTaps = List.copyOf(recipe.style().layers().keySet());

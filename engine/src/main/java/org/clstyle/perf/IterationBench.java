@@ -15,7 +15,7 @@ import org.clstyle.ops.Pool2x2;
 import org.clstyle.loss.LossFunction;
 import org.clstyle.loss.Recipe;
 import org.clstyle.weights.Preprocessing;
-import org.clstyle.weights.Vgg19Layout;
+import org.clstyle.weights.VggArchitecture;
 import org.clstyle.weights.VggWeights;
 
 /**
@@ -202,10 +202,10 @@ public final class IterationBench implements AutoCloseable {
     /** Full-width VGG19 with He-initialised weights and small random biases, Caffe preprocessing. */
     public static VggWeights randomWeights(SplittableRandom rnd) {
         Map<String, float[]> w = new HashMap<>(), b = new HashMap<>();
-        int cin = Vgg19Layout.IMAGE_CHANNELS;
-        for (int l = 0; l < Vgg19Layout.CONV_LAYERS.size(); l++) {
-            String name = Vgg19Layout.CONV_LAYERS.get(l);
-            int cout = Vgg19Layout.FULL_CHANNELS[l];
+        int cin = VggArchitecture.IMAGE_CHANNELS;
+        for (int l = 0; l < VggArchitecture.VGG19.convLayers().size(); l++) {
+            String name = VggArchitecture.VGG19.convLayers().get(l);
+            int cout = VggArchitecture.VGG19.fullChannels()[l];
             // He initialisation; the Caffe input is 0-255, so the first layer is scaled down to keep activations O(1).
             double std = Math.sqrt(2.0 / (cin * 9)) / (l == 0 ? 100 : 1);
             w.put(name, normal(rnd, cout * cin * 9, std));

@@ -25,6 +25,15 @@ public interface ProgressListener {
     /** An intermediate image was written (every --save-every iterations). */
     default void onImageSaved(int iteration, FloatImage image, Path file) { }
 
+    /** How often {@link #onPreview} wants the current image: every N iterations; 0 (the default) never. */
+    default int previewEvery() { return 0; }
+
+    /**
+     * The current image (with --original-colors applied) every {@link #previewEvery()} iterations, from
+     * the run's thread; nothing is written to disk.
+     */
+    default void onPreview(int iteration, FloatImage image) { }
+
     /** A one-line remark for the user (alpha dropped, stop requested, optimiser converged ...). */
     default void onNote(String note) { }
 

@@ -54,6 +54,8 @@ public final class Stylizer {
     private final StylizeSettings s;
     private final ProgressListener listener;
     private volatile boolean stopRequested;
+    private volatile boolean paused;
+    private final Object pauseLock = new Object();
     private boolean halted; // the loss went non-finite: no further scales
     private final CountDownLatch finished = new CountDownLatch(1);
 
@@ -65,6 +67,33 @@ public final class Stylizer {
     /** Asks the loop to stop after the current iteration; the last good image is still written. */
     public void requestStop() {
         stopRequested = true;
+        synchronized (pauseLock) {
+            pauseLock.notifyAll();
+        }
+    }
+
+    /**
+     * Pauses ({@code true}) or resumes the loop: a paused run waits before its next iteration, keeping
+     * its device buffers, until resumed or stopped.
+     */
+    public void setPaused(boolean pause) {
+        synchronized (pauseLock) {
+            paused = pause;
+            pauseLock.notifyAll();
+        }
+    }
+
+    private void awaitResume() {
+        synchronized (pauseLock) {
+            while (paused && !stopRequested) {
+                try {
+                    pauseLock.wait();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    stopRequested = true; // an interrupted run stops like a requested stop
+                }
+            }
+        }
     }
 
     /** Runs to the end (or a stop) and writes the output file. */
@@ -304,6 +333,7 @@ public final class Stylizer {
             vectors.copy(x, lastGood);
             long scaleStart = System.nanoTime();
             for (int i = 1; i <= s.iterations(); i++) {
+                awaitResume();
                 if (stopRequested) {
                     break;
                 }
@@ -332,6 +362,10 @@ public final class Stylizer {
                 }
                 listener.onIteration(new ProgressListener.Progress(k + 1, sizes.length, w, h, done, total, last[0],
                         Duration.ofNanos(now - t0), Duration.ofMillis((long) (eta * 1000))));
+                int previewEvery = listener.previewEvery();
+                if (previewEvery > 0 && done % previewEvery == 0 && done < total) {
+                    listener.onPreview(done, finish(new FloatImage(w, h, lastGood.read()), contentK));
+                }
                 if (s.saveEvery() > 0 && done % s.saveEvery() == 0 && done < total) {
                     FloatImage snap = finish(new FloatImage(w, h, lastGood.read()), contentK);
                     Path file = numbered(s.output(), done);

@@ -1,35 +1,21 @@
 package org.clstyle.vgg;
 
-import java.util.ArrayList;
 import java.util.Collection;
-import java.util.Collections;
 import java.util.List;
+import org.clstyle.weights.VggArchitecture;
 
 /**
- * The names of VGG19's layers in forward order: conv1_1, relu1_1, conv1_2, relu1_2, pool1, conv2_1, ...
- * relu5_4, pool5. convX_Y is the convolution's output before its ReLU, reluX_Y after it.
- * Kept apart from {@link Vgg19} so that recipes can be validated without touching a device.
+ * The layer names a recipe may use before the weights are known: VGG19's 37 in forward order (conv1_1,
+ * relu1_1, conv1_2, relu1_2, pool1, conv2_1, ... relu5_4, pool5), which include every VGG16 name.
+ * convX_Y is the convolution's output before its ReLU, reluX_Y after it. Once the weights are loaded,
+ * the network's own table ({@link Vgg#network}) decides; VGG16 lacks conv3_4, conv4_4, conv5_4 and
+ * their ReLUs. Kept apart from the network so that recipes can be validated without touching a device.
  */
 public final class VggLayers {
     private VggLayers() {}
 
-    /** Convolutions per block (VGG19: 2, 2, 4, 4, 4). */
-    static final int[] CONVS_PER_BLOCK = {2, 2, 4, 4, 4};
-
-    /** All 37 layer names in forward order. */
-    public static final List<String> ALL;
-
-    static {
-        List<String> names = new ArrayList<>();
-        for (int b = 0; b < CONVS_PER_BLOCK.length; b++) {
-            for (int k = 1; k <= CONVS_PER_BLOCK[b]; k++) {
-                names.add("conv" + (b + 1) + "_" + k);
-                names.add("relu" + (b + 1) + "_" + k);
-            }
-            names.add("pool" + (b + 1));
-        }
-        ALL = Collections.unmodifiableList(names);
-    }
+    /** All 37 VGG19 layer names in forward order. */
+    public static final List<String> ALL = VggArchitecture.VGG19.layers();
 
     /** True for a valid layer name. */
     public static boolean isLayer(String name) {

@@ -9,26 +9,49 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The 16 VGG19 convolutions (weights [Cout, Cin, 3, 3] and biases [Cout], float32) with the preprocessing the
- * network expects. Always validated: every layer present, 3x3 kernels, conv1_1 takes 3 channels, each conv's
- * Cin equals the previous conv's Cout, and no NaN or infinity.
+ * The convolutions of a VGG network ({@link VggArchitecture}: VGG16's 13 or VGG19's 16; weights
+ * [Cout, Cin, 3, 3] and biases [Cout], float32) with the preprocessing the network expects. Always
+ * validated: every layer present, 3x3 kernels, conv1_1 takes 3 channels, each conv's Cin equals the
+ * previous conv's Cout, and no NaN or infinity. A converted file records its network in its metadata
+ * format ({@code clstyle-vgg19/1}, {@code clstyle-vgg16/1}).
  */
 public final class VggWeights {
-    public static final String FORMAT = "clstyle-vgg19/1";
+    /** The metadata format of a converted VGG19 file (kept for files written before VGG16 existed). */
+    public static final String FORMAT = formatOf(VggArchitecture.VGG19);
 
-    private static final int L = Vgg19Layout.CONV_LAYERS.size();
-
-    private final float[][] weights = new float[L][]; // [Cout, Cin, 3, 3] each
-    private final float[][] biases = new float[L][];  // [Cout] each
-    private final int[] cin = new int[L];
-    private final int[] cout = new int[L];
+    private final VggArchitecture architecture;
+    private final float[][] weights; // [Cout, Cin, 3, 3] each
+    private final float[][] biases;  // [Cout] each
+    private final int[] cin;
+    private final int[] cout;
     private final Preprocessing preprocessing;
     private final Map<String, String> metadata;
 
-    private VggWeights(String label, Map<String, RawTensor> w, Map<String, RawTensor> b, Preprocessing p,
+    /** The metadata format of a converted file holding {@code a}. */
+    public static String formatOf(VggArchitecture a) {
+        return "clstyle-" + a.id() + "/1";
+    }
+
+    /** The architecture a metadata format names, or null when it is no converted clstyle file's. */
+    public static VggArchitecture architectureOfFormat(String format) {
+        for (VggArchitecture a : VggArchitecture.values()) {
+            if (formatOf(a).equals(format)) {
+                return a;
+            }
+        }
+        return null;
+    }
+
+    private VggWeights(VggArchitecture a, String label, Map<String, RawTensor> w, Map<String, RawTensor> b, Preprocessing p,
                        Map<String, String> extraMetadata) throws WeightsException {
+        architecture = a;
+        int L = a.convLayers().size();
+        weights = new float[L][];
+        biases = new float[L][];
+        cin = new int[L];
+        cout = new int[L];
         for (int l = 0; l < L; l++) {
-            String conv = Vgg19Layout.CONV_LAYERS.get(l);
+            String conv = a.convLayers().get(l);
             RawTensor wt = w.get(conv), bt = b.get(conv);
             if (wt == null || bt == null) {
                 throw new WeightsException(label + ": missing " + conv + (wt == null ? " weight" : " bias"));
@@ -40,10 +63,10 @@ public final class VggWeights {
             if (bt.shape().length != 1 || bt.shape()[0] != s[0]) {
                 throw new WeightsException(label + ": " + conv + " bias has shape " + bt.shapeString() + ", expected [" + s[0] + "]");
             }
-            int expectIn = l == 0 ? Vgg19Layout.IMAGE_CHANNELS : cout[l - 1];
+            int expectIn = l == 0 ? VggArchitecture.IMAGE_CHANNELS : cout[l - 1];
             if (s[1] != expectIn) {
                 throw new WeightsException(label + ": " + conv + " takes " + s[1] + " input channels but "
-                        + (l == 0 ? "the image has 3" : Vgg19Layout.CONV_LAYERS.get(l - 1) + " gives " + expectIn));
+                        + (l == 0 ? "the image has 3" : a.convLayers().get(l - 1) + " gives " + expectIn));
             }
             checkFinite(label, conv + " weight", wt.data());
             checkFinite(label, conv + " bias", bt.data());
@@ -54,7 +77,7 @@ public final class VggWeights {
         }
         preprocessing = p;
         Map<String, String> m = new LinkedHashMap<>();
-        m.put("format", FORMAT);
+        m.put("format", formatOf(a));
         m.putAll(extraMetadata);
         m.putAll(p.toMetadata());
         metadata = Collections.unmodifiableMap(m);
@@ -68,16 +91,21 @@ public final class VggWeights {
         }
     }
 
-    /** Builds weights from tensors named conv1_1 ... conv5_4; {@code label} names the source in messages. */
-    static VggWeights fromTensors(String label, Map<String, RawTensor> weights, Map<String, RawTensor> biases, Preprocessing p,
-                                  Map<String, String> sourceMetadata) throws WeightsException {
-        return new VggWeights(label, weights, biases, p, sourceMetadata);
+    /** Builds weights of {@code a} from tensors named conv1_1 ...; {@code label} names the source in messages. */
+    static VggWeights fromTensors(VggArchitecture a, String label, Map<String, RawTensor> weights, Map<String, RawTensor> biases,
+                                  Preprocessing p, Map<String, String> sourceMetadata) throws WeightsException {
+        return new VggWeights(a, label, weights, biases, p, sourceMetadata);
     }
 
-    /** In-memory weights (tests, synthetic networks): shapes follow from the bias lengths and the 3x3 kernels. */
+    /** In-memory VGG19 weights (tests, synthetic networks): shapes follow from the bias lengths and the 3x3 kernels. */
     public static VggWeights of(Map<String, float[]> weights, Map<String, float[]> biases, Preprocessing p) {
+        return of(VggArchitecture.VGG19, weights, biases, p);
+    }
+
+    /** In-memory weights of {@code a}: shapes follow from the bias lengths and the 3x3 kernels. */
+    public static VggWeights of(VggArchitecture a, Map<String, float[]> weights, Map<String, float[]> biases, Preprocessing p) {
         Map<String, RawTensor> w = new LinkedHashMap<>(), b = new LinkedHashMap<>();
-        for (String conv : Vgg19Layout.CONV_LAYERS) {
+        for (String conv : a.convLayers()) {
             float[] wv = weights.get(conv), bv = biases.get(conv);
             if (wv == null || bv == null) {
                 continue; // reported as missing below
@@ -90,7 +118,7 @@ public final class VggWeights {
             b.put(conv, new RawTensor(new int[] {co}, bv));
         }
         try {
-            return new VggWeights("in-memory weights", w, b, p, Map.of());
+            return new VggWeights(a, "in-memory weights", w, b, p, Map.of());
         } catch (WeightsException e) {
             throw new IllegalArgumentException(e.getMessage(), e);
         }
@@ -108,8 +136,9 @@ public final class VggWeights {
             throw new WeightsException(e.getMessage() + "; convert the original with `clstyle weights convert`");
         }
         Map<String, String> meta = f.metadata();
-        if (!FORMAT.equals(meta.get("format"))) {
-            throw new WeightsException(file + ": not a converted clstyle VGG19 file (metadata format is "
+        VggArchitecture a = architectureOfFormat(meta.get("format"));
+        if (a == null) {
+            throw new WeightsException(file + ": not a converted clstyle VGG file (metadata format is "
                     + (meta.get("format") == null ? "missing" : "'" + meta.get("format") + "'") + "); convert it with `clstyle weights convert`");
         }
         Preprocessing p;
@@ -119,7 +148,7 @@ public final class VggWeights {
             throw new WeightsException(file + ": " + e.getMessage());
         }
         Map<String, RawTensor> w = new LinkedHashMap<>(), b = new LinkedHashMap<>();
-        for (String conv : Vgg19Layout.CONV_LAYERS) {
+        for (String conv : a.convLayers()) {
             for (String kind : List.of("weight", "bias")) {
                 String key = conv + "." + kind;
                 SafetensorsFile.Entry e = f.entry(key);
@@ -134,18 +163,23 @@ public final class VggWeights {
         }
         Map<String, String> extra = new LinkedHashMap<>(meta);
         extra.keySet().removeAll(List.of("format", "channel_order", "input_scale", "mean", "std"));
-        return new VggWeights(file.toString(), w, b, p, extra);
+        return new VggWeights(a, file.toString(), w, b, p, extra);
     }
 
     /** Writes the file (temporary name, then rename: never a partial file). */
     public void save(Path file) throws WeightsException {
         Map<String, RawTensor> t = new LinkedHashMap<>();
-        for (int l = 0; l < L; l++) {
-            String conv = Vgg19Layout.CONV_LAYERS.get(l);
+        for (int l = 0; l < cout.length; l++) {
+            String conv = architecture.convLayers().get(l);
             t.put(conv + ".weight", new RawTensor(new int[] {cout[l], cin[l], 3, 3}, weights[l]));
             t.put(conv + ".bias", new RawTensor(new int[] {cout[l]}, biases[l]));
         }
         SafetensorsFile.write(file, metadata, t);
+    }
+
+    /** The network these weights belong to. */
+    public VggArchitecture architecture() {
+        return architecture;
     }
 
     public Preprocessing preprocessing() {
@@ -175,15 +209,16 @@ public final class VggWeights {
         return cin[layer(conv)];
     }
 
-    /** True when every conv has the published VGG19 width. */
+    /** True when every conv has the published width. */
     public boolean isFullWidth() {
-        return Arrays.equals(cout, Vgg19Layout.FULL_CHANNELS);
+        return Arrays.equals(cout, architecture.fullChannels());
     }
 
-    private static int layer(String conv) {
-        int l = Vgg19Layout.indexOf(conv);
+    private int layer(String conv) {
+        int l = architecture.convIndex(conv);
         if (l < 0) {
-            throw new IllegalArgumentException("not a VGG19 conv layer: " + conv + " (expected one of " + Vgg19Layout.CONV_LAYERS + ")");
+            throw new IllegalArgumentException("not a " + architecture.name() + " conv layer: " + conv
+                    + " (expected one of " + architecture.convLayers() + ")");
         }
         return l;
     }

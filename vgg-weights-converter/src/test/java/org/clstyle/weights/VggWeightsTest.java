@@ -25,7 +25,7 @@ class VggWeightsTest {
         Random r = new Random(seed);
         int cin = 3;
         for (int l = 0; l < 16; l++) {
-            String c = Vgg19Layout.CONV_LAYERS.get(l);
+            String c = VggArchitecture.VGG19.convLayers().get(l);
             float[] wv = new float[widths[l] * cin * 9];
             for (int i = 0; i < wv.length; i++) {
                 wv[i] = (float) r.nextGaussian();
@@ -43,7 +43,7 @@ class VggWeightsTest {
 
     @Test
     void fullWidthRoundTripIsBitExact() throws Exception {
-        VggWeights w = random(Vgg19Layout.FULL_CHANNELS, Preprocessing.TORCHVISION, 1);
+        VggWeights w = random(VggArchitecture.VGG19.fullChannels(), Preprocessing.TORCHVISION, 1);
         assertTrue(w.isFullWidth());
         Path f = tmp.resolve("full.safetensors");
         w.save(f);
@@ -52,7 +52,7 @@ class VggWeightsTest {
         long ms = (System.nanoTime() - t0) / 1_000_000;
         // Reported, not asserted (no timing assertions): the full file is ~80 MB of conv weights.
         System.out.printf("VggWeights.load of the full-width file (%d MB): %d ms%n", Files.size(f) >> 20, ms);
-        for (String c : Vgg19Layout.CONV_LAYERS) {
+        for (String c : VggArchitecture.VGG19.convLayers()) {
             assertArrayEquals(w.weight(c), back.weight(c), c);
             assertArrayEquals(w.bias(c), back.bias(c), c);
             assertEquals(w.outChannels(c), back.outChannels(c));
@@ -82,7 +82,7 @@ class VggWeightsTest {
         int[] widths = {4, 4, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8};
         VggWeights ok = random(widths, Preprocessing.CAFFE, 3);
         Map<String, float[]> w = new HashMap<>(), b = new HashMap<>();
-        for (String c : Vgg19Layout.CONV_LAYERS) {
+        for (String c : VggArchitecture.VGG19.convLayers()) {
             w.put(c, ok.weight(c).clone());
             b.put(c, ok.bias(c).clone());
         }

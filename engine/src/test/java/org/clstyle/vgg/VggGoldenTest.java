@@ -11,6 +11,7 @@ import java.util.Map;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.loss.Golden;
+import org.clstyle.nn.DeviceNetwork;
 import org.clstyle.ops.VectorOps;
 import org.clstyle.testing.Tensors;
 import org.clstyle.weights.VggWeights;
@@ -19,14 +20,14 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Vgg19 + Preprocess forward against PyTorch's float64 activations of the golden image (tiny random
+ * DeviceNetwork on the VGG19 table + Preprocess forward against PyTorch's float64 activations of the golden image (tiny random
  * network, Caffe preprocessing, max pooling), at layers from relu1_1 to relu5_4, pre-ReLU convs and
  * pools included. Tolerance per element: 1e-4 * max|golden activation| + 1e-4 * |golden element|.
  * Also: the fused and unfused paths give the same ReLU outputs, and the backward of a linear probe
  * <r, F_l> through the whole graph equals the same probe's backward through a graph that keeps every
  * conv unfused (two routes through different kernels).
  */
-class Vgg19GoldenTest {
+class VggGoldenTest {
     private static ClContext ctx;
 
     @BeforeAll
@@ -46,7 +47,7 @@ class Vgg19GoldenTest {
         Golden.Tensor image = Golden.png(Golden.cases().get("image").asText());
         List<String> names = new ArrayList<>();
         layers.fieldNames().forEachRemaining(names::add);
-        try (Vgg19 vgg = new Vgg19(ctx, weights, Pooling.MAX);
+        try (DeviceNetwork vgg = new DeviceNetwork(ctx, Vgg.network(weights, Pooling.MAX), Vgg.parameters(weights));
                 ClBuffer x = ctx.buffer(image.data(), image.shape()); ClBuffer net = ctx.buffer(image.shape())) {
             new Preprocess(ctx, weights.preprocessing()).forward(x, net);
             vgg.forward(net, names);
@@ -69,12 +70,13 @@ class Vgg19GoldenTest {
         unfusedTaps.add("relu4_1");
         int[] shape = new int[] {32, 3, 2};
         float[] probe = Tensors.normal(5, 32 * 3 * 2, 1);
-        try (Vgg19 fused = new Vgg19(ctx, weights, Pooling.AVG); Vgg19 unfused = new Vgg19(ctx, weights, Pooling.AVG);
+        try (DeviceNetwork fused = new DeviceNetwork(ctx, Vgg.network(weights, Pooling.AVG), Vgg.parameters(weights));
+                DeviceNetwork unfused = new DeviceNetwork(ctx, Vgg.network(weights, Pooling.AVG), Vgg.parameters(weights));
                 ClBuffer x = ctx.buffer(image.data(), image.shape()); ClBuffer net = ctx.buffer(image.shape());
                 ClBuffer r = ctx.buffer(probe, shape);
                 ClBuffer d1 = ctx.buffer(image.shape()); ClBuffer d2 = ctx.buffer(image.shape())) {
             new Preprocess(ctx, weights.preprocessing()).forward(x, net);
-            fused.forward(net, "relu4_1");
+            fused.forward(net, List.of("relu4_1"));
             unfused.forward(net, unfusedTaps);
             float[] a = fused.activation("relu4_1").read();
             Tensors.assertClose("relu4_1 fused vs unfused", a, unfused.activation("relu4_1").read(), 1e-5 * Golden.maxAbs(a), 1e-5);
@@ -88,7 +90,7 @@ class Vgg19GoldenTest {
                 unfused.backward(Map.of("relu4_1", r, "conv2_1", zero), d2);
                 Tensors.assertClose("with a zero conv2_1 gradient", g, d2.read(), 1e-5 * Golden.maxAbs(g), 1e-5);
             }
-            assertEquals("conv2_1's pre-ReLU output was not kept: name it in the forward's layers",
+            assertEquals("conv2_1 was not requested by the last forward: name it in the forward's outputs",
                     assertThrows(IllegalStateException.class, () -> fused.activation("conv2_1")).getMessage());
         }
     }

@@ -1,0 +1,494 @@
+package org.clstyle.nn;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.clstyle.cl.ClBuffer;
+import org.clstyle.cl.ClContext;
+import org.clstyle.ops.Conv3x3;
+import org.clstyle.ops.Pool2x2;
+import org.clstyle.ops.Relu;
+import org.clstyle.ops.VectorOps;
+
+/**
+ * A {@link Network} on the device: forward to the deepest node a caller reads, keeping every node the
+ * caller names, and backward from per-node gradients to the network input. It runs chains of the layer
+ * kinds the loss networks use (3x3 stride-1 zero-padded {@link Layer.Conv2d}, {@link Layer.Relu}, 2x2
+ * {@link Layer.Pool2d}); the constructor refuses any other network with a message naming the node.
+ *
+ * <p>Which outputs exist is decided per plan (image size, requested nodes), from the table alone:
+ * <ul>
+ * <li>A requested node always has its own buffer holding exactly its output. A Conv2d whose only reader
+ *     is a ReLU runs fused with it (one launch, no buffer for the pre-activation) only when the Conv2d's
+ *     own output is not requested; requested, it writes its own buffer and the ReLU reads it.</li>
+ * <li>Every ReLU and pool output gets a buffer (ReLU outputs mask the backward, a max pool's input
+ *     routes its backward).</li>
+ * </ul>
+ * The backward writes its gradients over activations it no longer needs (see {@link #walk}), so it adds
+ * only about one scratch buffer per level shape; activations are therefore valid only until the next
+ * backward. Buffers are allocated once per plan and reused by every forward and backward with that plan:
+ * an optimisation loop at one size allocates nothing after its first iteration. Parameters are uploaded
+ * once, only as deep as some plan needed.
+ */
+public final class DeviceNetwork implements AutoCloseable {
+    private final ClContext ctx;
+    private final Network network;
+    private final List<Node> nodes;
+    private final Parameters parameters;
+    private final Conv3x3 conv;
+    private final Relu relu;
+    private final Pool2x2 pool;
+    private final VectorOps vectors;
+    private final Map<String, ClBuffer> weight = new HashMap<>(); // conv node -> [Cout, Cin, 3, 3]
+    private final Map<String, ClBuffer> bias = new HashMap<>();   // conv node -> [Cout]
+
+    // The current plan.
+    private int planH = -1, planW = -1;
+    private int deepest = -1;                       // node index
+    private Set<String> requested = Set.of();       // nodes the last plan was made for
+    private final Map<String, ClBuffer> act = new LinkedHashMap<>();        // node -> output [C, h, w]
+    private final Map<List<Integer>, List<ClBuffer>> scratch = new HashMap<>(); // shape -> gradient buffers [shape]
+    private ClBuffer lastInput;                      // [C, H, W], the caller's, not owned
+    private Set<String> lastNodes = Set.of();        // the last forward's requested nodes
+    private boolean activationsClobbered;            // a backward ran since the last forward
+
+    public DeviceNetwork(ClContext ctx, Network network, Parameters parameters) {
+        this.ctx = ctx;
+        this.network = network;
+        this.nodes = network.nodes();
+        this.parameters = parameters;
+        for (int i = 0; i < nodes.size(); i++) {
+            Node n = nodes.get(i);
+            String expectedInput = i == 0 ? Network.INPUT : nodes.get(i - 1).name();
+            if (!n.input().equals(expectedInput)) {
+                throw new IllegalArgumentException(network.name() + ": DeviceNetwork runs chains; " + n.name()
+                        + " reads " + n.input() + ", not " + expectedInput);
+            }
+            Layer l = n.layer();
+            boolean supported = l instanceof Layer.Relu
+                    || (l instanceof Layer.Conv2d c && c.kernel() == 3 && c.stride() == 1 && c.padding() == 1)
+                    || (l instanceof Layer.Pool2d p && p.size() == 2);
+            if (!supported) {
+                throw new IllegalArgumentException(network.name() + ": DeviceNetwork has no kernel for " + n.name() + " (" + l + ")");
+            }
+        }
+        this.conv = new Conv3x3(ctx);
+        this.relu = new Relu(ctx);
+        this.pool = new Pool2x2(ctx);
+        this.vectors = new VectorOps(ctx);
+    }
+
+    public Network network() {
+        return network;
+    }
+
+    /**
+     * Forward as deep as the deepest of {@code outputs}; each of them keeps its exact output, so
+     * {@link #activation} and {@link #backwardFrom} can use them.
+     */
+    public void forward(ClBuffer input /* [C, H, W] */, Collection<String> outputs) {
+        if (input.shape().length != 3 || input.dim(0) != network.inputChannels()) {
+            throw new IllegalArgumentException(network.name() + ".forward: input must be [" + network.inputChannels()
+                    + ", H, W], got " + input);
+        }
+        if (outputs.isEmpty()) {
+            throw new IllegalArgumentException(network.name() + ".forward: no layer to compute");
+        }
+        int deep = network.indexOf(network.deepest(outputs));
+        plan(input.dim(1), input.dim(2), deep, Set.copyOf(outputs));
+        lastInput = input;
+        lastNodes = Set.copyOf(outputs);
+        activationsClobbered = false;
+        ClBuffer x = input;
+        for (int i = 0; i <= deep; i++) {
+            Node n = nodes.get(i);
+            Layer l = n.layer();
+            if (l instanceof Layer.Conv2d) {
+                if (fusedWithRelu(i)) {
+                    Node r = nodes.get(i + 1);
+                    conv.forward(x, weight.get(n.name()), bias.get(n.name()), act.get(r.name()), true);
+                    x = act.get(r.name());
+                    i++; // the ReLU ran with the conv
+                } else {
+                    conv.forward(x, weight.get(n.name()), bias.get(n.name()), act.get(n.name()), false);
+                    x = act.get(n.name());
+                }
+            } else if (l instanceof Layer.Relu) {
+                relu.forward(x, act.get(n.name()));
+                x = act.get(n.name());
+            } else if (l instanceof Layer.Pool2d p) {
+                if (p.kind() == Layer.PoolKind.MAX) {
+                    pool.maxForward(x, act.get(n.name()));
+                } else {
+                    pool.avgForward(x, act.get(n.name()));
+                }
+                x = act.get(n.name());
+            }
+        }
+    }
+
+    /**
+     * Whether node i (a Conv2d) runs fused with the ReLU after it in the current plan: only when that ReLU
+     * is computed and the conv's own output is not requested (the fused launch never writes it).
+     */
+    private boolean fusedWithRelu(int i) {
+        return i + 1 <= deepest && nodes.get(i + 1).layer() instanceof Layer.Relu && !requested.contains(nodes.get(i).name());
+    }
+
+    /**
+     * The output of {@code node} from the last forward, [C, h, w]. A backward reuses the activation
+     * buffers for gradients, so they hold the forward's values only between a forward and the next
+     * backward (a backward source may read its own node's activation while the walk is at that node).
+     * Asked for after a backward, this recomputes the forward from the last forward's input buffer,
+     * which must still hold the same values; so does a second backward after one forward.
+     */
+    public ClBuffer activation(String node) {
+        ClBuffer b = kept(node, "activation");
+        if (activationsClobbered) {
+            refresh();
+        }
+        return b;
+    }
+
+    /** {@code node}'s activation buffer, checking that the last forward computed and kept it. */
+    private ClBuffer kept(String node, String where) {
+        int i = network.indexOf(node);
+        if (i < 0) {
+            throw new IllegalArgumentException(network.name() + "." + where + ": " + network.unknownNodeMessage(node));
+        }
+        if (i > deepest) {
+            throw new IllegalStateException(node + " was not computed: the last forward stopped at "
+                    + (deepest < 0 ? "nothing" : nodes.get(deepest).name()));
+        }
+        if (!requested.contains(node)) {
+            throw new IllegalStateException(node + " was not requested by the last forward: name it in the forward's outputs");
+        }
+        return act.get(node);
+    }
+
+    /** Recomputes the activations a backward overwrote: the last forward again, same input buffer and nodes. */
+    private void refresh() {
+        forward(lastInput, lastNodes);
+    }
+
+    /** The shape of {@code node}'s output for an input of h x w, [C, h', w']. */
+    public int[] shape(String node, int h, int w) {
+        if (network.indexOf(node) < 0) {
+            throw new IllegalArgumentException(network.name() + ".shape: " + network.unknownNodeMessage(node));
+        }
+        return network.shapes(h, w, node).get(node);
+    }
+
+    /**
+     * What a loss adds at one node during the backward walk: d loss / d that node's output, written
+     * into {@code grad} (shaped like {@link #activation}) or added to it when {@code accumulate}.
+     * Producing it straight into the walk's buffer saves a buffer and a copy per loss node.
+     */
+    @FunctionalInterface
+    public interface NodeGradient {
+        void writeInto(ClBuffer grad, boolean accumulate);
+    }
+
+    /**
+     * d loss / d network input from precomputed per-node gradients (node -> d loss / d its output,
+     * shaped like {@link #activation}); the buffers are read, not changed.
+     */
+    public void backward(Map<String, ClBuffer> nodeGradients, ClBuffer dInput /* [C, H, W] */) {
+        Map<String, NodeGradient> sources = new LinkedHashMap<>();
+        for (Map.Entry<String, ClBuffer> e : nodeGradients.entrySet()) {
+            ClBuffer b = e.getValue();
+            ClBuffer a = kept(e.getKey(), "backward");
+            if (!Arrays.equals(a.shape(), b.shape())) {
+                throw new IllegalArgumentException(network.name() + ".backward: gradient for " + e.getKey() + " is " + b
+                        + ", the activation is " + a);
+            }
+            sources.put(e.getKey(), (g, accumulate) -> {
+                if (accumulate) {
+                    vectors.axpy(1f, b, g);
+                } else {
+                    vectors.copy(b, g);
+                }
+            });
+        }
+        backwardFrom(sources, dInput);
+    }
+
+    /**
+     * d loss / d network input, walking back from the deepest node in {@code sources} and asking each
+     * source for its gradient when the walk reaches its node; the nodes must be among the last
+     * forward's outputs. Overwrites {@code dInput}. Clobbers the activations (see {@link #activation}):
+     * a source may read its own node's activation, and only while the walk is at that node.
+     */
+    public void backwardFrom(Map<String, NodeGradient> sources, ClBuffer dInput /* [C, H, W] */) {
+        if (lastInput == null) {
+            throw new IllegalStateException(network.name() + ".backward before any forward");
+        }
+        if (!Arrays.equals(dInput.shape(), lastInput.shape())) {
+            throw new IllegalArgumentException(network.name() + ".backward: dInput " + dInput + " does not match the input " + lastInput);
+        }
+        for (String n : sources.keySet()) {
+            kept(n, "backward");
+        }
+        if (sources.isEmpty()) {
+            vectors.fill(dInput, 0f);
+            return;
+        }
+        if (activationsClobbered) {
+            refresh(); // a second backward after one forward
+        }
+        walk(sources.keySet(), sources, dInput);
+        activationsClobbered = true;
+    }
+
+    /**
+     * The backward walk from the deepest of {@code sourceNodes}. With {@code sources} null it is a dry
+     * run: it launches nothing and only allocates the scratch the real walk with the same source nodes
+     * will take, which is how {@link #reserveBackward} reserves it.
+     *
+     * <p>Memory: every gradient goes into a buffer whose content is no longer needed, preferably an
+     * activation the walk has passed (or one nothing reads again, like a pool output that is no source:
+     * it only fed the next conv, whose input-gradient it then takes), else a scratch buffer. A pool
+     * whose input is a ReLU output that no source reads writes its gradient over that ReLU output,
+     * already masked by it (Pool2x2's in-place masked backward); the conv below then needs no mask. On
+     * the usual path this leaves one scratch buffer per level shape.
+     */
+    private void walk(Set<String> sourceNodes, Map<String, NodeGradient> sources, ClBuffer dInput) {
+        boolean dry = sources == null;
+        int start = -1;
+        for (String n : sourceNodes) {
+            start = Math.max(start, network.indexOf(n));
+        }
+        ClBuffer g = null;       // d loss / d output of the node being walked
+        boolean masked = false;  // g already carries the mask of the ReLU the walk reaches next
+        for (int i = start; i >= 0; i--) {
+            Node n = nodes.get(i);
+            String name = n.name();
+            if (sourceNodes.contains(name)) {
+                if (g == null) {
+                    // Not the activation itself: the source reads it while writing g.
+                    g = free(act.get(name).shape(), i, sourceNodes, act.get(name), null);
+                    if (!dry) {
+                        sources.get(name).writeInto(g, false);
+                    }
+                } else if (!dry) {
+                    sources.get(name).writeInto(g, true);
+                }
+            }
+            if (g == null) {
+                continue;
+            }
+            Layer l = n.layer();
+            if (l instanceof Layer.Pool2d p) {
+                Node inNode = nodes.get(i - 1 >= 0 ? i - 1 : 0);
+                ClBuffer in = layerInput(i); // [C, h, w]
+                boolean max = p.kind() == Layer.PoolKind.MAX;
+                if (i > 0 && inNode.layer() instanceof Layer.Relu && !sourceNodes.contains(inNode.name())) {
+                    // Nothing reads that ReLU output after this but its own mask: overwrite it with the masked gradient.
+                    if (!dry) {
+                        if (max) {
+                            pool.maxBackwardMaskedInPlace(in, g);
+                        } else {
+                            pool.avgBackwardMaskedInPlace(in, g);
+                        }
+                    }
+                    g = in;
+                    masked = true;
+                } else {
+                    ClBuffer dx = i == 0 ? dInput : free(in.shape(), i, sourceNodes, g, in);
+                    if (!dry) {
+                        if (max) {
+                            pool.maxBackward(in, g, dx);
+                        } else {
+                            pool.avgBackward(g, dx);
+                        }
+                    }
+                    g = dx;
+                }
+            } else if (l instanceof Layer.Relu) {
+                Node below = nodes.get(i - 1 >= 0 ? i - 1 : 0);
+                boolean fused = i > 0 && below.layer() instanceof Layer.Conv2d && fusedWithRelu(i - 1);
+                if (!fused) {
+                    if (!masked && !dry) {
+                        relu.backward(act.get(name), g, g); // in place; the layer below reads g next
+                    }
+                    masked = false;
+                } else {
+                    // Fused conv+ReLU: one masked backward to the conv's input, then skip the conv's slot.
+                    ClBuffer mask = masked ? null : act.get(name);
+                    ClBuffer dx = i - 1 == 0 ? dInput : free(layerInput(i - 1).shape(), i - 1, sourceNodes, g, mask);
+                    if (!dry) {
+                        conv.backwardInput(g, weight.get(below.name()), mask, dx);
+                    }
+                    masked = false;
+                    g = dx;
+                    i--;
+                }
+            } else {
+                ClBuffer dx = i == 0 ? dInput : free(layerInput(i).shape(), i, sourceNodes, g, null);
+                if (!dry) {
+                    conv.backwardInput(g, weight.get(name), null, dx);
+                }
+                g = dx;
+            }
+        }
+    }
+
+    /**
+     * A buffer of {@code shape} that the walk may overwrite now, while at node {@code at} (the lowest
+     * node of the current step), other than {@code busy} and {@code busy2} (what the current launch
+     * reads). An activation is still needed if the walk will read it below {@code at}: a ReLU output
+     * as its own mask, a max pool's input, a source's activation. Otherwise a scratch buffer, allocated
+     * on first need (the dry run of {@link #reserveBackward} does that).
+     */
+    private ClBuffer free(int[] shape, int at, Set<String> sourceNodes, ClBuffer busy, ClBuffer busy2) {
+        for (Map.Entry<String, ClBuffer> e : act.entrySet()) {
+            ClBuffer b = e.getValue();
+            if (b == busy || b == busy2 || !Arrays.equals(b.shape(), shape)) {
+                continue;
+            }
+            int k = network.indexOf(e.getKey());
+            if (k >= at || !stillRead(k, sourceNodes)) {
+                return b;
+            }
+        }
+        List<ClBuffer> list = scratch.computeIfAbsent(key(shape), s -> new ArrayList<>());
+        for (ClBuffer b : list) {
+            if (b != busy && b != busy2) {
+                return b;
+            }
+        }
+        ClBuffer b = ctx.buffer(shape);
+        list.add(b);
+        return b;
+    }
+
+    /** Whether the walk reads node k's activation when it reaches node k or k + 1 (k below the walk). */
+    private boolean stillRead(int k, Set<String> sourceNodes) {
+        Node n = nodes.get(k);
+        if (sourceNodes.contains(n.name()) || n.layer() instanceof Layer.Relu) {
+            return true; // a source reads it; a ReLU output masks its gradient (or takes the pool's in place)
+        }
+        return k + 1 < nodes.size() && nodes.get(k + 1).layer() instanceof Layer.Pool2d p && p.kind() == Layer.PoolKind.MAX;
+    }
+
+    /** The buffer feeding node i (i > 0): the previous node's output (never a fused conv's, which has none). */
+    private ClBuffer layerInput(int i) {
+        String prev = nodes.get(i - 1).name();
+        ClBuffer b = act.get(prev);
+        if (b == null) {
+            throw new IllegalStateException("no kept output for " + prev); // a fused conv never feeds a node
+        }
+        return b;
+    }
+
+    private static List<Integer> key(int[] shape) {
+        List<Integer> k = new ArrayList<>(shape.length);
+        for (int s : shape) {
+            k.add(s);
+        }
+        return k;
+    }
+
+    /**
+     * Allocates now the scratch a backward from the last forward's outputs needs (a dry run of the
+     * walk), so a loop that starts after this allocates nothing. A backward from other source nodes
+     * allocates what it lacks on its first run.
+     */
+    public void reserveBackward() {
+        reserveBackward(lastNodes);
+    }
+
+    /**
+     * As {@link #reserveBackward()}, for a backward whose gradients come from {@code sourceNodes} (some
+     * of the last forward's outputs: a loss term with weight 0 adds no gradient).
+     */
+    public void reserveBackward(Set<String> sourceNodes) {
+        if (lastInput == null) {
+            throw new IllegalStateException(network.name() + ".reserveBackward before any forward");
+        }
+        if (!sourceNodes.isEmpty()) {
+            walk(Set.copyOf(sourceNodes), null, null);
+        }
+    }
+
+    /** Makes the buffers for this plan, reusing the current ones when nothing changed. */
+    private void plan(int h, int w, int deep, Set<String> outputs) {
+        if (h == planH && w == planW && deep == deepest && outputs.equals(requested)) {
+            return;
+        }
+        releasePlan();
+        Map<String, int[]> shapes = network.shapes(h, w, nodes.get(deep).name());
+        deepest = deep;
+        requested = Set.copyOf(outputs);
+        int c = network.inputChannels();
+        for (int i = 0; i <= deep; i++) {
+            Node n = nodes.get(i);
+            if (n.layer() instanceof Layer.Conv2d cv) {
+                uploadParameters(n, cv, c);
+                if (!fusedWithRelu(i)) {
+                    act.put(n.name(), ctx.buffer(shapes.get(n.name())));
+                }
+            } else {
+                act.put(n.name(), ctx.buffer(shapes.get(n.name())));
+            }
+            c = shapes.get(n.name())[0];
+        }
+        planH = h;
+        planW = w;
+    }
+
+    private void uploadParameters(Node n, Layer.Conv2d cv, int cin) {
+        if (weight.containsKey(n.name())) {
+            return;
+        }
+        if (cv.inChannels() != cin) {
+            throw new IllegalArgumentException(network.name() + ": " + n.name() + " takes " + cv.inChannels()
+                    + " input channels but the layer before gives " + cin);
+        }
+        int cout = cv.outChannels();
+        ClBuffer w = ctx.buffer(parameters.get(n.parameter("weight")), cv.parameterShape("weight")); // [Cout, Cin, 3, 3]
+        conv.prepare(w);
+        if (!conv.readsWeights(cin, cout)) {
+            // The CPU kernels read only their packed copies: the raw weights need not stay on the device
+            // (49 MiB for VGG19 to conv5_1). The closed buffer stays as the packed copies' key.
+            w.close();
+        }
+        weight.put(n.name(), w);
+        bias.put(n.name(), ctx.buffer(parameters.get(n.parameter("bias")), cout));
+    }
+
+    private void releasePlan() {
+        for (ClBuffer b : act.values()) {
+            b.close();
+        }
+        act.clear();
+        for (List<ClBuffer> list : scratch.values()) {
+            list.forEach(ClBuffer::close);
+        }
+        scratch.clear();
+        planH = planW = deepest = -1;
+        requested = Set.of();
+        lastInput = null;
+        lastNodes = Set.of();
+    }
+
+    /** Releases the activations, scratch and parameters on the device. */
+    @Override
+    public void close() {
+        releasePlan();
+        for (ClBuffer b : weight.values()) {
+            conv.forget(b);
+            b.close();
+        }
+        for (ClBuffer b : bias.values()) {
+            b.close();
+        }
+        weight.clear();
+        bias.clear();
+    }
+}

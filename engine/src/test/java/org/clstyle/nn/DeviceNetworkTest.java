@@ -1,0 +1,183 @@
+package org.clstyle.nn;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.clstyle.cl.ClBuffer;
+import org.clstyle.cl.ClContext;
+import org.clstyle.reference.NetworkReference;
+import org.clstyle.testing.Tensors;
+import org.clstyle.vgg.Pooling;
+import org.clstyle.vgg.Vgg;
+import org.clstyle.weights.Preprocessing;
+import org.clstyle.weights.VggArchitecture;
+import org.clstyle.weights.VggWeights;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The executor's planning (fused conv+ReLU, kept outputs, gradients written over dead activations)
+ * against {@link NetworkReference}, which keeps every output and fuses nothing: for random sets of
+ * requested nodes in any mix of conv (pre-ReLU), relu and pool nodes and any depth, on VGG16 and
+ * VGG19 tables with small random widths, every requested output and the input gradient from random
+ * per-node gradients must match. One DeviceNetwork serves all draws, so plan changes are covered too.
+ * Tolerances: outputs 2e-5 * max|reference| + 1e-4 * |element| (float32 accumulation over <= 9*8 terms
+ * per layer, 16 layers); input gradient 1e-4 * max|reference| + 1e-3 * |element|.
+ */
+class DeviceNetworkTest {
+    private static ClContext ctx;
+
+    @BeforeAll
+    static void open() {
+        ctx = ClContext.createDefault();
+    }
+
+    @AfterAll
+    static void close() {
+        ctx.close();
+    }
+
+    static VggWeights randomWeights(VggArchitecture a, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        Map<String, float[]> w = new HashMap<>(), b = new HashMap<>();
+        int cin = 3;
+        for (String conv : a.convLayers()) {
+            int cout = 3 + rnd.nextInt(6); // 3..8 channels: awkward, small
+            float[] wv = new float[cout * cin * 9];
+            double std = Math.sqrt(2.0 / (9 * cin));
+            for (int i = 0; i < wv.length; i++) {
+                wv[i] = (float) (rnd.nextGaussian() * std);
+            }
+            float[] bv = new float[cout];
+            for (int i = 0; i < cout; i++) {
+                bv[i] = (float) (rnd.nextGaussian() * 0.1);
+            }
+            w.put(conv, wv);
+            b.put(conv, bv);
+            cin = cout;
+        }
+        return VggWeights.of(a, w, b, Preprocessing.CAFFE);
+    }
+
+    static List<Arguments> networks() {
+        List<Arguments> args = new ArrayList<>();
+        for (VggArchitecture a : VggArchitecture.values()) {
+            for (Pooling p : Pooling.values()) {
+                args.add(Arguments.of(a, p));
+            }
+        }
+        return args;
+    }
+
+    @ParameterizedTest
+    @MethodSource("networks")
+    void anyMixOfRequestedNodesMatchesTheReference(VggArchitecture arch, Pooling pooling) {
+        VggWeights weights = randomWeights(arch, 7 + arch.ordinal() * 31L + pooling.ordinal());
+        Network net = Vgg.network(weights, pooling);
+        assertEquals(arch.layers(), net.names());
+        int h = 37, w = 45; // odd: every pooling drops an edge; 1x1 after pool5
+        SplittableRandom rnd = new SplittableRandom(11 + arch.ordinal() * 7L + pooling.ordinal());
+        float[] x = Tensors.normal(3, 3 * h * w, 1);
+        NetworkReference ref = new NetworkReference(net, Vgg.parameters(weights));
+        try (DeviceNetwork dev = new DeviceNetwork(ctx, net, Vgg.parameters(weights));
+                ClBuffer in = ctx.buffer(x, 3, h, w); ClBuffer dIn = ctx.buffer(3, h, w)) {
+            for (int draw = 0; draw < 12; draw++) {
+                List<String> names = net.names();
+                List<String> outputs = new ArrayList<>();
+                int k = 1 + rnd.nextInt(5);
+                while (outputs.size() < k) {
+                    String n = names.get(rnd.nextInt(names.size()));
+                    if (!outputs.contains(n)) {
+                        outputs.add(n);
+                    }
+                }
+                if (draw % 3 == 0 && !outputs.contains("conv1_1")) {
+                    outputs.add("conv1_1"); // a shallow pre-ReLU node beside deeper ones, every third draw
+                }
+                String what = arch.id() + " " + pooling.key() + " draw " + draw + " " + outputs;
+                dev.forward(in, outputs);
+                Map<String, double[]> expected = ref.forward(Tensors.toDouble(x), h, w, net.deepest(outputs));
+                for (String n : outputs) {
+                    float[] e = floats(expected.get(n));
+                    float[] a = dev.activation(n).read();
+                    Tensors.assertClose(what + ": " + n, e, a, 2e-5 * maxAbs(e) + 1e-30, 1e-4);
+                }
+                // Backward from a random nonempty subset of the outputs.
+                Map<String, double[]> grads = new LinkedHashMap<>();
+                Map<String, ClBuffer> devGrads = new LinkedHashMap<>();
+                try {
+                    for (String n : outputs) {
+                        if (grads.isEmpty() || rnd.nextBoolean()) {
+                            float[] g = Tensors.normal(rnd.nextLong(), expected.get(n).length, 1);
+                            grads.put(n, Tensors.toDouble(g));
+                            devGrads.put(n, ctx.buffer(g, dev.shape(n, h, w)));
+                        }
+                    }
+                    dev.backward(devGrads, dIn);
+                    float[] e = floats(ref.backward(grads));
+                    Tensors.assertClose(what + ": d/d input from " + grads.keySet(), e, dIn.read(), 1e-4 * maxAbs(e) + 1e-30, 1e-3);
+                    // After the backward the activations are recomputed on request and still exact.
+                    String n0 = outputs.get(0);
+                    float[] e0 = floats(expected.get(n0));
+                    Tensors.assertClose(what + ": " + n0 + " after backward", e0, dev.activation(n0).read(), 2e-5 * maxAbs(e0) + 1e-30, 1e-4);
+                } finally {
+                    devGrads.values().forEach(ClBuffer::close);
+                }
+            }
+        }
+    }
+
+    @Test
+    void unknownAndUnrequestedNodesAreClearErrors() {
+        VggWeights weights = randomWeights(VggArchitecture.VGG16, 3);
+        Network net = Vgg.network(weights, Pooling.MAX);
+        try (DeviceNetwork dev = new DeviceNetwork(ctx, net, Vgg.parameters(weights));
+                ClBuffer in = ctx.buffer(Tensors.normal(1, 3 * 32 * 32, 1), 3, 32, 32)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> dev.forward(in, List.of("conv3_4")));
+            assertTrue(e.getMessage().startsWith("unknown layer 'conv3_4' for vgg16; valid layers: conv1_1, relu1_1"), e.getMessage());
+            dev.forward(in, List.of("relu3_3"));
+            IllegalStateException s = assertThrows(IllegalStateException.class, () -> dev.activation("conv3_3"));
+            assertEquals("conv3_3 was not requested by the last forward: name it in the forward's outputs", s.getMessage());
+        }
+    }
+
+    @Test
+    void networksAreTablesOfNamedNodes() {
+        assertEquals(31, VggArchitecture.VGG16.layers().size());
+        assertEquals(37, VggArchitecture.VGG19.layers().size());
+        Network n16 = Vgg.network(randomWeights(VggArchitecture.VGG16, 1), Pooling.AVG);
+        assertEquals(List.of("conv5_3", "relu5_3", "pool5"), n16.names().subList(28, 31));
+        assertTrue(n16.node("pool5").layer() instanceof Layer.Pool2d p && p.kind() == Layer.PoolKind.AVG);
+        assertEquals("features.28", VggArchitecture.VGG16.torchvisionPrefix(12));
+        assertEquals("features.34", VggArchitecture.VGG19.torchvisionPrefix(15));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> n16.shapes(15, 40, "pool5"));
+        assertTrue(e.getMessage().startsWith("image 15x40 is too small for pool4"), e.getMessage());
+    }
+
+    private static float[] floats(double[] d) {
+        float[] f = new float[d.length];
+        for (int i = 0; i < d.length; i++) {
+            f[i] = (float) d[i];
+        }
+        return f;
+    }
+
+    private static double maxAbs(float[] x) {
+        double m = 0;
+        for (float v : x) {
+            m = Math.max(m, Math.abs(v));
+        }
+        return m;
+    }
+}
