@@ -198,7 +198,10 @@ public final class KernelSelftest {
         }
         out.add(new Check("conv3x3 backward weights+bias", t -> t.convBackwardWeights()));
         for (GramMatrix.Variant v : GramMatrix.Variant.values()) {
-            out.add(new Check("gram " + v + " forward", t -> t.gramForward(v)));
+            out.add(new Check("gram " + v + " forward", t -> t.gramForward(v, Map.of())));
+            if (v == GramMatrix.Variant.GEMM) {
+                out.add(new Check("gram GEMM split-K forward", t -> t.gramForward(v, Map.of("GRAM_CHUNKS", 3))));
+            }
             out.add(new Check("gram " + v + " backward", t -> t.gramBackward(v)));
         }
         for (Pool2x2.Variant v : Pool2x2.Variant.values()) {
@@ -272,8 +275,8 @@ public final class KernelSelftest {
         }
     }
 
-    private void gramForward(GramMatrix.Variant v) {
-        GramMatrix gram = new GramMatrix(ctx, Map.of(), v);
+    private void gramForward(GramMatrix.Variant v, Map<String, ?> defines) {
+        GramMatrix gram = new GramMatrix(ctx, defines, v);
         for (int[] s : GRAM_SHAPES) {
             int c = s[0], cols = s[1] * s[2];
             double[] f = uniform(c * cols, -1, 1);
