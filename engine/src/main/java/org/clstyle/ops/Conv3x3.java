@@ -106,6 +106,8 @@ public final class Conv3x3 {
     private final Map<ClBuffer, ClBuffer[]> packed = new IdentityHashMap<>();
     /** Padded input of the direct variant, [capacity] floats used as [H+2, C, WP]. */
     private ClBuffer scratch;
+    /** Whether a forward of this instance was checked to write its whole output (once per instance). */
+    private boolean outputVerified;
     /** Per shape class instances from the device's tuning table; null unless made by {@link #Conv3x3(ClContext)}. */
     private TunedInstances<Conv3x3> tuned;
 
@@ -200,8 +202,26 @@ public final class Conv3x3 {
         return 2.0 * cout * cin * 9 * h * w;
     }
 
-    /** y = conv(x, weight) + bias, then ReLU when {@code relu}. */
+    /**
+     * y = conv(x, weight) + bias, then ReLU when {@code relu}. The first forward of each instance
+     * checks that the kernels wrote every element of y (see {@link ClBuffer#requireWritten}): a
+     * runtime whose kernels silently do not run stops there instead of producing a loss of 0.
+     */
     public void forward(ClBuffer x, ClBuffer weight, ClBuffer bias, ClBuffer y, boolean relu) {
+        if (outputVerified) {
+            forwardUnverified(x, weight, bias, y, relu);
+            return;
+        }
+        Shape s = shapes("forward", x, "x", weight, bias);
+        expect("forward", "y", y, s.cout, s.h, s.w);
+        y.fillSentinel();
+        forwardUnverified(x, weight, bias, y, relu);
+        y.requireWritten("conv3x3 forward (" + variantFor(s.cin, s.cout, s.h, s.w) + ", " + s.cin + " -> " + s.cout
+                + " channels, " + s.h + "x" + s.w + ")");
+        outputVerified = true;
+    }
+
+    private void forwardUnverified(ClBuffer x, ClBuffer weight, ClBuffer bias, ClBuffer y, boolean relu) {
         Shape s = shapes("forward", x, "x", weight, bias);
         expect("forward", "y", y, s.cout, s.h, s.w);
         Conv3x3 t = tunedFor(s);
