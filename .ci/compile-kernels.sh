@@ -68,11 +68,16 @@ BUILDS=()
 for t in "${TILES[@]}"; do
   BUILDS+=("conv3x3|$t -DBIAS_WG=64" "gram|$t")
 done
+# The generators' general convolution: every kernel size the generators use, on the largest and smallest
+# tiles GPUs get (Conv2d's narrow row tiles are for CPU devices only: on AMD they used 1.5 KB of scratch).
+for k in 1 3 9; do
+  BUILDS+=("conv2d|${TILES[0]} -DCONV_K=$k -DBIAS_WG=64" "conv2d|${TILES[4]} -DCONV_K=$k -DBIAS_WG=64")
+done
 for wg in 256 64; do
-  BUILDS+=("loss|-DREDUCE_WG=$wg" "tv|-DREDUCE_WG=$wg" "optim|-DREDUCE_WG=$wg")
+  BUILDS+=("loss|-DREDUCE_WG=$wg" "tv|-DREDUCE_WG=$wg" "optim|-DREDUCE_WG=$wg" "norm|-DNORM_WG=$wg")
 done
 BUILDS+=(
-  "pool|" "relu|" "image|"
+  "pool|" "relu|" "image|" "pad|" "resample|" "channels|" "pointwise|" "noise|"
   "conv3x3_direct|-DMR=6 -DNV=2" "conv3x3_winograd|-DMR=6 -DNV=2" "gram_direct|-DGM=3 -DGN=4 -DMR=6 -DNV=2"
   "peak|-DPEAK_WIDTH=8 -DPEAK_CHAINS=8" "peak|-DPEAK_WIDTH=8 -DPEAK_CHAINS=12" "peak|-DPEAK_WIDTH=16 -DPEAK_CHAINS=4"
 )
@@ -99,8 +104,12 @@ amd() { # cpu family defines
       "$cpu" "$fam" "[$defs]" "$name" "$lds" "$vgpr" "$sgpr" "$vspill" "$sspill" "$priv")
     if [ "$lds" -gt "$AMD_LDS_LIMIT" ]; then
       fail "$line: local memory over $AMD_LDS_LIMIT"
-    elif [ $((vspill + sspill)) -gt 0 ] && [[ "$CPU_ONLY" != *" $fam "* ]]; then
-      fail "$line: register spills in a GPU kernel"
+    elif [ $((vspill + priv)) -gt 0 ] && [[ "$CPU_ONLY" != *" $fam "* ]]; then
+      fail "$line: vector registers spilled to scratch memory in a GPU kernel"
+    elif [ "$sspill" -gt 0 ]; then
+      # Scalar registers spill into lanes of vector registers (v_writelane), not memory: scratch stays 0.
+      # Reported, not failed; the conv2d kernels' index arithmetic does this on gfx900.
+      echo "note $line: scalar registers spilled into vector lanes (no memory traffic)"
     else
       echo "ok   $line"
     fi
