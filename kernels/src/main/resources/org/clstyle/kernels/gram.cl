@@ -41,17 +41,9 @@ GEMM_INLINE void gram_tile(__global const float* f, int c, int n, int kbeg, int 
 
 // out [C, C] (the tile at (m0, n0)) = acc * scale.
 GEMM_INLINE void gram_store(VECW acc[WPT_M][WPT_NV], int c, int m0, int n0, float scale, __global float* out) {
-    const int tx = get_local_id(0), ty = get_local_id(1);
-    float res[WPT_M][WPT_N];
-    gemm_result(acc, res);
-    for (int i = 0; i < WPT_M; i++) {
-        int m = m0 + GEMM_ROW(ty, i);
-        if (m >= c) continue;
-        for (int j = 0; j < WPT_N; j++) {
-            int col = n0 + GEMM_COL(tx, j);
-            if (col < c) out[m * c + col] = res[i][j] * scale;
-        }
-    }
+#define STORE_G(m, col, v) out[(m) * c + (col)] = (v) * scale
+    GEMM_STORE(acc, m0, n0, c, c, STORE_G);
+#undef STORE_G
 }
 
 // g [C, C] = f [C, N] f^T * invn
@@ -97,19 +89,10 @@ void gram_backward(__global const float* dg, __global const float* f, __global f
         GEMM_BARRIER();
     }
 
-    float res[WPT_M][WPT_N];
-    gemm_result(acc, res);
-    for (int i = 0; i < WPT_M; i++) {
-        int m = m0 + GEMM_ROW(ty, i);
-        if (m >= c) continue;
-        for (int j = 0; j < WPT_N; j++) {
-            int col = n0 + GEMM_COL(tx, j);
-            if (col < n) {
-                float v = res[i][j] * invn;
-                df[m * n + col] = accumulate ? df[m * n + col] + v : v;
-            }
-        }
-    }
+#define STORE_DF(m, col, v) { const float t_ = (v) * invn; \
+        df[(m) * n + (col)] = accumulate ? df[(m) * n + (col)] + t_ : t_; }
+    GEMM_STORE(acc, m0, n0, c, n, STORE_DF);
+#undef STORE_DF
 }
 
 // part [chunks, C, C] (upper tiles only) = f [C, N] f^T over columns [z*kchunk, (z+1)*kchunk) for z =
