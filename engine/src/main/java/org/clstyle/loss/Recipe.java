@@ -279,7 +279,7 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
             throw new IllegalArgumentException("a recipe must be a JSON object");
         }
         Builder b = base.toBuilder();
-        checkFields("", root, Set.of("content", "style", "tv", "pooling", "style_blend"));
+        checkFields("", root, Set.of("content", "style", "tv", "pooling", "style_blend", "augment")); // "augment": transfer.Augmentation
         JsonNode c = root.get("content");
         if (c != null) {
             checkObject("content", c);

@@ -44,7 +44,9 @@ public record StylizeSettings(
         boolean normalizeGradients,
         int saveEvery,
         boolean installShutdownHook,
-        long deviceMemoryLimit) {
+        long deviceMemoryLimit,
+        Augmentation augmentation,
+        Path logJson) {
 
     /** The optimiser: L-BFGS (PyTorch's, fixed step 1 unless line search) or Adam. */
     public enum Optimizer {
@@ -111,6 +113,8 @@ public record StylizeSettings(
         private int saveEvery;
         private boolean installShutdownHook = true;
         private long deviceMemoryLimit;
+        private Augmentation augmentation; // null: the recipe file's "augment", else none
+        private Path logJson;
 
         Builder() { }
 
@@ -123,6 +127,7 @@ public record StylizeSettings(
             styleScale = s.styleScale; init = s.init; seed = s.seed; originalColors = s.originalColors;
             scales = s.scales; normalizeGradients = s.normalizeGradients; saveEvery = s.saveEvery;
             installShutdownHook = s.installShutdownHook; deviceMemoryLimit = s.deviceMemoryLimit;
+            augmentation = s.augmentation; logJson = s.logJson;
         }
 
         public Builder content(Path v) { content = v; return this; }
@@ -165,6 +170,12 @@ public record StylizeSettings(
         public Builder installShutdownHook(boolean v) { installShutdownHook = v; return this; }
         /** Testing hook: treat the device as having only this many bytes (0: its own figures). */
         public Builder deviceMemoryLimit(long v) { deviceMemoryLimit = v; return this; }
+        /** Per-step augmentation (--augment, --augment-seed, --pad-edges); null: the recipe's, else none. */
+        public Builder augmentation(Augmentation v) { augmentation = v; return this; }
+        /** --log-json: one JSON object per iteration into this file (null: no log). */
+        public Builder logJson(Path v) { logJson = v; return this; }
+        /** Applies {@code f} to this builder (lets a caller's option group set its fields in a chain). */
+        public Builder apply(java.util.function.UnaryOperator<Builder> f) { return f.apply(this); }
 
         /** Validated settings; IllegalArgumentException with one line naming the option otherwise. */
         public StylizeSettings build() {
@@ -246,7 +257,7 @@ public record StylizeSettings(
             return new StylizeSettings(content, styles, output, weights, device, recipe, contentWeight, styleWeight,
                     tvWeight, contentLayers, styleLayers, loss, gram, pooling, styleBlend, iterations, optimizer, lr,
                     lineSearch, size, width, height, styleScale, init, seed, originalColors, scales, normalizeGradients,
-                    saveEvery, installShutdownHook, deviceMemoryLimit);
+                    saveEvery, installShutdownHook, deviceMemoryLimit, augmentation, logJson);
         }
 
         private static void checkWeight(String option, Double w) {

@@ -56,6 +56,9 @@ public final class Stylizer {
     private volatile boolean stopRequested;
     private boolean halted; // the loss went non-finite: no further scales
     private final CountDownLatch finished = new CountDownLatch(1);
+    private Augmentation augmentation = Augmentation.NONE; // resolved per run: the flags, else the recipe's
+    private SplittableRandom augmentRng;                    // one stream of views over all scales
+    private IterationLog log;                               // --log-json, or null
 
     public Stylizer(StylizeSettings settings, ProgressListener listener) {
         this.s = settings;
@@ -193,6 +196,18 @@ public final class Stylizer {
             }
         }
 
+        try {
+            augmentation = resolveAugmentation(s);
+        } catch (IllegalArgumentException e) {
+            throw new StylizeException(e.getMessage(), e);
+        }
+        augmentRng = new SplittableRandom(augmentation.seed());
+        if (augmentation.enabled()) {
+            listener.onNote("augmenting every step: " + augmentation.describe(finalW, finalH)
+                    + (s.optimizer() == StylizeSettings.Optimizer.LBFGS ? "; " + LBFGS_AUGMENT_NOTE : ""));
+        }
+        log = s.logJson() == null ? null : IterationLog.open(s.logJson(), recipe);
+
         ClDevice device;
         try {
             device = ClDevice.select(s.device());
@@ -250,6 +265,10 @@ public final class Stylizer {
         } catch (OutOfMemoryError e) {
             throw new StylizeException("out of Java heap memory for a " + finalW + "x" + finalH
                     + " image; try a smaller --size (or raise -Xmx through CLSTYLE_JAVA_OPTS)", e);
+        } finally {
+            if (log != null) {
+                log.writeOrNote(listener);
+            }
         }
         boolean interrupted = stopRequested;
         if (current == null) {
@@ -284,7 +303,19 @@ public final class Stylizer {
         VectorOps vectors = new VectorOps(ctx);
         Projection clamp = x -> imageOps.clamp(x, 0f, 1f);
         int[] shape = {3, h, w};
-        try (LossFunction loss = new LossFunction(ctx, weights, recipe, contentK == null ? null : contentK.data(), h, w,
+        int finalW = sizes[sizes.length - 1][0], finalH = sizes[sizes.length - 1][1];
+        int pad = (int) Math.round(augmentation.pad(finalW, finalH) * (double) w / finalW);
+        AugmentedView view = augmentation.enabled()
+                ? new AugmentedView(ctx, augmentation, w, h, pad, augmentation.shift() * w / finalW, augmentRng) : null;
+        if (view == null) {
+            pad = 0;
+        } else {
+            shape = view.canvasShape();                               // [3, H + 2P, W + 2P] the canvas
+            start = AugmentedView.padReflect(start, pad);
+        }
+        final int p = pad;
+        try (AugmentedView augmented = view;
+                LossFunction loss = new LossFunction(ctx, weights, recipe, contentK == null ? null : contentK.data(), h, w,
                         styleData, styleHW, s.normalizeGradients());
                 ClBuffer x = ctx.buffer(start.data(), shape);          // [3, H, W] the image being optimised
                 ClBuffer lastGood = ctx.buffer(shape);                  // [3, H, W] the last image with a finite loss
@@ -294,11 +325,19 @@ public final class Stylizer {
                                 s.iterations(), clamp)
                         : null;
                 Adam adam = s.optimizer() == StylizeSettings.Optimizer.ADAM
-                        ? new Adam(ctx, shape, Adam.Options.withLr(s.effectiveLr()), clamp) : null) {
-            Objective objective = (xb, gb) -> {
+                        ? new Adam(ctx, shape, Adam.Options.withLr(s.effectiveLr()), clamp) : null;
+                ClBuffer stepDiff = log == null ? null : ctx.buffer(shape)) {
+            Objective lossObjective = (xb, gb) -> {
                 LossValues v = loss.evaluate(xb, gb);
                 last[0] = v;
                 return v.total();
+            };
+            double[] gradNorm = {Double.NaN};
+            Objective warped = augmented == null ? lossObjective : augmented.wrap(lossObjective);
+            Objective objective = log == null ? warped : (xb, gb) -> {
+                double v = warped.evaluate(xb, gb);
+                gradNorm[0] = Math.sqrt(vectors.dot(gb, gb));
+                return v;
             };
             clamp.apply(x);
             vectors.copy(x, lastGood);
@@ -309,6 +348,9 @@ public final class Stylizer {
                 }
                 double value;
                 String converged = null;
+                if (augmented != null) {
+                    augmented.next();
+                }
                 if (lbfgs != null) {
                     Lbfgs.Step st = lbfgs.step(x, objective);
                     value = st.loss();
@@ -322,6 +364,12 @@ public final class Stylizer {
                     halted = true;
                     break;
                 }
+                double stepNorm = Double.NaN;
+                if (log != null) {
+                    vectors.copy(x, stepDiff);
+                    vectors.axpy(-1f, lastGood, stepDiff);
+                    stepNorm = Math.sqrt(vectors.dot(stepDiff, stepDiff));
+                }
                 vectors.copy(x, lastGood);
                 done++;
                 long now = System.nanoTime();
@@ -332,8 +380,12 @@ public final class Stylizer {
                 }
                 listener.onIteration(new ProgressListener.Progress(k + 1, sizes.length, w, h, done, total, last[0],
                         Duration.ofNanos(now - t0), Duration.ofMillis((long) (eta * 1000))));
+                if (log != null) {
+                    log.add(k + 1, w, h, done, (now - t0) / 1e9, last[0], gradNorm[0], stepNorm, s.effectiveLr(),
+                            augmented == null ? null : augmented.drawn());
+                }
                 if (s.saveEvery() > 0 && done % s.saveEvery() == 0 && done < total) {
-                    FloatImage snap = finish(new FloatImage(w, h, lastGood.read()), contentK);
+                    FloatImage snap = finish(AugmentedView.crop(lastGood.read(), w, h, p), contentK);
                     Path file = numbered(s.output(), done);
                     try {
                         Images.write(snap, file);
@@ -348,8 +400,20 @@ public final class Stylizer {
                     break;
                 }
             }
-            return new ScaleOutcome(new FloatImage(w, h, lastGood.read()), done, last[0], stopReason);
+            return new ScaleOutcome(AugmentedView.crop(lastGood.read(), w, h, p), done, last[0], stopReason);
         }
+    }
+
+    /** How L-BFGS copes with a stochastic objective (see README, Augmentation). */
+    static final String LBFGS_AUGMENT_NOTE = "L-BFGS sees a different view each step; Adam (--optimizer adam) is the better fit";
+
+    /** The augmentation in effect: the flags' (StylizeSettings.augmentation), else the recipe file's, else none. */
+    static Augmentation resolveAugmentation(StylizeSettings s) {
+        if (s.augmentation() != null) {
+            return s.augmentation();
+        }
+        Augmentation fromRecipe = s.recipe() == null ? null : Augmentation.fromRecipe(s.recipe());
+        return fromRecipe == null ? Augmentation.NONE : fromRecipe;
     }
 
     /** out.png -> out_120.png: the intermediate image of iteration 120. */
