@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 /** The {@code clstyle} command: subcommands for devices, weights, stylize, texture, loss, bench and tune. */
 @Command(name = "clstyle", mixinStandardHelpOptions = true, version = "clstyle 0.1.0",
         description = "Neural style transfer on any OpenCL device.",
-        subcommands = {DevicesCommand.class, WeightsCommand.class, StylizeCommand.class, TextureCommand.class, LossCommand.class, BenchCommand.class, TuneCommand.class})
+        subcommands = {DevicesCommand.class, WeightsCommand.class, StylizeCommand.class, TextureCommand.class, VisualizeCommand.class, LossCommand.class, BenchCommand.class, TuneCommand.class})
 public final class Main implements Runnable {
 
     @Override
