@@ -16,8 +16,9 @@ import java.util.Map;
  * degrees, magnified by 1 + a uniform fraction in [-scale, scale] and shifted by uniform [-shift,
  * shift] pixels per axis (bilinear, see {@link org.clstyle.ops.Warp}); the gradient is pulled back
  * through the warp. The optimised canvas is the image padded by {@code padEdges} pixels on every side
- * (reflecting the start image), and the output is its centre, so the views never leave the canvas and
- * the rotation leaves no border artefacts in the result.
+ * (reflecting the start image; the content target is reflected likewise), the network sees the whole
+ * canvas through each view, and the output is the canvas's centre: the views' edges, their rotated
+ * corners and the reflected samples past the canvas all fall into the border that is cropped off.
  *
  * <p>{@code shift} and {@code padEdges} are in pixels of the final size; with --scales a coarser scale
  * uses them in proportion to its size. {@code padEdges == null} means {@link #defaultPad}: just
@@ -155,18 +156,32 @@ public record Augmentation(double rotate, double scale, double shift, long seed,
         }
     }
 
+    /** Pixels kept between the output and any view's edge by {@link #defaultPad} (VGG's own border effects). */
+    public static final int EDGE_MARGIN = 8;
+
     /**
-     * The smallest padding (pixels per side) with which every view of a w x h image stays on the
-     * canvas: the shift, plus how far the largest rotated and demagnified view reaches past the image.
+     * The default padding (pixels per side) for a w x h output: the reach (the shift plus how far the
+     * largest rotated and demagnified w x h view reaches past the image; with it every output pixel
+     * stays inside every view) plus {@link #EDGE_MARGIN}.
      */
     public int defaultPad(int w, int h) {
+        return enabled() ? reach(w, h) + EDGE_MARGIN : 0;
+    }
+
+    /**
+     * How far past a w x h output its image in the largest view reaches (pixels, per side): a view
+     * maps an output pixel o to c + zoom R(o - c + shift) of the view, so the corners reach out to
+     * (1 + scale) |R (half extents + shift)| per axis.
+     */
+    public int reach(int w, int h) {
         if (!enabled()) {
             return 0;
         }
         double th = Math.toRadians(rotate), c = Math.cos(th), s = Math.sin(th);
-        double hw = (w - 1) / 2.0, hh = (h - 1) / 2.0, zoomMin = 1 - scale;
-        double reachX = (hw * c + hh * s) / zoomMin - hw, reachY = (hw * s + hh * c) / zoomMin - hh;
-        return (int) Math.ceil(shift + Math.max(0, Math.max(reachX, reachY)) - 1e-9);
+        double hw = (w - 1) / 2.0, hh = (h - 1) / 2.0, zoomMax = 1 + scale;
+        double reachX = zoomMax * ((hw + shift) * c + (hh + shift) * s) - hw;
+        double reachY = zoomMax * ((hw + shift) * s + (hh + shift) * c) - hh;
+        return (int) Math.ceil(Math.max(0, Math.max(reachX, reachY)) - 1e-9);
     }
 
     /** The padding in effect at the final size. */

@@ -9,9 +9,12 @@ import org.clstyle.ops.WarpTransform;
 import org.clstyle.optim.Objective;
 
 /**
- * One scale's augmentation on the device: the canvas [3, H + 2P, W + 2P] the optimiser moves, the
- * view [3, H, W] the loss network sees through this step's random {@link WarpTransform}, and the
- * objective that warps, evaluates and pulls the gradient back through {@link Warp#backward}.
+ * One scale's augmentation on the device: the canvas [3, H + 2P, W + 2P] the optimiser moves (the
+ * output is its centre H x W), the view of the same size that the loss network sees through this
+ * step's random {@link WarpTransform} (rotated, zoomed and shifted about the canvas centre; samples
+ * past the canvas reflect), and the objective that warps, evaluates and pulls the gradient back
+ * through {@link Warp#backward}. With P at least {@link Augmentation#defaultPad} every output pixel
+ * lies inside every view, P - reach pixels or more from its edge.
  * {@link #next()} draws the transform for the next optimiser step; every evaluation within a step
  * (the L-BFGS line search's too) sees the same view, so each step's objective is deterministic.
  * Allocates its two buffers once.
@@ -21,8 +24,8 @@ final class AugmentedView implements AutoCloseable {
     private final int w, h, pad;
     private final double rotate, scale, shift;
     private final SplittableRandom rng;
-    private final ClBuffer view;      // [3, H, W] the warped canvas
-    private final ClBuffer viewGrad;  // [3, H, W] d loss / d view
+    private final ClBuffer view;      // [3, H + 2P, W + 2P] the warped canvas
+    private final ClBuffer viewGrad;  // [3, H + 2P, W + 2P] d loss / d view
     private WarpTransform current;
     private final double[] drawn = {0, 1, 0, 0}; // this step's degrees, zoom, shift x, shift y
 
@@ -36,9 +39,9 @@ final class AugmentedView implements AutoCloseable {
         this.scale = a.scale();
         this.shift = shift;
         this.rng = rng;
-        this.view = ctx.buffer(3, h, w);
-        this.viewGrad = ctx.buffer(3, h, w);
-        this.current = WarpTransform.translation(pad, pad);
+        this.view = ctx.buffer(canvasShape());
+        this.viewGrad = ctx.buffer(canvasShape());
+        this.current = WarpTransform.translation(0, 0);
     }
 
     int[] canvasShape() {
@@ -50,7 +53,8 @@ final class AugmentedView implements AutoCloseable {
         double deg = rotate * (2 * rng.nextDouble() - 1);
         double zoom = 1 + scale * (2 * rng.nextDouble() - 1);
         double sx = shift * (2 * rng.nextDouble() - 1), sy = shift * (2 * rng.nextDouble() - 1);
-        current = WarpTransform.view(deg, zoom, sx, sy, w + 2 * pad, h + 2 * pad, w, h);
+        int cw = w + 2 * pad, ch = h + 2 * pad;
+        current = WarpTransform.view(deg, zoom, sx, sy, cw, ch, cw, ch);
         drawn[0] = deg;
         drawn[1] = zoom;
         drawn[2] = sx;

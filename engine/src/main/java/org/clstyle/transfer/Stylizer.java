@@ -214,7 +214,8 @@ public final class Stylizer {
         } catch (IllegalArgumentException | ClException e) {
             throw new StylizeException(e.getMessage(), e);
         }
-        checkMemory(device, weights, finalW, finalH);
+        int canvasPad = augmentation.enabled() ? augmentation.pad(finalW, finalH) : 0;
+        checkMemory(device, weights, finalW + 2 * canvasPad, finalH + 2 * canvasPad);
 
         long t0 = System.nanoTime();
         int total = scales * s.iterations();
@@ -314,8 +315,12 @@ public final class Stylizer {
             start = AugmentedView.padReflect(start, pad);
         }
         final int p = pad;
+        // The network sees the whole canvas (through each step's view); the content target is the content
+        // reflected into the same border, and the border is cropped off at the end.
+        FloatImage lossContent = contentK == null || p == 0 ? contentK : AugmentedView.padReflect(contentK, p);
         try (AugmentedView augmented = view;
-                LossFunction loss = new LossFunction(ctx, weights, recipe, contentK == null ? null : contentK.data(), h, w,
+                LossFunction loss = new LossFunction(ctx, weights, recipe, lossContent == null ? null : lossContent.data(),
+                        h + 2 * p, w + 2 * p,
                         styleData, styleHW, s.normalizeGradients());
                 ClBuffer x = ctx.buffer(start.data(), shape);          // [3, H, W] the image being optimised
                 ClBuffer lastGood = ctx.buffer(shape);                  // [3, H, W] the last image with a finite loss

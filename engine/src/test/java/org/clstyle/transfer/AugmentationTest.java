@@ -55,25 +55,33 @@ class AugmentationTest {
         assertTrue(e.getMessage().startsWith(big + ": augment.rotate"), e.getMessage());
     }
 
-    /** With the default padding, the most extreme view (any corner of the ranges) stays on the canvas. */
+    /**
+     * With a padding of reach(w, h), every output pixel lies inside every view (the network sees the
+     * whole canvas through the view): the view's inverse map takes the output's corners into the view,
+     * for the extreme corners of the ranges; and no smaller padding would do.
+     */
     @ParameterizedTest(name = "{0}x{1} {2}")
     @CsvSource({"256, 256, medium", "512, 341, strong", "64, 43, light", "17, 300, strong", "300, 17, rotate=45,scale=0.5,shift=3"})
-    void defaultPadKeepsEveryViewOnTheCanvas(int w, int h, String spec) {
+    void reachKeepsTheOutputInsideEveryView(int w, int h, String spec) {
         Augmentation a = Augmentation.parse("--augment", spec);
-        int p = a.defaultPad(w, h);
+        int p = a.reach(w, h);
         int cw = w + 2 * p, ch = h + 2 * p;
         double tightest = Double.POSITIVE_INFINITY;
         for (double deg : new double[] {-a.rotate(), 0, a.rotate()})
             for (double zoom : new double[] {1 - a.scale(), 1, 1 + a.scale()})
                 for (double sx : new double[] {-a.shift(), a.shift()})
                     for (double sy : new double[] {-a.shift(), a.shift()}) {
-                        double[] r = WarpTransform.view(deg, zoom, sx, sy, cw, ch, w, h).sampleRange(w, h);
-                        assertTrue(r[0] >= -1e-9 && r[1] <= cw - 1 + 1e-9 && r[2] >= -1e-9 && r[3] <= ch - 1 + 1e-9,
-                                () -> spec + " pad " + p + ": view reaches " + java.util.Arrays.toString(r));
-                        tightest = Math.min(tightest, Math.min(Math.min(r[0], cw - 1 - r[1]), Math.min(r[2], ch - 1 - r[3])));
+                        WarpTransform inv = WarpTransform.view(deg, zoom, sx, sy, cw, ch, cw, ch).inverse();
+                        for (int oj : new int[] {p, p + w - 1})
+                            for (int oi : new int[] {p, p + h - 1}) {
+                                double x = inv.sampleX(oj, oi), y = inv.sampleY(oj, oi);
+                                assertTrue(x >= -1e-9 && x <= cw - 1 + 1e-9 && y >= -1e-9 && y <= ch - 1 + 1e-9,
+                                        spec + " pad " + p + ": output corner lands at " + x + ", " + y);
+                                tightest = Math.min(tightest, Math.min(Math.min(x, cw - 1 - x), Math.min(y, ch - 1 - y)));
+                            }
                     }
-        assertTrue(tightest < 1, "the padding is the smallest that fits, slack " + tightest);
-        assertEquals(26, Augmentation.parse("--augment", "medium").defaultPad(256, 256));
+        assertTrue(tightest < 1, "the reach is the smallest that fits, slack " + tightest);
+        assertEquals(a.reach(w, h) + Augmentation.EDGE_MARGIN, a.defaultPad(w, h));
         assertEquals(0, Augmentation.NONE.defaultPad(256, 256));
     }
 
