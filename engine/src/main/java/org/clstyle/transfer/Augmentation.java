@@ -15,10 +15,9 @@ import java.util.Map;
  * optimiser step the loss network sees the image rotated by a uniform angle in [-rotate, rotate]
  * degrees, magnified by 1 + a uniform fraction in [-scale, scale] and shifted by uniform [-shift,
  * shift] pixels per axis (bilinear, see {@link org.clstyle.ops.Warp}); the gradient is pulled back
- * through the warp. The optimised canvas is the image padded by {@code padEdges} pixels on every side
- * (reflecting the start image; the content target is reflected likewise), the network sees the whole
- * canvas through each view, and the output is the canvas's centre: the views' edges, their rotated
- * corners and the reflected samples past the canvas all fall into the border that is cropped off.
+ * through the warp. The network sees the image padded by {@code padEdges} pixels on every side with
+ * its own mirror image (reflect-101; the content target is reflected likewise), so the views' edges
+ * and rotated corners fall into that border, which is not part of the output.
  *
  * <p>{@code shift} and {@code padEdges} are in pixels of the final size; with --scales a coarser scale
  * uses them in proportion to its size. {@code padEdges == null} means {@link #defaultPad}: just

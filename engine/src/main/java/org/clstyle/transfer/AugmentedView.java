@@ -9,12 +9,13 @@ import org.clstyle.ops.WarpTransform;
 import org.clstyle.optim.Objective;
 
 /**
- * One scale's augmentation on the device: the canvas [3, H + 2P, W + 2P] the optimiser moves (the
- * output is its centre H x W), the view of the same size that the loss network sees through this
- * step's random {@link WarpTransform} (rotated, zoomed and shifted about the canvas centre; samples
- * past the canvas reflect), and the objective that warps, evaluates and pulls the gradient back
- * through {@link Warp#backward}. With P at least {@link Augmentation#defaultPad} every output pixel
- * lies inside every view, P - reach pixels or more from its edge.
+ * One scale's augmentation on the device: the loss network sees the image [3, H, W] through this
+ * step's random {@link WarpTransform} as a view [3, H + 2P, W + 2P] (rotated, zoomed and shifted about
+ * the centres; everything past the image's edges is its reflect-101 mirror image, so the border the
+ * network sees carries the image's own statistics), and the objective warps, evaluates and pulls the
+ * gradient back through {@link Warp#backward} (the mirrored border's gradient flows back to the pixels it
+ * mirrors). With P at least {@link Augmentation#reach} every image pixel lies inside every view, so the
+ * view's edges and rotated corners fall in the border, never on the image.
  * {@link #next()} draws the transform for the next optimiser step; every evaluation within a step
  * (the L-BFGS line search's too) sees the same view, so each step's objective is deterministic.
  * Allocates its two buffers once.
@@ -24,7 +25,7 @@ final class AugmentedView implements AutoCloseable {
     private final int w, h, pad;
     private final double rotate, scale, shift;
     private final SplittableRandom rng;
-    private final ClBuffer view;      // [3, H + 2P, W + 2P] the warped canvas
+    private final ClBuffer view;      // [3, H + 2P, W + 2P] the warped image with its mirrored border
     private final ClBuffer viewGrad;  // [3, H + 2P, W + 2P] d loss / d view
     private WarpTransform current;
     private final double[] drawn = {0, 1, 0, 0}; // this step's degrees, zoom, shift x, shift y
@@ -39,12 +40,12 @@ final class AugmentedView implements AutoCloseable {
         this.scale = a.scale();
         this.shift = shift;
         this.rng = rng;
-        this.view = ctx.buffer(canvasShape());
-        this.viewGrad = ctx.buffer(canvasShape());
-        this.current = WarpTransform.translation(0, 0);
+        this.view = ctx.buffer(viewShape());
+        this.viewGrad = ctx.buffer(viewShape());
+        this.current = WarpTransform.translation(-pad, -pad);
     }
 
-    int[] canvasShape() {
+    int[] viewShape() {
         return new int[] {3, h + 2 * pad, w + 2 * pad};
     }
 
@@ -53,8 +54,7 @@ final class AugmentedView implements AutoCloseable {
         double deg = rotate * (2 * rng.nextDouble() - 1);
         double zoom = 1 + scale * (2 * rng.nextDouble() - 1);
         double sx = shift * (2 * rng.nextDouble() - 1), sy = shift * (2 * rng.nextDouble() - 1);
-        int cw = w + 2 * pad, ch = h + 2 * pad;
-        current = WarpTransform.view(deg, zoom, sx, sy, cw, ch, cw, ch);
+        current = WarpTransform.view(deg, zoom, sx, sy, w, h, w + 2 * pad, h + 2 * pad);
         drawn[0] = deg;
         drawn[1] = zoom;
         drawn[2] = sx;
@@ -71,17 +71,17 @@ final class AugmentedView implements AutoCloseable {
         return current;
     }
 
-    /** f(canvas) = inner(warp(canvas)); d f / d canvas = warp^T(d inner / d view). */
+    /** f(image) = inner(warp(image)); d f / d image = warp^T(d inner / d view). */
     Objective wrap(Objective inner) {
-        return (canvas, grad) -> {
-            warp.forward(canvas, current, view);
+        return (image, grad) -> {
+            warp.forward(image, current, view);
             double v = inner.evaluate(view, viewGrad);
             warp.backward(viewGrad, current, grad, false);
             return v;
         };
     }
 
-    /** The canvas for a start image: pad pixels on every side, reflecting the image (reflect-101). */
+    /** The image with pad pixels on every side of its reflection (reflect-101): the content target's border. */
     static FloatImage padReflect(FloatImage img, int pad) {
         int w = img.width(), h = img.height(), cw = w + 2 * pad, ch = h + 2 * pad;
         float[] src = img.data(), out = new float[3 * cw * ch];
@@ -93,17 +93,6 @@ final class AugmentedView implements AutoCloseable {
                 }
             }
         return new FloatImage(cw, ch, out);
-    }
-
-    /** The image inside a canvas of data [3, h + 2 pad, w + 2 pad]. */
-    static FloatImage crop(float[] canvas, int w, int h, int pad) {
-        int cw = w + 2 * pad, ch = h + 2 * pad;
-        float[] out = new float[3 * w * h];
-        for (int c = 0; c < 3; c++)
-            for (int i = 0; i < h; i++) {
-                System.arraycopy(canvas, (c * ch + i + pad) * cw + pad, out, (c * h + i) * w, w);
-            }
-        return new FloatImage(w, h, out);
     }
 
     private static int reflect(int t, int n) {

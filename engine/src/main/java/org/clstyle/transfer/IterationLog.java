@@ -20,7 +20,7 @@ import org.clstyle.loss.Recipe;
  *  "content": {"relu4_2": {"raw": r, "weighted": content.weight * w_l * r}},
  *  "style": {"relu1_1": {"raw": r, "weighted": style.weight * w_l * r}, ...},
  *  "tv": {"raw": r, "weighted": tv.weight * r},
- *  "grad_norm": |d total / d x|_2 of that evaluation (on the optimised canvas),
+ *  "grad_norm": |d total / d x|_2 of that evaluation,
  *  "step_norm": |x after - x before|_2 of the iteration (after clamping), "lr": the optimiser's rate,
  *  "augment": {"rotate": deg, "zoom": z, "shift_x": px, "shift_y": px}}   // only with --augment
  * </pre>

@@ -214,8 +214,8 @@ public final class Stylizer {
         } catch (IllegalArgumentException | ClException e) {
             throw new StylizeException(e.getMessage(), e);
         }
-        int canvasPad = augmentation.enabled() ? augmentation.pad(finalW, finalH) : 0;
-        checkMemory(device, weights, finalW + 2 * canvasPad, finalH + 2 * canvasPad);
+        int viewPad = augmentation.enabled() ? augmentation.pad(finalW, finalH) : 0;
+        checkMemory(device, weights, finalW + 2 * viewPad, finalH + 2 * viewPad);
 
         long t0 = System.nanoTime();
         int total = scales * s.iterations();
@@ -310,17 +310,13 @@ public final class Stylizer {
                 ? new AugmentedView(ctx, augmentation, w, h, pad, augmentation.shift() * w / finalW, augmentRng) : null;
         if (view == null) {
             pad = 0;
-        } else {
-            shape = view.canvasShape();                               // [3, H + 2P, W + 2P] the canvas
-            start = AugmentedView.padReflect(start, pad);
         }
-        final int p = pad;
-        // The network sees the whole canvas (through each step's view); the content target is the content
-        // reflected into the same border, and the border is cropped off at the end.
-        FloatImage lossContent = contentK == null || p == 0 ? contentK : AugmentedView.padReflect(contentK, p);
+        // The network sees the image through each step's view, padded by P pixels of its own reflection;
+        // the content target is reflected into the same border. The optimised image stays [3, H, W].
+        FloatImage lossContent = contentK == null || pad == 0 ? contentK : AugmentedView.padReflect(contentK, pad);
         try (AugmentedView augmented = view;
                 LossFunction loss = new LossFunction(ctx, weights, recipe, lossContent == null ? null : lossContent.data(),
-                        h + 2 * p, w + 2 * p,
+                        h + 2 * pad, w + 2 * pad,
                         styleData, styleHW, s.normalizeGradients());
                 ClBuffer x = ctx.buffer(start.data(), shape);          // [3, H, W] the image being optimised
                 ClBuffer lastGood = ctx.buffer(shape);                  // [3, H, W] the last image with a finite loss
@@ -390,7 +386,7 @@ public final class Stylizer {
                             augmented == null ? null : augmented.drawn());
                 }
                 if (s.saveEvery() > 0 && done % s.saveEvery() == 0 && done < total) {
-                    FloatImage snap = finish(AugmentedView.crop(lastGood.read(), w, h, p), contentK);
+                    FloatImage snap = finish(new FloatImage(w, h, lastGood.read()), contentK);
                     Path file = numbered(s.output(), done);
                     try {
                         Images.write(snap, file);
@@ -405,7 +401,7 @@ public final class Stylizer {
                     break;
                 }
             }
-            return new ScaleOutcome(AugmentedView.crop(lastGood.read(), w, h, p), done, last[0], stopReason);
+            return new ScaleOutcome(new FloatImage(w, h, lastGood.read()), done, last[0], stopReason);
         }
     }
 

@@ -56,9 +56,9 @@ class AugmentationTest {
     }
 
     /**
-     * With a padding of reach(w, h), every output pixel lies inside every view (the network sees the
-     * whole canvas through the view): the view's inverse map takes the output's corners into the view,
-     * for the extreme corners of the ranges; and no smaller padding would do.
+     * With a padding of reach(w, h), every image pixel lies inside every (w + 2P) x (h + 2P) view: the
+     * view's inverse map takes the image's corners into the view, for the extreme corners of the
+     * ranges; and no smaller padding would do.
      */
     @ParameterizedTest(name = "{0}x{1} {2}")
     @CsvSource({"256, 256, medium", "512, 341, strong", "64, 43, light", "17, 300, strong", "300, 17, rotate=45,scale=0.5,shift=3"})
@@ -71,9 +71,9 @@ class AugmentationTest {
             for (double zoom : new double[] {1 - a.scale(), 1, 1 + a.scale()})
                 for (double sx : new double[] {-a.shift(), a.shift()})
                     for (double sy : new double[] {-a.shift(), a.shift()}) {
-                        WarpTransform inv = WarpTransform.view(deg, zoom, sx, sy, cw, ch, cw, ch).inverse();
-                        for (int oj : new int[] {p, p + w - 1})
-                            for (int oi : new int[] {p, p + h - 1}) {
+                        WarpTransform inv = WarpTransform.view(deg, zoom, sx, sy, w, h, cw, ch).inverse();
+                        for (int oj : new int[] {0, w - 1})
+                            for (int oi : new int[] {0, h - 1}) {
                                 double x = inv.sampleX(oj, oi), y = inv.sampleY(oj, oi);
                                 assertTrue(x >= -1e-9 && x <= cw - 1 + 1e-9 && y >= -1e-9 && y <= ch - 1 + 1e-9,
                                         spec + " pad " + p + ": output corner lands at " + x + ", " + y);
@@ -86,17 +86,20 @@ class AugmentationTest {
     }
 
     @Test
-    void padReflectThenCropIsTheImage() {
+    void padReflectMirrorsAboutTheEdgePixels() {
         int w = 5, h = 3, p = 4;
         float[] d = new float[3 * w * h];
         for (int i = 0; i < d.length; i++) d[i] = i;
-        FloatImage canvas = AugmentedView.padReflect(new FloatImage(w, h, d), p);
-        assertEquals(w + 2 * p, canvas.width());
-        assertEquals(h + 2 * p, canvas.height());
-        assertArrayEquals(d, AugmentedView.crop(canvas.data(), w, h, p).data());
+        FloatImage padded = AugmentedView.padReflect(new FloatImage(w, h, d), p);
+        assertEquals(w + 2 * p, padded.width());
+        assertEquals(h + 2 * p, padded.height());
+        for (int c = 0; c < 3; c++)
+            for (int i = 0; i < h; i++)
+                for (int j = 0; j < w; j++)
+                    assertEquals(d[(c * h + i) * w + j], padded.get(c, i + p, j + p));
         // row 0 of channel 0, columns -4..8: reflect-101 of 0 1 2 3 4
         float[] row = new float[w + 2 * p];
-        System.arraycopy(canvas.data(), p * (w + 2 * p), row, 0, row.length);
+        System.arraycopy(padded.data(), p * (w + 2 * p), row, 0, row.length);
         assertArrayEquals(new float[] {4, 3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1, 0}, row);
     }
 }
