@@ -17,8 +17,8 @@ final class AugmentOptions {
     Long augmentSeed;
 
     @Option(names = "--pad-edges", paramLabel = "PX",
-            description = "Pad the optimised canvas by PX pixels per side and crop it off at the end (default with "
-                    + "--augment: just enough for the largest view).")
+            description = "With --augment the network sees the image padded by PX pixels of its own reflection, so the "
+                    + "views' edges fall there (default: the largest view's reach + 8).")
     Integer padEdges;
 
     @Option(names = "--log-json", paramLabel = "FILE",
