@@ -409,10 +409,10 @@ public final class Stylizer {
      * How L-BFGS copes with a stochastic objective: it does not. Its history pairs y = g(x_k+1) - g(x_k)
      * come from two different views, so the curvature is noise; resetting the history each step leaves
      * only its tiny first step (lr * min(1, 1/|g|_1)), and holding a view for 10 or 50 steps measured
-     * worse or still 3x Adam's loss (README, Augmentation). So the run goes on, with this warning.
+     * worse than Adam (README, Augmentation). So the run goes on, with this warning.
      */
-    static final String LBFGS_AUGMENT_NOTE = "L-BFGS's curvature pairs mix two different views every step and it "
-            + "wanders (measured: final loss 25x Adam's at medium strength); use --optimizer adam with --augment";
+    static final String LBFGS_AUGMENT_NOTE = "L-BFGS's curvature pairs mix two different views every step, so its "
+            + "loss swings by orders of magnitude (measured, see README); use --optimizer adam with --augment";
 
     /** The augmentation in effect: the flags' (StylizeSettings.augmentation), else the recipe file's, else none. */
     static Augmentation resolveAugmentation(StylizeSettings s) {
