@@ -81,10 +81,11 @@ def make_weights():
     return tensors
 
 
-def write_safetensors(path, tensors, meta):
-    """The safetensors layout by hand: u64 LE header length, JSON header (space-padded to 8), raw LE data."""
+def write_safetensors(path, tensors, meta, convs=CONVS, fmt="clstyle-vgg19/1", source=None, extra=None):
+    """The safetensors layout by hand: u64 LE header length, JSON header (space-padded to 8), raw LE data.
+    convs is the network's conv table (VGG19's by default), fmt its format tag, extra more metadata."""
     header, blobs, offset = {}, [], 0
-    for conv_block in CONVS:
+    for conv_block in convs:
         for conv in conv_block:
             for kind in ("weight", "bias"):
                 name = conv + "." + kind
@@ -94,10 +95,11 @@ def write_safetensors(path, tensors, meta):
                 blobs.append(raw)
                 offset += len(raw)
     body = b"".join(blobs)
-    metadata = {"format": "clstyle-vgg19/1", "source_file": "golden_loss.py (random He-init, seed %d)" % SEED,
+    metadata = {"format": fmt, "source_file": source or "golden_loss.py (random He-init, seed %d)" % SEED,
                 "source_sha256": hashlib.sha256(body).hexdigest(), "source_format": "safetensors",
                 "channel_order": meta["channel_order"], "input_scale": "%g" % meta["input_scale"],
                 "mean": ",".join("%g" % m for m in meta["mean"]), "std": ",".join("%g" % s for s in meta["std"])}
+    metadata.update(extra or {})
     header = {"__metadata__": metadata, **header}
     hj = json.dumps(header, separators=(",", ":")).encode("utf-8")
     hj += b" " * ((8 - len(hj) % 8) % 8)

@@ -29,6 +29,15 @@ Formats and the tool that writes each:
                     JSON header, raw LE data; torchvision key names, classifier included.
   evil-zip.pth      torch.save of an object whose pickle is GLOBAL posix.system + REDUCE: loading it with
   evil-legacy.pth   torch.load would run `touch MARKER`. Checked here: torch.load does create the marker.
+
+A second, smaller reduced-width VGG16 (13 convs: blocks of 2, 2, 3, 3, 3; torchvision indices features.0 ...
+features.28) is written the same ways, described by expected-vgg16.json:
+  vgg16-tv-zip.pth       torchvision's vgg16 layout, zip format, shared biases and one strided view as above.
+  vgg16-tv-legacy.pth    the legacy format of jcjohnson's Caffe-converted vgg16-00b39a1b.pth (torchvision keys).
+  vgg16-v1.caffemodel    V1 `layers`, as VGG_ILSVRC_16_layers.caffemodel (conv1_1 ... conv5_3).
+  vgg16-keras.h5         as vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 (block5_conv3 last).
+  vgg16-tv.safetensors   torchvision key names.
+  vgg16-conv.safetensors conv1_1.weight ... key names.
 """
 import collections
 import hashlib
@@ -44,19 +53,37 @@ import numpy as np
 import torch
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-CONVS = ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv3_4",
-         "conv4_1", "conv4_2", "conv4_3", "conv4_4", "conv5_1", "conv5_2", "conv5_3", "conv5_4"]
-TV_INDEX = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
-# Reduced, deliberately uneven widths: a transposed or misplaced tensor cannot look right by accident.
-WIDTHS = [2, 3, 4, 5, 6, 6, 7, 7, 8, 8, 9, 9, 8, 7, 6, 5]
 MARKER = "/tmp/clstyle-evil-pickle-marker"
 
 
-def make_tensors():
-    rng = np.random.default_rng(20240519)
+class Net:
+    """A VGG configuration: convs per block; conv names and torchvision feature indices derive from it."""
+
+    def __init__(self, name, blocks, widths, seed):
+        self.name, self.blocks, self.widths, self.seed = name, blocks, widths, seed
+        self.convs, self.tv_index = [], []
+        feature = 0
+        for b, count in enumerate(blocks):
+            for k in range(count):
+                self.convs.append("conv%d_%d" % (b + 1, k + 1))
+                self.tv_index.append(feature)
+                feature += 2  # conv, ReLU
+            feature += 1  # max-pool
+        assert len(widths) == len(self.convs)
+
+
+# Reduced, deliberately uneven widths: a transposed or misplaced tensor cannot look right by accident.
+VGG19 = Net("VGG_ILSVRC_19_layers", [2, 2, 4, 4, 4], [2, 3, 4, 5, 6, 6, 7, 7, 8, 8, 9, 9, 8, 7, 6, 5], 20240519)
+VGG16 = Net("VGG_ILSVRC_16_layers", [2, 2, 3, 3, 3], [3, 2, 4, 5, 5, 6, 4, 6, 5, 4, 5, 6, 3], 20251126)
+assert VGG19.tv_index == [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
+assert VGG16.tv_index == [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
+
+
+def make_tensors(net):
+    rng = np.random.default_rng(net.seed)
     out = collections.OrderedDict()
     cin = 3
-    for name, cout in zip(CONVS, WIDTHS):
+    for name, cout in zip(net.convs, net.widths):
         w = rng.standard_normal((cout, cin, 3, 3)).astype(np.float32) * np.float32(0.1)
         b = rng.standard_normal((cout,)).astype(np.float32)
         out[name] = (w, b)
@@ -74,14 +101,14 @@ def sha(a):
     return hashlib.sha256(np.ascontiguousarray(a, dtype="<f4").tobytes()).hexdigest()
 
 
-def tv_state_dict(t, shared=False):
+def tv_state_dict(net, t, shared=False):
     sd = collections.OrderedDict()
     biases = None
     if shared:
         # All biases are slices of one tensor, so they share one storage at different offsets.
-        biases = torch.from_numpy(np.concatenate([t[n][1] for n in CONVS]).copy())
+        biases = torch.from_numpy(np.concatenate([t[n][1] for n in net.convs]).copy())
     off = 0
-    for n, idx in zip(CONVS, TV_INDEX):
+    for n, idx in zip(net.convs, net.tv_index):
         w, b = t[n]
         wt = torch.from_numpy(w.copy())
         if shared and n == "conv3_2":
@@ -95,7 +122,7 @@ def tv_state_dict(t, shared=False):
         else:
             sd["features.%d.bias" % idx] = torch.from_numpy(b.copy())
     rng = np.random.default_rng(7)
-    last = WIDTHS[-1]
+    last = net.widths[-1]
     for idx, (o, i) in zip((0, 3, 6), ((8, last * 49), (8, 8), (10, 8))):
         sd["classifier.%d.weight" % idx] = torch.from_numpy(rng.standard_normal((o, i)).astype(np.float32))
         sd["classifier.%d.bias" % idx] = torch.from_numpy(rng.standard_normal((o,)).astype(np.float32))
@@ -104,9 +131,9 @@ def tv_state_dict(t, shared=False):
     return sd
 
 
-def gatys_state_dict(t):
+def gatys_state_dict(net, t):
     sd = collections.OrderedDict()
-    for n in CONVS:
+    for n in net.convs:
         sd[n + ".weight"] = torch.from_numpy(t[n][0].copy())
         sd[n + ".bias"] = torch.from_numpy(t[n][1].copy())
     return sd
@@ -161,9 +188,9 @@ def caffe_classes():
     return get(pool.FindMessageTypeByName("caffe.NetParameter"))
 
 
-def caffe_net(t, v1):
-    Net = caffe_classes()
-    net = Net(name="VGG_ILSVRC_19_layers")
+def caffe_net(vgg, t, v1):
+    NetParameter = caffe_classes()
+    net = NetParameter(name=vgg.name)
     net.input.append("data")
     net.input_dim.extend([10, 3, 224, 224])
     prev = "data"
@@ -188,27 +215,24 @@ def caffe_net(t, v1):
                 b.shape.dim.extend(arr.shape)
             b.data.extend(arr.ravel().tolist())
 
-    blocks = [["conv1_1", "conv1_2"], ["conv2_1", "conv2_2"], ["conv3_1", "conv3_2", "conv3_3", "conv3_4"],
-              ["conv4_1", "conv4_2", "conv4_3", "conv4_4"], ["conv5_1", "conv5_2", "conv5_3", "conv5_4"]]
-    for i, block in enumerate(blocks):
-        for n in block:
+    for i, count in enumerate(vgg.blocks):
+        for n in ["conv%d_%d" % (i + 1, k + 1) for k in range(count)]:
             add(n, 4, "Convolution", t[n])
             add("relu" + n[4:], 18, "ReLU", [])
         add("pool%d" % (i + 1), 17, "Pooling", [])
     rng = np.random.default_rng(11)
-    add("fc6", 14, "InnerProduct", [rng.standard_normal((6, WIDTHS[-1] * 49)).astype(np.float32),
+    add("fc6", 14, "InnerProduct", [rng.standard_normal((6, vgg.widths[-1] * 49)).astype(np.float32),
                                     rng.standard_normal((6,)).astype(np.float32)])
     add("drop6", 6, "Dropout", [])
     add("prob", 20, "Softmax", [])
     return net.SerializeToString()
 
 
-def keras_h5(path, t):
+def keras_h5(path, net, t):
     with h5py.File(path, "w") as f:
         names = ["input_1"]
-        blocks = [2, 2, 4, 4, 4]
         k = 0
-        for bi, count in enumerate(blocks):
+        for bi, count in enumerate(net.blocks):
             for ci in range(count):
                 names.append("block%d_conv%d" % (bi + 1, ci + 1))
             names.append("block%d_pool" % (bi + 1))
@@ -220,7 +244,7 @@ def keras_h5(path, t):
             if "_conv" not in n:
                 g.attrs["weight_names"] = np.array([], dtype="S1")
                 continue
-            w, b = t[CONVS[k]]
+            w, b = t[net.convs[k]]
             k += 1
             g.attrs["weight_names"] = np.array([(n + "/kernel:0").encode(), (n + "/bias:0").encode()])
             sub = g.create_group(n)
@@ -256,23 +280,45 @@ def check_evil(path):
     os.remove(MARKER)
 
 
+def write_expected(path, net, t, extra=None):
+    expected = collections.OrderedDict(extra or {})
+    expected["layers"] = collections.OrderedDict()
+    for c in net.convs:
+        w, b = t[c]
+        expected["layers"][c] = {"weight_shape": list(w.shape), "weight_sha256": sha(w),
+                                 "bias_shape": list(b.shape), "bias_sha256": sha(b)}
+    with open(path, "w") as f:
+        json.dump(expected, f, indent=1)
+        f.write("\n")
+
+
+def check_round_trip(out, net, t, names):
+    """Round trip through torch itself: the files hold exactly the tensors described in the expected file."""
+    for n in names:
+        sd = torch.load(os.path.join(out, n))
+        for c, i in zip(net.convs, net.tv_index):
+            assert sha(sd["features.%d.weight" % i].numpy()) == sha(t[c][0])
+            assert sha(sd["features.%d.bias" % i].numpy()) == sha(t[c][1])
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "resources", "fixtures")
     os.makedirs(out, exist_ok=True)
-    t = make_tensors()
 
-    torch.save(tv_state_dict(t, shared=True), os.path.join(out, "tv-zip.pth"))
-    torch.save(tv_state_dict(t), os.path.join(out, "tv-legacy.pth"), _use_new_zipfile_serialization=False)
-    torch.save(gatys_state_dict(t), os.path.join(out, "gatys-zip.pth"))
-    torch.save(gatys_state_dict(t), os.path.join(out, "gatys-legacy.pth"), _use_new_zipfile_serialization=False)
+    # ---- VGG19 ----
+    t = make_tensors(VGG19)
+    torch.save(tv_state_dict(VGG19, t, shared=True), os.path.join(out, "tv-zip.pth"))
+    torch.save(tv_state_dict(VGG19, t), os.path.join(out, "tv-legacy.pth"), _use_new_zipfile_serialization=False)
+    torch.save(gatys_state_dict(VGG19, t), os.path.join(out, "gatys-zip.pth"))
+    torch.save(gatys_state_dict(VGG19, t), os.path.join(out, "gatys-legacy.pth"), _use_new_zipfile_serialization=False)
     with open(os.path.join(out, "v1.caffemodel"), "wb") as f:
-        f.write(caffe_net(t, v1=True))
+        f.write(caffe_net(VGG19, t, v1=True))
     with open(os.path.join(out, "v2.caffemodel"), "wb") as f:
-        f.write(caffe_net(t, v1=False))
-    keras_h5(os.path.join(out, "keras.h5"), t)
+        f.write(caffe_net(VGG19, t, v1=False))
+    keras_h5(os.path.join(out, "keras.h5"), VGG19, t)
     with open(os.path.join(out, "tv.safetensors"), "wb") as f:
-        f.write(safetensors_bytes(tv_state_dict(t)))
+        f.write(safetensors_bytes(tv_state_dict(VGG19, t)))
 
     evil = collections.OrderedDict([("features.0.weight", Evil())])
     torch.save(evil, os.path.join(out, "evil-zip.pth"))
@@ -280,21 +326,22 @@ def main():
     for n in ("evil-zip.pth", "evil-legacy.pth"):
         check_evil(os.path.join(out, n))
 
-    # Round trip through torch itself: the files hold exactly the tensors described in expected.json.
-    for n in ("tv-zip.pth", "tv-legacy.pth"):
-        sd = torch.load(os.path.join(out, n))
-        for c, i in zip(CONVS, TV_INDEX):
-            assert sha(sd["features.%d.weight" % i].numpy()) == sha(t[c][0])
-            assert sha(sd["features.%d.bias" % i].numpy()) == sha(t[c][1])
+    check_round_trip(out, VGG19, t, ("tv-zip.pth", "tv-legacy.pth"))
+    write_expected(os.path.join(out, "expected.json"), VGG19, t, {"marker": MARKER})
 
-    expected = {"marker": MARKER, "layers": collections.OrderedDict()}
-    for c in CONVS:
-        w, b = t[c]
-        expected["layers"][c] = {"weight_shape": list(w.shape), "weight_sha256": sha(w),
-                                 "bias_shape": list(b.shape), "bias_sha256": sha(b)}
-    with open(os.path.join(out, "expected.json"), "w") as f:
-        json.dump(expected, f, indent=1)
-        f.write("\n")
+    # ---- VGG16 ----
+    t = make_tensors(VGG16)
+    torch.save(tv_state_dict(VGG16, t, shared=True), os.path.join(out, "vgg16-tv-zip.pth"))
+    torch.save(tv_state_dict(VGG16, t), os.path.join(out, "vgg16-tv-legacy.pth"), _use_new_zipfile_serialization=False)
+    with open(os.path.join(out, "vgg16-v1.caffemodel"), "wb") as f:
+        f.write(caffe_net(VGG16, t, v1=True))
+    keras_h5(os.path.join(out, "vgg16-keras.h5"), VGG16, t)
+    with open(os.path.join(out, "vgg16-tv.safetensors"), "wb") as f:
+        f.write(safetensors_bytes(tv_state_dict(VGG16, t)))
+    with open(os.path.join(out, "vgg16-conv.safetensors"), "wb") as f:
+        f.write(safetensors_bytes(gatys_state_dict(VGG16, t)))
+    check_round_trip(out, VGG16, t, ("vgg16-tv-zip.pth", "vgg16-tv-legacy.pth"))
+    write_expected(os.path.join(out, "expected-vgg16.json"), VGG16, t)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""Writes a full-width VGG19 as torchvision builds it (random init, torchvision.models.vgg19(weights=None)), saved
-with torch.save in the zip format, plus the SHA-256 of each conv's float32 bytes for a bit-exact comparison.
-Only the conv layers' state (features.*) is saved, about 80 MB, so the test stays cheap; the classifier is the
-part the converter drops anyway.
+"""Writes a full-width VGG19 or VGG16 as torchvision builds it (random init, torchvision.models.vgg19(weights=None)
+or vgg16), saved with torch.save in the zip format, plus the SHA-256 of each conv's float32 bytes for a bit-exact
+comparison. Only the conv layers' state (features.*) is saved, about 80 MB for VGG19 and 59 MB for VGG16, so the
+test stays cheap; the classifier is the part the converter drops anyway.
 
-Run: /usr/bin/python3 make_full_width.py OUT.pth OUT.json
+Run: /usr/bin/python3 make_full_width.py OUT.pth OUT.json [vgg19|vgg16]   (default vgg19)
 """
 import collections
 import hashlib
@@ -15,9 +15,19 @@ import numpy as np
 import torch
 import torchvision
 
-CONVS = ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv3_4",
-         "conv4_1", "conv4_2", "conv4_3", "conv4_4", "conv5_1", "conv5_2", "conv5_3", "conv5_4"]
-TV_INDEX = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
+BLOCKS = {"vgg19": [2, 2, 4, 4, 4], "vgg16": [2, 2, 3, 3, 3]}
+
+
+def layout(blocks):
+    """Conv names and torchvision feature indices: conv + ReLU per conv, one max-pool per block."""
+    convs, index, feature = [], [], 0
+    for b, count in enumerate(blocks):
+        for k in range(count):
+            convs.append("conv%d_%d" % (b + 1, k + 1))
+            index.append(feature)
+            feature += 2
+        feature += 1
+    return convs, index
 
 
 def sha(t):
@@ -25,15 +35,20 @@ def sha(t):
 
 
 def main():
+    network = sys.argv[3] if len(sys.argv) > 3 else "vgg19"
+    convs, tv_index = layout(BLOCKS[network])
     torch.manual_seed(0)
+    build = getattr(torchvision.models, network)
     try:
-        features = torchvision.models.vgg19(weights=None).features
+        features = build(weights=None).features
     except TypeError:  # torchvision before 0.13
-        features = torchvision.models.vgg19(pretrained=False).features
+        features = build(pretrained=False).features
     sd = collections.OrderedDict(("features." + k, v) for k, v in features.state_dict().items())
+    # The layout above must be torchvision's own: exactly these conv keys, nothing else with weights.
+    assert sorted(k for k in sd if k.endswith(".weight")) == sorted("features.%d.weight" % i for i in tv_index)
     torch.save(sd, sys.argv[1])
     layers = collections.OrderedDict()
-    for c, i in zip(CONVS, TV_INDEX):
+    for c, i in zip(convs, tv_index):
         w, b = sd["features.%d.weight" % i], sd["features.%d.bias" % i]
         layers[c] = {"weight_shape": list(w.shape), "weight_sha256": sha(w), "bias_shape": list(b.shape), "bias_sha256": sha(b)}
     with open(sys.argv[2], "w") as f:

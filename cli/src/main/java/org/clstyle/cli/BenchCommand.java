@@ -8,10 +8,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import org.clstyle.io.AtomicFile;
 import org.clstyle.cl.ClContext;
@@ -19,6 +21,7 @@ import org.clstyle.cl.ClDevice;
 import org.clstyle.ops.DevicePeak;
 import org.clstyle.perf.IterationBench;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -49,8 +52,8 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON to FILE.")
     Path json;
 
-    @Option(names = "--device", paramLabel = "D", description = "OpenCL device: index or part of its name (see 'clstyle devices').")
-    String device;
+    @Mixin
+    CommonOptions.Device device;
 
     @Override
     public Integer call() throws IOException {
@@ -76,7 +79,7 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         PrintWriter out = spec.commandLine().getOut();
-        ClDevice dev = ClDevice.select(device);
+        ClDevice dev = ClDevice.select(device.device);
 
         // The peak first, in its own context so that its buffers do not count toward the iteration's memory.
         DevicePeak.Peak peak;
@@ -97,37 +100,72 @@ final class BenchCommand implements Callable<Integer> {
             p = IterationBench.pipeline(ctx, size, warmup, iterations, 1);
         }
         IterationBench.Result r;
+        Set<String> winograd = new HashSet<>();
         try (ClContext ctx = new ClContext(dev, true); IterationBench bench = new IterationBench(ctx, size, 1)) {
             r = bench.run(warmup, iterations);
+            for (IterationBench.ConvLayer c : IterationBench.LAYERS) {
+                if (bench.winograd(c.name())) {
+                    winograd.add(c.name());
+                }
+            }
         }
+        this.winograd = winograd;
 
-        out.printf("%-16s %9s %9s %9s %8s %9s %8s %7s%n", "stage", "fwd ms", "bwd ms", "total ms", "GFLOP",
-                "GFLOP/s", "GB/s", "% peak");
+        out.printf("%-16s %5s %9s %9s %9s %8s %9s %9s %8s %7s%n", "stage", "alg", "fwd ms", "bwd ms", "total ms", "GFLOP",
+                "eff GF/s", "exec GF/s", "GB/s", "% peak");
         for (IterationBench.Row row : r.rows()) {
             double s = row.seconds();
-            out.printf(Locale.ROOT, "%-16s %9.2f %9.2f %9.2f %8.2f %9s %8s %7s%n", row.name(),
+            out.printf(Locale.ROOT, "%-16s %5s %9.2f %9.2f %9.2f %8.2f %9s %9s %8s %7s%n", row.name(),
+                    row.name().startsWith("conv") ? (winograd.contains(row.name()) ? "wino" : "direct") : "",
                     1e3 * row.forwardSeconds(), 1e3 * row.backwardSeconds(), 1e3 * s, row.gflop(),
                     row.gflop() > 0 ? fmt("%.1f", row.gflop() / s) : "",
+                    row.gflop() > 0 ? fmt("%.1f", executedGflop(row) / s) : "",
                     row.gbytes() > 0 ? fmt("%.2f", row.gbytes() / s) : "",
                     fmt("%.0f%%", 100 * fraction(row, peak)));
         }
         double median = p.medianSeconds();
         double stageSum = r.rows().stream().mapToDouble(IterationBench.Row::seconds).sum();
         double gflop = r.gflop();
+        double executed = r.rows().stream().mapToDouble(this::executedGflop).sum();
         double megapixels = (double) size * size / 1e6;
-        out.printf(Locale.ROOT, "%-16s %9s %9s %9.2f %8.2f %9.1f %8s %6.0f%%%n", "sum of stages", "", "",
-                1e3 * stageSum, gflop, gflop / stageSum, "", 100 * gflop / stageSum / peak.gflopPerSecond());
+        out.printf(Locale.ROOT, "%-16s %5s %9s %9s %9.2f %8.2f %9.1f %9.1f %8s %6.0f%%%n", "sum of stages", "", "", "",
+                1e3 * stageSum, gflop, gflop / stageSum, executed / stageSum, "", 100 * executed / stageSum / peak.gflopPerSecond());
         out.println();
+        out.println("GFLOP counts a direct 3x3 convolution's multiply-adds (2 per MAC) for every conv, whichever algorithm ran;"
+                + " eff GF/s is that count over the time (above the device's peak is possible with Winograd);"
+                + " exec GF/s counts what the algorithm executes (Winograd F(2x2,3x3) does 16 of direct's 36 multiplies"
+                + " per 2x2 output tile; its transforms are not counted), and % peak is exec GF/s (or GB/s for memory-bound"
+                + " stages) over the measured peak; above 100% means the peak was measured low (a busy device).");
         out.printf(Locale.ROOT, "stage replay     median %.3f s, min %.3f s (a finish after every stage)%n",
                 r.medianSeconds(), r.minSeconds());
-        out.printf(Locale.ROOT, "iteration        median %.3f s, min %.3f s over %d (LossFunction.evaluate); %.1f GFLOP,"
-                + " %.1f GFLOP/s, %.0f%% of peak%n",
-                median, p.minSeconds(), iterations, gflop, gflop / median, 100 * gflop / median / peak.gflopPerSecond());
+        out.printf(Locale.ROOT, "iteration        median %.3f s, min %.3f s over %d (LossFunction.evaluate); %.1f GFLOP direct-equivalent:"
+                + " effective %.1f GFLOP/s, executed %.1f GFLOP/s, %.0f%% of peak%n",
+                median, p.minSeconds(), iterations, gflop, gflop / median, executed / median,
+                100 * executed / median / peak.gflopPerSecond());
         long wb = weightBytes();
-        out.printf(Locale.ROOT, "device memory    peak %.1f MiB, %.1f MiB per megapixel; without the %.1f MiB of weights"
-                + " %.1f MiB per megapixel (pipeline; stage replay peak %.1f MiB)%n",
-                p.peakBytes() / 1048576.0, p.peakBytes() / 1048576.0 / megapixels, wb / 1048576.0,
-                (p.peakBytes() - wb) / 1048576.0 / megapixels, r.peakBytes() / 1048576.0);
+        // The memory that grows with the image, measured as a slope between two sizes: the peak minus the
+        // weights still holds fixed buffers (packed weight copies, scratch), which dominate small sizes.
+        memorySlope = Double.NaN;
+        memoryFixed = Double.NaN;
+        int half = size / 2;
+        if (half >= 16) {
+            IterationBench.PipelineResult ph;
+            try (ClContext ctx = new ClContext(dev, false)) {
+                ph = IterationBench.pipeline(ctx, half, 0, 1, 1);
+            }
+            double mpHalf = (double) half * half / 1e6;
+            memorySlope = (p.peakBytes() - ph.peakBytes()) / (megapixels - mpHalf);
+            memoryFixed = p.peakBytes() - memorySlope * megapixels;
+        }
+        out.printf(Locale.ROOT, "device memory    peak %.1f MiB at %dx%d (stage replay peak %.1f MiB)%n",
+                p.peakBytes() / 1048576.0, size, size, r.peakBytes() / 1048576.0);
+        if (!Double.isNaN(memorySlope)) {
+            out.printf(Locale.ROOT, "                 = %.1f MiB that does not depend on the size (%.1f MiB of it the weights)"
+                    + " + %.1f MiB per megapixel of image (the slope measured between %dx%d and %dx%d);"
+                    + " a 1-megapixel image needs about %.0f MiB%n",
+                    memoryFixed / 1048576.0, wb / 1048576.0, memorySlope / 1048576.0, half, half, size, size,
+                    (memoryFixed + memorySlope) / 1048576.0);
+        }
         out.flush();
 
         if (json != null) {
@@ -151,14 +189,22 @@ final class BenchCommand implements Callable<Integer> {
         m.put("iteration_seconds", p.iterationSeconds());
         m.put("stage_replay_seconds", r.iterationSeconds());
         m.put("gflop_per_iteration", r.gflop());
+        double executed = r.rows().stream().mapToDouble(this::executedGflop).sum();
         m.put("gflop_per_second", r.gflop() / median);
+        m.put("effective_gflop_per_second", r.gflop() / median);
+        m.put("executed_gflop_per_iteration", executed);
+        m.put("executed_gflop_per_second", executed / median);
         m.put("peak_gflop_per_second", peak.gflopPerSecond());
         m.put("peak_gb_per_second", peak.gbPerSecond());
-        m.put("percent_of_peak", 100 * r.gflop() / median / peak.gflopPerSecond());
+        m.put("percent_of_peak", 100 * executed / median / peak.gflopPerSecond());
         m.put("peak_device_bytes", p.peakBytes());
         m.put("peak_device_bytes_per_megapixel", p.peakBytes() / ((double) size * size / 1e6));
         m.put("weight_bytes", weightBytes());
         m.put("peak_device_bytes_per_megapixel_without_weights", (p.peakBytes() - weightBytes()) / ((double) size * size / 1e6));
+        if (!Double.isNaN(memorySlope)) {
+            m.put("device_bytes_per_megapixel_slope", memorySlope); // between size/2 and size
+            m.put("device_bytes_fixed", memoryFixed);
+        }
         m.put("stage_replay_peak_device_bytes", r.peakBytes());
         List<Map<String, Object>> layers = new ArrayList<>();
         for (IterationBench.Row row : r.rows()) {
@@ -170,7 +216,10 @@ final class BenchCommand implements Callable<Integer> {
             l.put("seconds", s);
             l.put("gflop", row.gflop());
             l.put("gbytes", row.gbytes());
+            l.put("algorithm", row.name().startsWith("conv") ? (winograd.contains(row.name()) ? "winograd" : "direct") : null);
             l.put("gflop_per_second", row.gflop() / s);
+            l.put("effective_gflop_per_second", row.gflop() / s);
+            l.put("executed_gflop_per_second", executedGflop(row) / s);
             l.put("gb_per_second", row.gbytes() / s);
             l.put("percent_of_peak", 100 * fraction(row, peak));
             layers.add(l);
@@ -181,7 +230,8 @@ final class BenchCommand implements Callable<Integer> {
             byte[] bytes = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsBytes(m);
             AtomicFile.write(json, os -> os.write(bytes));
         } catch (IOException e) {
-            throw new UserError("--json " + json + ": cannot write: " + e.getMessage(), 1);
+            String why = e instanceof java.nio.file.FileSystemException fs && fs.getReason() != null ? " (" + fs.getReason() + ")" : "";
+            throw new UserError("--json " + json + ": cannot write" + why); // the reason, not our temporary name
         }
     }
 
@@ -194,10 +244,24 @@ final class BenchCommand implements Callable<Integer> {
         return b;
     }
 
-    /** Fraction of the peak that matters for the stage: FLOP/s when it computes, else bandwidth. */
-    private static double fraction(IterationBench.Row row, DevicePeak.Peak peak) {
+    /** Device bytes per megapixel (slope between size/2 and size) and the size-independent part; NaN if not measured. */
+    private double memorySlope = Double.NaN, memoryFixed = Double.NaN;
+
+    /** Convolutions that ran as Winograd in the stage replay. */
+    private Set<String> winograd = Set.of();
+
+    /** Winograd F(2x2, 3x3) multiplies per output: 16 per 2x2 tile against direct's 36. */
+    static final double WINOGRAD_MULTIPLY_RATIO = 16.0 / 36.0;
+
+    /** GFLOP the stage's algorithm executes: the direct count, scaled for Winograd convolutions. */
+    private double executedGflop(IterationBench.Row row) {
+        return winograd.contains(row.name()) ? row.gflop() * WINOGRAD_MULTIPLY_RATIO : row.gflop();
+    }
+
+    /** Fraction of the peak that matters for the stage: executed FLOP/s when it computes, else bandwidth. */
+    private double fraction(IterationBench.Row row, DevicePeak.Peak peak) {
         double s = row.seconds();
-        return row.gflop() > 0 ? row.gflop() / s / peak.gflopPerSecond() : row.gbytes() / s / peak.gbPerSecond();
+        return row.gflop() > 0 ? executedGflop(row) / s / peak.gflopPerSecond() : row.gbytes() / s / peak.gbPerSecond();
     }
 
     private static String fmt(String f, double v) {

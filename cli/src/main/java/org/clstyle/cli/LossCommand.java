@@ -9,7 +9,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
@@ -20,12 +22,15 @@ import org.clstyle.image.ImageException;
 import org.clstyle.image.Images;
 import org.clstyle.loss.LossFunction;
 import org.clstyle.loss.LossValues;
+import org.clstyle.loss.Preset;
 import org.clstyle.loss.Recipe;
+import org.clstyle.transfer.OutputGuard;
 import org.clstyle.transfer.StylizeException;
+import org.clstyle.transfer.StylizeSettings;
 import org.clstyle.transfer.Stylizer;
 import org.clstyle.weights.VggWeights;
-import org.clstyle.weights.WeightsException;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -44,20 +49,25 @@ final class LossCommand implements Callable<Integer> {
     @Option(names = "--content", paramLabel = "FILE", description = "Content image (PNG/JPEG); leave out for texture synthesis.")
     Path content;
 
-    @Option(names = "--style", paramLabel = "FILE", required = true, description = "Style image; repeat to blend several.")
+    @Option(names = "--style", paramLabel = "FILE", required = true, split = ",",
+            description = "Style image; repeat or give a comma list to blend several.")
     List<Path> styles;
 
     @Option(names = "--image", paramLabel = "FILE", required = true, description = "The image whose loss is evaluated.")
     Path image;
 
-    @Option(names = "--recipe", paramLabel = "FILE", description = "Recipe JSON; what it leaves out keeps the defaults for the weights.")
+    @Option(names = "--recipe", paramLabel = "FILE", description = "Recipe JSON; what it leaves out keeps the defaults for the weights (or the preset's).")
     Path recipe;
 
-    @Option(names = "--weights", paramLabel = "FILE", description = "Converted VGG19 weights (.safetensors); default: the cached file from `clstyle weights fetch`.")
-    Path weights;
+    @Option(names = "--preset", paramLabel = "NAME",
+            description = "A published recipe (`clstyle presets`); overrides the recipe file's \"preset\", its other keys override the preset.")
+    String preset;
 
-    @Option(names = "--device", paramLabel = "D", description = "OpenCL device: index or name substring (see 'clstyle devices').")
-    String device;
+    @Mixin
+    CommonOptions.Inputs inputs;
+
+    @Mixin
+    CommonOptions.Device device;
 
     @Option(names = "--size", paramLabel = "N", description = "Resize every image so its longest side is N; default: their own sizes.")
     Integer size;
@@ -67,28 +77,52 @@ final class LossCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (size != null && size < 1) {
-            throw new UserError("--size must be a positive number of pixels, got " + size);
+        if (size != null && size < StylizeSettings.MIN_SIDE) {
+            throw new UserError("--size must be at least " + StylizeSettings.MIN_SIDE
+                    + " pixels (VGG19 pools five times), got " + size);
+        }
+        if (inputs.maxPixels < 1) {
+            throw new UserError("--max-pixels must be a positive number of pixels, got " + inputs.maxPixels);
+        }
+        if (gradOut != null) {
+            checkGradOut();
+        }
+        Preset p;
+        try {
+            p = preset != null ? Preset.parse("--preset", preset) : recipe != null ? Recipe.presetIn(recipe) : null;
+        } catch (IllegalArgumentException e) {
+            throw new UserError(e.getMessage());
         }
         Path weightsFile;
+        VggWeights w;
         try {
-            weightsFile = Stylizer.resolveWeights(weights);
+            weightsFile = Stylizer.resolveWeights(inputs.weights, p == null ? null : p.network());
+            w = Stylizer.loadWeights(weightsFile);
         } catch (StylizeException e) {
             throw new UserError(e.getMessage());
         }
-        VggWeights w;
-        try {
-            w = VggWeights.load(weightsFile);
-        } catch (WeightsException e) {
-            throw new UserError(e.getMessage());
-        }
         Recipe r = Recipe.defaultsFor(w.preprocessing());
-        if (recipe != null) {
-            r = Recipe.load(recipe, r); // one-line IllegalArgumentException naming the file
+        try {
+            if (p != null) {
+                String mismatch = p.networkMismatch(w.architecture().id(), weightsFile);
+                if (mismatch != null) {
+                    throw new UserError(mismatch);
+                }
+                r = p.recipe(r);
+            }
+            if (recipe != null) {
+                r = Recipe.load(recipe, r, false); // one-line IllegalArgumentException naming the file
+            }
+        } catch (IllegalArgumentException e) {
+            throw new UserError(e.getMessage());
         }
 
         FloatImage x = readImage("--image", image);
         FloatImage c = content == null ? null : readImage("--content", content);
+        if (Math.min(x.width(), x.height()) < StylizeSettings.MIN_SIDE) {
+            throw new UserError("--image " + image + " is " + x.width() + "x" + x.height() + ": sides of at least "
+                    + StylizeSettings.MIN_SIDE + " pixels are needed (VGG19 pools five times); pass a larger --size");
+        }
         if (c != null && (c.height() != x.height() || c.width() != x.width())) {
             throw new UserError("--content " + content + " is " + c.width() + "x" + c.height() + " but --image " + image + " is "
                     + x.width() + "x" + x.height() + " (width x height); give images of one size or pass --size");
@@ -105,7 +139,12 @@ final class LossCommand implements Callable<Integer> {
                     + " weights for " + styles.size() + " --style image" + (styles.size() == 1 ? "" : "s"));
         }
 
-        ClDevice dev = ClDevice.select(device);
+        ClDevice dev;
+        try {
+            dev = ClDevice.select(device.device);
+        } catch (IllegalArgumentException e) {
+            throw new UserError(e.getMessage());
+        }
         LossValues v;
         float[] grad = null;
         try (ClContext ctx = new ClContext(dev, false);
@@ -116,6 +155,12 @@ final class LossCommand implements Callable<Integer> {
             if (gb != null) {
                 grad = gb.read();
             }
+        } catch (org.clstyle.cl.ClException e) {
+            if (e.isOutOfMemory()) {
+                throw new UserError("not enough memory on " + dev.label() + " for a " + x.width() + "x" + x.height()
+                        + " image (" + e.call() + ": " + e.errorName() + "); pass a smaller --size");
+            }
+            throw e;
         }
         if (grad != null) {
             writeNpy(gradOut, grad, 3, x.height(), x.width());
@@ -131,6 +176,37 @@ final class LossCommand implements Callable<Integer> {
         spec.commandLine().getOut().println(json.writeValueAsString(out));
         spec.commandLine().getOut().flush();
         return 0;
+    }
+
+    /** --grad-out: a writable .npy path that is none of the inputs, checked before any work. */
+    private void checkGradOut() {
+        Path abs = gradOut.toAbsolutePath();
+        Path dir = abs.getParent();
+        if (Files.isDirectory(abs)) {
+            throw new UserError("--grad-out " + gradOut + ": is a directory");
+        }
+        if (dir == null || !Files.isDirectory(dir)) {
+            throw new UserError("--grad-out " + gradOut + ": directory " + dir + " does not exist");
+        }
+        Map<String, Path> in = new LinkedHashMap<>();
+        in.put("--image", image);
+        if (content != null) {
+            in.put("--content", content);
+        }
+        for (Path st : styles) {
+            in.put("--style", st);
+        }
+        if (recipe != null) {
+            in.put("--recipe", recipe);
+        }
+        if (inputs.weights != null) {
+            in.put("--weights", inputs.weights);
+        }
+        try {
+            OutputGuard.refuseInputs("--grad-out", gradOut, in);
+        } catch (StylizeException e) {
+            throw new UserError(e.getMessage());
+        }
     }
 
     /** A little-endian float32 .npy (format 1.0), written to a temporary name and renamed. */
@@ -154,15 +230,20 @@ final class LossCommand implements Callable<Integer> {
                 os.write(header.getBytes(StandardCharsets.US_ASCII));
                 os.write(body.array());
             });
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw new UserError("--grad-out " + file + ": permission denied");
+        } catch (java.nio.file.FileSystemException e) {
+            // Its file is our hidden temporary name: report the reason against the user's file.
+            throw new UserError("--grad-out " + file + ": cannot write" + (e.getReason() == null ? "" : " (" + e.getReason() + ")"));
         } catch (IOException e) {
-            throw new UserError("--grad-out " + file + ": cannot write: " + e.getMessage());
+            throw new UserError("--grad-out " + file + ": cannot write");
         }
     }
 
     /** Reads an image for {@code option}, resized to the longest side --size when given. */
     private FloatImage readImage(String option, Path file) {
         try {
-            FloatImage img = Images.read(file, note -> spec.commandLine().getErr().println("clstyle: note: " + note));
+            FloatImage img = Images.read(file, inputs.maxPixels, note -> spec.commandLine().getErr().println("clstyle: note: " + note));
             return size == null ? img : Images.fitLongestSide(img, size);
         } catch (ImageException e) {
             throw new UserError(option + " " + e.getMessage());

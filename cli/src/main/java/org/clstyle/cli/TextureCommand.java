@@ -18,6 +18,9 @@ final class TextureCommand implements Callable<Integer> {
     @Mixin
     StylizeCommand.Shared shared;
 
+    @Option(names = "--init", paramLabel = "noise|IMAGE", description = "Starting image (default: noise).")
+    String init;
+
     @Mixin
     AugmentOptions extra;
 
@@ -29,7 +32,7 @@ final class TextureCommand implements Callable<Integer> {
         StylizeSettings settings;
         try {
             int[] wh = parseSize(size);
-            settings = shared.builder().textureSize(wh[0], wh[1]).size(Math.max(wh[0], wh[1])).apply(extra::apply).build();
+            settings = shared.builder(init).textureSize(wh[0], wh[1]).size(Math.max(wh[0], wh[1])).apply(extra::apply).build();
         } catch (IllegalArgumentException e) {
             throw new UserError(e.getMessage());
         }

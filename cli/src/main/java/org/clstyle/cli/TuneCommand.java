@@ -1,5 +1,6 @@
 package org.clstyle.cli;
 
+import org.clstyle.ops.ShapeClass;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -17,9 +18,9 @@ import org.clstyle.tune.GramTuning;
 import org.clstyle.tune.OpTuning;
 import org.clstyle.tune.PoolTuning;
 import org.clstyle.tune.ReluTuning;
-import org.clstyle.tune.ShapeClass;
 import org.clstyle.tune.TuningTable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -35,8 +36,8 @@ final class TuneCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--device", paramLabel = "D", description = "OpenCL device: index or part of its name (see 'clstyle devices').")
-    String device;
+    @Mixin
+    CommonOptions.Device device;
 
     @Option(names = "--quick", description = "Fewer candidates, smaller shapes, fewer timed runs.")
     boolean quick;
@@ -70,7 +71,7 @@ final class TuneCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         ClDevice dev;
         try {
-            dev = ClDevice.select(device);
+            dev = ClDevice.select(device.device);
         } catch (IllegalArgumentException e) {
             throw new UserError(e.getMessage());
         }

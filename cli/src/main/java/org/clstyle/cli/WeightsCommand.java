@@ -19,17 +19,32 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-/** {@code clstyle weights convert|info|fetch}: VGG19 weights from any published file to one safetensors file. */
+/** {@code clstyle weights convert|info|fetch}: VGG16 or VGG19 weights from any published file to one safetensors file. */
 @Command(name = "weights", mixinStandardHelpOptions = true,
-        description = "Convert, inspect and download VGG19 weights (torchvision/legacy .pth, .caffemodel, Keras .h5, safetensors).",
+        description = "Convert, inspect and download VGG16 and VGG19 weights (torchvision/legacy .pth, .caffemodel, Keras .h5, safetensors).",
         subcommands = {WeightsCommand.Convert.class, WeightsCommand.Info.class, WeightsCommand.Fetch.class})
-public final class WeightsCommand implements Runnable {
+public final class WeightsCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
+    /** {@code clstyle weights} without a subcommand: the usage on stderr, exit 2. */
     @Override
-    public void run() {
-        spec.commandLine().usage(spec.commandLine().getOut());
+    public Integer call() {
+        spec.commandLine().usage(spec.commandLine().getErr());
+        return 2;
+    }
+
+    /** "VGG16 (13 convolutions)". */
+    static String describe(VggArchitecture a) {
+        return a.name() + " (" + a.convLayers().size() + " convolutions)";
+    }
+
+    static VggArchitecture network(String name) {
+        VggArchitecture a = VggArchitecture.byId(name);
+        if (a == null) {
+            throw new UserError("--network must be vgg16 or vgg19, not '" + name + "'");
+        }
+        return a;
     }
 
     static Preprocessing preprocessing(String name) {
@@ -44,7 +59,7 @@ public final class WeightsCommand implements Runnable {
     }
 
     @Command(name = "convert", mixinStandardHelpOptions = true,
-            description = "Convert a VGG19 weights file (format recognised by content) to clstyle's safetensors file.")
+            description = "Convert a VGG16 or VGG19 weights file (format and network recognised by content) to clstyle's safetensors file.")
     static final class Convert implements Callable<Integer> {
         @Spec
         CommandSpec spec;
@@ -63,9 +78,18 @@ public final class WeightsCommand implements Runnable {
         public Integer call() {
             Preprocessing p = preprocessing(preprocessing);
             try {
+                if (Files.exists(out) && Files.exists(in) && Files.isSameFile(in, out)) {
+                    throw new UserError("-o " + out + " is the same file as IN " + in
+                            + "; converting over it would destroy the source: choose another output file");
+                }
+            } catch (java.io.IOException e) {
+                // cannot tell: the converter reports unreadable or unwritable files itself
+            }
+            try {
                 WeightsConverter.Result r = WeightsConverter.convert(in, out, p);
                 PrintWriter o = spec.commandLine().getOut();
                 o.printf("converted %s (%s) -> %s%n", in, r.sourceFormat(), out);
+                o.printf("network: %s%n", describe(r.architecture()));
                 o.printf("preprocessing: %s (%s)%n", r.weights().preprocessing().describe(), r.preprocessingReason());
                 return 0;
             } catch (WeightsException e) {
@@ -102,13 +126,14 @@ public final class WeightsCommand implements Runnable {
                 }
                 o.printf("file           %s%n", file);
                 o.printf("kind           %s%n", note);
+                o.printf("network        %s%n", describe(w.architecture()));
                 o.printf("sha256         %s%n", sha256(file));
                 var m = w.metadata();
                 o.printf("source         %s (%s), sha256 %s%n", m.get("source_file"), m.get("source_format"), m.get("source_sha256"));
                 o.printf("preprocessing  %s%n", w.preprocessing().describe());
-                o.printf("width          %s%n", w.isFullWidth() ? "full VGG19" : "reduced");
+                o.printf("width          %s%n", w.isFullWidth() ? "full " + w.architecture().name() : "reduced");
                 long params = 0;
-                for (String c : VggArchitecture.VGG19.convLayers()) {
+                for (String c : w.architecture().convLayers()) {
                     int co = w.outChannels(c), ci = w.inChannels(c);
                     params += (long) co * ci * 9 + co;
                     o.printf("  %-8s weight [%d, %d, 3, 3]  bias [%d]%n", c, co, ci, co);
@@ -135,14 +160,19 @@ public final class WeightsCommand implements Runnable {
     }
 
     @Command(name = "fetch", mixinStandardHelpOptions = true,
-            description = "Download VGG19 weights into the cache (resuming an interrupted download), verify the SHA-256 and convert.")
+            description = "Download VGG19 or VGG16 weights into the cache (resuming an interrupted download), verify the SHA-256 and convert.")
     static final class Fetch implements Callable<Integer> {
         @Spec
         CommandSpec spec;
 
+        @Option(names = "--network", paramLabel = "vgg16|vgg19",
+                description = "which network to fetch (default vgg19); with --url, the network the file must hold (default: any)")
+        String network;
+
         @Option(names = "--source", paramLabel = "torchvision|caffe", defaultValue = "torchvision",
-                description = "torchvision: vgg19-dcbb9e9d.pth from download.pytorch.org (RGB, ImageNet mean/std);"
-                        + " caffe: vgg19-d01eb7cb.pth, the Caffe VGG19 converted by J. Johnson (BGR, 0..255). Default: ${DEFAULT-VALUE}")
+                description = "torchvision: vgg19-dcbb9e9d.pth or vgg16-397923af.pth from download.pytorch.org (RGB, ImageNet mean/std);"
+                        + " caffe: vgg19-d01eb7cb.pth or vgg16-00b39a1b.pth, the Caffe VGG converted by J. Johnson (BGR, 0..255)."
+                        + " Default: ${DEFAULT-VALUE}")
         String source;
 
         @Option(names = "--url", paramLabel = "URL", description = "download this file instead (needs --sha256)")
@@ -180,18 +210,27 @@ public final class WeightsCommand implements Runnable {
                 if (!"http".equals(u.getScheme()) && !"https".equals(u.getScheme())) {
                     throw new UserError("--url must be an http or https URL, not '" + url + "'");
                 }
-                s = WeightsFetcher.custom(u, sha256); // IllegalArgumentException on a bad hash: one line
+                VggArchitecture wanted = network == null ? null : network(network);
+                try {
+                    s = WeightsFetcher.custom(u, sha256, wanted);
+                } catch (IllegalArgumentException e) {
+                    throw new UserError("--sha256: " + e.getMessage());
+                }
             } else {
                 if (sha256 != null) {
                     throw new UserError("--sha256 goes with --url; the known sources carry their own");
                 }
-                s = switch (source.toLowerCase(Locale.ROOT)) {
-                    case "torchvision" -> WeightsFetcher.TORCHVISION;
-                    case "caffe" -> WeightsFetcher.CAFFE;
-                    default -> throw new UserError("--source must be torchvision or caffe, not '" + source + "'");
-                };
+                VggArchitecture a = network == null ? VggArchitecture.VGG19 : network(network);
+                s = WeightsFetcher.known(a, source);
+                if (s == null) {
+                    throw new UserError("--source must be torchvision or caffe, not '" + source + "'");
+                }
             }
             Path dir = cacheDir != null ? cacheDir : WeightsFetcher.defaultCacheDir();
+            if (Files.exists(dir) && !Files.isDirectory(dir)) {
+                throw new UserError((cacheDir != null ? "--cache-dir " : "the cache directory ") + dir
+                        + " exists and is not a directory" + (cacheDir != null ? "" : " (set CLSTYLE_CACHE_DIR or pass --cache-dir)"));
+            }
             PrintWriter err = spec.commandLine().getErr();
             WeightsFetcher.Progress progress = quiet || System.console() == null ? WeightsFetcher.Progress.NONE
                     : WeightsFetcher.consoleProgress(err, s.fileName());
@@ -199,17 +238,24 @@ public final class WeightsCommand implements Runnable {
                 WeightsFetcher.Fetched f = WeightsFetcher.fetch(s, dir, keepSource, force, progress);
                 PrintWriter o = spec.commandLine().getOut();
                 if (!f.downloaded()) {
-                    o.printf("already fetched: %s (use --force to download again)%n", f.weights());
+                    o.printf("already fetched: %s, %s (use --force to download again)%n", f.weights(), describe(f.network()));
                 } else {
-                    o.printf("fetched %s%s, SHA-256 verified, converted to %s%n", s.url(),
-                            f.resumed() ? " (resumed from byte " + f.resumedFrom() + ")" : "", f.weights());
+                    o.printf("fetched %s%s, SHA-256 verified, converted to %s, %s%n", s.url(),
+                            f.resumed() ? " (resumed from byte " + f.resumedFrom() + ")" : "", f.weights(), describe(f.network()));
                     if (f.keptSource() != null) {
                         o.printf("kept the original: %s%n", f.keptSource());
                     }
                 }
                 return 0;
             } catch (WeightsException e) {
-                throw new UserError(e.getMessage());
+                String m = e.getMessage();
+                if (m != null && m.startsWith(s.url().toString()) && !m.contains("SHA-256")) {
+                    // No network (or the server failed): say how to do it by hand.
+                    m += "; without network here, download " + s.url() + " on another machine, copy it here and run"
+                            + " `clstyle weights convert " + s.fileName() + " -o " + dir.resolve(s.outputName()) + "`"
+                            + " (README: Getting weights)";
+                }
+                throw new UserError(m);
             }
         }
     }

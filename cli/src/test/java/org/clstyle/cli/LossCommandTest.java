@@ -88,7 +88,7 @@ class LossCommandTest {
         Files.writeString(recipe, "{\"style\": {\"layers\": {\"relu9_1\": 1}}}");
         Result layer = run("--image", GOLDEN.resolve("image.png").toString(), "--style", GOLDEN.resolve("style_b.png").toString(),
                 "--weights", weights, "--recipe", recipe.toString());
-        assertEquals(1, layer.code());
+        assertEquals(2, layer.code()); // a user error: exit 2
         assertTrue(layer.err().startsWith("clstyle: " + recipe + ": style.layers: unknown layer 'relu9_1'; valid layers: conv1_1"),
                 layer.err());
         Result missing = run("--image", dir.resolve("none.png").toString(), "--style", GOLDEN.resolve("style_b.png").toString(),
@@ -112,6 +112,85 @@ class LossCommandTest {
         assertEquals(5, got.get("style").size());
         String header = new String(Files.readAllBytes(grad), 10, 70, java.nio.charset.StandardCharsets.US_ASCII);
         assertTrue(header.contains("'shape': (3, 32, 25)"), header); // 28x22 -> longest side 32
+    }
+
+    @Test
+    void presetsSetTheRecipeAndRecipeKeysAndFlagsOverrideThem(@TempDir Path dir) throws Exception {
+        String weights = GOLDEN.resolve("vgg19_tiny.safetensors").toString();
+        String[] images = {"--content", GOLDEN.resolve("content.png").toString(), "--image", GOLDEN.resolve("image.png").toString(),
+                "--style", GOLDEN.resolve("style_a.png").toString(), "--weights", weights};
+        ObjectMapper json = new ObjectMapper();
+
+        Result tutorial = run(concat(images, "--preset", "tutorial"));
+        assertEquals(0, tutorial.code(), tutorial.err());
+        JsonNode t = json.readTree(tutorial.out());
+        assertEquals(List.of("conv2_2"), names(t.get("content")));
+        assertEquals(List.of("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"), names(t.get("style")));
+        double raw = 0;
+        for (JsonNode v : t.get("style")) raw += v.asDouble();
+        close("tutorial total = content + 1e6 * style", t.get("content").get("conv2_2").asDouble() + 1e6 * raw,
+                t.get("total").asDouble());
+
+        Path recipe = dir.resolve("gatys.json");
+        Files.writeString(recipe, "{\"preset\": \"gatys\", \"style\": {\"layers\": {\"relu1_1\": 1, \"relu2_1\": 1}}}");
+        Result gatys = run(concat(images, "--recipe", recipe.toString()));
+        assertEquals(0, gatys.code(), gatys.err());
+        JsonNode g = json.readTree(gatys.out());
+        assertEquals(List.of("relu4_2"), names(g.get("content")), "the preset's content layer");
+        assertEquals(List.of("relu1_1", "relu2_1"), names(g.get("style")), "the recipe's keys override the preset");
+        assertTrue(g.has("tv"), gatys.out());
+
+        Result flag = run(concat(images, "--recipe", recipe.toString(), "--preset", "tutorial"));
+        assertEquals(0, flag.code(), flag.err());
+        JsonNode f = json.readTree(flag.out());
+        assertEquals(List.of("conv2_2"), names(f.get("content")), "--preset overrides the file's preset");
+        assertEquals(List.of("relu1_1", "relu2_1"), names(f.get("style")), "the file's keys still override");
+
+        Result vgg16 = run(concat(images, "--preset", "vgg16"));
+        assertEquals(2, vgg16.code());
+        assertTrue(vgg16.err().startsWith("clstyle: preset vgg16 needs VGG16 weights, but " + weights + " holds VGG19"), vgg16.err());
+        Path bad = dir.resolve("bad.json");
+        Files.writeString(bad, "{\"preset\": \"paper\"}");
+        Result unknown = run(concat(images, "--recipe", bad.toString()));
+        assertEquals(2, unknown.code());
+        assertEquals("clstyle: " + bad + ": preset: unknown preset 'paper' (use tutorial, gatys, jcjohnson, practical, vgg16)",
+                unknown.err().strip());
+        Result gatysL1 = run(concat(images, "--preset", "gatys", "--recipe", writeJson(dir, "{\"style\": {\"loss\": \"l1\"}}")));
+        assertEquals(2, gatysL1.code());
+        assertTrue(gatysL1.err().contains("style.gram \"gatys\"") && gatysL1.err().contains("needs style.loss \"mse\""), gatysL1.err());
+        for (Result r : List.of(vgg16, unknown, gatysL1)) {
+            assertEquals(1, r.err().strip().lines().count(), r.err());
+            assertEquals("", r.out());
+        }
+    }
+
+    @Test
+    void presetsCommandListsEveryPresetWithItsSource() {
+        CliFixtures.Run r = CliFixtures.run("presets");
+        assertEquals(0, r.exit(), r.err());
+        for (String name : List.of("tutorial ", "gatys ", "jcjohnson ", "practical ", "vgg16 ")) {
+            assertTrue(r.out().lines().anyMatch(l -> l.startsWith(name)), name + " in " + r.out());
+        }
+        assertTrue(r.out().contains("pytorch.org/tutorials") && r.out().contains("Gatys et al. 2016")
+                && r.out().contains("augmentation is not built yet"), r.out());
+    }
+
+    static String writeJson(Path dir, String text) throws Exception {
+        Path p = Files.createTempFile(dir, "recipe", ".json");
+        Files.writeString(p, text);
+        return p.toString();
+    }
+
+    static String[] concat(String[] a, String... b) {
+        String[] all = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, all, a.length, b.length);
+        return all;
+    }
+
+    static List<String> names(JsonNode object) {
+        List<String> out = new ArrayList<>();
+        object.fieldNames().forEachRemaining(out::add);
+        return out;
     }
 
     static void close(String what, double expected, double actual) {

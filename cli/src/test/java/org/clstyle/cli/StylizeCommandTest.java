@@ -112,6 +112,18 @@ class StylizeCommandTest {
     }
 
     @Test
+    void badPresets() throws Exception {
+        Path d = outDir("presets");
+        Path o = d.resolve("o.png");
+        assertFails(2, d, base(o, "--preset", "paper"), "--preset", "unknown preset 'paper'");
+        assertFails(2, d, base(o, "--preset", "vgg16"), "preset vgg16 needs VGG16 weights", "holds VGG19");
+        assertFails(2, d, base(o, "--preset", "gatys", "--loss", "l1"), "style.gram \"gatys\"", "needs style.loss \"mse\"");
+        assertFails(2, d, base(o, "--preset", "practical", "--line-search"), "--line-search applies to --optimizer lbfgs only");
+        Path recipe = Files.writeString(dir.resolve("preset.json"), "{\"preset\": \"nope\"}");
+        assertFails(2, d, base(o, "--recipe", recipe.toString()), recipe.toString(), "unknown preset 'nope'");
+    }
+
+    @Test
     void badNumbers() throws Exception {
         Path d = outDir("numbers");
         Path o = d.resolve("o.png");

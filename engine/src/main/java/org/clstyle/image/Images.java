@@ -9,13 +9,17 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Locale;
 import java.util.function.Consumer;
 import javax.imageio.IIOImage;
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
 import javax.imageio.ImageWriteParam;
 import javax.imageio.ImageWriter;
+import javax.imageio.stream.ImageInputStream;
 import javax.imageio.stream.ImageOutputStream;
 
 import org.clstyle.io.AtomicFile;
@@ -29,11 +33,37 @@ import org.clstyle.io.AtomicFile;
 public final class Images {
     private Images() {}
 
+    static {
+        // Streams cached in memory, not in temporary files: a file cache registers a JVM shutdown hook, which
+        // fails once shutdown has begun, so the last image written after Ctrl-C would be lost.
+        ImageIO.setUseCache(false);
+    }
+
     /** JPEG quality of written files. */
     public static final float JPEG_QUALITY = 0.95f;
 
-    /** Reads a PNG or JPEG; {@code notes} receives one-line remarks (alpha dropped, orientation applied). */
+    /**
+     * The largest image read by default: 100 megapixels (e.g. 10000 x 10000), about 1.6 GB of memory
+     * once decoded and converted to floats. A larger image is refused from its header, before any pixel
+     * is decoded (a decompression bomb costs nothing); {@code --max-pixels} raises the limit.
+     */
+    public static final long DEFAULT_MAX_PIXELS = 100_000_000L;
+
+    /** The most pixels any image may have: three float planes must fit one Java array. */
+    public static final long HARD_MAX_PIXELS = (Integer.MAX_VALUE - 8) / 3;
+
+    /** Reads a PNG or JPEG of at most {@link #DEFAULT_MAX_PIXELS}; see {@link #read(Path, long, Consumer)}. */
     public static FloatImage read(Path file, Consumer<String> notes) throws ImageException {
+        return read(file, DEFAULT_MAX_PIXELS, notes);
+    }
+
+    /**
+     * Reads a PNG or JPEG; {@code notes} receives one-line remarks (alpha dropped, orientation applied).
+     * The size is read from the header and checked against {@code maxPixels} before decoding; a file cut
+     * short is refused (the JPEG decoder would fill the missing part with grey); CMYK and YCCK JPEGs are
+     * converted to RGB through their ICC profile or the Adobe convention (TwelveMonkeys' reader).
+     */
+    public static FloatImage read(Path file, long maxPixels, Consumer<String> notes) throws ImageException {
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(file);
@@ -42,20 +72,12 @@ public final class Images {
         } catch (AccessDeniedException e) {
             throw new ImageException(file + ": permission denied");
         } catch (IOException e) {
-            throw new ImageException(file + ": cannot read (" + (Files.isDirectory(file) ? "a directory" : e.getMessage()) + ")");
+            throw new ImageException(file + ": cannot read (" + (Files.isDirectory(file) ? "a directory" : reason(e)) + ")");
         } catch (OutOfMemoryError e) {
             throw new ImageException(file + ": too large to read");
         }
-        BufferedImage img;
-        try {
-            img = ImageIO.read(new ByteArrayInputStream(bytes));
-        } catch (IOException | RuntimeException e) {
-            throw new ImageException(file + ": not a readable PNG or JPEG image (" + e.getMessage() + ")");
-        }
-        if (img == null) {
-            throw new ImageException(file + ": not a PNG or JPEG image");
-        }
         Consumer<String> note = notes == null ? s -> { } : notes;
+        BufferedImage img = decode(file, bytes, maxPixels, note);
         if (img.getColorModel().hasAlpha()) {
             note.accept(file + ": alpha channel dropped (transparent pixels keep their stored colour)");
         }
@@ -66,6 +88,103 @@ public final class Images {
             out = ExifOrientation.apply(out, o);
         }
         return out;
+    }
+
+    private static BufferedImage decode(Path file, byte[] bytes, long maxPixels, Consumer<String> note)
+            throws ImageException {
+        try (ImageInputStream in = ImageIO.createImageInputStream(new ByteArrayInputStream(bytes))) {
+            Iterator<ImageReader> readers = in == null ? null : ImageIO.getImageReaders(in);
+            if (readers == null || !readers.hasNext()) {
+                throw new ImageException(file + ": not a PNG or JPEG image");
+            }
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                long w, h;
+                try {
+                    w = reader.getWidth(0);
+                    h = reader.getHeight(0);
+                } catch (IOException | RuntimeException e) {
+                    throw new ImageException(file + ": not a readable PNG or JPEG image (damaged header" + detail(e) + ")");
+                }
+                checkPixels(file, w, h, maxPixels);
+                List<String> warnings = new ArrayList<>();
+                reader.addIIOReadWarningListener((source, warning) -> warnings.add(warning));
+                BufferedImage img;
+                try {
+                    img = reader.read(0);
+                } catch (IOException | RuntimeException e) {
+                    throw new ImageException(file + ": the image data is damaged or cut short" + detail(e));
+                } catch (OutOfMemoryError e) {
+                    throw new ImageException(file + ": " + w + "x" + h + " pixels do not fit in the Java heap; "
+                            + "raise -Xmx through CLSTYLE_JAVA_OPTS or use a smaller image");
+                }
+                for (String warning : warnings) {
+                    if (isTruncation(warning)) {
+                        throw new ImageException(file + ": the file is cut short (truncated " + format(reader)
+                                + "); the missing part would be grey");
+                    }
+                }
+                for (String warning : warnings) {
+                    note.accept(file + ": decoder warning: " + warning);
+                }
+                if (img == null) {
+                    throw new ImageException(file + ": not a PNG or JPEG image");
+                }
+                return img;
+            } finally {
+                reader.dispose();
+            }
+        } catch (IOException e) {
+            throw new ImageException(file + ": not a readable PNG or JPEG image" + detail(e));
+        }
+    }
+
+    /** Refuses an image whose header says it has more than {@code maxPixels} pixels, naming --max-pixels. */
+    static void checkPixels(Path file, long w, long h, long maxPixels) throws ImageException {
+        long pixels = w * h; // both < 2^31: no overflow in 64 bits
+        if (w < 1 || h < 1) {
+            throw new ImageException(file + ": the header gives an empty image (" + w + "x" + h + ")");
+        }
+        if (pixels > HARD_MAX_PIXELS) {
+            throw new ImageException(String.format(Locale.ROOT,
+                    "%s: %dx%d is %.0f megapixels, more than clstyle can hold (%.0f megapixels); scale it down first",
+                    file, w, h, pixels / 1e6, HARD_MAX_PIXELS / 1e6));
+        }
+        if (pixels > maxPixels) {
+            throw new ImageException(String.format(Locale.ROOT,
+                    "%s: %dx%d is %.1f megapixels, above the limit of %.1f (--max-pixels %d); decoding it needs about %.1f GB"
+                            + " of memory: pass --max-pixels %d to read it anyway, or scale it down first",
+                    file, w, h, pixels / 1e6, maxPixels / 1e6, maxPixels, pixels * 16 / 1e9, pixels));
+        }
+    }
+
+    private static boolean isTruncation(String warning) {
+        String w = warning == null ? "" : warning.toLowerCase(Locale.ROOT);
+        return w.contains("premature end") || w.contains("truncated") || w.contains("missing eoi");
+    }
+
+    private static String format(ImageReader reader) {
+        try {
+            return reader.getFormatName().toUpperCase(Locale.ROOT);
+        } catch (IOException e) {
+            return "image";
+        }
+    }
+
+    /** ": reason" from an exception, unless it would show a Java class name or nothing useful. */
+    private static String detail(Throwable e) {
+        String r = reason(e);
+        return r.isEmpty() ? "" : ": " + r;
+    }
+
+    private static String reason(Throwable e) {
+        String m = e instanceof java.nio.file.FileSystemException fs && fs.getReason() != null ? fs.getReason() : e.getMessage();
+        if (m == null || m.contains("Exception") || m.contains("java.") || m.contains("\n")) {
+            return "";
+        }
+        m = m.strip();
+        return m.length() > 120 ? m.substring(0, 117) + "..." : m;
     }
 
     /** Pixels of a decoded image as RGB floats in [0,1]. */
@@ -171,13 +290,22 @@ public final class Images {
         if (Files.isDirectory(abs)) {
             throw new ImageException(file + ": is a directory");
         }
+        for (float v : img.data()) {
+            if (!Float.isFinite(v)) {
+                throw new ImageException(file + ": not written: the image has non-finite pixel values (NaN or infinity)");
+            }
+        }
         BufferedImage bi = toBuffered(img);
         try {
             AtomicFile.write(abs, os -> encode(bi, format, os));
         } catch (AccessDeniedException e) {
             throw new ImageException(file + ": permission denied");
+        } catch (java.nio.file.FileSystemException e) {
+            // Its file is our hidden temporary name: report the reason against the user's file.
+            String r = e.getReason();
+            throw new ImageException(file + ": cannot write" + (r == null ? "" : " (" + r + ")"));
         } catch (IOException e) {
-            throw new ImageException(file + ": cannot write (" + e.getMessage() + ")");
+            throw new ImageException(file + ": cannot write" + detail(e));
         }
     }
 
@@ -212,6 +340,9 @@ public final class Images {
     public static FloatImage resize(FloatImage img, int width, int height) {
         if (width <= 0 || height <= 0) {
             throw new IllegalArgumentException("resize to " + width + "x" + height + ": size must be positive");
+        }
+        if ((long) width * height > HARD_MAX_PIXELS || (long) img.height() * width > HARD_MAX_PIXELS) {
+            throw new IllegalArgumentException("resize to " + width + "x" + height + ": more pixels than an image can hold");
         }
         if (width == img.width() && height == img.height()) {
             return img;

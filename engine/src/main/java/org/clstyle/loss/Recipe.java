@@ -28,7 +28,8 @@ import org.clstyle.weights.Preprocessing;
  * pooling, and the blend of several style images. Bound to this JSON (every field optional in a file;
  * what a file leaves out keeps the defaults it is read over):
  * <pre>
- * {"content": {"weight": 5, "loss": "mse", "layers": {"relu4_2": 1}},
+ * {"preset": "jcjohnson",
+ *  "content": {"weight": 5, "loss": "mse", "layers": {"relu4_2": 1}},
  *  "style": {"weight": 100, "loss": "mse", "gram": "chw",
  *            "layers": {"relu1_1": 1, "relu2_1": 1, "relu3_1": 1, "relu4_1": 1, "relu5_1": 1}},
  *  "tv": {"weight": 32.5125, "kind": "l2"}, "pooling": "max", "style_blend": [1]}
@@ -39,7 +40,11 @@ import org.clstyle.weights.Preprocessing;
  * style_l = mean over the C^2 entries of (G_l(x) - sum_k b_k G_l(style_k))^2 (or |.|), b normalised to
  * sum 1, each style's Gram at that style image's own size; tv = sum of squared ("l2") or absolute
  * ("l1") differences of horizontally and vertically adjacent pixels of x; total = content.weight *
- * sum_l w_l content_l + style.weight * sum_l w_l style_l + tv.weight * tv.
+ * sum_l w_l content_l + style.weight * sum_l w_l style_l + tv.weight * tv. The paper's normalisation by
+ * name: "loss": "sse_half" is 1/2 sum (F_l(x) - F_l(content))^2 (for style, 1/2 sum over the Gram
+ * entries); "gram": "gatys" (with "loss": "mse" only) is G = F F^T unnormalised and style_l =
+ * sum (G_l(x) - A_l)^2 / (4 N^2 M^2), N channels and M = H*W of F_l(x). "preset" names a {@link Preset}
+ * applied before the file's other keys.
  *
  * <p>Defaults ({@link #defaultsFor}). For Caffe-style weights (BGR, input 0-255, mean subtracted) they
  * are jcjohnson/neural-style's: content 5 on relu4_2, style 100 on relu1_1..relu5_1 with the "chw"
@@ -59,9 +64,12 @@ import org.clstyle.weights.Preprocessing;
  */
 public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<Double> styleBlend) {
 
-    /** The distance between activations (content) or Gram matrices (style). */
+    /**
+     * The distance between activations (content) or Gram matrices (style): the mean of squared ("mse") or
+     * absolute ("l1") differences, or half the sum of squares ("sse_half", the paper's content loss).
+     */
     public enum LossKind {
-        MSE, L1;
+        MSE, L1, SSE_HALF;
 
         public String key() { return name().toLowerCase(Locale.ROOT); }
     }
@@ -73,15 +81,22 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         public String key() { return name().toLowerCase(Locale.ROOT); }
     }
 
-    /** The Gram normaliser n: C*H*W ("chw") or H*W ("hw"). */
+    /**
+     * The Gram normaliser n: C*H*W ("chw"), H*W ("hw"), or 1 ("gatys": the unnormalised Gram of the
+     * paper, whose normalisation 1/(4 N^2 M^2) is in the style distance instead; see {@link Style}).
+     */
     public enum GramNorm {
-        CHW, HW;
+        CHW, HW, GATYS;
 
         public String key() { return name().toLowerCase(Locale.ROOT); }
 
         /** n for an activation of shape [c, h, w]. */
         public double n(int c, int h, int w) {
-            return this == CHW ? (double) c * h * w : (double) h * w;
+            return switch (this) {
+                case CHW -> (double) c * h * w;
+                case HW -> (double) h * w;
+                case GATYS -> 1;
+            };
         }
     }
 
@@ -94,12 +109,20 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         }
     }
 
-    /** Style term: weight, distance, Gram normaliser, layer -> per-layer weight. */
+    /**
+     * Style term: weight, distance, Gram normaliser, layer -> per-layer weight. "gram": "gatys" goes with
+     * "loss": "mse" only and means the paper's E_l = sum_ij (G_ij - A_ij)^2 / (4 N^2 M^2), G = F F^T
+     * unnormalised, N channels and M = H*W of F_l(x).
+     */
     public record Style(double weight, LossKind loss, GramNorm gram, Map<String, Double> layers) {
         public Style {
             checkWeight("style.weight", weight);
             checkNotNull("style.loss", loss);
             checkNotNull("style.gram", gram);
+            if (gram == GramNorm.GATYS && loss != LossKind.MSE) {
+                throw new IllegalArgumentException("style.gram \"gatys\" (the paper's sum (G - A)^2 / (4 N^2 M^2)) needs "
+                        + "style.loss \"mse\", got \"" + loss.key() + "\"");
+            }
             layers = checkLayers("style.layers", layers);
         }
     }
@@ -214,7 +237,8 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
 
     // ---------------------------------------------------------------------------------------- JSON
 
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
+            .enable(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
 
     /** This recipe as JSON (every field written). */
     public String toJson() {
@@ -249,37 +273,75 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
      * the file name.
      */
     public static Recipe load(Path file, Recipe base) {
-        String text;
+        return load(file, base, true);
+    }
+
+    /**
+     * As {@link #load(Path, Recipe)}; with {@code applyPreset} false a "preset" key in the file is checked
+     * but not applied (the caller applied a --preset flag that overrides it to {@code base}).
+     */
+    public static Recipe load(Path file, Recipe base, boolean applyPreset) {
+        String text = read(file);
         try {
-            text = Files.readString(file);
-        } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException(file + ": no such recipe file");
-        } catch (IOException e) {
-            throw new IllegalArgumentException(file + ": cannot read recipe: " + e.getMessage());
-        }
-        try {
-            return parse(text, base);
+            return parse(text, base, applyPreset);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(file + ": " + e.getMessage());
         }
     }
 
-    /** Parses recipe JSON over {@code base}; see {@link #load}. */
+    /** The preset a recipe file names with "preset", or null when it names none. Errors start with the file name. */
+    public static Preset presetIn(Path file) {
+        String text = read(file);
+        try {
+            JsonNode root = tree(text);
+            JsonNode p = root.get("preset");
+            return p == null ? null : Preset.parse("preset", text("preset", p));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(file + ": " + e.getMessage());
+        }
+    }
+
+    private static String read(Path file) {
+        try {
+            return Files.readString(file);
+        } catch (NoSuchFileException e) {
+            throw new IllegalArgumentException(file + ": no such recipe file");
+        } catch (IOException e) {
+            throw new IllegalArgumentException(file + ": cannot read recipe: " + e.getMessage());
+        }
+    }
+
+    /** Parses recipe JSON over {@code base}; see {@link #load}. A "preset" key applies that preset over base first. */
     public static Recipe parse(String json, Recipe base) {
+        return parse(json, base, true);
+    }
+
+    private static JsonNode tree(String json) {
         JsonNode root;
         try {
             root = JSON.readTree(json);
         } catch (JsonProcessingException e) {
-            String m = e.getOriginalMessage();
             var loc = e.getLocation();
             throw new IllegalArgumentException("not valid JSON" + (loc == null ? "" : " at line " + loc.getLineNr()
-                    + ", column " + loc.getColumnNr()) + ": " + firstLine(m));
+                    + ", column " + loc.getColumnNr()) + ": " + jsonProblem(e));
         }
         if (root == null || !root.isObject()) {
             throw new IllegalArgumentException("a recipe must be a JSON object");
         }
+        return root;
+    }
+
+    /** Parses recipe JSON over {@code base}; a "preset" key is applied over base first unless {@code applyPreset} is false. */
+    public static Recipe parse(String json, Recipe base, boolean applyPreset) {
+        JsonNode root = tree(json);
+        checkFields("", root, Set.of("preset", "content", "style", "tv", "pooling", "style_blend", "augment")); // "augment": transfer.Augmentation
+        if (root.has("preset")) {
+            Preset preset = Preset.parse("preset", text("preset", root.get("preset")));
+            if (applyPreset) {
+                base = preset.recipe(base);
+            }
+        }
         Builder b = base.toBuilder();
-        checkFields("", root, Set.of("content", "style", "tv", "pooling", "style_blend", "augment")); // "augment": transfer.Augmentation
         JsonNode c = root.get("content");
         if (c != null) {
             checkObject("content", c);
@@ -308,7 +370,7 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         JsonNode blend = root.get("style_blend");
         if (blend != null) {
             if (!blend.isArray()) {
-                throw new IllegalArgumentException("style_blend: expected an array of numbers, got " + blend);
+                throw new IllegalArgumentException("style_blend: expected an array of numbers, got " + shown(blend));
             }
             List<Double> list = new ArrayList<>();
             for (int i = 0; i < blend.size(); i++) {
@@ -324,7 +386,8 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         return switch (s.trim().toLowerCase(Locale.ROOT)) {
             case "mse", "l2" -> LossKind.MSE;
             case "l1", "mae" -> LossKind.L1;
-            default -> throw new IllegalArgumentException(field + ": unknown loss '" + s + "' (use mse or l1)");
+            case "sse_half" -> LossKind.SSE_HALF;
+            default -> throw new IllegalArgumentException(field + ": unknown loss '" + shown(s) + "' (use mse, l1 or sse_half)");
         };
     }
 
@@ -333,16 +396,17 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         return switch (s.trim().toLowerCase(Locale.ROOT)) {
             case "l2" -> TvKind.L2;
             case "l1" -> TvKind.L1;
-            default -> throw new IllegalArgumentException(field + ": unknown kind '" + s + "' (use l2 or l1)");
+            default -> throw new IllegalArgumentException(field + ": unknown kind '" + shown(s) + "' (use l2 or l1)");
         };
     }
 
-    /** Parses "chw" or "hw". */
+    /** Parses "chw", "hw" or "gatys". */
     public static GramNorm gramNorm(String field, String s) {
         return switch (s.trim().toLowerCase(Locale.ROOT)) {
             case "chw" -> GramNorm.CHW;
             case "hw" -> GramNorm.HW;
-            default -> throw new IllegalArgumentException(field + ": unknown Gram normaliser '" + s + "' (use chw or hw)");
+            case "gatys" -> GramNorm.GATYS;
+            default -> throw new IllegalArgumentException(field + ": unknown Gram normaliser '" + shown(s) + "' (use chw, hw or gatys)");
         };
     }
 
@@ -350,7 +414,7 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
     public static Pooling pooling(String field, String s) {
         Pooling p = Pooling.parse(s);
         if (p == null) {
-            throw new IllegalArgumentException(field + ": unknown pooling '" + s + "' (use max or avg)");
+            throw new IllegalArgumentException(field + ": unknown pooling '" + shown(s) + "' (use max or avg)");
         }
         return p;
     }
@@ -383,6 +447,36 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         return checkLayers(field, out);
     }
 
+    /** Jackson's complaint in our words: no library internals (feature names, source descriptions). */
+    static String jsonProblem(JsonProcessingException e) {
+        String m = firstLine(e.getOriginalMessage());
+        if (m.startsWith("Duplicate field ")) {
+            return "key " + shown(m.substring("Duplicate field ".length())) + " appears twice (one value per key)";
+        }
+        if (m.contains("'NaN'") || m.contains("'Infinity'") || m.contains("'-Infinity'") || m.contains("'+Infinity'")) {
+            return "NaN and Infinity are not JSON numbers (weights must be finite numbers)";
+        }
+        if (m.contains("nesting depth")) {
+            return "nested too deeply (a recipe is at most three levels deep)";
+        }
+        if (m.contains("exceeds the maximum") || m.contains("String value length") || m.contains("Number value length")) {
+            return "a value is far too long";
+        }
+        for (String cut : new String[] {": enable ", "; enable ", " (start marker", " at [Source", "\n"}) {
+            int at = m.indexOf(cut);
+            if (at > 0) {
+                m = m.substring(0, at);
+            }
+        }
+        return shown(m.replace("`", "'"));
+    }
+
+    /** A value as an error may echo it: at most 60 characters, then how long it was. */
+    static String shown(Object value) {
+        String t = String.valueOf(value);
+        return t.length() <= 60 ? t : t.substring(0, 45) + "... (" + t.length() + " characters)";
+    }
+
     private static String firstLine(String m) {
         if (m == null) {
             return "";
@@ -393,7 +487,7 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
 
     private static void checkObject(String field, JsonNode n) {
         if (!n.isObject()) {
-            throw new IllegalArgumentException(field + ": expected an object, got " + n);
+            throw new IllegalArgumentException(field + ": expected an object, got " + shown(n));
         }
     }
 
@@ -401,7 +495,7 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         for (Iterator<String> it = n.fieldNames(); it.hasNext(); ) {
             String f = it.next();
             if (!known.contains(f)) {
-                throw new IllegalArgumentException("unknown field '" + prefix + f + "' (known: "
+                throw new IllegalArgumentException("unknown field '" + shown(prefix + f) + "' (known: "
                         + String.join(", ", new java.util.TreeSet<>(known)) + ")");
             }
         }
@@ -409,14 +503,14 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
 
     private static double number(String field, JsonNode n) {
         if (!n.isNumber()) {
-            throw new IllegalArgumentException(field + ": expected a number, got " + n);
+            throw new IllegalArgumentException(field + ": expected a number, got " + shown(n));
         }
         return n.doubleValue();
     }
 
     private static String text(String field, JsonNode n) {
         if (!n.isTextual()) {
-            throw new IllegalArgumentException(field + ": expected a string, got " + n);
+            throw new IllegalArgumentException(field + ": expected a string, got " + shown(n));
         }
         return n.textValue();
     }
@@ -431,12 +525,12 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
 
     private static Map<String, Double> layers(String field, JsonNode n) {
         if (!n.isObject()) {
-            throw new IllegalArgumentException(field + ": expected an object of layer: weight, e.g. {\"relu4_2\": 1}, got " + n);
+            throw new IllegalArgumentException(field + ": expected an object of layer: weight, e.g. {\"relu4_2\": 1}, got " + shown(n));
         }
         Map<String, Double> out = new LinkedHashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = n.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
-            out.put(e.getKey(), number(field + "." + e.getKey(), e.getValue()));
+            out.put(e.getKey(), number(field + "." + shown(e.getKey()), e.getValue()));
         }
         return out;
     }
@@ -458,7 +552,7 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
         Map<String, Double> out = new LinkedHashMap<>();
         for (Map.Entry<String, Double> e : layers.entrySet()) {
             if (!VggLayers.isLayer(e.getKey())) {
-                throw new IllegalArgumentException(VggLayers.unknownLayerMessage(field, e.getKey()));
+                throw new IllegalArgumentException(VggLayers.unknownLayerMessage(field, shown(e.getKey())));
             }
             Double w = e.getValue();
             if (w == null || !Double.isFinite(w) || w < 0) {

@@ -101,9 +101,10 @@ public final class Network {
         }
         int[] s = {inputChannels, 1 << 20, 1 << 20}; // channels do not depend on the size
         Map<String, int[]> out = new HashMap<>();
+        out.put(INPUT, s);
         for (int i = 0; i <= end; i++) {
             Node n = nodes.get(i);
-            s = n.layer().outputShape(n.input().equals(INPUT) ? new int[] {inputChannels, 1 << 20, 1 << 20} : out.get(n.input()));
+            s = n.layer().outputShape(inputShapes(n, out));
             out.put(n.name(), s);
         }
         return s[0];
@@ -116,7 +117,7 @@ public final class Network {
         int end = last == null ? nodes.size() - 1 : indexOf(last);
         for (int i = 0; i <= end; i++) {
             Node n = nodes.get(i);
-            int[] s = n.layer().outputShape(shapes.get(n.input()));
+            int[] s = n.layer().outputShape(inputShapes(n, shapes));
             if (s[1] < 1 || s[2] < 1) {
                 throw new IllegalArgumentException("image " + h + "x" + w + " is too small for " + n.name() + ": its output would be "
                         + s[1] + "x" + s[2]);
@@ -125,5 +126,37 @@ public final class Network {
         }
         shapes.remove(INPUT);
         return shapes;
+    }
+
+    private static List<int[]> inputShapes(Node n, Map<String, int[]> shapes) {
+        List<int[]> in = new ArrayList<>(n.inputs().size());
+        for (String name : n.inputs()) {
+            in.add(shapes.get(name));
+        }
+        return in;
+    }
+
+    /** Every parameter's full name (node.parameter) and shape, in forward order. */
+    public Map<String, int[]> parameterShapes() {
+        Map<String, int[]> p = new LinkedHashMap<>();
+        for (Node n : nodes) {
+            for (String name : n.layer().parameterNames()) {
+                p.put(n.parameter(name), n.layer().parameterShape(name));
+            }
+        }
+        return p;
+    }
+
+    /** The number of trained parameters (the elements of every parameter tensor). */
+    public long parameterCount() {
+        long count = 0;
+        for (int[] s : parameterShapes().values()) {
+            long e = 1;
+            for (int d : s) {
+                e *= d;
+            }
+            count += e;
+        }
+        return count;
     }
 }

@@ -13,12 +13,15 @@ public record Node(String name, Layer layer, List<String> inputs) {
             throw new IllegalArgumentException("bad node name '" + name + "'");
         }
         inputs = List.copyOf(inputs);
-        if (inputs.size() != 1) {
-            throw new IllegalArgumentException(name + ": every layer kind so far takes exactly one input, got " + inputs);
+        int arity = layer.arity();
+        if (arity < 0 ? inputs.size() < 2 : inputs.size() != arity) {
+            throw new IllegalArgumentException(name + ": a " + layer.getClass().getSimpleName() + " takes "
+                    + (arity < 0 ? "two or more inputs" : arity == 1 ? "exactly one input" : arity + " inputs")
+                    + ", got " + inputs);
         }
     }
 
-    /** The single input's name. */
+    /** The first (for most kinds the single) input's name. */
     public String input() {
         return inputs.get(0);
     }

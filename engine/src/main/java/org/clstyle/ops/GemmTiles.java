@@ -120,10 +120,23 @@ final class GemmTiles {
 
     /** Launches {@code kernel} over an M x N output with the current tiles; args as for ClKernel.launch. */
     void launch(String kernel, int m, int n, Object... args) {
+        launchLayers(kernel, m, n, 0, args);
+    }
+
+    /**
+     * As {@link #launch}, with a third grid dimension of {@code layers} (one work-group deep each) when
+     * {@code layers} > 0, e.g. the chunks of a split-K product.
+     */
+    void launchLayers(String kernel, int m, int n, int layers, Object... args) {
         while (true) {
             ClKernel k = program().kernel(kernel);
             try {
-                k.launch(config.global(m, n), config.local(), args);
+                long[] global = config.global(m, n), local = config.local();
+                if (layers > 0) {
+                    global = new long[] {global[0], global[1], layers};
+                    local = new long[] {local[0], local[1], 1};
+                }
+                k.launch(global, local, args);
                 return;
             } catch (ClException e) {
                 // CL_INVALID_WORK_GROUP_SIZE / CL_OUT_OF_RESOURCES: the kernel allows fewer work-items

@@ -9,9 +9,6 @@ import org.clstyle.cl.ClContext;
 import org.clstyle.cl.ClDevice;
 import org.clstyle.cl.ClKernel;
 import org.clstyle.cl.ClProgram;
-import org.clstyle.tune.ShapeClass;
-import org.clstyle.tune.TunedInstances;
-import org.clstyle.tune.TuningTable;
 
 /**
  * Gram matrix of a feature map, G = F F^T / n with F viewed as [C, N] (N = all elements after the
@@ -33,7 +30,8 @@ public final class GramMatrix {
      * (each group copies its column panel once), PANEL_KB the backward's local panel size aimed at,
      * and GRAM_KC (forward chunk length along N).
      */
-    private static final Set<String> DIRECT_KEYS = Set.of("GM", "GN", "MR", "NV", "DIRECT_WG", "BACKWARD_WG", "PANEL_KB", "GRAM_KC");
+    private static final Set<String> DIRECT_KEYS = Set.of("GM", "GN", "MR", "NV", "DIRECT_WG", "BACKWARD_WG", "PANEL_KB", "GRAM_KC",
+            "SPLIT_GROUPS", "GRAM_CHUNKS");
     /**
      * Forward chunk length along N (columns of F per work-item and chunk): long enough to amortise a
      * block's setup, horizontal sums and partial-sum traffic, short enough that the chunk's rows come
@@ -51,6 +49,10 @@ public final class GramMatrix {
      * reserves this much at once, so that later forwards on larger inputs allocate nothing.
      */
     private static final long MAX_PARTIAL_FLOATS = 1L << 18;
+    /** Split-K partials of the GEMM forward at most (16 MiB): C = 64 allows 1024 chunks, C = 512 sixteen. */
+    private static final long MAX_SPLIT_FLOATS = 1L << 22;
+    /** Shortest split-K chunk in steps of TS_K columns: long enough to amortise the tile's setup and store. */
+    private static final int MIN_SPLIT_STEPS = 16;
 
     /** Which kernels run forward and backward. */
     public enum Variant {
@@ -83,9 +85,23 @@ public final class GramMatrix {
     private ClBuffer partials;
     /** Packed symmetrised gradient of the direct backward, used as [ceil(C/MR), C, MR]. */
     private ClBuffer packedS;
+    /** Split-K partials of the GEMM forward, used as [chunks, C, C]. */
+    private ClBuffer splitPartials;
+    /** GEMM forward: work-groups split-K aims at (0: 4 per compute unit); chunks forced (0: chosen). */
+    private final int splitGroups;
+    private final int forcedChunks;
 
+    /** The variant for this device with the built-in defaults. */
     public GramMatrix(ClContext ctx) {
-        this(ctx, Map.of(), Variant.forDevice(ctx.device()), true);
+        this(ctx, OpSettings.NONE);
+    }
+
+    /**
+     * The variant for this device, with {@code settings} (the device's tuning table, chosen by tune/)
+     * for each call's shape class, where it has one.
+     */
+    public GramMatrix(ClContext ctx, OpSettings settings) {
+        this(ctx, Map.of(), Variant.forDevice(ctx.device()), settings);
     }
 
     /**
@@ -98,10 +114,10 @@ public final class GramMatrix {
 
     /** As {@link #GramMatrix(ClContext, Map)} with the implementation forced. */
     public GramMatrix(ClContext ctx, Map<String, ?> defines, Variant variant) {
-        this(ctx, defines, variant, false);
+        this(ctx, defines, variant, null);
     }
 
-    private GramMatrix(ClContext ctx, Map<String, ?> defines, Variant variant, boolean tune) {
+    private GramMatrix(ClContext ctx, Map<String, ?> defines, Variant variant, OpSettings settings) {
         this.ctx = ctx;
         this.variant = variant;
         Map<String, Object> rest = new HashMap<>(defines);
@@ -119,10 +135,12 @@ public final class GramMatrix {
                 (int) Math.min(1024, ctx.device().maxWorkGroupSize()));
         this.panelBytes = intDefine(defines, "PANEL_KB", 64, 1, 1 << 16) << 10;
         this.kcOverride = intDefine(defines, "GRAM_KC", 0, 0, Integer.MAX_VALUE);
+        this.splitGroups = intDefine(defines, "SPLIT_GROUPS", 0, 0, 1 << 20);
+        this.forcedChunks = intDefine(defines, "GRAM_CHUNKS", 0, 0, 1 << 20);
         if (kcOverride % 8 != 0) {
             throw new IllegalArgumentException("gram define GRAM_KC=" + kcOverride + ": must be a multiple of 8");
         }
-        this.tuned = tune ? new TunedInstances<>(TuningTable.load(ctx.device()), ShapeClass.GRAM, this, variant.name(),
+        this.tuned = settings != null ? new TunedInstances<>(settings, ShapeClass.GRAM, this, variant.name(),
                 (v, m) -> new GramMatrix(ctx, m, Variant.valueOf(v))) : null;
     }
 
@@ -149,7 +167,53 @@ public final class GramMatrix {
             directForward(f, g, c, cols, invn);
             return;
         }
-        tiles.launch("gram_forward", c, c, f, g, c, cols, invn);
+        int chunks = splitChunks(c, cols);
+        if (chunks == 1) {
+            tiles.launch("gram_forward", c, c, f, g, c, cols, invn);
+            return;
+        }
+        GemmTiles.Config cfg = tiles.config();
+        int kchunk = ceilDiv(ceilDiv(cols, chunks), cfg.tsK()) * cfg.tsK();
+        chunks = ceilDiv(cols, kchunk);
+        // Reserve the most any N can use for this C (the chunk count is bounded by C alone), so that a
+        // later forward on a larger input allocates nothing.
+        splitPartials = grow(splitPartials, Math.max(chunks, splitChunks(c, Integer.MAX_VALUE / 2)) * (long) c * c,
+                "split-K partial Gram matrices");
+        long[] g2 = cfg.global(c, c);
+        tiles.program().kernel("gram_forward_split").launch(new long[] {g2[0], g2[1], chunks},
+                new long[] {cfg.rtsN(), cfg.rtsM(), 1}, f, splitPartials, c, cols, kchunk);
+        tiles.program().kernel("gram_split_reduce").launch(new long[] {(long) c * c}, null, splitPartials, g, c, chunks, invn);
+    }
+
+    /**
+     * Chunks of N for the GEMM forward (1: not split). Split-K runs when the C x C tiles on and above the
+     * diagonal are fewer than SPLIT_GROUPS work-groups (default 4 per compute unit): chunks enough to
+     * reach that many groups, each at least MIN_SPLIT_STEPS steps of TS_K columns long, and at most
+     * MAX_SPLIT_FLOATS floats of partials. Needs square tiles (the symmetry skip); GRAM_CHUNKS forces a
+     * count (tests).
+     */
+    int splitChunks(int c, int cols) {
+        GemmTiles.Config t = tiles.config();
+        if (t.tsM() != t.tsN()) {
+            return 1;
+        }
+        int kSteps = ceilDiv(cols, t.tsK());
+        long maxByMemory = Math.max(1, MAX_SPLIT_FLOATS / ((long) c * c));
+        if (forcedChunks > 0) {
+            return (int) Math.max(1, Math.min(Math.min(forcedChunks, kSteps), maxByMemory));
+        }
+        long tilesPerSide = ceilDiv(c, t.tsM());
+        long upper = tilesPerSide * (tilesPerSide + 1) / 2;
+        long wanted = splitGroups > 0 ? splitGroups : 4L * Math.max(1, ctx.device().computeUnits());
+        if (upper >= wanted) {
+            return 1;
+        }
+        long chunks = Math.min((wanted + upper - 1) / upper, kSteps / MIN_SPLIT_STEPS);
+        return (int) Math.max(1, Math.min(chunks, maxByMemory));
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
     }
 
     /** df (+)= (dg + dg^T) f / n; df has f's shape; adds into df when {@code accumulate}, else overwrites. */

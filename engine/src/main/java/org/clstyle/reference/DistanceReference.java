@@ -1,6 +1,6 @@
 package org.clstyle.reference;
 
-/** Plain-Java twin of ops.Distance: mean squared and mean absolute error, in double. */
+/** Plain-Java twin of ops.Distance: mean squared and mean absolute error and their scaled sums, in double. */
 public final class DistanceReference {
     private DistanceReference() {}
 
@@ -32,6 +32,37 @@ public final class DistanceReference {
     public static double[] l1Backward(double[] a, double[] b, double scale) {
         double[] g = new double[a.length];
         for (int k = 0; k < a.length; k++) g[k] = scale * Math.signum(a[k] - b[k]) / a.length;
+        return g;
+    }
+
+    /** factor * sum((a - b)^2) */
+    public static double sse(double[] a, double[] b, double factor) {
+        double s = 0;
+        for (int k = 0; k < a.length; k++) {
+            double d = a[k] - b[k];
+            s += d * d;
+        }
+        return factor * s;
+    }
+
+    /** factor * sum(|a - b|) */
+    public static double sae(double[] a, double[] b, double factor) {
+        double s = 0;
+        for (int k = 0; k < a.length; k++) s += Math.abs(a[k] - b[k]);
+        return factor * s;
+    }
+
+    /** scale * d sse / d a = scale * factor * 2 (a - b) */
+    public static double[] sseBackward(double[] a, double[] b, double factor, double scale) {
+        double[] g = new double[a.length];
+        for (int k = 0; k < a.length; k++) g[k] = scale * factor * 2 * (a[k] - b[k]);
+        return g;
+    }
+
+    /** scale * d sae / d a = scale * factor * sign(a - b), sign(0) = 0 */
+    public static double[] saeBackward(double[] a, double[] b, double factor, double scale) {
+        double[] g = new double[a.length];
+        for (int k = 0; k < a.length; k++) g[k] = scale * factor * Math.signum(a[k] - b[k]);
         return g;
     }
 }

@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import org.clstyle.loss.Preset;
 import org.clstyle.loss.Recipe;
 import org.clstyle.vgg.Pooling;
 
@@ -11,7 +12,9 @@ import org.clstyle.vgg.Pooling;
  * Everything a {@link Stylizer} run needs, validated on {@link Builder#build()} with one-line messages
  * that name the command-line option. Null recipe fields mean "the recipe's value" (the weights'
  * defaults, or the --recipe file over them). {@code content == null} is texture synthesis: no content
- * term, the output {@code width} x {@code height} (or {@code size} square).
+ * term, the output {@code width} x {@code height} (or {@code size} square). {@code preset} is the one in
+ * effect (--preset, else the recipe file's "preset", else null); its optimiser and start image apply
+ * where --optimizer and --init are not given.
  */
 public record StylizeSettings(
         Path content,
@@ -20,6 +23,7 @@ public record StylizeSettings(
         Path weights,
         String device,
         Path recipe,
+        Preset preset,
         Double contentWeight,
         Double styleWeight,
         Double tvWeight,
@@ -45,6 +49,8 @@ public record StylizeSettings(
         int saveEvery,
         boolean installShutdownHook,
         long deviceMemoryLimit,
+        long maxPixels,
+        int lbfgsHistory,
         Augmentation augmentation,
         Path logJson) {
 
@@ -67,6 +73,8 @@ public record StylizeSettings(
     public static final double DEFAULT_ADAM_LR = 0.02;
     /** Smallest side a scale may have: VGG19 pools five times. */
     public static final int MIN_SIDE = 16;
+    /** L-BFGS history (PyTorch's history_size, jcjohnson's -lbfgs_num_correction). */
+    public static final int DEFAULT_LBFGS_HISTORY = 100;
 
     public boolean texture() { return content == null; }
 
@@ -92,6 +100,7 @@ public record StylizeSettings(
         private Path weights;
         private String device;
         private Path recipe;
+        private Preset preset;
         private Double contentWeight, styleWeight, tvWeight;
         private Map<String, Double> contentLayers, styleLayers;
         private Recipe.LossKind loss;
@@ -99,7 +108,7 @@ public record StylizeSettings(
         private Pooling pooling;
         private List<Double> styleBlend;
         private int iterations = DEFAULT_ITERATIONS;
-        private Optimizer optimizer = Optimizer.LBFGS;
+        private Optimizer optimizer; // null: the preset's, else L-BFGS
         private Double lr;
         private boolean lineSearch;
         private int size = DEFAULT_SIZE;
@@ -113,6 +122,8 @@ public record StylizeSettings(
         private int saveEvery;
         private boolean installShutdownHook = true;
         private long deviceMemoryLimit;
+        private long maxPixels = org.clstyle.image.Images.DEFAULT_MAX_PIXELS;
+        private int lbfgsHistory = DEFAULT_LBFGS_HISTORY;
         private Augmentation augmentation; // null: the recipe file's "augment", else none
         private Path logJson;
 
@@ -120,13 +131,14 @@ public record StylizeSettings(
 
         Builder(StylizeSettings s) {
             content = s.content; styles = s.styles; output = s.output; weights = s.weights; device = s.device;
-            recipe = s.recipe; contentWeight = s.contentWeight; styleWeight = s.styleWeight; tvWeight = s.tvWeight;
+            recipe = s.recipe; preset = s.preset; contentWeight = s.contentWeight; styleWeight = s.styleWeight; tvWeight = s.tvWeight;
             contentLayers = s.contentLayers; styleLayers = s.styleLayers; loss = s.loss; gram = s.gram;
             pooling = s.pooling; styleBlend = s.styleBlend; iterations = s.iterations; optimizer = s.optimizer;
             lr = s.lr; lineSearch = s.lineSearch; size = s.size; width = s.width; height = s.height;
             styleScale = s.styleScale; init = s.init; seed = s.seed; originalColors = s.originalColors;
             scales = s.scales; normalizeGradients = s.normalizeGradients; saveEvery = s.saveEvery;
             installShutdownHook = s.installShutdownHook; deviceMemoryLimit = s.deviceMemoryLimit;
+            maxPixels = s.maxPixels; lbfgsHistory = s.lbfgsHistory;
             augmentation = s.augmentation; logJson = s.logJson;
         }
 
@@ -136,6 +148,9 @@ public record StylizeSettings(
         public Builder weights(Path v) { weights = v; return this; }
         public Builder device(String v) { device = v; return this; }
         public Builder recipe(Path v) { recipe = v; return this; }
+        /** --preset NAME (null: the recipe file's "preset", if any). */
+        public Builder preset(String v) { preset = v == null ? null : Preset.parse("--preset", v); return this; }
+        public Builder preset(Preset v) { preset = v; return this; }
         public Builder contentWeight(Double v) { contentWeight = v; return this; }
         public Builder styleWeight(Double v) { styleWeight = v; return this; }
         public Builder tvWeight(Double v) { tvWeight = v; return this; }
@@ -154,7 +169,7 @@ public record StylizeSettings(
         public Builder styleBlend(List<Double> v) { styleBlend = v == null ? null : List.copyOf(v); return this; }
         public Builder iterations(int v) { iterations = v; return this; }
         public Builder optimizer(Optimizer v) { optimizer = v; return this; }
-        public Builder optimizer(String v) { optimizer = Optimizer.parse(v); return this; }
+        public Builder optimizer(String v) { optimizer = v == null ? null : Optimizer.parse(v); return this; }
         public Builder lr(Double v) { lr = v; return this; }
         public Builder lineSearch(boolean v) { lineSearch = v; return this; }
         public Builder size(int v) { size = v; return this; }
@@ -170,6 +185,10 @@ public record StylizeSettings(
         public Builder installShutdownHook(boolean v) { installShutdownHook = v; return this; }
         /** Testing hook: treat the device as having only this many bytes (0: its own figures). */
         public Builder deviceMemoryLimit(long v) { deviceMemoryLimit = v; return this; }
+        /** Largest input image in pixels, checked from its header before decoding (--max-pixels). */
+        public Builder maxPixels(long v) { maxPixels = v; return this; }
+        /** L-BFGS history size (--lbfgs-history). */
+        public Builder lbfgsHistory(int v) { lbfgsHistory = v; return this; }
         /** Per-step augmentation (--augment, --augment-seed, --pad-edges); null: the recipe's, else none. */
         public Builder augmentation(Augmentation v) { augmentation = v; return this; }
         /** --log-json: one JSON object per iteration into this file (null: no log). */
@@ -179,6 +198,10 @@ public record StylizeSettings(
 
         /** Validated settings; IllegalArgumentException with one line naming the option otherwise. */
         public StylizeSettings build() {
+            Preset effectivePreset = preset != null ? preset : recipe != null ? Recipe.presetIn(recipe) : null;
+            Optimizer opt = optimizer != null ? optimizer
+                    : effectivePreset != null ? Optimizer.parse(effectivePreset.optimizer()) : Optimizer.LBFGS;
+            String start = init != null || content == null || effectivePreset == null ? init : effectivePreset.init();
             if (styles.isEmpty()) {
                 throw new IllegalArgumentException("--style: at least one style image is required");
             }
@@ -222,6 +245,15 @@ public record StylizeSettings(
                 throw new IllegalArgumentException("--scales " + scales + " is too many for size " + longest
                         + ": the coarsest scale would be " + coarsest + " px (minimum " + MIN_SIDE + ")");
             }
+            if (maxPixels < 1) {
+                throw new IllegalArgumentException("--max-pixels must be a positive number of pixels, got " + maxPixels);
+            }
+            if (lbfgsHistory < 1) {
+                throw new IllegalArgumentException("--lbfgs-history must be at least 1, got " + lbfgsHistory);
+            }
+            if (lbfgsHistory != DEFAULT_LBFGS_HISTORY && opt != Optimizer.LBFGS) {
+                throw new IllegalArgumentException("--lbfgs-history applies to --optimizer lbfgs only");
+            }
             if (saveEvery < 0) {
                 throw new IllegalArgumentException("--save-every must be 0 (off) or positive, got " + saveEvery);
             }
@@ -241,7 +273,7 @@ public record StylizeSettings(
                     throw new IllegalArgumentException("--style-blend weights must not all be zero");
                 }
             }
-            String in = init != null ? init : content == null ? "noise" : "content";
+            String in = start != null ? start : content == null ? "noise" : "content";
             if (content == null && in.equals("content")) {
                 throw new IllegalArgumentException("--init content needs a content image (texture mode has none)");
             }
@@ -251,13 +283,13 @@ public record StylizeSettings(
             if (originalColors && content == null) {
                 throw new IllegalArgumentException("--original-colors needs a content image (texture mode has none)");
             }
-            if (lineSearch && optimizer != Optimizer.LBFGS) {
+            if (lineSearch && opt != Optimizer.LBFGS) {
                 throw new IllegalArgumentException("--line-search applies to --optimizer lbfgs only");
             }
-            return new StylizeSettings(content, styles, output, weights, device, recipe, contentWeight, styleWeight,
-                    tvWeight, contentLayers, styleLayers, loss, gram, pooling, styleBlend, iterations, optimizer, lr,
-                    lineSearch, size, width, height, styleScale, init, seed, originalColors, scales, normalizeGradients,
-                    saveEvery, installShutdownHook, deviceMemoryLimit, augmentation, logJson);
+            return new StylizeSettings(content, styles, output, weights, device, recipe, effectivePreset, contentWeight,
+                    styleWeight, tvWeight, contentLayers, styleLayers, loss, gram, pooling, styleBlend, iterations, opt, lr,
+                    lineSearch, size, width, height, styleScale, start, seed, originalColors, scales, normalizeGradients,
+                    saveEvery, installShutdownHook, deviceMemoryLimit, maxPixels, lbfgsHistory, augmentation, logJson);
         }
 
         private static void checkWeight(String option, Double w) {

@@ -82,6 +82,17 @@ class RecipeTest {
     }
 
     @Test
+    void paperNormalisationByName() {
+        Recipe base = Recipe.defaultsFor(CAFFE);
+        Recipe r = Recipe.parse("{\"content\": {\"loss\": \"sse_half\"}, \"style\": {\"gram\": \"gatys\", \"loss\": \"mse\"}}", base);
+        assertEquals(Recipe.LossKind.SSE_HALF, r.content().loss());
+        assertEquals(Recipe.GramNorm.GATYS, r.style().gram());
+        assertEquals(1.0, Recipe.GramNorm.GATYS.n(64, 7, 5), 0);
+        assertEquals(r, Recipe.parse(r.toJson(), Recipe.defaultsFor(CAFFE)), "round trip through JSON");
+        assertTrue(r.toJson().contains("\"sse_half\"") && r.toJson().contains("\"gatys\""), r.toJson());
+    }
+
+    @Test
     void badInputGivesOneLineNamingTheField() {
         Recipe base = Recipe.defaultsFor(CAFFE);
         String unknownLayer = message(() -> Recipe.parse("{\"style\": {\"layers\": {\"relu6_1\": 1}}}", base));
@@ -93,10 +104,14 @@ class RecipeTest {
                 message(() -> Recipe.parse("{\"content\": {\"weight\": \"5\"}}", base)));
         assertEquals("tv.weight must be a finite number >= 0, got -1.0",
                 message(() -> Recipe.parse("{\"tv\": {\"weight\": -1}}", base)));
-        assertEquals("content.loss: unknown loss 'huber' (use mse or l1)",
+        assertEquals("content.loss: unknown loss 'huber' (use mse, l1 or sse_half)",
                 message(() -> Recipe.parse("{\"content\": {\"loss\": \"huber\"}}", base)));
-        assertEquals("style.gram: unknown Gram normaliser 'c' (use chw or hw)",
+        assertEquals("style.gram: unknown Gram normaliser 'c' (use chw, hw or gatys)",
                 message(() -> Recipe.parse("{\"style\": {\"gram\": \"c\"}}", base)));
+        assertEquals("style.gram \"gatys\" (the paper's sum (G - A)^2 / (4 N^2 M^2)) needs style.loss \"mse\", got \"l1\"",
+                message(() -> Recipe.parse("{\"style\": {\"gram\": \"gatys\", \"loss\": \"l1\"}}", base)));
+        assertEquals("style.gram \"gatys\" (the paper's sum (G - A)^2 / (4 N^2 M^2)) needs style.loss \"mse\", got \"sse_half\"",
+                message(() -> Recipe.parse("{\"style\": {\"gram\": \"gatys\", \"loss\": \"sse_half\"}}", base)));
         assertEquals("pooling: unknown pooling 'min' (use max or avg)",
                 message(() -> Recipe.parse("{\"pooling\": \"min\"}", base)));
         assertEquals("style_blend must have a positive sum, got [0.0]",
@@ -110,6 +125,29 @@ class RecipeTest {
         for (String m : List.of(unknownLayer)) {
             assertFalse(m.contains("\n"));
         }
+    }
+
+    @Test
+    void strictJsonInOurOwnWords() {
+        Recipe base = Recipe.defaultsFor(CAFFE);
+        String dup = message(() -> Recipe.parse("{\"style\": {\"weight\": 1, \"weight\": 1e300}}", base));
+        assertTrue(dup.contains("key 'weight' appears twice"), dup);
+        String dupTop = message(() -> Recipe.parse("{\"tv\": {}, \"tv\": {\"weight\": 1}}", base));
+        assertTrue(dupTop.contains("key 'tv' appears twice"), dupTop);
+        String nan = message(() -> Recipe.parse("{\"style\": {\"weight\": NaN}}", base));
+        assertTrue(nan.startsWith("not valid JSON at line 1") && nan.contains("NaN and Infinity are not JSON numbers"), nan);
+        String deep = message(() -> Recipe.parse("[".repeat(5000) + "]".repeat(5000), base));
+        assertTrue(deep.contains("nested too deeply"), deep);
+        String huge = "x".repeat(10_000_000);
+        String longValue = message(() -> Recipe.parse("{\"pooling\": \"" + huge + "\"}", base));
+        String longField = message(() -> Recipe.parse("{\"content\": {\"weight\": \"" + huge + "\"}}", base));
+        String longKey = message(() -> Recipe.parse("{\"" + huge + "\": 1}", base));
+        for (String m : List.of(dup, dupTop, nan, deep, longValue, longField, longKey)) {
+            assertTrue(m.length() < 300, "bounded: " + m.length() + " characters");
+            assertFalse(m.contains("\n") || m.contains("Exception") || m.contains("JsonReadFeature")
+                    || m.contains("StreamReadConstraints") || m.contains("Source:"), m);
+        }
+        assertTrue(longValue.contains("(10000000 characters)"), longValue);
     }
 
     @Test

@@ -75,6 +75,56 @@ class DistanceTest {
         }
     }
 
+    /** The scaled sums factor * sum (a - b)^2 and factor * sum |a - b| (sse_half, the paper's style normalisation). */
+    @ParameterizedTest(name = "[{0}, {1}, {2}] factor {3}")
+    @CsvSource({"1, 1, 1, 0.5", "3, 7, 5, 0.5", "67, 37, 29, 0.5", "5, 13, 11, 1e-9", "64, 1, 64, 2.3283064365386963e-10"})
+    void scaledSumsMatchReference(int c, int h, int w, double factor) {
+        int n = c * h * w;
+        float[] a = Tensors.normal(c + 31L * h, n, 30);
+        float[] b = Tensors.normal(c + 31L * h + 1, n, 30);
+        float[] start = Tensors.uniform(5, n, -1, 1);
+        b[0] = a[0];
+        double[] ad = Tensors.toDouble(a), bd = Tensors.toDouble(b);
+        float scale = 1.75f;
+        try (ClBuffer ab = ctx.buffer(a, c, h, w); ClBuffer bb = ctx.buffer(b, c, h, w);
+                ClBuffer out = ctx.buffer(2); ClBuffer grad = ctx.buffer(start, c, h, w)) {
+            distance.forward(Distance.Kind.MSE, ab, bb, factor, out, 0);
+            distance.forward(Distance.Kind.L1, ab, bb, factor, out, 1);
+            float[] o = out.read();
+            Tensors.assertClose("sse", DistanceReference.sse(ad, bd, factor), o[0], 0, 1e-5);
+            Tensors.assertClose("sae", DistanceReference.sae(ad, bd, factor), o[1], 0, 1e-5);
+
+            double[] want = DistanceReference.sseBackward(ad, bd, factor, scale);
+            distance.backward(Distance.Kind.MSE, ab, bb, factor, scale, grad, false);
+            Tensors.assertClose("sse backward", toFloat(want), grad.read(), 1e-6 * maxAbs(want), 1e-5);
+            grad.write(start);
+            distance.backward(Distance.Kind.MSE, ab, bb, factor, scale, grad, true);
+            double[] acc = add(Tensors.toDouble(start), want);
+            Tensors.assertClose("sse backward accumulate", toFloat(acc), grad.read(), 1e-6 * maxAbs(acc), 1e-5);
+
+            want = DistanceReference.saeBackward(ad, bd, factor, scale);
+            distance.backward(Distance.Kind.L1, ab, bb, factor, scale, grad, false);
+            float[] l1 = grad.read();
+            Tensors.assertClose("sae backward", toFloat(want), l1, 1e-6 * maxAbs(want), 1e-5);
+            assertEquals(0f, l1[0], "sign(0) = 0");
+        }
+    }
+
+    @Test
+    void rejectsBadFactor() {
+        try (ClBuffer a = ctx.buffer(2, 3, 4); ClBuffer out = ctx.buffer(1)) {
+            assertThrows(IllegalArgumentException.class, () -> distance.forward(Distance.Kind.MSE, a, a, 0.0, out, 0));
+            assertThrows(IllegalArgumentException.class, () -> distance.forward(Distance.Kind.MSE, a, a, Double.NaN, out, 0));
+            assertThrows(IllegalArgumentException.class, () -> distance.backward(Distance.Kind.L1, a, a, -1.0, 1f, a, false));
+        }
+    }
+
+    static double maxAbs(double[] v) {
+        double m = 0;
+        for (double x : v) m = Math.max(m, Math.abs(x));
+        return m;
+    }
+
     @Test
     void sameReductionTwiceIsBitIdentical() {
         int c = 67, h = 37, w = 29, n = c * h * w;

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.clstyle.cl.ClBuffer;
@@ -17,6 +18,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * GramMatrix kernels against the double-precision reference on random inputs in [-1, 1]. Each
@@ -135,6 +137,38 @@ class GramMatrixTest {
             Tensors.assertClose("G chunked", Conv3x3Test.toFloat(ref), gm.read(), atol(cols, cols), 1e-4);
             assertEquals(before, ctx.allocatedBytes(), "device bytes allocated by the larger forward");
         }
+    }
+
+    /**
+     * The GEMM forward split along N (split-K, upper tiles only, chunks summed in order by the reduce):
+     * forced chunk counts including one more than the columns allow and chunks of unequal length, every
+     * tile size with square tiles, C spanning one tile and several (the mirrored lower tiles), against
+     * the reference at the usual tolerance; the backward is unchanged. Also: the default choice splits
+     * when the upper tiles are fewer than the work-groups wanted, and not when they are enough.
+     */
+    @ParameterizedTest(name = "chunks={0}")
+    @ValueSource(ints = {2, 3, 7, 64, 100000})
+    void splitKForwardMatchesReference(int chunks) {
+        for (Map<String, Integer> tiles : List.of(Map.<String, Integer>of(),
+                Map.of("TS_M", 16, "TS_N", 16, "TS_K", 16, "WPT_M", 4, "WPT_N", 4),
+                Map.of("TS_M", 4, "TS_N", 4, "TS_K", 4, "WPT_M", 4, "WPT_N", 4))) {
+            Map<String, Integer> defines = new java.util.HashMap<>(tiles);
+            defines.put("GRAM_CHUNKS", chunks);
+            GramMatrix g = new GramMatrix(ctx, defines, GramMatrix.Variant.GEMM);
+            check(g, 67, 13, 11, 67.0 * 13 * 11);
+            check(g, 5, 29, 31, 1.0);
+            check(g, 64, 1, 1, 64.0);
+            check(g, 3, 7, 5, 2.5);
+        }
+    }
+
+    @Test
+    void splitKIsChosenOnlyWhenTheTilesCannotFillTheDevice() {
+        GramMatrix wants64 = new GramMatrix(ctx, Map.of("SPLIT_GROUPS", 64), GramMatrix.Variant.GEMM);
+        assertEquals(64, wants64.splitChunks(64, 1 << 20), "one 64x64 tile, 64 groups wanted");
+        assertEquals(5, wants64.splitChunks(300, 1 << 20), "15 upper tiles of 64: 5 chunks make 75 groups");
+        assertEquals(1, wants64.splitChunks(1024, 1 << 20), "136 upper tiles fill 64 groups");
+        assertEquals(1, wants64.splitChunks(64, 16 * 16), "N too short for two chunks of 16 steps of TS_K");
     }
 
     @ParameterizedTest(name = "{0}")

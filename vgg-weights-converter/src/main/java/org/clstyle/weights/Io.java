@@ -79,7 +79,15 @@ final class Io {
         if (e instanceof java.net.http.HttpTimeoutException) {
             return "timed out";
         }
+        if (e instanceof java.nio.file.FileAlreadyExistsException f) {
+            return f.getFile() + " already exists" + (java.nio.file.Files.isDirectory(java.nio.file.Path.of(f.getFile()))
+                    ? "" : " and is not a directory");
+        }
+        if (e instanceof java.nio.file.FileSystemException f) {
+            // Its file may be our hidden temporary name: give the reason only, the caller names the user's file.
+            return f.getReason() == null ? "file system error" : f.getReason();
+        }
         String m = e.getMessage();
-        return e.getClass().getSimpleName() + (m == null ? "" : ": " + m);
+        return m == null || m.isBlank() ? "input/output error" : m; // no Java class names in user messages
     }
 }

@@ -10,9 +10,10 @@ import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.regex.Pattern;
 
 /**
- * Keras' {@code vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5} (HDF5, read with jhdf). Layout as Keras
+ * Keras' {@code vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5} or {@code vgg16_...} (HDF5, read with jhdf). Layout as Keras
  * writes it: root attribute {@code layer_names}; each layer group has attribute {@code weight_names}
  * (kernel first, then bias) naming datasets relative to the group, e.g. {@code block1_conv1/kernel:0}, with
  * kernels in HWIO order [3, 3, Cin, Cout]. A full-model file keeps the same under {@code model_weights}.
@@ -37,7 +38,13 @@ final class KerasH5 {
         return false;
     }
 
-    /** Kernels transposed to [Cout, Cin, 3, 3] and biases, under VGG names conv1_1 ... */
+    /** Keras' conv layer names, blockB_convC. */
+    private static final Pattern CONV_LAYER = Pattern.compile("block\\d+_conv\\d+");
+
+    /**
+     * Every conv layer group (blockB_convC, in file order) with its kernel transposed to [Cout, Cin, 3, 3] and its
+     * bias, under Keras' names; which network they make is the caller's to decide.
+     */
     static Map<String, RawTensor[]> read(Path file) throws WeightsException {
         checkEndOfFile(file);
         try (HdfFile h5 = new HdfFile(file)) {
@@ -46,11 +53,10 @@ final class KerasH5 {
                 root = g;
             }
             Map<String, RawTensor[]> out = new LinkedHashMap<>();
-            for (int l = 0; l < VggArchitecture.VGG19.convLayers().size(); l++) {
-                String layer = VggArchitecture.VGG19.kerasName(l);
-                Node n = root.getChild(layer);
-                if (!(n instanceof Group g)) {
-                    continue; // reported as a missing layer by the caller
+            for (Map.Entry<String, Node> child : root.getChildren().entrySet()) {
+                String layer = child.getKey();
+                if (!CONV_LAYER.matcher(layer).matches() || !(child.getValue() instanceof Group g)) {
+                    continue;
                 }
                 Attribute names = g.getAttribute("weight_names");
                 if (names == null || !(names.getData() instanceof String[] wn) || wn.length < 2) {
@@ -63,7 +69,7 @@ final class KerasH5 {
                     throw new WeightsException(file + ": Keras kernel " + layer + "/" + wn[0] + " has shape " + kernel.shapeString()
                             + ", expected [3, 3, Cin, Cout] (only the tf_dim_ordering files are supported)");
                 }
-                out.put(VggArchitecture.VGG19.convLayers().get(l), new RawTensor[] {hwioToOihw(kernel), bias});
+                out.put(layer, new RawTensor[] {hwioToOihw(kernel), bias});
             }
             return out;
         } catch (WeightsException e) {

@@ -53,7 +53,7 @@ final class PickleReader {
     }
 
     private static final Object MARK = new Object();
-    /** Bounds memory use on hostile input; a VGG19 state_dict needs a few hundred entries. */
+    /** Bounds memory use on hostile input; a VGG state_dict needs a few hundred entries. */
     private static final int MAX_MEMO = 1 << 20;
 
     private final String label;
@@ -220,7 +220,7 @@ final class PickleReader {
 
     private WeightsException refused(String what) {
         return new WeightsException(label + ": refused: its pickle asks for " + what
-                + ", which a VGG19 state_dict never needs; nothing in the file was run");
+                + ", which a VGG state_dict never needs; nothing in the file was run");
     }
 
     private WeightsException corrupt(String what) {

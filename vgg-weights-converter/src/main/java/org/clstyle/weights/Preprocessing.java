@@ -15,7 +15,7 @@ public record Preprocessing(String channelOrder, double inputScale, double[] mea
     public static final Preprocessing TORCHVISION = new Preprocessing("RGB", 1,
             new double[] {0.485, 0.456, 0.406}, new double[] {0.229, 0.224, 0.225});
 
-    /** The original Caffe VGG19 (and files converted from it): BGR in 0..255 minus the ImageNet mean. */
+    /** The original Caffe VGG16 and VGG19 (and files converted from them): BGR in 0..255 minus the ImageNet mean. */
     public static final Preprocessing CAFFE = new Preprocessing("BGR", 255,
             new double[] {103.939, 116.779, 123.68}, new double[] {1, 1, 1});
 

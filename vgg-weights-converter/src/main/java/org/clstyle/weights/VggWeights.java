@@ -60,8 +60,20 @@ public final class VggWeights {
             if (s.length != 4 || s[2] != 3 || s[3] != 3 || s[0] < 1 || s[1] < 1) {
                 throw new WeightsException(label + ": " + conv + " weight has shape " + wt.shapeString() + ", expected [Cout, Cin, 3, 3]");
             }
-            if (bt.shape().length != 1 || bt.shape()[0] != s[0]) {
-                throw new WeightsException(label + ": " + conv + " bias has shape " + bt.shapeString() + ", expected [" + s[0] + "]");
+            if (bt.shape().length != 1) {
+                throw new WeightsException(label + ": " + conv + " bias has shape " + bt.shapeString() + ", expected [Cout]");
+            }
+            if (bt.shape()[0] != s[0]) {
+                // Which of the two is wrong: the one that disagrees with the network's channel count, when one does.
+                int full = a.fullChannels()[l];
+                String detail = conv + " weight " + wt.shapeString() + " has " + s[0] + " output channels but its bias "
+                        + bt.shapeString() + " has " + bt.shape()[0];
+                if (bt.shape()[0] == full && s[0] != full) {
+                    detail += "; the weight is wrong (" + a.name() + "'s " + conv + " has " + full + ")";
+                } else if (s[0] == full && bt.shape()[0] != full) {
+                    detail += "; the bias is wrong (" + a.name() + "'s " + conv + " has " + full + ")";
+                }
+                throw new WeightsException(label + ": " + detail);
             }
             int expectIn = l == 0 ? VggArchitecture.IMAGE_CHANNELS : cout[l - 1];
             if (s[1] != expectIn) {

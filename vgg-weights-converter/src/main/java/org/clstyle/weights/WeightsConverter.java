@@ -8,24 +8,54 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
+import java.util.regex.Pattern;
 
 /**
- * Turns any published VGG19 weights file into {@link VggWeights}. The format is recognised by content (magic
- * bytes and structure), never by the file name's extension.
+ * Turns any published VGG16 or VGG19 weights file into {@link VggWeights}. The format is recognised by content
+ * (magic bytes and structure), never by the file name's extension, and the network by the convolutions the file
+ * holds: exactly VGG16's 13 or VGG19's 16 (torchvision's features.N indices, conv1_1 ... names, Keras'
+ * blockB_convC groups or Caffe's conv layers); any other set is refused in one line that says what is missing.
  */
 public final class WeightsConverter {
     /** Values of the metadata entry source_format. */
     public static final String TORCHVISION_PTH = "torchvision-pth", LEGACY_PTH = "legacy-pth", CAFFEMODEL = "caffemodel",
             KERAS_H5 = "keras-h5", SAFETENSORS = "safetensors", GATYS_PTH = "gatys-pth";
 
-    /** SHA-256 prefixes of the published files: torch.hub names files by the first 8 hex digits of their SHA-256. */
+    /** SHA-256 prefixes of the published VGG19 files: torch.hub names files by the first 8 hex digits of their SHA-256. */
     public static final String TORCHVISION_SHA256_PREFIX = "dcbb9e9d", CAFFE_PTH_SHA256_PREFIX = "d01eb7cb";
 
-    /** What was read and why the preprocessing is what it is. */
+    /** The same for the published VGG16 files (torchvision's vgg16-397923af.pth, J. Johnson's vgg16-00b39a1b.pth). */
+    public static final String VGG16_TORCHVISION_SHA256_PREFIX = "397923af", VGG16_CAFFE_PTH_SHA256_PREFIX = "00b39a1b";
+
+    /** A published .pth recognised by its SHA-256 prefix, and what it implies. */
+    public record KnownFile(String sha256Prefix, VggArchitecture architecture, String fileName, String sourceFormat,
+                            Preprocessing preprocessing, String origin) {
+    }
+
+    /** Every published file whose hash prefix decides the preprocessing. */
+    public static final List<KnownFile> KNOWN_FILES = List.of(
+            new KnownFile(TORCHVISION_SHA256_PREFIX, VggArchitecture.VGG19, "vgg19-dcbb9e9d.pth", TORCHVISION_PTH,
+                    Preprocessing.TORCHVISION, "torchvision"),
+            new KnownFile(CAFFE_PTH_SHA256_PREFIX, VggArchitecture.VGG19, "vgg19-d01eb7cb.pth", LEGACY_PTH,
+                    Preprocessing.CAFFE, "Caffe-converted"),
+            new KnownFile(VGG16_TORCHVISION_SHA256_PREFIX, VggArchitecture.VGG16, "vgg16-397923af.pth", TORCHVISION_PTH,
+                    Preprocessing.TORCHVISION, "torchvision"),
+            new KnownFile(VGG16_CAFFE_PTH_SHA256_PREFIX, VggArchitecture.VGG16, "vgg16-00b39a1b.pth", LEGACY_PTH,
+                    Preprocessing.CAFFE, "Caffe-converted"));
+
+    /** What was read, which network it is, and why the preprocessing is what it is. */
     public record Result(VggWeights weights, String sourceFormat, String preprocessingReason) {
+        /** The network the file holds (detected from its convolutions). */
+        public VggArchitecture architecture() {
+            return weights.architecture();
+        }
     }
 
     private WeightsConverter() {
@@ -36,6 +66,16 @@ public final class WeightsConverter {
         Result r = read(in, override);
         r.weights().save(out);
         return r;
+    }
+
+    /** The known published file with this SHA-256 holding network {@code a}, or null. */
+    static KnownFile knownFile(String sha256, VggArchitecture a) {
+        for (KnownFile k : KNOWN_FILES) {
+            if (sha256.startsWith(k.sha256Prefix()) && k.architecture() == a) {
+                return k;
+            }
+        }
+        return null;
     }
 
     /**
@@ -72,11 +112,14 @@ public final class WeightsConverter {
                 named = fromStateDict(in, pth, true, sha);
             }
         } else if (KerasH5.looksLike(head)) {
-            named = new Named(KERAS_H5, Preprocessing.CAFFE, "Keras VGG19 (converted from Caffe: BGR, caffe-style mean)");
+            Map<String, RawTensor> tensors = new LinkedHashMap<>();
             for (Map.Entry<String, RawTensor[]> e : KerasH5.read(in).entrySet()) {
-                named.weights.put(e.getKey(), e.getValue()[0]);
-                named.biases.put(e.getKey(), e.getValue()[1]);
+                tensors.put(e.getKey() + ".weight", e.getValue()[0]);
+                tensors.put(e.getKey() + ".bias", e.getValue()[1]);
             }
+            VggArchitecture a = detect(in, KERAS_H5, Naming.KERAS, "", tensors.keySet());
+            named = new Named(a, KERAS_H5, Preprocessing.CAFFE, "Keras " + a.name() + " (converted from Caffe: BGR, caffe-style mean)");
+            named.map(in, Naming.KERAS, "", tensors::containsKey, tensors::get);
         } else if (SafetensorsFile.looksLike(head)) {
             named = fromSafetensors(in, SafetensorsFile.open(in), meta);
         } else if (head.limit() >= 2 && (head.get(0) & 0xff) == 0x80 && head.get(1) >= 2 && head.get(1) <= 5) {
@@ -86,28 +129,24 @@ public final class WeightsConverter {
         } else if (head.limit() >= 262 && new String(bytes(head, 257, 5), StandardCharsets.US_ASCII).equals("ustar")) {
             throw new WeightsException(in + ": a tar archive (the PyTorch format before 0.4) is not supported; re-save it with a newer torch.save");
         } else if (CaffeModel.looksLike(head)) {
-            Map<String, List<RawTensor>> convs = CaffeModel.convolutions(CaffeModel.read(in));
-            named = new Named(CAFFEMODEL, Preprocessing.CAFFE, "Caffe model (BGR, 0..255, ImageNet mean)");
-            for (String conv : VggArchitecture.VGG19.convLayers()) {
-                List<RawTensor> blobs = convs.get(conv);
-                if (blobs == null) {
-                    continue;
+            Map<String, RawTensor> tensors = new LinkedHashMap<>();
+            for (Map.Entry<String, List<RawTensor>> e : CaffeModel.convolutions(CaffeModel.read(in)).entrySet()) {
+                if (!Naming.CONV_NAMES.matches(e.getKey() + ".weight")) {
+                    continue; // e.g. an fc6 turned into a convolution: not part of the feature extractor
                 }
+                List<RawTensor> blobs = e.getValue();
                 if (blobs.size() != 2) {
-                    throw new WeightsException(in + ": Caffe layer " + conv + " has " + blobs.size() + " blobs, expected weights and bias");
+                    throw new WeightsException(in + ": Caffe layer " + e.getKey() + " has " + blobs.size() + " blobs, expected weights and bias");
                 }
-                named.weights.put(conv, blobs.get(0));
-                named.biases.put(conv, flattenBias(blobs.get(1)));
+                tensors.put(e.getKey() + ".weight", blobs.get(0));
+                tensors.put(e.getKey() + ".bias", flattenBias(blobs.get(1)));
             }
+            VggArchitecture a = detect(in, CAFFEMODEL, Naming.CONV_NAMES, "", tensors.keySet());
+            named = new Named(a, CAFFEMODEL, Preprocessing.CAFFE, "Caffe model (BGR, 0..255, ImageNet mean)");
+            named.map(in, Naming.CONV_NAMES, "", tensors::containsKey, tensors::get);
         } else {
-            throw new WeightsException(in + ": not a recognised VGG19 weights file (expected a PyTorch .pth, a Caffe .caffemodel, "
+            throw new WeightsException(in + ": not a recognised VGG weights file (expected a PyTorch .pth, a Caffe .caffemodel, "
                     + "a Keras .h5 or a .safetensors file)");
-        }
-        for (String conv : VggArchitecture.VGG19.convLayers()) {
-            if (!named.weights.containsKey(conv) || !named.biases.containsKey(conv)) {
-                throw new WeightsException(in + ": " + named.format + " file without " + conv + named.keyHint(conv)
-                        + ": is it the VGG19 network?");
-            }
         }
         Preprocessing p = named.preprocessing;
         String reason = named.reason;
@@ -118,30 +157,159 @@ public final class WeightsConverter {
         if (!meta.containsKey("source_format")) {
             meta.put("source_format", named.format);
         }
-        return new Result(VggWeights.fromTensors(VggArchitecture.VGG19, in.toString(), named.weights, named.biases, p, meta), named.format, reason);
+        return new Result(VggWeights.fromTensors(named.architecture, in.toString(), named.weights, named.biases, p, meta),
+                named.format, reason);
     }
 
-    /** Tensors by VGG name plus what the source implies. */
+    /** Tensors by VGG name, the network, and what the source implies. */
     private static final class Named {
+        final VggArchitecture architecture;
         final String format;
         final Preprocessing preprocessing;
         final String reason;
         final Map<String, RawTensor> weights = new LinkedHashMap<>(), biases = new LinkedHashMap<>();
-        String torchvisionPrefix; // non-null when the keys are torchvision's
 
-        Named(String format, Preprocessing p, String reason) {
+        Named(VggArchitecture a, String format, Preprocessing p, String reason) {
+            this.architecture = a;
             this.format = format;
             this.preprocessing = p;
             this.reason = reason;
         }
 
-        String keyHint(String conv) {
-            return torchvisionPrefix == null ? "" : " (" + torchvisionPrefix + VggArchitecture.VGG19.torchvisionPrefix(VggArchitecture.VGG19.convIndex(conv)) + ".weight)";
+        /** Takes every conv of the network from the file's keys; a weight without its bias is an error. */
+        void map(Path in, Naming naming, String prefix, Predicate<String> has, TensorSource src) throws WeightsException {
+            for (int l = 0; l < architecture.convLayers().size(); l++) {
+                String base = prefix + naming.id(architecture, l);
+                String conv = architecture.convLayers().get(l);
+                if (!has.test(base + ".bias")) {
+                    throw new WeightsException(in + ": a " + format + " file with " + conv + "'s weight (" + base + ".weight) but not its bias ("
+                            + base + ".bias)");
+                }
+                weights.put(conv, src.get(base + ".weight"));
+                biases.put(conv, src.get(base + ".bias"));
+            }
         }
     }
 
     private interface TensorSource {
         RawTensor get(String key) throws WeightsException;
+    }
+
+    /** How a file names its convolutions: the id of conv l of a network, and the pattern of a conv weight key. */
+    private enum Naming {
+        /** torchvision's nn.Sequential: features.0, features.2, ... */
+        TORCHVISION(Pattern.compile("features\\.(\\d+)\\.weight")),
+        /** VGG's own names, as in Caffe, Gatys et al.'s vgg_conv.pth and clstyle's files: conv1_1 ... */
+        CONV_NAMES(Pattern.compile("conv(\\d+)_(\\d+)\\.weight")),
+        /** Keras applications: block1_conv1 ... */
+        KERAS(Pattern.compile("block(\\d+)_conv(\\d+)\\.weight"));
+
+        final Pattern weightKey;
+
+        Naming(Pattern weightKey) {
+            this.weightKey = weightKey;
+        }
+
+        String id(VggArchitecture a, int layer) {
+            return switch (this) {
+                case TORCHVISION -> a.torchvisionPrefix(layer);
+                case CONV_NAMES -> a.convLayers().get(layer);
+                case KERAS -> a.kerasName(layer);
+            };
+        }
+
+        boolean matches(String key) {
+            return weightKey.matcher(key).matches();
+        }
+
+        /** How a missing conv is named in a message: conv5_4 (features.34.weight). */
+        String describe(VggArchitecture a, int layer, String prefix) {
+            String conv = a.convLayers().get(layer);
+            return this == CONV_NAMES ? prefix + conv : conv + " (" + prefix + id(a, layer) + ".weight)";
+        }
+    }
+
+    /**
+     * The network whose convolutions are exactly those present: every weight key of {@code naming}'s pattern after
+     * {@code prefix}. Any other set (a truncated network, a mix of both, a batch-normalised variant) is refused in one
+     * line that names, for each network, what is missing and what does not belong.
+     */
+    private static VggArchitecture detect(Path in, String format, Naming naming, String prefix, Collection<String> keys)
+            throws WeightsException {
+        List<String> present = new ArrayList<>(); // conv ids, e.g. features.5
+        for (String k : keys) {
+            if (k.startsWith(prefix) && naming.matches(k.substring(prefix.length()))) {
+                present.add(k.substring(prefix.length(), k.length() - ".weight".length()));
+            }
+        }
+        present.sort(NATURAL);
+        if (present.isEmpty()) {
+            throw new WeightsException(in + ": a " + format + " file without VGG convolutions (no " + prefix
+                    + naming.id(VggArchitecture.VGG19, 0) + ".weight)");
+        }
+        for (VggArchitecture a : VggArchitecture.values()) {
+            if (new HashSet<>(present).equals(new HashSet<>(ids(naming, a)))) {
+                return a;
+            }
+        }
+        List<String> why = new ArrayList<>(), counts = new ArrayList<>();
+        for (VggArchitecture a : VggArchitecture.values()) {
+            List<String> want = ids(naming, a);
+            List<String> missing = new ArrayList<>(), extra = new ArrayList<>();
+            for (int l = 0; l < want.size(); l++) {
+                if (!present.contains(want.get(l))) {
+                    missing.add(naming.describe(a, l, prefix));
+                }
+            }
+            for (String id : present) {
+                if (!want.contains(id)) {
+                    extra.add(prefix + id + (naming == Naming.CONV_NAMES ? "" : ".weight"));
+                }
+            }
+            counts.add(a.name() + "'s " + want.size());
+            why.add("as " + a.name() + " it lacks " + (missing.isEmpty() ? "nothing" : list(missing))
+                    + (extra.isEmpty() ? "" : " and has " + list(extra) + " besides"));
+        }
+        String bn = naming == Naming.TORCHVISION && keys.stream().anyMatch(k -> k.endsWith(".running_mean"))
+                ? " (batch-normalised VGGs such as torchvision's vgg16_bn are not supported)" : "";
+        throw new WeightsException(in + ": a " + format + " file with " + present.size() + " convolution" + (present.size() == 1 ? "" : "s")
+                + " that " + (present.size() == 1 ? "is" : "are") + " neither "
+                + String.join(" nor ", counts) + bn + ": " + String.join("; ", why));
+    }
+
+    private static List<String> ids(Naming naming, VggArchitecture a) {
+        List<String> ids = new ArrayList<>();
+        for (int l = 0; l < a.convLayers().size(); l++) {
+            ids.add(naming.id(a, l));
+        }
+        return ids;
+    }
+
+    /** At most five items, then a count. */
+    private static String list(List<String> items) {
+        return items.size() <= 5 ? String.join(", ", items)
+                : String.join(", ", items.subList(0, 5)) + " and " + (items.size() - 5) + " more";
+    }
+
+    /** Orders ids by the numbers in them: features.2 before features.10. */
+    private static final Comparator<String> NATURAL = (x, y) -> {
+        int[] a = numbers(x), b = numbers(y);
+        for (int i = 0; i < Math.min(a.length, b.length); i++) {
+            if (a[i] != b[i]) {
+                return Integer.compare(a[i], b[i]);
+            }
+        }
+        return a.length != b.length ? Integer.compare(a.length, b.length) : x.compareTo(y);
+    };
+
+    private static int[] numbers(String s) {
+        return Pattern.compile("\\d+").matcher(s).results().mapToInt(m -> {
+            try {
+                return Integer.parseInt(m.group());
+            } catch (NumberFormatException e) {
+                return Integer.MAX_VALUE;
+            }
+        }).toArray();
     }
 
     private static Named fromStateDict(Path in, TorchPth pth, boolean zip, String sha) throws WeightsException {
@@ -150,36 +318,45 @@ public final class WeightsConverter {
         String convPrefix = prefixOf(keys, "conv1_1.weight");
         Named named;
         if (tvPrefix != null) {
-            if (sha.startsWith(TORCHVISION_SHA256_PREFIX)) {
-                named = new Named(TORCHVISION_PTH, Preprocessing.TORCHVISION, "the published torchvision file (SHA-256 starts "
-                        + TORCHVISION_SHA256_PREFIX + ")");
-            } else if (sha.startsWith(CAFFE_PTH_SHA256_PREFIX)) {
-                named = new Named(LEGACY_PTH, Preprocessing.CAFFE, "the published Caffe-converted vgg19-d01eb7cb.pth (SHA-256 starts "
-                        + CAFFE_PTH_SHA256_PREFIX + ")");
+            VggArchitecture a = detect(in, zip ? TORCHVISION_PTH : LEGACY_PTH, Naming.TORCHVISION, tvPrefix, keys);
+            KnownFile k = knownFile(sha, a);
+            if (k != null) {
+                named = new Named(a, k.sourceFormat(), k.preprocessing(), "the published " + k.origin() + " " + k.fileName()
+                        + " (SHA-256 starts " + k.sha256Prefix() + ")");
             } else if (zip) {
-                named = new Named(TORCHVISION_PTH, Preprocessing.TORCHVISION, "torchvision key names in a zip-format .pth");
+                named = new Named(a, TORCHVISION_PTH, Preprocessing.TORCHVISION, "torchvision key names in a zip-format .pth");
             } else {
-                named = new Named(LEGACY_PTH, Preprocessing.CAFFE, "torchvision key names in a legacy-format .pth, "
-                        + "like the Caffe-converted vgg19-d01eb7cb.pth (use --preprocessing torchvision if it came from torchvision)");
+                named = new Named(a, LEGACY_PTH, Preprocessing.CAFFE, "torchvision key names in a legacy-format .pth, like the "
+                        + "Caffe-converted " + knownCaffe(a) + "; use --preprocessing torchvision if it came from torchvision");
             }
-            named.torchvisionPrefix = tvPrefix;
-            mapTorchvision(named, tvPrefix, pth::tensor, pth.stateDict()::containsKey);
+            named.map(in, Naming.TORCHVISION, tvPrefix, pth.stateDict()::containsKey, pth::tensor);
         } else if (convPrefix != null) {
-            named = new Named(GATYS_PTH, Preprocessing.CAFFE, "VGG layer names (Gatys et al.'s normalised vgg_conv.pth: Caffe preprocessing)");
-            mapConvNames(named, convPrefix, pth::tensor, pth.stateDict()::containsKey);
+            VggArchitecture a = detect(in, GATYS_PTH, Naming.CONV_NAMES, convPrefix, keys);
+            named = new Named(a, GATYS_PTH, Preprocessing.CAFFE, "VGG layer names (Gatys et al.'s normalised vgg_conv.pth: Caffe preprocessing)");
+            named.map(in, Naming.CONV_NAMES, convPrefix, pth.stateDict()::containsKey, pth::tensor);
         } else {
-            throw new WeightsException(in + ": a PyTorch file without VGG19 layers (no features.0.weight or conv1_1.weight; keys: "
+            throw new WeightsException(in + ": a PyTorch file without VGG layers (no features.0.weight or conv1_1.weight; keys: "
                     + preview(keys) + ")");
         }
         return named;
+    }
+
+    private static String knownCaffe(VggArchitecture a) {
+        for (KnownFile k : KNOWN_FILES) {
+            if (k.architecture() == a && k.preprocessing().equals(Preprocessing.CAFFE)) {
+                return k.fileName();
+            }
+        }
+        return "files";
     }
 
     private static Named fromSafetensors(Path in, SafetensorsFile f, Map<String, String> meta) throws WeightsException {
         List<String> keys = new ArrayList<>(f.names());
         String tvPrefix = prefixOf(keys, "features.0.weight");
         String convPrefix = prefixOf(keys, "conv1_1.weight");
+        VggArchitecture recorded = VggWeights.architectureOfFormat(f.metadata().get("format"));
         Named named;
-        if (VggWeights.FORMAT.equals(f.metadata().get("format")) && convPrefix != null) {
+        if (recorded != null && convPrefix != null) {
             // A file this converter wrote: keep its recorded source and preprocessing.
             Preprocessing p;
             try {
@@ -192,42 +369,27 @@ public final class WeightsConverter {
                     meta.put(k, f.metadata().get(k));
                 }
             }
-            named = new Named(SAFETENSORS, p, "recorded in the file's clstyle metadata");
-            mapConvNames(named, convPrefix, f::read, f.names()::contains);
+            VggArchitecture a = detect(in, SAFETENSORS, Naming.CONV_NAMES, convPrefix, keys);
+            if (a != recorded) {
+                throw new WeightsException(in + ": its metadata says " + recorded.id() + " but it holds the " + a.convLayers().size()
+                        + " convolutions of " + a.id());
+            }
+            named = new Named(a, SAFETENSORS, p, "recorded in the file's clstyle metadata");
+            named.map(in, Naming.CONV_NAMES, convPrefix, f.names()::contains, f::read);
         } else if (tvPrefix != null) {
-            named = new Named(SAFETENSORS, Preprocessing.TORCHVISION, "torchvision key names in a safetensors file");
-            named.torchvisionPrefix = tvPrefix;
-            mapTorchvision(named, tvPrefix, f::read, f.names()::contains);
+            VggArchitecture a = detect(in, SAFETENSORS, Naming.TORCHVISION, tvPrefix, keys);
+            named = new Named(a, SAFETENSORS, Preprocessing.TORCHVISION, "torchvision key names in a safetensors file");
+            named.map(in, Naming.TORCHVISION, tvPrefix, f.names()::contains, f::read);
         } else if (convPrefix != null) {
-            named = new Named(SAFETENSORS, Preprocessing.CAFFE, "VGG layer names in a safetensors file (taken as Caffe-derived; "
+            VggArchitecture a = detect(in, SAFETENSORS, Naming.CONV_NAMES, convPrefix, keys);
+            named = new Named(a, SAFETENSORS, Preprocessing.CAFFE, "VGG layer names in a safetensors file (taken as Caffe-derived; "
                     + "use --preprocessing torchvision if not)");
-            mapConvNames(named, convPrefix, f::read, f.names()::contains);
+            named.map(in, Naming.CONV_NAMES, convPrefix, f.names()::contains, f::read);
         } else {
-            throw new WeightsException(in + ": a safetensors file without VGG19 layers (no features.0.weight or conv1_1.weight; keys: "
+            throw new WeightsException(in + ": a safetensors file without VGG layers (no features.0.weight or conv1_1.weight; keys: "
                     + preview(keys) + ")");
         }
         return named;
-    }
-
-    private static void mapTorchvision(Named n, String prefix, TensorSource src, java.util.function.Predicate<String> has)
-            throws WeightsException {
-        for (int l = 0; l < VggArchitecture.VGG19.convLayers().size(); l++) {
-            String base = prefix + VggArchitecture.VGG19.torchvisionPrefix(l);
-            if (has.test(base + ".weight") && has.test(base + ".bias")) {
-                n.weights.put(VggArchitecture.VGG19.convLayers().get(l), src.get(base + ".weight"));
-                n.biases.put(VggArchitecture.VGG19.convLayers().get(l), src.get(base + ".bias"));
-            }
-        }
-    }
-
-    private static void mapConvNames(Named n, String prefix, TensorSource src, java.util.function.Predicate<String> has)
-            throws WeightsException {
-        for (String conv : VggArchitecture.VGG19.convLayers()) {
-            if (has.test(prefix + conv + ".weight") && has.test(prefix + conv + ".bias")) {
-                n.weights.put(conv, src.get(prefix + conv + ".weight"));
-                n.biases.put(conv, src.get(prefix + conv + ".bias"));
-            }
-        }
     }
 
     /** The prefix before {@code suffix} in some key (e.g. "module." from DataParallel), or null. */

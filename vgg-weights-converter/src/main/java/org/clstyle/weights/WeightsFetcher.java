@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.regex.Matcher;
@@ -20,15 +21,17 @@ import java.util.regex.Pattern;
 import org.clstyle.io.CacheDir;
 
 /**
- * Downloads a VGG19 weights file into the cache, resuming a partial download ({@code NAME.part}) with an HTTP
- * Range request, verifies its SHA-256, converts it, and keeps only the converted file unless asked otherwise.
+ * Downloads a VGG16 or VGG19 weights file into the cache, resuming a partial download ({@code NAME.part}) with an
+ * HTTP Range request, verifies its SHA-256, converts it, and keeps only the converted file unless asked otherwise.
  */
 public final class WeightsFetcher {
     /**
      * A file to fetch. {@code sha256} is the expected hash or a prefix of it (at least 8 hex digits);
-     * {@code preprocessing} is what the file implies, or null to let the converter decide from its content.
+     * {@code preprocessing} is what the file implies, or null to let the converter decide from its content;
+     * {@code network} is the network the file must hold, or null to take whichever the converter detects.
      */
-    public record Source(String id, URI url, String fileName, String sha256, Preprocessing preprocessing, String outputName) {
+    public record Source(String id, URI url, String fileName, String sha256, Preprocessing preprocessing, String outputName,
+                         VggArchitecture network) {
         public Source {
             sha256 = checkHash(sha256);
         }
@@ -39,11 +42,37 @@ public final class WeightsFetcher {
      * are known here, so the check is on that prefix.
      */
     public static final Source TORCHVISION = new Source("torchvision", URI.create("https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"),
-            "vgg19-dcbb9e9d.pth", WeightsConverter.TORCHVISION_SHA256_PREFIX, Preprocessing.TORCHVISION, "vgg19-torchvision.safetensors");
+            "vgg19-dcbb9e9d.pth", WeightsConverter.TORCHVISION_SHA256_PREFIX, Preprocessing.TORCHVISION, "vgg19-torchvision.safetensors",
+            VggArchitecture.VGG19);
 
     /** The Caffe VGG19 converted to PyTorch by Justin Johnson (used by neural-style-pt); same prefix convention. */
     public static final Source CAFFE = new Source("caffe", URI.create("https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth"),
-            "vgg19-d01eb7cb.pth", WeightsConverter.CAFFE_PTH_SHA256_PREFIX, Preprocessing.CAFFE, "vgg19-caffe.safetensors");
+            "vgg19-d01eb7cb.pth", WeightsConverter.CAFFE_PTH_SHA256_PREFIX, Preprocessing.CAFFE, "vgg19-caffe.safetensors",
+            VggArchitecture.VGG19);
+
+    /** torchvision's VGG16 (528 MB); prefix check as for VGG19. */
+    public static final Source TORCHVISION_VGG16 = new Source("torchvision",
+            URI.create("https://download.pytorch.org/models/vgg16-397923af.pth"), "vgg16-397923af.pth",
+            WeightsConverter.VGG16_TORCHVISION_SHA256_PREFIX, Preprocessing.TORCHVISION, "vgg16-torchvision.safetensors",
+            VggArchitecture.VGG16);
+
+    /** The Caffe VGG16 (VGG_ILSVRC_16_layers) converted to PyTorch by Justin Johnson (pytorch-vgg). */
+    public static final Source CAFFE_VGG16 = new Source("caffe", URI.create("https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth"),
+            "vgg16-00b39a1b.pth", WeightsConverter.VGG16_CAFFE_PTH_SHA256_PREFIX, Preprocessing.CAFFE, "vgg16-caffe.safetensors",
+            VggArchitecture.VGG16);
+
+    /** Every known source, in the order the cache is searched for each network (torchvision's first). */
+    public static final List<Source> KNOWN = List.of(TORCHVISION, CAFFE, TORCHVISION_VGG16, CAFFE_VGG16);
+
+    /** The known source {@code id} (torchvision or caffe, any case) of {@code network}, or null. */
+    public static Source known(VggArchitecture network, String id) {
+        for (Source s : KNOWN) {
+            if (s.network() == network && s.id().equalsIgnoreCase(id)) {
+                return s;
+            }
+        }
+        return null;
+    }
 
     /** Receives download progress; total is -1 when the server does not say. */
     public interface Progress {
@@ -62,22 +91,27 @@ public final class WeightsFetcher {
         };
     }
 
-    /** What a fetch did. */
-    public record Fetched(Path weights, boolean downloaded, boolean resumed, long resumedFrom, Path keptSource) {
+    /** What a fetch did, and the network the converted file holds. */
+    public record Fetched(Path weights, VggArchitecture network, boolean downloaded, boolean resumed, long resumedFrom, Path keptSource) {
     }
 
     private WeightsFetcher() {
     }
 
-    /** A custom URL: the name comes from the URL's last path segment. */
+    /** A custom URL: the name comes from the URL's last path segment; the network is whatever the file holds. */
     public static Source custom(URI url, String sha256) {
+        return custom(url, sha256, null);
+    }
+
+    /** A custom URL whose file must hold {@code network} (null: any). */
+    public static Source custom(URI url, String sha256, VggArchitecture network) {
         String path = url.getPath() == null ? "" : url.getPath();
         String name = path.substring(path.lastIndexOf('/') + 1);
         if (name.isEmpty() || !name.matches("[A-Za-z0-9._-]+")) {
-            name = "vgg19-download.bin";
+            name = (network == null ? "vgg" : network.id()) + "-download.bin";
         }
         String stem = name.contains(".") ? name.substring(0, name.lastIndexOf('.')) : name;
-        return new Source("url", url, name, sha256, null, stem + ".safetensors");
+        return new Source("url", url, name, sha256, null, stem + ".safetensors", network);
     }
 
     /** The user cache ({@link CacheDir#root()}). */
@@ -85,21 +119,43 @@ public final class WeightsFetcher {
         return CacheDir.root();
     }
 
-    /** The converted weights the stylize commands use when no --weights is given: torchvision's, else Caffe's. */
-    public static Optional<Path> cachedDefault(Path cacheDir) {
-        for (Source s : new Source[] {TORCHVISION, CAFFE}) {
-            Path p = cacheDir.resolve(s.outputName());
-            if (Files.isRegularFile(p)) {
-                return Optional.of(p);
-            }
-        }
-        return Optional.empty();
+    /**
+     * The converted weights of {@code network} in the user cache ({@link #defaultCacheDir()}), as {@code weights fetch
+     * --network} leaves them: torchvision's file, else the Caffe one; null when neither is there.
+     */
+    public static Path cachedFile(VggArchitecture network) {
+        return cachedFile(network, defaultCacheDir());
     }
 
-    /** The one line to show when no weights are available. */
+    /** As {@link #cachedFile(VggArchitecture)}, in {@code cacheDir}. */
+    public static Path cachedFile(VggArchitecture network, Path cacheDir) {
+        for (Source s : KNOWN) {
+            if (s.network() == network) {
+                Path p = cacheDir.resolve(s.outputName());
+                if (Files.isRegularFile(p)) {
+                    return p;
+                }
+            }
+        }
+        return null;
+    }
+
+    /** The converted weights the stylize commands use when no --weights is given: VGG19, torchvision's, else Caffe's. */
+    public static Optional<Path> cachedDefault(Path cacheDir) {
+        return Optional.ofNullable(cachedFile(VggArchitecture.VGG19, cacheDir));
+    }
+
+    /** The one line to show when no VGG19 weights are available. */
     public static String missingWeightsMessage(Path cacheDir) {
-        return "no VGG19 weights in " + cacheDir + ": run `clstyle weights fetch` (downloads torchvision's 548 MB file once), "
-                + "or pass --weights FILE.safetensors made by `clstyle weights convert`";
+        return missingWeightsMessage(VggArchitecture.VGG19, cacheDir);
+    }
+
+    /** The one line to show when no weights of {@code network} are available. */
+    public static String missingWeightsMessage(VggArchitecture network, Path cacheDir) {
+        String fetch = network == VggArchitecture.VGG19 ? "`clstyle weights fetch` (downloads torchvision's 548 MB file once)"
+                : "`clstyle weights fetch --network " + network.id() + "` (downloads torchvision's 528 MB file once)";
+        return "no " + network.name() + " weights in " + cacheDir + ": run " + fetch
+                + ", or pass --weights FILE.safetensors made by `clstyle weights convert`";
     }
 
     /**
@@ -109,8 +165,12 @@ public final class WeightsFetcher {
     public static Fetched fetch(Source s, Path cacheDir, boolean keepSource, boolean force, Progress progress) throws WeightsException {
         Path out = cacheDir.resolve(s.outputName());
         if (!force && Files.isRegularFile(out)) {
-            VggWeights.load(out); // still valid?
-            return new Fetched(out, false, false, 0, null);
+            VggWeights cached = VggWeights.load(out); // still valid?
+            if (s.network() != null && cached.architecture() != s.network()) {
+                throw new WeightsException(out + ": holds " + cached.architecture().id() + ", not " + s.network().id()
+                        + "; fetch again with --force to replace it");
+            }
+            return new Fetched(out, cached.architecture(), false, false, 0, null);
         }
         try {
             Files.createDirectories(cacheDir);
@@ -137,14 +197,20 @@ public final class WeightsFetcher {
                 throw new WeightsException(source + ": cannot move the download into place (" + Io.describe(e) + ")");
             }
         }
+        WeightsConverter.Result r;
         try {
-            WeightsConverter.convert(source, out, s.preprocessing());
+            r = WeightsConverter.read(source, s.preprocessing());
+            if (s.network() != null && r.architecture() != s.network()) {
+                throw new WeightsException(s.url() + ": holds " + r.architecture().id() + ", not the " + s.network().id()
+                        + " asked for; nothing was written");
+            }
+            r.weights().save(out);
         } finally {
             if (!keepSource) {
                 delete(source);
             }
         }
-        return new Fetched(out, downloaded, resumed, resumed ? from : 0, keepSource ? source : null);
+        return new Fetched(out, r.architecture(), downloaded, resumed, resumed ? from : 0, keepSource ? source : null);
     }
 
     private static final Pattern CONTENT_RANGE = Pattern.compile("bytes (\\d+)-(\\d+)/(\\d+|\\*)");

@@ -45,6 +45,8 @@ class FetchTest {
         server.createContext("/good/vgg.pth", ex -> serve(ex, good, true));
         server.createContext("/corrupt/vgg.pth", ex -> serve(ex, bad, true));
         server.createContext("/norange/vgg.pth", ex -> serve(ex, good, false));
+        byte[] good16 = Files.readAllBytes(Fixtures.file("vgg16-tv-legacy.pth"));
+        server.createContext("/good16/vgg16.pth", ex -> serve(ex, good16, true));
         server.start();
     }
 
@@ -187,6 +189,67 @@ class FetchTest {
         assertEquals(Preprocessing.CAFFE, WeightsFetcher.CAFFE.preprocessing());
         assertTrue(WeightsFetcher.cachedDefault(cache).isEmpty());
         assertThrows(IllegalArgumentException.class, () -> WeightsFetcher.custom(url("/x.pth"), "xyz"));
+    }
+
+    @Test
+    void knownVgg16Sources() {
+        WeightsFetcher.Source tv = WeightsFetcher.known(VggArchitecture.VGG16, "torchvision");
+        assertEquals("https://download.pytorch.org/models/vgg16-397923af.pth", tv.url().toString());
+        assertEquals("397923af", tv.sha256());
+        assertEquals(Preprocessing.TORCHVISION, tv.preprocessing());
+        assertEquals("vgg16-torchvision.safetensors", tv.outputName());
+        WeightsFetcher.Source caffe = WeightsFetcher.known(VggArchitecture.VGG16, "CAFFE");
+        assertEquals("https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth", caffe.url().toString());
+        assertEquals("00b39a1b", caffe.sha256());
+        assertEquals(Preprocessing.CAFFE, caffe.preprocessing());
+        assertEquals("vgg16-caffe.safetensors", caffe.outputName());
+        assertEquals(WeightsFetcher.TORCHVISION, WeightsFetcher.known(VggArchitecture.VGG19, "torchvision"));
+        assertEquals(WeightsFetcher.CAFFE, WeightsFetcher.known(VggArchitecture.VGG19, "caffe"));
+        assertEquals(null, WeightsFetcher.known(VggArchitecture.VGG16, "keras"));
+        // Each known source's hash prefix is the converter's known-file prefix for the same network and preprocessing.
+        for (WeightsFetcher.Source s : WeightsFetcher.KNOWN) {
+            var k = WeightsConverter.knownFile(s.sha256() + "0".repeat(56), s.network());
+            assertEquals(s.preprocessing(), k.preprocessing(), s.fileName());
+            assertEquals(s.fileName(), k.fileName());
+        }
+    }
+
+    @Test
+    void cachedFilePerNetwork() throws Exception {
+        assertEquals(null, WeightsFetcher.cachedFile(VggArchitecture.VGG16, cache));
+        Files.writeString(cache.resolve("vgg16-caffe.safetensors"), "x");
+        assertEquals(cache.resolve("vgg16-caffe.safetensors"), WeightsFetcher.cachedFile(VggArchitecture.VGG16, cache));
+        assertEquals(null, WeightsFetcher.cachedFile(VggArchitecture.VGG19, cache));
+        assertTrue(WeightsFetcher.cachedDefault(cache).isEmpty(), "the stylize default stays VGG19");
+        Files.writeString(cache.resolve("vgg16-torchvision.safetensors"), "x");
+        assertEquals(cache.resolve("vgg16-torchvision.safetensors"), WeightsFetcher.cachedFile(VggArchitecture.VGG16, cache));
+        Files.writeString(cache.resolve("vgg19-caffe.safetensors"), "x");
+        assertEquals(cache.resolve("vgg19-caffe.safetensors"), WeightsFetcher.cachedDefault(cache).orElseThrow());
+        assertTrue(WeightsFetcher.missingWeightsMessage(VggArchitecture.VGG16, cache).contains("--network vgg16"));
+    }
+
+    @Test
+    void vgg16DownloadIsConvertedAsVgg16() throws Exception {
+        String sha = Io.sha256(Fixtures.file("vgg16-tv-legacy.pth"));
+        var r = WeightsFetcher.fetch(WeightsFetcher.custom(url("/good16/vgg16.pth"), sha, VggArchitecture.VGG16), cache, false, false,
+                WeightsFetcher.Progress.NONE);
+        assertEquals(VggArchitecture.VGG16, r.network());
+        assertEquals(cache.resolve("vgg16.safetensors"), r.weights());
+        Fixtures.assertMatches(Fixtures.expectedVgg16(Fixtures.dir()), VggWeights.load(r.weights()));
+        var again = WeightsFetcher.fetch(WeightsFetcher.custom(url("/good16/vgg16.pth"), sha, VggArchitecture.VGG16), cache, false, false,
+                WeightsFetcher.Progress.NONE);
+        assertFalse(again.downloaded());
+        assertEquals(VggArchitecture.VGG16, again.network());
+    }
+
+    @Test
+    void downloadOfTheOtherNetworkIsRefusedAndNothingWritten() throws Exception {
+        // Asked for VGG16, the server sends the VGG19 fixture (right hash, wrong network).
+        WeightsException e = assertThrows(WeightsException.class, () -> WeightsFetcher.fetch(
+                WeightsFetcher.custom(url("/good/vgg.pth"), goodSha, VggArchitecture.VGG16), cache, false, false, WeightsFetcher.Progress.NONE));
+        Fixtures.assertOneLine(e.getMessage());
+        assertTrue(e.getMessage().contains("holds vgg19, not the vgg16"), e.getMessage());
+        assertEquals(List.of(), listing());
     }
 
     private List<Path> listing() throws IOException {

@@ -1,7 +1,10 @@
 package org.clstyle.weights;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
@@ -11,7 +14,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-/** Every supported format converts bit-exactly, recognised by content (the inputs are renamed to input.dat). */
+/** Every supported format converts bit-exactly, format and network recognised by content (the inputs are renamed to input.dat). */
 class FixtureConversionTest {
     @TempDir
     Path tmp;
@@ -39,6 +42,8 @@ class FixtureConversionTest {
         Preprocessing expect = prep.equals("torchvision") ? Preprocessing.TORCHVISION : Preprocessing.CAFFE;
         assertEquals(expect, w.preprocessing());
         assertEquals("clstyle-vgg19/1", w.metadata().get("format"));
+        assertEquals(VggArchitecture.VGG19, w.architecture());
+        assertEquals(VggArchitecture.VGG19, r.architecture());
         assertEquals(format, w.metadata().get("source_format"));
         assertEquals("input.dat", w.metadata().get("source_file"));
         assertEquals(Io.sha256(in), w.metadata().get("source_sha256"));
@@ -50,6 +55,66 @@ class FixtureConversionTest {
         assertEquals(format, r2.weights().metadata().get("source_format"));
         assertEquals(w.metadata().get("source_sha256"), r2.weights().metadata().get("source_sha256"));
         Fixtures.assertMatches(Fixtures.expected(Fixtures.dir()), VggWeights.load(again));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({
+        "vgg16-tv-zip.pth,       torchvision-pth, torchvision",
+        "vgg16-tv-legacy.pth,    legacy-pth,      caffe",
+        "vgg16-v1.caffemodel,    caffemodel,      caffe",
+        "vgg16-keras.h5,         keras-h5,        caffe",
+        "vgg16-tv.safetensors,   safetensors,     torchvision",
+        "vgg16-conv.safetensors, safetensors,     caffe",
+    })
+    void vgg16ConvertsBitExactlyAndIsDetected(String fixture, String format, String prep) throws Exception {
+        Path in = tmp.resolve("input.dat");
+        Files.copy(Fixtures.file(fixture), in);
+        Path out = tmp.resolve("out.safetensors");
+        WeightsConverter.Result r = WeightsConverter.convert(in, out, null);
+        assertEquals(format, r.sourceFormat());
+        assertEquals(VggArchitecture.VGG16, r.architecture());
+
+        VggWeights w = VggWeights.load(out);
+        assertEquals(VggArchitecture.VGG16, w.architecture());
+        assertEquals("clstyle-vgg16/1", w.metadata().get("format"));
+        Fixtures.assertMatches(Fixtures.expectedVgg16(Fixtures.dir()), w);
+        Preprocessing expect = prep.equals("torchvision") ? Preprocessing.TORCHVISION : Preprocessing.CAFFE;
+        assertEquals(expect, w.preprocessing());
+        assertEquals(format, w.metadata().get("source_format"));
+        assertEquals(Io.sha256(in), w.metadata().get("source_sha256"));
+        assertFalse(w.isFullWidth());
+        assertThrows(IllegalArgumentException.class, () -> w.weight("conv5_4"), "VGG16 has no conv5_4");
+
+        // Converting the converted file again keeps the network, the tensors and the recorded source.
+        Path again = tmp.resolve("again.safetensors");
+        WeightsConverter.Result r2 = WeightsConverter.convert(out, again, null);
+        assertEquals(VggArchitecture.VGG16, r2.architecture());
+        assertEquals(format, r2.weights().metadata().get("source_format"));
+        Fixtures.assertMatches(Fixtures.expectedVgg16(Fixtures.dir()), VggWeights.load(again));
+    }
+
+    @Test
+    void publishedFilesAreKnownByHashPrefixAndNetwork() {
+        String tail = "0".repeat(56);
+        var tv16 = WeightsConverter.knownFile("397923af" + tail, VggArchitecture.VGG16);
+        assertEquals(Preprocessing.TORCHVISION, tv16.preprocessing());
+        assertEquals("vgg16-397923af.pth", tv16.fileName());
+        var caffe16 = WeightsConverter.knownFile("00b39a1b" + tail, VggArchitecture.VGG16);
+        assertEquals(Preprocessing.CAFFE, caffe16.preprocessing());
+        assertEquals(WeightsConverter.LEGACY_PTH, caffe16.sourceFormat());
+        assertEquals(Preprocessing.TORCHVISION, WeightsConverter.knownFile("dcbb9e9d" + tail, VggArchitecture.VGG19).preprocessing());
+        assertEquals(Preprocessing.CAFFE, WeightsConverter.knownFile("d01eb7cb" + tail, VggArchitecture.VGG19).preprocessing());
+        // A prefix counts only for the network its file holds.
+        assertNull(WeightsConverter.knownFile("397923af" + tail, VggArchitecture.VGG19));
+        assertNull(WeightsConverter.knownFile("dcbb9e9d" + tail, VggArchitecture.VGG16));
+        assertNull(WeightsConverter.knownFile("12345678" + tail, VggArchitecture.VGG16));
+    }
+
+    @Test
+    void legacyVgg16WithAnUnknownHashIsTakenAsTheCaffeConversion() throws Exception {
+        WeightsConverter.Result r = WeightsConverter.read(Fixtures.file("vgg16-tv-legacy.pth"), null);
+        assertEquals(Preprocessing.CAFFE, r.weights().preprocessing());
+        assertTrue(r.preprocessingReason().contains("vgg16-00b39a1b.pth"), r.preprocessingReason());
     }
 
     @Test

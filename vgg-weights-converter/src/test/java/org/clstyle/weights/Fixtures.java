@@ -34,9 +34,19 @@ final class Fixtures {
         return dir().resolve(name);
     }
 
+    /** The reduced-width VGG19's tensors (expected.json). */
     static JsonNode expected(Path dir) {
+        return expected(dir, "expected.json");
+    }
+
+    /** The reduced-width VGG16's tensors (expected-vgg16.json). */
+    static JsonNode expectedVgg16(Path dir) {
+        return expected(dir, "expected-vgg16.json");
+    }
+
+    static JsonNode expected(Path dir, String name) {
         try {
-            return new ObjectMapper().readTree(dir.resolve("expected.json").toFile());
+            return new ObjectMapper().readTree(dir.resolve(name).toFile());
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -49,8 +59,9 @@ final class Fixtures {
         return HexFormat.of().formatHex(Io.sha256().digest(b.array()));
     }
 
-    /** Every conv's shape and bytes equal the generator's: bit for bit, via SHA-256. */
+    /** Every conv's shape and bytes equal the generator's, bit for bit via SHA-256, and the network has no other conv. */
     static void assertMatches(JsonNode expected, VggWeights w) {
+        assertEquals(expected.get("layers").size(), w.architecture().convLayers().size(), "conv count of " + w.architecture());
         expected.get("layers").fields().forEachRemaining(e -> {
             String conv = e.getKey();
             JsonNode x = e.getValue();

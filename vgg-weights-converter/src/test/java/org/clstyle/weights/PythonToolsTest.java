@@ -15,8 +15,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Checks that need Debian's python3-torch (skipped, with the reason, where it is missing; the bit-exact tests on
- * the committed fixtures do not need it): the generator still produces what is committed, and a full-width
- * VGG19 made by torchvision converts bit-exactly.
+ * the committed fixtures do not need it): the generator still produces what is committed, and full-width
+ * VGG19 and VGG16 made by torchvision convert bit-exactly.
  */
 class PythonToolsTest {
     private static final String PYTHON = "/usr/bin/python3";
@@ -56,27 +56,47 @@ class PythonToolsTest {
         run(PYTHON, script("make_fixtures.py").toString(), tmp.toString());
         assertEquals(Files.readString(Fixtures.file("expected.json")), Files.readString(tmp.resolve("expected.json")),
                 "the generator no longer produces the committed tensors");
+        assertEquals(Files.readString(Fixtures.file("expected-vgg16.json")), Files.readString(tmp.resolve("expected-vgg16.json")),
+                "the generator no longer produces the committed VGG16 tensors");
         for (String f : List.of("tv-zip.pth", "tv-legacy.pth", "gatys-zip.pth", "gatys-legacy.pth", "v1.caffemodel", "v2.caffemodel",
                 "keras.h5", "tv.safetensors")) {
             Path out = tmp.resolve(f + ".safetensors");
             WeightsConverter.convert(tmp.resolve(f), out, null);
             Fixtures.assertMatches(Fixtures.expected(tmp), VggWeights.load(out));
         }
+        for (String f : List.of("vgg16-tv-zip.pth", "vgg16-tv-legacy.pth", "vgg16-v1.caffemodel", "vgg16-keras.h5", "vgg16-tv.safetensors",
+                "vgg16-conv.safetensors")) {
+            Path out = tmp.resolve(f + ".safetensors");
+            assertEquals(VggArchitecture.VGG16, WeightsConverter.convert(tmp.resolve(f), out, null).architecture(), f);
+            Fixtures.assertMatches(Fixtures.expectedVgg16(tmp), VggWeights.load(out));
+        }
     }
 
     @Test
     void fullWidthTorchvisionVgg19ConvertsBitExactly() throws Exception {
-        assumeTrue(pythonHasTorch(), PYTHON + " with torch and torchvision is needed to build a full-width VGG19");
-        Path pth = tmp.resolve("vgg19-full.pth");
-        run(PYTHON, script("make_full_width.py").toString(), pth.toString(), tmp.resolve("expected.json").toString());
-        Path out = tmp.resolve("vgg19-full.safetensors");
+        fullWidth(VggArchitecture.VGG19);
+    }
+
+    @Test
+    void fullWidthTorchvisionVgg16ConvertsBitExactly() throws Exception {
+        fullWidth(VggArchitecture.VGG16);
+    }
+
+    /** torchvision.models.vggNN(weights=None)'s conv layers (random init; ~80 MB for VGG19, ~59 MB for VGG16 in a temp dir). */
+    private void fullWidth(VggArchitecture a) throws Exception {
+        assumeTrue(pythonHasTorch(), PYTHON + " with torch and torchvision is needed to build a full-width " + a.name());
+        Path pth = tmp.resolve(a.id() + "-full.pth");
+        run(PYTHON, script("make_full_width.py").toString(), pth.toString(), tmp.resolve("expected.json").toString(), a.id());
+        Path out = tmp.resolve(a.id() + "-full.safetensors");
         long t0 = System.nanoTime();
-        WeightsConverter.convert(pth, out, null);
+        WeightsConverter.Result r = WeightsConverter.convert(pth, out, null);
         long t1 = System.nanoTime();
         VggWeights w = VggWeights.load(out);
         long t2 = System.nanoTime();
-        System.out.printf("full-width torchvision VGG19 (%d MB .pth): convert %d ms, load %d ms%n", Files.size(pth) >> 20,
+        System.out.printf("full-width torchvision %s (%d MB .pth): convert %d ms, load %d ms%n", a.name(), Files.size(pth) >> 20,
                 (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000);
+        assertEquals(a, r.architecture());
+        assertEquals(a, w.architecture());
         assertTrue(w.isFullWidth());
         Fixtures.assertMatches(Fixtures.expected(tmp), w);
     }

@@ -104,6 +104,25 @@ class VggWeightsTest {
         assertMessage(w, b, "conv1_1 takes 4 input channels but the image has 3");
     }
 
+    @Test
+    void aWeightBiasMismatchBlamesTheOneThatIsNotVgg19s() {
+        VggWeights full = random(VggArchitecture.VGG19.fullChannels(), Preprocessing.CAFFE, 4);
+        Map<String, RawTensor> w = new java.util.LinkedHashMap<>(), b = new java.util.LinkedHashMap<>();
+        for (String c : VggArchitecture.VGG19.convLayers()) {
+            w.put(c, new RawTensor(new int[] {full.outChannels(c), full.inChannels(c), 3, 3}, full.weight(c)));
+            b.put(c, new RawTensor(new int[] {full.outChannels(c)}, full.bias(c)));
+        }
+        w.put("conv1_1", new RawTensor(new int[] {32, 3, 3, 3}, new float[32 * 27]));
+        WeightsException e = assertThrows(WeightsException.class,
+                () -> VggWeights.fromTensors(VggArchitecture.VGG19, "f", w, b, Preprocessing.CAFFE, Map.of()));
+        assertTrue(e.getMessage().contains("conv1_1 weight [32, 3, 3, 3] has 32 output channels but its bias [64] has 64;"
+                + " the weight is wrong"), e.getMessage());
+        w.put("conv1_1", new RawTensor(new int[] {64, 3, 3, 3}, full.weight("conv1_1")));
+        b.put("conv1_1", new RawTensor(new int[] {63}, new float[63]));
+        e = assertThrows(WeightsException.class, () -> VggWeights.fromTensors(VggArchitecture.VGG19, "f", w, b, Preprocessing.CAFFE, Map.of()));
+        assertTrue(e.getMessage().contains("the bias is wrong"), e.getMessage());
+    }
+
     private static void assertMessage(Map<String, float[]> w, Map<String, float[]> b, String part) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> VggWeights.of(w, b, Preprocessing.CAFFE));
         assertTrue(e.getMessage().contains(part), e.getMessage());
