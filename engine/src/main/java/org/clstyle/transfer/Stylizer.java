@@ -611,13 +611,20 @@ public final class Stylizer {
     static final String LBFGS_AUGMENT_NOTE = "L-BFGS's curvature pairs mix two different views every step, so its "
             + "loss swings by orders of magnitude (measured, see README); use --optimizer adam with --augment";
 
-    /** The augmentation in effect: the flags' (StylizeSettings.augmentation), else the recipe file's, else none. */
+    /**
+     * The augmentation in effect: the flags' (StylizeSettings.augmentation), else the recipe file's, else
+     * the practical preset's (medium: the article's scaled-down Feature Visualization strengths), else none.
+     */
     static Augmentation resolveAugmentation(StylizeSettings s) {
         if (s.augmentation() != null) {
             return s.augmentation();
         }
         Augmentation fromRecipe = s.recipe() == null ? null : Augmentation.fromRecipe(s.recipe());
-        return fromRecipe == null ? Augmentation.NONE : fromRecipe;
+        if (fromRecipe != null) {
+            return fromRecipe;
+        }
+        return s.preset() == org.clstyle.loss.Preset.PRACTICAL ? Augmentation.parse("--preset practical", "medium")
+                : Augmentation.NONE;
     }
 
     private static boolean allFinite(float[] v) {

@@ -102,4 +102,13 @@ class AugmentationTest {
         System.arraycopy(padded.data(), p * (w + 2 * p), row, 0, row.length);
         assertArrayEquals(new float[] {4, 3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1, 0}, row);
     }
+
+    @Test
+    void practicalPresetAugmentsUnlessTold() {
+        StylizeSettings.Builder b = StylizeSettings.builder().content(Path.of("c.png")).styles(java.util.List.of(Path.of("s.png")))
+                .output(Path.of("o.png")).preset("practical");
+        assertEquals(Augmentation.parse("x", "medium"), Stylizer.resolveAugmentation(b.build()));
+        assertEquals(Augmentation.NONE, Stylizer.resolveAugmentation(b.augmentation(Augmentation.NONE).build()));
+        assertFalse(Stylizer.resolveAugmentation(b.augmentation(null).preset("gatys").build()).enabled());
+    }
 }
