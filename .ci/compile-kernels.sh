@@ -77,7 +77,7 @@ for wg in 256 64; do
   BUILDS+=("loss|-DREDUCE_WG=$wg" "tv|-DREDUCE_WG=$wg" "optim|-DREDUCE_WG=$wg" "norm|-DNORM_WG=$wg")
 done
 BUILDS+=(
-  "pool|" "relu|" "image|" "pad|" "resample|" "channels|" "pointwise|" "noise|"
+  "pool|" "relu|" "image|" "pad|" "resample|" "channels|" "pointwise|" "noise|" "warp|"
   "conv3x3_direct|-DMR=6 -DNV=2" "conv3x3_winograd|-DMR=6 -DNV=2" "gram_direct|-DGM=3 -DGN=4 -DMR=6 -DNV=2"
   "peak|-DPEAK_WIDTH=8 -DPEAK_CHAINS=8" "peak|-DPEAK_WIDTH=8 -DPEAK_CHAINS=12" "peak|-DPEAK_WIDTH=16 -DPEAK_CHAINS=4"
 )
