@@ -4,16 +4,27 @@
 # OCLGRIND_LOG and never fails a call, so a run passes only when every row matches its reference AND
 # the log is empty (engine/src/test/java/org/clstyle/selftest/OclgrindSuiteTest.java checks both, per row).
 #
-# Two passes:
-#   1. OCLGRIND_DATA_RACES=1 OCLGRIND_CHECK_API=1 (plus the always-on memory checks): every kernel.
+# Three passes, each in a JVM of its own after one Maven build:
+#   1. OCLGRIND_DATA_RACES=1 OCLGRIND_CHECK_API=1 (plus the always-on memory checks): every kernel
+#      (the conv2d rows with pinned GPU tiles only once: Oclgrind is a GPU device, so the plain ones
+#      run those tiles).
 #   2. OCLGRIND_UNINITIALIZED=1: only the families where Debian's Oclgrind 21.10 can run it. Its plugin
 #      stops with "Unsupported instruction: freeze" (and the kernel then does nothing) on the LLVM
-#      freeze instruction that clang emits in conv3x3*.cl (GEMM, direct, Winograd), gram.cl (gemm.cl
-#      core) and tv.cl, and crashes the JVM (SIGSEGV in memcpy) in gram_direct_forward; so it runs on
-#      pool, relu, image and optim. Not on loss either: after mse_partials and then l1_partials over
-#      three stage-1 groups it reports partials[1..2] uninitialised in reduce_partials, although the
-#      L1 sum matches the reference to 1e-5 (stale MSE partials would be far off) and MSE twice, L1
-#      twice or either alone report nothing: taken for a false report of the plugin.
+#      freeze instruction that clang emits in conv3x3*.cl (GEMM, direct, Winograd), conv2d.cl and
+#      gram.cl (the gemm.cl core) and tv.cl, and crashes the JVM (SIGSEGV in memcpy) in
+#      gram_direct_forward; so it runs on pool, relu, image, optim (the vector kernels), pad, norm,
+#      resample (upsample, average pooling), channels, pointwise and noise. Its other false reports:
+#      when a buffer is released and a larger one created in its slot, values a kernel writes past the
+#      old buffer's size are later read as "uninitialised" (the reported offsets start exactly at the
+#      old size: the plugin apparently keeps the slot's old size). norm_param_grads reported sums[4..5] after
+#      Normalization grew its scratch from 4 to 6 floats (the norm rows now order their shapes so that
+#      it does not grow), and adam_step reported the moments from element 4 on when the multi-tensor
+#      Adam row (whose moments are created and zeroed by a kernel) followed the vector row's 4-float
+#      buffer; it is clean alone, and its kernels (fill, adam_step) are the vector row's, so it is
+#      left out of this pass. Loss is left out for a report probably of the same kind: after mse_partials and
+#      then l1_partials over three stage-1 groups it reports partials[1..2] uninitialised in
+#      reduce_partials, although the L1 sum matches the reference to 1e-5 (stale MSE partials would be
+#      far off) and MSE twice, L1 twice or either alone report nothing.
 #   3. OCLGRIND_UNINITIALIZED=1 on one conv forward, whose kernels abort silently there: the engine's
 #      first-forward check must throw (KernelDidNotRunException).
 # Usage: .ci/oclgrind.sh [MAVEN_FLAGS...]   (e.g. -o to stay offline)
@@ -64,8 +75,10 @@ run_pass() { # name, row regex, log-must-be-empty (1/0), test (suite or silent-k
 }
 
 status=0
-run_pass races '.*' 1 suite CLSTYLE_OCLGRIND_SUITE=1 OCLGRIND_DATA_RACES=1 || status=1
-run_pass uninitialized '(pool|relu|image|optim) .*' 1 suite CLSTYLE_OCLGRIND_SUITE=1 OCLGRIND_UNINITIALIZED=1 || status=1
+# Oclgrind is a GPU device, so the plain conv2d rows run the GPU tiles already: the pinned copies are skipped.
+run_pass races '(?!conv2d gpu-tiles ).*' 1 suite CLSTYLE_OCLGRIND_SUITE=1 OCLGRIND_DATA_RACES=1 || status=1
+run_pass uninitialized '(pool|relu|image|pad|norm|resample|channels|pointwise|noise) .*|optim dot/.*' 1 suite \
+  CLSTYLE_OCLGRIND_SUITE=1 OCLGRIND_UNINITIALIZED=1 || status=1
 # 3. The conv kernels abort under the uninitialised-value plugin while their calls succeed: the
 #    engine's first-forward check must report it (the log holds the aborts here, by design).
 run_pass silent-kernels '' 0 silent-kernels OCLGRIND_UNINITIALIZED=1 || status=1
