@@ -6,8 +6,9 @@
 #
 # Three passes, each in a JVM of its own after one Maven build:
 #   1. OCLGRIND_DATA_RACES=1 OCLGRIND_CHECK_API=1 (plus the always-on memory checks): every kernel
-#      (the conv2d rows with pinned GPU tiles only once: Oclgrind is a GPU device, so the plain ones
-#      run those tiles).
+#      (Oclgrind is a GPU device, so the plain conv2d rows run the GPU tiles and the 'gpu-tiles' rows,
+#      which pin the same tiles, are skipped; the 'row-tiles' rows pin one of the narrow row tiles
+#      that CPU devices get).
 #   2. OCLGRIND_UNINITIALIZED=1: only the families where Debian's Oclgrind 21.10 can run it. Its plugin
 #      stops with "Unsupported instruction: freeze" (and the kernel then does nothing) on the LLVM
 #      freeze instruction that clang emits in conv3x3*.cl (GEMM, direct, Winograd), conv2d.cl and
@@ -75,7 +76,6 @@ run_pass() { # name, row regex, log-must-be-empty (1/0), test (suite or silent-k
 }
 
 status=0
-# Oclgrind is a GPU device, so the plain conv2d rows run the GPU tiles already: the pinned copies are skipped.
 run_pass races '(?!conv2d gpu-tiles ).*' 1 suite CLSTYLE_OCLGRIND_SUITE=1 OCLGRIND_DATA_RACES=1 || status=1
 run_pass uninitialized '(pool|relu|image|pad|norm|resample|channels|pointwise|noise) .*|optim dot/.*' 1 suite \
   CLSTYLE_OCLGRIND_SUITE=1 OCLGRIND_UNINITIALIZED=1 || status=1
