@@ -90,6 +90,30 @@ class OclgrindSuiteTest {
         }
     }
 
+    /**
+     * For .ci/oclgrind.sh, which builds once with Maven and then runs each pass in a JVM of its own
+     * (Oclgrind reads its variables when it loads): {@code suite} runs
+     * {@link #everyKernelVariantIsCleanUnderOclgrind}, {@code silent-kernels}
+     * {@link #convKernelsThatSilentlyDoNotRunAreCaught}. Exit status 1 on a failure, 2 on bad usage.
+     */
+    public static void main(String[] args) throws IOException {
+        String which = args.length == 1 ? args[0] : "";
+        try {
+            switch (which) {
+                case "suite" -> new OclgrindSuiteTest().everyKernelVariantIsCleanUnderOclgrind();
+                case "silent-kernels" -> new OclgrindSuiteTest().convKernelsThatSilentlyDoNotRunAreCaught();
+                default -> {
+                    System.err.println("usage: OclgrindSuiteTest suite|silent-kernels");
+                    System.exit(2);
+                }
+            }
+        } catch (AssertionError e) {
+            System.err.println("FAILED: " + e.getMessage());
+            System.exit(1);
+        }
+        System.exit(0);
+    }
+
     /** What Oclgrind appended to the log after {@code offset} bytes (at most 20 000 characters). */
     private static String since(Path log, long offset) throws IOException {
         if (!Files.exists(log) || Files.size(log) <= offset) {
