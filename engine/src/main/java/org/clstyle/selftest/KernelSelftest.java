@@ -24,6 +24,8 @@ import org.clstyle.ops.TotalVariation;
 import org.clstyle.ops.UniformNoise;
 import org.clstyle.ops.Upsample;
 import org.clstyle.ops.VectorOps;
+import org.clstyle.ops.Warp;
+import org.clstyle.ops.WarpTransform;
 import org.clstyle.optim.Adam;
 import org.clstyle.optim.MultiTensorAdam;
 import org.clstyle.reference.Conv2dReference;
@@ -39,6 +41,7 @@ import org.clstyle.reference.PoolReference;
 import org.clstyle.reference.ReluReference;
 import org.clstyle.reference.ResampleReference;
 import org.clstyle.reference.TotalVariationReference;
+import org.clstyle.reference.WarpReference;
 import org.clstyle.reference.VectorReference;
 
 /**
@@ -333,6 +336,7 @@ public final class KernelSelftest {
         out.add(new Check("pointwise tanh forward+backward", t -> t.pointwise("tanh")));
         out.add(new Check("pointwise scale/add/accumulate", t -> t.pointwise("sums")));
         out.add(new Check("noise uniform fill", KernelSelftest::noise));
+        out.add(new Check("warp forward+backward", KernelSelftest::warp));
         return out;
     }
 
@@ -878,6 +882,31 @@ public final class KernelSelftest {
                 float[] ref = NoiseReference.uniform(seed, offset, n, -1f, 1f);
                 compare("fill n=" + n + " offset " + offset, toDouble(ref), x.read(), 0, 0);
             }
+        }
+    }
+
+    /** c, hi, wi, ho, wo, degrees, zoom: a 1x1 input, views past the border (reflections), rotations. */
+    private static final double[][] WARP_CASES = {{3, 1, 1, 3, 2, 30, 1.0}, {2, 7, 5, 6, 9, -33, 0.6}, {3, 9, 11, 9, 11, 95, 1.3}};
+
+    /**
+     * The augmentation's affine warp (bilinear, reflect-101 border) and its adjoint, a gather; tolerances
+     * as WarpTest: forward 1e-5 absolute, backward 1e-4 absolute + 1e-5 relative.
+     */
+    private void warp() {
+        Warp warp = new Warp(ctx);
+        for (double[] k : WARP_CASES) {
+            int c = (int) k[0], hi = (int) k[1], wi = (int) k[2], ho = (int) k[3], wo = (int) k[4];
+            WarpTransform t = WarpTransform.view(k[5], k[6], 0.5, -0.25, wi, hi, wo, ho);
+            double[] a = t.coefficients();
+            String shape = c + "x" + hi + "x" + wi + " -> " + ho + "x" + wo + " " + k[5] + " deg";
+            double[] x = uniform(c * hi * wi, -1, 1), dy = uniform(c * ho * wo, -1, 1);
+            ClBuffer y = zeros(c, ho, wo);
+            warp.forward(buffer(x, c, hi, wi), t, y);
+            compare("warp y " + shape, WarpReference.forward(x, c, hi, wi, ho, wo, a), y.read(), 1e-5, 0);
+            ClBuffer dx = buffer(uniform(x.length, -1, 1), c, hi, wi); // overwritten
+            warp.backward(buffer(dy, c, ho, wo), t, dx, false);
+            compare("warp dx " + shape, WarpReference.backward(dy, c, hi, wi, ho, wo, a), dx.read(),
+                    1e-4, 1e-5);
         }
     }
 }
