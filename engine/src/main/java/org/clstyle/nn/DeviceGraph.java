@@ -29,8 +29,10 @@ import org.clstyle.ops.VectorOps;
  * batches [N, C, H, W], forward and backward (parameter gradients and, when asked, the input gradient).
  *
  * <p><b>Plan.</b> The first forward at an (N, H, W) plans every buffer from the node table alone and
- * allocates it; later forwards and backwards at that shape allocate nothing (only the latest plan is
- * held: a forward at another shape frees it and plans anew). Every tensor the pass produces is a
+ * allocates it; later forwards and backwards at that shape allocate nothing. One plan per mode is held
+ * (a forward at another shape frees that mode's plan and plans anew): training ({@link #setTraining}
+ * true, the default) plans forward and backward; inference plans the forward alone, keeping nothing for
+ * a backward (generation at large sizes), and a backward after it is refused. Every tensor the pass produces is a
  * <i>value</i> with a lifetime on one timeline (forward of node k at step k, backward of node k at step
  * 2K-1-k); values of one shape share physical buffers greedily wherever lifetimes do not overlap, so a
  * buffer is reused as soon as its last reader has run. What a value must outlive:
@@ -45,8 +47,8 @@ import org.clstyle.ops.VectorOps;
  *     pooling keeps a copy of its input in its own [N*C, H, W] buffer (ops.Pool2x2 works on [C, H, W]).
  *     Pad, Upsample, avg pooling, Concat, Add and UniformNoise keep nothing. The last node's output
  *     lives until the next forward.</li>
- * <li>In place: Relu, LeakyRelu and Tanh run over their input when nothing reads it later (so a norm
- *     followed by an activation holds one tensor, not two); in the backward an input gradient may take
+ * <li>In place: Relu, LeakyRelu, Tanh, the norms and Add run over an input that nothing reads later
+ *     (so a norm followed by an activation holds one tensor, not two); in the backward an input gradient may take
  *     the buffer of what the node's backward reads last: its output gradient (elementwise kinds, norms)
  *     or its kept input (norms, whose kernel reads each plane before writing it; Conv2d, whose input
  *     gradient is computed after its weight gradient has read the input).</li>
@@ -62,8 +64,7 @@ import org.clstyle.ops.VectorOps;
  * held total is the sum over shapes of each shape's most-at-once, somewhat above the most bytes live at
  * once. A backward overwrites kept activations, so each backward needs its own forward before it. The input
  * buffer is the caller's and must hold the forward's input until the backward (Conv2d reads it).
- * BatchNorm in inference mode ({@code setTraining(false)}) normalises with the running statistics and
- * has no backward here. UniformNoise nodes draw [0, 1) from the forward's seed, each node its own
+ * BatchNorm in inference mode ({@code setTraining(false)}) normalises with the running statistics. UniformNoise nodes draw [0, 1) from the forward's seed, each node its own
  * counter range (offsets in forward order), the same bits as reference.NoiseReference.
  */
 public final class DeviceGraph implements AutoCloseable {
@@ -91,7 +92,8 @@ public final class DeviceGraph implements AutoCloseable {
     private final VectorOps vectors;
     private boolean training = true;
     private Function<String, float[]> noiseOverride; // tests: noise values by node, instead of the seed
-    private Plan plan;
+    private Plan plan;                // the last forward's: trainingPlan or inferencePlan
+    private Plan trainingPlan, inferencePlan;
     private ClBuffer lastInput;
     private boolean forwardFresh;   // a forward ran since the last backward
     private boolean lastTraining;
@@ -184,7 +186,10 @@ public final class DeviceGraph implements AutoCloseable {
         return Collections.unmodifiableMap(state);
     }
 
-    /** Training (default): BatchNorm uses batch statistics and updates its running statistics. */
+    /**
+     * Training (default): BatchNorm uses batch statistics and updates its running statistics, and the
+     * forward keeps what a backward needs. Inference: running statistics, forward only.
+     */
     public void setTraining(boolean training) {
         this.training = training;
     }
@@ -204,14 +209,25 @@ public final class DeviceGraph implements AutoCloseable {
             throw new IllegalArgumentException(network.name() + ": input must be [N, " + network.inputChannels()
                     + ", H, W] but is " + input);
         }
-        if (plan == null || plan.n != s[0] || plan.h != s[2] || plan.w != s[3]) {
-            if (plan != null) {
-                plan.close();
-                plan = null;
+        Plan p = training ? trainingPlan : inferencePlan;
+        if (p == null || p.n != s[0] || p.h != s[2] || p.w != s[3]) {
+            if (p != null) {
+                p.close();
             }
-            plan = new Plan(s[0], s[2], s[3]);
+            if (training) {
+                trainingPlan = null;
+            } else {
+                inferencePlan = null;
+            }
+            plan = null;
+            p = new Plan(s[0], s[2], s[3], training);
+            if (training) {
+                trainingPlan = p;
+            } else {
+                inferencePlan = p;
+            }
         }
-        Plan p = plan;
+        plan = p;
         int noiseOffset = 0;
         for (int k = 0; k < count; k++) {
             Node node = nodes.get(k);
@@ -289,12 +305,8 @@ public final class DeviceGraph implements AutoCloseable {
                     + " but is " + dInput);
         }
         if (!lastTraining) {
-            for (Node n : nodes) {
-                if (n.layer() instanceof Layer.BatchNorm) {
-                    throw new IllegalStateException("DeviceGraph.backward: BatchNorm " + n.name()
-                            + " ran in inference mode, which has no backward here; setTraining(true)");
-                }
-            }
+            throw new IllegalStateException("DeviceGraph.backward: the forward ran in inference mode (setTraining(false)),"
+                    + " which keeps nothing for a backward; setTraining(true)");
         }
         forwardFresh = false;
         boolean[] need = dInput != null ? needPlanned : needNoInput;
@@ -447,15 +459,17 @@ public final class DeviceGraph implements AutoCloseable {
         for (Map<String, ClBuffer> m : List.of(params, grads, state)) {
             for (ClBuffer x : m.values()) b += x.bytes();
         }
-        return b + (plan == null ? 0 : plan.bytes());
+        return b + (trainingPlan == null ? 0 : trainingPlan.bytes()) + (inferencePlan == null ? 0 : inferencePlan.bytes());
     }
 
     @Override
     public void close() {
-        if (plan != null) {
-            plan.close();
-            plan = null;
+        for (Plan p : new Plan[] {trainingPlan, inferencePlan}) {
+            if (p != null) {
+                p.close();
+            }
         }
+        trainingPlan = inferencePlan = plan = null;
         for (Map<String, ClBuffer> m : List.of(params, grads, state)) {
             m.values().forEach(ClBuffer::close);
         }
@@ -487,6 +501,7 @@ public final class DeviceGraph implements AutoCloseable {
     /** Every buffer of one input shape. */
     private final class Plan implements AutoCloseable {
         final int n, h, w;
+        final boolean training;   // false: forward only, nothing kept for a backward
         final Value[] out = new Value[count];      // node output [N, C, h, w]
         final Value[] grad = new Value[count];     // gradient of node output (null: last node, or unread)
         final Value[][] tmp = new Value[count][];  // per (node, input): temporary / compulsory gradient
@@ -498,7 +513,8 @@ public final class DeviceGraph implements AutoCloseable {
         final List<ClBuffer> physical = new ArrayList<>();
         final List<ClBuffer> own = new ArrayList<>();
 
-        Plan(int n, int h, int w) {
+        Plan(int n, int h, int w, boolean training) {
+            this.training = training;
             this.n = n;
             this.h = h;
             this.w = w;
@@ -528,14 +544,21 @@ public final class DeviceGraph implements AutoCloseable {
                 Node node = nodes.get(k);
                 Layer l = node.layer();
                 int[] s = batch(shapes.get(node.name()));
-                Value src = null;
                 int j0 = inputIndex[k][0];
                 boolean elementwise = l instanceof Layer.Relu || l instanceof Layer.Tanh
                         || (l instanceof Layer.LeakyRelu lr && lr.slope() > 0);
-                if (elementwise && j0 >= 0) {
-                    src = out[j0];
+                // Forward in place (each kernel reads an element, or a plane's statistics, before writing it).
+                List<Value> inPlace = new ArrayList<>(2);
+                if ((elementwise || l instanceof Layer.InstanceNorm || l instanceof Layer.BatchNorm) && j0 >= 0) {
+                    inPlace.add(out[j0]);
+                } else if (l instanceof Layer.Add) {
+                    for (int j : inputIndex[k]) {
+                        if (j >= 0) {
+                            inPlace.add(out[j]);
+                        }
+                    }
                 }
-                out[k] = new Value(s, k, k, src == null ? List.of() : List.of(src), values.size());
+                out[k] = new Value(s, k, k, inPlace, values.size());
                 values.add(out[k]);
                 for (int j : inputIndex[k]) {
                     if (j >= 0) {
@@ -544,7 +567,7 @@ public final class DeviceGraph implements AutoCloseable {
                 }
                 boolean keepsInput = l instanceof Layer.Conv2d || l instanceof Layer.InstanceNorm
                         || l instanceof Layer.BatchNorm || (l instanceof Layer.LeakyRelu lr && lr.slope() <= 0);
-                if (keepsInput && j0 >= 0) {
+                if (training && keepsInput && j0 >= 0) {
                     if (l instanceof Layer.Conv2d && nodes.get(j0).layer() instanceof Layer.Pad) {
                         // Pad again in the backward rather than keep the padded copy: keep the Pad's input.
                         repad[k] = new Value(out[j0].shape, back(k), back(k), List.of(), -1);
@@ -556,7 +579,7 @@ public final class DeviceGraph implements AutoCloseable {
                         out[j0].last = Math.max(out[j0].last, back(k));
                     }
                 }
-                if (elementwise) {
+                if (training && elementwise) {
                     out[k].last = Math.max(out[k].last, back(k));
                 }
                 int[] xs = batch(j0 < 0 ? inShape : shapes.get(nodes.get(j0).name()));
@@ -567,7 +590,7 @@ public final class DeviceGraph implements AutoCloseable {
                 } else if (l instanceof Layer.Pool2d p && p.kind() == Layer.PoolKind.MAX) {
                     poolIn[k] = own(new int[] {n * xs[1], xs[2], xs[3]});
                     poolOut[k] = own(new int[] {n * s[1], s[2], s[3]});
-                    poolGrad[k] = own(new int[] {n * xs[1], xs[2], xs[3]});
+                    poolGrad[k] = training ? own(new int[] {n * xs[1], xs[2], xs[3]}) : null;
                 }
             }
             out[count - 1].last = end;
@@ -576,6 +599,10 @@ public final class DeviceGraph implements AutoCloseable {
                     repad[k] = new Value(repad[k].shape, repad[k].def, repad[k].last, List.of(), values.size());
                     values.add(repad[k]);
                 }
+            }
+            if (!training) {
+                assign(values);
+                return;
             }
             // Backward values, in backward order.
             boolean[] started = new boolean[count];

@@ -348,6 +348,33 @@ class DeviceGraphTest {
         }
     }
 
+    /**
+     * Inference mode plans a forward-only pass: the same output bits as a training forward (instance
+     * norm: no mode difference), fewer bytes held, nothing allocated on repeat.
+     */
+    @Test
+    void inferenceForwardHoldsLess() {
+        Network net = Generators.johnson(2);
+        Map<String, float[]> params = randomParameters(net, 23);
+        float[] x = random(new Random(24), 2 * 3 * 22 * 26, 0, 1);
+        try (DeviceGraph train = new DeviceGraph(ctx, net, params::get);
+                DeviceGraph infer = new DeviceGraph(ctx, net, params::get);
+                ClBuffer xb = ctx.buffer(x, 2, 3, 22, 26)) {
+            ClBuffer yt = train.forward(xb, 0);
+            float[] expected = yt.read();
+            train.backward(yt, null);
+            infer.setTraining(false);
+            assertArrayEquals(expected, infer.forward(xb, 0).read());
+            long allocated = ctx.allocatedBytes();
+            assertArrayEquals(expected, infer.forward(xb, 0).read());
+            assertEquals(allocated, ctx.allocatedBytes(), "inference forward allocated on repeat");
+            System.out.printf("DeviceGraphTest johnson(2) 2x22x26: training %d bytes, inference %d bytes%n",
+                    train.deviceBytes(), infer.deviceBytes());
+            assertTrue(infer.deviceBytes() < train.deviceBytes(), "inference holds " + infer.deviceBytes()
+                    + " bytes, training " + train.deviceBytes());
+        }
+    }
+
     /** A forward at another shape plans anew; back at the first shape, the same results. */
     @Test
     void replansPerShape() {
