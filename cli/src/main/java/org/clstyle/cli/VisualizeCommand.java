@@ -193,7 +193,7 @@ final class VisualizeCommand implements Callable<Integer> {
         return name;
     }
 
-    private static void deleteTree(Path dir) {
+    static void deleteTree(Path dir) {
         if (dir == null) {
             return;
         }
