@@ -128,10 +128,10 @@ final class CompareCommand implements Callable<Integer> {
                     throw new UserError("compare stopped before " + e.label() + " finished its first iteration; nothing written");
                 }
                 cells.add(r.image());
-                labels.add(e.label() + ": " + terms(recipe, r.loss()));
+                labels.add(e.label() + "\n" + terms(recipe, r.loss()));
             }
-            String title = content.getFileName() + " + " + styles.size() + " style" + (styles.size() == 1 ? "" : "s")
-                    + " | weights " + weightsName + " | " + size + " px, " + iterations + " iterations, seed " + seed;
+            String title = content.getFileName() + " + " + styles.get(0).getFileName() + (styles.size() > 1 ? " ..." : "")
+                    + " | " + weightsName + " | " + iterations + " it";
             Images.write(LayerGrid.compose(cells, labels, title), output);
         } catch (StylizeException | ImageException e) {
             throw new UserError(e.getMessage());
@@ -147,7 +147,7 @@ final class CompareCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** "c 1.2e+03 s 4.5e+02 tv 3.1e+01": the final weighted content, style and TV terms. */
+    /** "c 1.2e+03 s 4.5e+02 tv 31": the final weighted content, style and TV terms. */
     static String terms(Recipe recipe, LossValues v) {
         if (v == null) {
             return "no loss";

@@ -11,8 +11,8 @@ import org.clstyle.image.FloatImage;
 import org.clstyle.image.Images;
 
 /**
- * Images side by side (up to {@link #COLUMNS} per row) with a label under each and a title line on
- * top, drawn with java.awt into one image.
+ * Images side by side (up to {@link #COLUMNS} per row) with a label under each (one or more lines,
+ * separated by '\n') and a title line on top, drawn with java.awt into one image.
  */
 final class LayerGrid {
     static final int COLUMNS = 6;
@@ -26,8 +26,13 @@ final class LayerGrid {
             cw = Math.max(cw, c.width());
             chh = Math.max(chh, c.height());
         }
+        int lines = 1; // a label may hold several lines, separated by '\n'
+        for (String l : labels) {
+            lines = Math.max(lines, l.split("\n", -1).length);
+        }
+        final int label = LABEL * lines;
         int cols = Math.min(COLUMNS, cells.size()), rows = (cells.size() + cols - 1) / cols;
-        int w = cols * cw + (cols + 1) * GAP, h = TITLE + rows * (chh + LABEL + GAP) + GAP;
+        int w = cols * cw + (cols + 1) * GAP, h = TITLE + rows * (chh + label + GAP) + GAP;
         Font font = new Font(Font.SANS_SERIF, Font.PLAIN, 11);
         BufferedImage out = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = out.createGraphics();
@@ -40,10 +45,13 @@ final class LayerGrid {
             FontMetrics fm = g.getFontMetrics();
             g.drawString(fit(title, fm, w - 2 * GAP), GAP, TITLE - 5);
             for (int k = 0; k < cells.size(); k++) {
-                int x = GAP + (k % cols) * (cw + GAP), y = TITLE + (k / cols) * (chh + LABEL + GAP);
+                int x = GAP + (k % cols) * (cw + GAP), y = TITLE + (k / cols) * (chh + label + GAP);
                 g.drawImage(Images.toBuffered(cells.get(k)), x, y, null);
-                String label = fit(labels.get(k), fm, cw);
-                g.drawString(label, x + (cw - fm.stringWidth(label)) / 2, y + chh + LABEL - 4);
+                String[] parts = labels.get(k).split("\n", -1);
+                for (int p = 0; p < parts.length; p++) {
+                    String text = fit(parts[p], fm, cw);
+                    g.drawString(text, x + (cw - fm.stringWidth(text)) / 2, y + chh + LABEL * (p + 1) - 4);
+                }
             }
         } finally {
             g.dispose();
