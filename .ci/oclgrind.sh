@@ -12,7 +12,7 @@
 #   2. OCLGRIND_UNINITIALIZED=1: only the families where Debian's Oclgrind 21.10 can run it. Its plugin
 #      stops with "Unsupported instruction: freeze" (and the kernel then does nothing) on the LLVM
 #      freeze instruction that clang emits in conv3x3*.cl (GEMM, direct, Winograd), conv2d.cl and
-#      gram.cl (the gemm.cl core) and tv.cl, and crashes the JVM (SIGSEGV in memcpy) in
+#      gram.cl (the gemm.cl core), tv.cl and warp.cl, and crashes the JVM (SIGSEGV in memcpy) in
 #      gram_direct_forward; so it runs on pool, relu, image, optim (the vector kernels), pad, norm,
 #      resample (upsample, average pooling), channels, pointwise and noise. Its other false reports:
 #      when a buffer is released and a larger one created in its slot, values a kernel writes past the
