@@ -407,6 +407,18 @@ public final class DeviceGraph implements AutoCloseable {
         }
     }
 
+    /**
+     * Tests: node's output after a forward, for nodes whose output the backward keeps (Relu, Tanh,
+     * LeakyRelu, the inputs of Conv2d and the norms) and the last; throws for one already reused.
+     */
+    ClBuffer keptOutput(String node) {
+        int k = network.indexOf(node);
+        if (plan == null || !forwardFresh || k < 0 || plan.out[k].last < count - 1) {
+            throw new IllegalStateException(node + ": no kept output (needs a forward, and a node the backward keeps)");
+        }
+        return plan.out[k].buffer;
+    }
+
     private ClBuffer act(Plan p, ClBuffer input, int j) {
         return j < 0 ? input : p.out[j].buffer;
     }
