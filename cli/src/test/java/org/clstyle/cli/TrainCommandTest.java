@@ -148,6 +148,7 @@ class TrainCommandTest {
         fails(empty, List.of("generate", "--model", empty.resolve("none").toString(), "-o", empty.resolve("x.png").toString()),
                 "--model");
         fails(empty, List.of("models", "info", style.toString()), style.toString());
+        fails(empty, List.of("bench", "--generator", "unet"), "--generator", "unet");
         // a texture model: --content refused; bad --size; bad extension; several photos need a folder
         Path work = Files.createDirectory(dir.resolve("bad"));
         Path tex = work.resolve("t.safetensors");
