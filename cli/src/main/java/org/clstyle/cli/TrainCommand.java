@@ -283,7 +283,6 @@ final class TrainCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         ProgressBar bar = new ProgressBar(err, ProgressBar.stderrIsTerminal(), printEvery, quiet);
         Trainer.Result result;
-        Path ckpt = TrainSettings.checkpointPath(output);
         try (OutputGuard guard = OutputGuard.lock("-o", output);
                 ClContext ctx = new ClContext(dev, false);
                 Trainer t = new Trainer(ctx, w, r, styleImages, info, settings, from, bar)) {
@@ -295,21 +294,22 @@ final class TrainCommand implements Callable<Integer> {
             } catch (ImageException | WeightsException e) {
                 bar.endLine();
                 throw new UserError(e.getMessage());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new UserError("interrupted", 130);
             }
             bar.endLine();
             if (result.interrupted()) {
-                if (result.step() > (from == null ? 0 : from.step())) {
-                    t.model(true).save(ckpt);
-                    err.println("clstyle: stopped at step " + result.step() + "; wrote checkpoint " + ckpt
-                            + " (continue with --resume " + ckpt + ")");
+                if (result.written() != null) {
+                    err.println("clstyle: stopped at step " + result.step() + "; wrote checkpoint " + result.written()
+                            + " (continue with --resume " + result.written() + ")");
                 } else {
                     err.println("clstyle: stopped before the first step finished; nothing written");
                 }
                 err.flush();
                 return 130;
             }
-            result.model().withoutOptimizer().save(output);
-        } catch (StylizeException | WeightsException e) {
+        } catch (StylizeException e) {
             throw new UserError(e.getMessage());
         } catch (ClException e) {
             if (e.isOutOfMemory()) {

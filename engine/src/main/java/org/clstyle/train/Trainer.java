@@ -53,8 +53,12 @@ import org.clstyle.weights.WeightsException;
  * same parameters as a run to t without the stop.
  */
 public final class Trainer implements AutoCloseable {
-    /** The outcome: the model at the last finished step, how many steps ran, whether a stop ended it. */
-    public record Result(GeneratorModel model, int step, boolean interrupted) {}
+    /**
+     * The outcome: the model at the last finished step, how many steps ran, whether a stop ended it, and
+     * the file written: the output model (finished), the checkpoint (stopped after a step), or null
+     * (stopped before the first step of this run).
+     */
+    public record Result(GeneratorModel model, int step, boolean interrupted, java.nio.file.Path written) {}
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -169,7 +173,11 @@ public final class Trainer implements AutoCloseable {
         stopRequested = true;
     }
 
-    /** Runs steps until {@link TrainSettings#steps()} or a stop; {@code installHook}: Ctrl-C stops after the step. */
+    /**
+     * Runs steps until {@link TrainSettings#steps()} or a stop, then writes the model to the output (without
+     * the optimiser) or, when stopped after at least one step, the checkpoint (with it); {@code installHook}:
+     * Ctrl-C stops after the current step and waits for that file.
+     */
     public Result run(boolean installHook) throws ImageException, WeightsException, InterruptedException {
         Thread hook = null;
         if (installHook) {
@@ -184,7 +192,19 @@ public final class Trainer implements AutoCloseable {
             Runtime.getRuntime().addShutdownHook(hook);
         }
         try {
-            return runInner();
+            // Written before the stop hook is released, so that Ctrl-C waits for the file.
+            int start = step;
+            Result r = runInner();
+            if (!r.interrupted()) {
+                r.model().save(s.output());
+                return new Result(r.model(), r.step(), false, s.output());
+            }
+            if (r.step() > start) {
+                java.nio.file.Path ckpt = TrainSettings.checkpointPath(s.output());
+                r.model().save(ckpt);
+                return new Result(r.model(), r.step(), true, ckpt);
+            }
+            return r;
         } finally {
             finished.countDown();
             if (hook != null) {
@@ -252,7 +272,7 @@ public final class Trainer implements AutoCloseable {
                 wTv = recipe.tv().weight() * rawTv;
                 if (!Double.isFinite(total)) {
                     throw new IllegalStateException("the loss became " + total + " at step " + k
-                            + "; lower --learning-rate or the weight far above its default (parameters of step " + step + " kept)");
+                            + "; lower --learning-rate or the weight far above its default (nothing written at this step)");
                 }
                 graph.backward(dOut, null);
                 adam.setLearningRate(s.learningRate(k));
@@ -300,7 +320,7 @@ public final class Trainer implements AutoCloseable {
             }
         }
         boolean interrupted = step < s.steps();
-        return new Result(model(interrupted), step, interrupted);
+        return new Result(model(interrupted), step, interrupted, null);
     }
 
     /** The noise seed of step k (the pyramid's noise nodes; Johnson's texture input). */
