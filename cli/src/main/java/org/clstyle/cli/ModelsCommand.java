@@ -24,6 +24,20 @@ final class ModelsCommand implements Callable<Integer> {
         return 2;
     }
 
+    /** A metadata value on one line: JSON (the recipe) compacted, so that `--recipe` can read it back. */
+    static String oneLine(String v) {
+        String t = v.strip();
+        if (t.startsWith("{")) {
+            try {
+                com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+                return json.writeValueAsString(json.readTree(t));
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                // not JSON after all: printed as it is, line breaks replaced below
+            }
+        }
+        return t.replaceAll("\\s*[\\r\\n]+\\s*", " ");
+    }
+
     /** {@code clstyle models info M}: the generator, its size, and how it was trained. */
     @Command(name = "info", mixinStandardHelpOptions = true, description = "Print a model's architecture and training metadata.")
     static final class Info implements Callable<Integer> {
@@ -50,7 +64,7 @@ final class ModelsCommand implements Callable<Integer> {
                 out.println(e.getKey() + ": " + e.getValue());
             }
             for (Map.Entry<String, String> e : new java.util.TreeMap<>(m.training()).entrySet()) {
-                out.println(e.getKey() + ": " + e.getValue());
+                out.println(e.getKey() + ": " + oneLine(e.getValue()));
             }
             out.flush();
             return 0;

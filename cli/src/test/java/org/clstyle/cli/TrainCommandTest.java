@@ -79,7 +79,7 @@ class TrainCommandTest {
 
         CliFixtures.Run info = ok(List.of("models", "info", model.toString()));
         assertTrue(info.out().contains("generator.arch: pyramid") && info.out().contains("train.step: 4")
-                && info.out().contains("train.recipe:"), info.out());
+                && info.out().contains("train.recipe: {\"content\":{"), info.out());
 
         // resume from the step-2 checkpoint to 4 == the uninterrupted model
         Path resumed = work.resolve("r.safetensors");
