@@ -7,6 +7,7 @@ import org.clstyle.ops.Conv3x3;
 import org.clstyle.perf.IterationBench;
 import org.clstyle.reference.Conv3x3Reference;
 import org.openjdk.jmh.annotations.*;
+import org.clstyle.tune.TuningTable;
 
 /**
  * Conv3x3 at VGG19's shapes (the distinct ones up to conv5_1; conv3_3/3_4 equal conv3_2 and
@@ -58,7 +59,7 @@ public class ConvBenchmark {
         h = size / c.divisor();
         w = h;
         ctx = BenchSupport.context();
-        conv = new Conv3x3(ctx);
+        conv = new Conv3x3(ctx, TuningTable.load(ctx.device()));
         validateReduced(16, 13);
 
         float[] xs = BenchSupport.uniform(1, cin * h * w, -1, 1);

@@ -14,6 +14,7 @@ import org.clstyle.reference.ReluReference;
 import org.clstyle.reference.TotalVariationReference;
 import org.clstyle.reference.VectorReference;
 import org.openjdk.jmh.annotations.*;
+import org.clstyle.tune.TuningTable;
 
 /**
  * The memory-bound ops at the tensors the iteration gives them, as {@code op@tensor}: the loss
@@ -69,7 +70,7 @@ public class ElementwiseBenchmark {
         int n = shape[0] * shape[1] * shape[2];
         ctx = BenchSupport.context();
         distance = new Distance(ctx);
-        relu = new Relu(ctx);
+        relu = new Relu(ctx, TuningTable.load(ctx.device()));
         tv = new TotalVariation(ctx);
         image = new ImageOps(ctx);
         vec = new VectorOps(ctx);

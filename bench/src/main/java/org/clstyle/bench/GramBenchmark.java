@@ -6,6 +6,7 @@ import org.clstyle.cl.ClContext;
 import org.clstyle.ops.GramMatrix;
 import org.clstyle.reference.GramMatrixReference;
 import org.openjdk.jmh.annotations.*;
+import org.clstyle.tune.TuningTable;
 
 /**
  * GramMatrix forward (G = F F^T / n) and backward (dF = (dG + dG^T) F / n) at the style layers
@@ -47,7 +48,7 @@ public class GramBenchmark {
         int cols = h * h;
         n = (double) c * cols;
         ctx = BenchSupport.context();
-        gram = new GramMatrix(ctx);
+        gram = new GramMatrix(ctx, TuningTable.load(ctx.device()));
         float[] fs = BenchSupport.uniform(1, c * cols, 0, 1);
         float[] dgs = BenchSupport.uniform(2, c * c, -1, 1);
         f = ctx.buffer(fs, c, h, h);

@@ -6,6 +6,7 @@ import org.clstyle.cl.ClContext;
 import org.clstyle.ops.Pool2x2;
 import org.clstyle.reference.PoolReference;
 import org.openjdk.jmh.annotations.*;
+import org.clstyle.tune.TuningTable;
 
 /**
  * Pool2x2 max and average, forward and backward, at VGG19's four pooling layers (inputs [64, S, S],
@@ -47,7 +48,7 @@ public class PoolBenchmark {
         int c = new int[] {0, 64, 128, 256, 512}[block];
         int h = size >> (block - 1);
         ctx = BenchSupport.context();
-        pool = new Pool2x2(ctx);
+        pool = new Pool2x2(ctx, TuningTable.load(ctx.device()));
         float[] xs = BenchSupport.uniform(1, c * h * h, -1, 1);
         float[] dys = BenchSupport.uniform(2, c * h * h / 4, -1, 1);
         x = ctx.buffer(xs, c, h, h);

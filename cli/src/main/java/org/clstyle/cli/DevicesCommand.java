@@ -22,7 +22,9 @@ final class DevicesCommand implements Callable<Integer> {
         }
         ClDevice dflt = ClDevice.select(null);
         for (ClDevice d : devices) {
-            out.printf("[%d] %s%s%n", d.index(), d.name().trim(), d.index() == dflt.index() ? "  (default)" : "");
+            List<String> unmet = d.unmetRequirements();
+            out.printf("[%d] %s%s%s%n", d.index(), d.name().trim(), d.index() == dflt.index() ? "  (default)" : "",
+                    unmet.isEmpty() ? "" : "  (UNSUPPORTED)");
             out.printf("    platform        %s%n", d.platformName().trim());
             out.printf("    type            %s%n", d.type());
             out.printf("    vendor/driver   %s / %s%n", d.vendor().trim(), d.driverVersion().trim());
@@ -30,10 +32,23 @@ final class DevicesCommand implements Callable<Integer> {
             out.printf("    compute units   %d%n", d.computeUnits());
             out.printf("    global memory   %s (max allocation %s)%n", mib(d.globalMemBytes()), mib(d.maxAllocBytes()));
             out.printf("    local memory    %s%n", kib(d.localMemBytes()));
-            out.printf("    max work-group  %d%n", d.maxWorkGroupSize());
+            out.printf("    max work-group  %d (per dimension %s)%n", d.maxWorkGroupSize(), dims(d.maxWorkItemSizes()));
             out.printf("    fp16 / fp64     %s / %s%n", d.fp16() ? "yes" : "no", d.fp64() ? "yes" : "no");
+            if (unmet.isEmpty()) {
+                out.printf("    requirements    met (run 'clstyle selftest --device %d' to check its results)%n", d.index());
+            } else {
+                out.printf("    requirements    NOT MET: %s%n", String.join("; ", unmet));
+            }
         }
         return 0;
+    }
+
+    private static String dims(long[] sizes) {
+        StringBuilder sb = new StringBuilder();
+        for (long v : sizes) {
+            sb.append(sb.length() == 0 ? "" : " x ").append(v);
+        }
+        return sb.toString();
     }
 
     private static String mib(long b) { return String.format("%.0f MiB", b / 1048576.0); }

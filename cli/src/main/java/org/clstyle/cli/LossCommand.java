@@ -26,7 +26,6 @@ import org.clstyle.loss.Preset;
 import org.clstyle.loss.Recipe;
 import org.clstyle.transfer.OutputGuard;
 import org.clstyle.transfer.StylizeException;
-import org.clstyle.transfer.StylizeSettings;
 import org.clstyle.transfer.Stylizer;
 import org.clstyle.weights.VggWeights;
 import picocli.CommandLine.Command;
@@ -77,9 +76,8 @@ final class LossCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (size != null && size < StylizeSettings.MIN_SIDE) {
-            throw new UserError("--size must be at least " + StylizeSettings.MIN_SIDE
-                    + " pixels (VGG19 pools five times), got " + size);
+        if (size != null && size < 1) {
+            throw new UserError("--size must be a positive number of pixels, got " + size);
         }
         if (inputs.maxPixels < 1) {
             throw new UserError("--max-pixels must be a positive number of pixels, got " + inputs.maxPixels);
@@ -119,10 +117,6 @@ final class LossCommand implements Callable<Integer> {
 
         FloatImage x = readImage("--image", image);
         FloatImage c = content == null ? null : readImage("--content", content);
-        if (Math.min(x.width(), x.height()) < StylizeSettings.MIN_SIDE) {
-            throw new UserError("--image " + image + " is " + x.width() + "x" + x.height() + ": sides of at least "
-                    + StylizeSettings.MIN_SIDE + " pixels are needed (VGG19 pools five times); pass a larger --size");
-        }
         if (c != null && (c.height() != x.height() || c.width() != x.width())) {
             throw new UserError("--content " + content + " is " + c.width() + "x" + c.height() + " but --image " + image + " is "
                     + x.width() + "x" + x.height() + " (width x height); give images of one size or pass --size");
@@ -155,6 +149,8 @@ final class LossCommand implements Callable<Integer> {
             if (gb != null) {
                 grad = gb.read();
             }
+        } catch (IllegalArgumentException e) {
+            throw new UserError(tooSmall(e.getMessage()));
         } catch (org.clstyle.cl.ClException e) {
             if (e.isOutOfMemory()) {
                 throw new UserError("not enough memory on " + dev.label() + " for a " + x.width() + "x" + x.height()
@@ -176,6 +172,23 @@ final class LossCommand implements Callable<Integer> {
         spec.commandLine().getOut().println(json.writeValueAsString(out));
         spec.commandLine().getOut().flush();
         return 0;
+    }
+
+    /**
+     * The network's "image HxW is too small for LAYER" (the image must survive the poolings up to the
+     * deepest layer the recipe reads) naming the option and file: --image, or --style for "style image k: ...".
+     */
+    private String tooSmall(String message) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("^style image (\\d+): (image .*)$").matcher(message);
+        if (m.matches()) {
+            int k = Integer.parseInt(m.group(1));
+            return "--style " + (k >= 1 && k <= styles.size() ? styles.get(k - 1) : "#" + k) + ": " + m.group(2)
+                    + "; pass a larger --size or use shallower layers";
+        }
+        if (message.startsWith("image ") && message.contains(" is too small for ")) {
+            return "--image " + image + ": " + message + "; pass a larger --size or use shallower layers";
+        }
+        return message;
     }
 
     /** --grad-out: a writable .npy path that is none of the inputs, checked before any work. */

@@ -29,6 +29,9 @@ final class StylizeCommand implements Callable<Integer> {
     @Mixin
     Shared shared;
 
+    @Mixin
+    AugmentOptions extra;
+
     @Option(names = "--size", paramLabel = "PX", description = "Longest side of the output in pixels (default: ${DEFAULT-VALUE}).")
     int size = StylizeSettings.DEFAULT_SIZE;
 
@@ -181,7 +184,7 @@ final class StylizeCommand implements Callable<Integer> {
         try {
             settings = shared.builder(init).content(content).size(size).contentWeight(contentWeight)
                     .contentLayers(contentLayers).originalColors(originalColors)
-                    .normalizeGradients(normalizeGradients).build();
+                    .normalizeGradients(normalizeGradients).apply(extra::apply).build();
         } catch (IllegalArgumentException e) {
             throw new UserError(e.getMessage());
         }

@@ -21,6 +21,9 @@ final class TextureCommand implements Callable<Integer> {
     @Option(names = "--init", paramLabel = "noise|IMAGE", description = "Starting image (default: noise).")
     String init;
 
+    @Mixin
+    AugmentOptions extra;
+
     @Option(names = "--size", paramLabel = "PX|WxH", description = "Output size: N for N x N, or W x H (default: ${DEFAULT-VALUE}).")
     String size = "256";
 
@@ -29,7 +32,7 @@ final class TextureCommand implements Callable<Integer> {
         StylizeSettings settings;
         try {
             int[] wh = parseSize(size);
-            settings = shared.builder(init).textureSize(wh[0], wh[1]).size(Math.max(wh[0], wh[1])).build();
+            settings = shared.builder(init).textureSize(wh[0], wh[1]).size(Math.max(wh[0], wh[1])).apply(extra::apply).build();
         } catch (IllegalArgumentException e) {
             throw new UserError(e.getMessage());
         }

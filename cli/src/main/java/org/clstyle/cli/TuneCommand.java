@@ -1,5 +1,6 @@
 package org.clstyle.cli;
 
+import org.clstyle.ops.ShapeClass;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -17,7 +18,6 @@ import org.clstyle.tune.GramTuning;
 import org.clstyle.tune.OpTuning;
 import org.clstyle.tune.PoolTuning;
 import org.clstyle.tune.ReluTuning;
-import org.clstyle.tune.ShapeClass;
 import org.clstyle.tune.TuningTable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;

@@ -172,7 +172,7 @@ class LossCommandTest {
             assertTrue(r.out().lines().anyMatch(l -> l.startsWith(name)), name + " in " + r.out());
         }
         assertTrue(r.out().contains("pytorch.org/tutorials") && r.out().contains("Gatys et al. 2016")
-                && r.out().contains("augmentation is not built yet"), r.out());
+                && r.out().contains("--augment medium"), r.out());
     }
 
     static String writeJson(Path dir, String text) throws Exception {

@@ -105,6 +105,37 @@ public final class ClBuffer implements AutoCloseable {
         }
     }
 
+    /**
+     * A quiet NaN with a payload no arithmetic produces (operations on finite values give the default
+     * NaN 0x7FC00000): an element still holding it after a kernel was meant to write it was not written.
+     */
+    public static final int SENTINEL_BITS = 0x7FC5A5A5;
+
+    /** Fills the buffer from the host with {@link #SENTINEL_BITS}; blocks until done. */
+    public void fillSentinel() {
+        float[] s = new float[size()];
+        java.util.Arrays.fill(s, Float.intBitsToFloat(SENTINEL_BITS));
+        write(s);
+    }
+
+    /**
+     * Checks, after a kernel that must write every element ran, that no element still holds the
+     * sentinel {@link #fillSentinel} put there; otherwise throws a {@link KernelDidNotRunException} naming
+     * {@code what}. Blocks until the queue has run up to the read.
+     */
+    public void requireWritten(String what) {
+        float[] v = read();
+        long left = 0;
+        for (float f : v) {
+            if (Float.floatToRawIntBits(f) == SENTINEL_BITS) {
+                left++;
+            }
+        }
+        if (left > 0) {
+            throw new KernelDidNotRunException(what, left, v.length, ctx.device());
+        }
+    }
+
     /** Reads one element. */
     public float read(long index) {
         float[] one = new float[1];

@@ -33,7 +33,75 @@ public record ClDevice(
         long localMemBytes,
         boolean fp16,
         boolean fp64,
-        String extensions) {
+        String extensions,
+        long[] maxWorkItemSizes,
+        boolean available,
+        boolean compilerAvailable) {
+
+    /**
+     * CL_DEVICE_TYPE_ALL as the unsigned 64-bit cl_device_type. LWJGL declares it as the int
+     * 0xFFFFFFFF, which widens to 0xFFFFFFFFFFFFFFFF when passed as a long; strict runtimes (Mesa's
+     * rusticl) reject that with CL_INVALID_DEVICE_TYPE.
+     */
+    public static final long DEVICE_TYPE_ALL = 0xFFFFFFFFL;
+
+    /** The smallest work-group limit the kernels are tested with (ClLimitsTest); below it a device is marked unsupported. */
+    public static final long MIN_WORK_GROUP = 64;
+
+    /** The smallest local memory the kernels are tested with (ClLimitsTest); below it a device is marked unsupported. */
+    public static final long MIN_LOCAL_MEM_BYTES = 16L << 10;
+
+    /**
+     * Why this device cannot run clstyle's kernels, one reason per entry; empty when it meets the
+     * minimum: available, with a compiler, OpenCL C 1.2 or later (programs are built with
+     * -cl-std=CL1.2), at least {@link #MIN_WORK_GROUP} work-items per group (and along dimension 0)
+     * and {@link #MIN_LOCAL_MEM_BYTES} of local memory.
+     */
+    public List<String> unmetRequirements() {
+        List<String> why = new ArrayList<>();
+        if (!available) {
+            why.add("the driver reports it unavailable (CL_DEVICE_AVAILABLE is false)");
+        }
+        if (!compilerAvailable) {
+            why.add("no OpenCL C compiler (CL_DEVICE_COMPILER_AVAILABLE is false)");
+        }
+        int[] c = openclCVersionNumber();
+        if (c == null || c[0] < 1 || (c[0] == 1 && c[1] < 2)) {
+            why.add("OpenCL C 1.2 or later needed, device reports \"" + openclCVersion.trim() + "\"");
+        }
+        if (maxWorkGroupSize < MIN_WORK_GROUP) {
+            why.add("max work-group size " + maxWorkGroupSize + " < " + MIN_WORK_GROUP);
+        } else if (maxWorkItemSizes.length > 0 && maxWorkItemSizes[0] < MIN_WORK_GROUP) {
+            why.add("max work-items along dimension 0 " + maxWorkItemSizes[0] + " < " + MIN_WORK_GROUP);
+        }
+        if (localMemBytes < MIN_LOCAL_MEM_BYTES) {
+            why.add("local memory " + localMemBytes + " bytes < " + MIN_LOCAL_MEM_BYTES);
+        }
+        return why;
+    }
+
+    /** Major and minor of "OpenCL C M.N ...", or null when the string does not parse. */
+    int[] openclCVersionNumber() {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("OpenCL C (\\d+)\\.(\\d+)").matcher(openclCVersion);
+        return m.find() ? new int[] {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))} : null;
+    }
+
+    /**
+     * This device as if it allowed at most {@code maxWorkGroup} work-items per group (and per
+     * dimension) and {@code localBytes} of local memory: ops choose their kernels from these limits
+     * and {@link ClKernel#launch} enforces them, so tests on a large CPU device check that every op
+     * fits a small GPU (32 KiB local memory, 256 work-items). Never raises a limit.
+     */
+    public ClDevice withLimits(long maxWorkGroup, long localBytes) {
+        long wg = Math.min(maxWorkGroup, maxWorkGroupSize);
+        long[] items = maxWorkItemSizes.clone();
+        for (int i = 0; i < items.length; i++) {
+            items[i] = Math.min(items[i], wg);
+        }
+        return new ClDevice(index, platformId, deviceId, platformName, name, vendor, type, driverVersion,
+                deviceVersion, openclCVersion, computeUnits, globalMemBytes, maxAllocBytes, wg,
+                Math.min(localBytes, localMemBytes), fp16, fp64, extensions, items, available, compilerAvailable);
+    }
 
     /** True for CL_DEVICE_TYPE_GPU devices. */
     public boolean isGpu() { return type.contains("GPU"); }
@@ -62,17 +130,30 @@ public record ClDevice(
             ClError.check(clGetPlatformIDs(platforms, (IntBuffer) null), "clGetPlatformIDs");
             for (int p = 0; p < platforms.capacity(); p++) {
                 long platform = platforms.get(p);
-                String platformName = platformString(platform, CL_PLATFORM_NAME);
-                IntBuffer nd = stack.mallocInt(1);
-                rc = clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, null, nd);
-                if (rc == -1 /* CL_DEVICE_NOT_FOUND */ || nd.get(0) == 0) {
+                String platformName;
+                try {
+                    platformName = platformString(platform, CL_PLATFORM_NAME);
+                } catch (ClException e) {
                     continue;
                 }
-                ClError.check(rc, "clGetDeviceIDs");
+                IntBuffer nd = stack.mallocInt(1);
+                nd.put(0, 0);
+                rc = clGetDeviceIDs(platform, DEVICE_TYPE_ALL, null, nd);
+                if (rc != CL_SUCCESS || nd.get(0) <= 0) {
+                    // CL_DEVICE_NOT_FOUND (a platform with no devices, e.g. rusticl without
+                    // RUSTICL_ENABLE) or a platform that fails: skip it, the others still work.
+                    continue;
+                }
                 PointerBuffer devices = stack.mallocPointer(nd.get(0));
-                ClError.check(clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, devices, (IntBuffer) null), "clGetDeviceIDs");
+                if (clGetDeviceIDs(platform, DEVICE_TYPE_ALL, devices, (IntBuffer) null) != CL_SUCCESS) {
+                    continue;
+                }
                 for (int d = 0; d < devices.capacity(); d++) {
-                    out.add(describe(out.size(), platform, platformName, devices.get(d)));
+                    try {
+                        out.add(describe(out.size(), platform, platformName, devices.get(d)));
+                    } catch (ClException e) {
+                        // A device that cannot even describe itself is of no use; keep the others.
+                    }
                 }
             }
         }
@@ -80,7 +161,8 @@ public record ClDevice(
     }
 
     /**
-     * Picks a device: null or blank gives the first GPU, else the first device; a number is an index
+     * Picks a device: null or blank gives the first GPU, else the first device (preferring devices
+     * that meet {@link #unmetRequirements the minimum}); a number is an index
      * into {@link #list()}; anything else matches a case-insensitive substring of the device or platform name.
      */
     public static ClDevice select(String spec) {
@@ -90,7 +172,10 @@ public record ClDevice(
                     "no OpenCL platform found: install a driver (on Debian: apt-get install pocl-opencl-icd)");
         }
         if (spec == null || spec.isBlank()) {
-            return all.stream().filter(ClDevice::isGpu).findFirst().orElse(all.get(0));
+            // The first GPU that meets the minimum, else the first device that does, else the first.
+            return all.stream().filter(d -> d.isGpu() && d.unmetRequirements().isEmpty()).findFirst()
+                    .or(() -> all.stream().filter(d -> d.unmetRequirements().isEmpty()).findFirst())
+                    .orElse(all.get(0));
         }
         String s = spec.trim();
         if (s.chars().allMatch(Character::isDigit)) {
@@ -135,7 +220,7 @@ public record ClDevice(
                 typeName(type),
                 deviceString(device, CL_DRIVER_VERSION),
                 deviceString(device, CL_DEVICE_VERSION),
-                deviceString(device, 0x103D /* CL_DEVICE_OPENCL_C_VERSION */),
+                optionalString(device, 0x103D /* CL_DEVICE_OPENCL_C_VERSION, OpenCL 1.1+ */),
                 (int) deviceInt(device, CL_DEVICE_MAX_COMPUTE_UNITS),
                 deviceLong(device, CL_DEVICE_GLOBAL_MEM_SIZE),
                 deviceLong(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE),
@@ -143,7 +228,24 @@ public record ClDevice(
                 deviceLong(device, CL_DEVICE_LOCAL_MEM_SIZE),
                 ext.contains("cl_khr_fp16"),
                 ext.contains("cl_khr_fp64"),
-                ext);
+                ext,
+                workItemSizes(device),
+                deviceInt(device, CL_DEVICE_AVAILABLE) != 0,
+                deviceInt(device, CL_DEVICE_COMPILER_AVAILABLE) != 0);
+    }
+
+    /** CL_DEVICE_MAX_WORK_ITEM_SIZES: one size_t per dimension. */
+    private static long[] workItemSizes(long device) {
+        int dims = (int) deviceInt(device, CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS);
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            PointerBuffer buf = stack.callocPointer(Math.max(1, dims));
+            ClError.check(clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_ITEM_SIZES, buf, null), "clGetDeviceInfo");
+            long[] out = new long[dims];
+            for (int i = 0; i < dims; i++) {
+                out[i] = buf.get(i);
+            }
+            return out;
+        }
     }
 
     private static String typeName(long type) {
@@ -166,6 +268,15 @@ public record ClDevice(
             } finally {
                 MemoryUtil.memFree(buf);
             }
+        }
+    }
+
+    /** A string query that older devices may not know: "" when the query fails. */
+    private static String optionalString(long device, int param) {
+        try {
+            return deviceString(device, param);
+        } catch (ClException e) {
+            return "";
         }
     }
 

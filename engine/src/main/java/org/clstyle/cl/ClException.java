@@ -16,6 +16,14 @@ public class ClException extends RuntimeException {
         this.detail = detail;
     }
 
+    /** A failure found by checking results rather than reported by a call: {@code message} as it is. */
+    protected ClException(String message, String call, int code, String detail) {
+        super(message);
+        this.call = call;
+        this.code = code;
+        this.detail = detail;
+    }
+
     public String call() { return call; }
 
     public int code() { return code; }

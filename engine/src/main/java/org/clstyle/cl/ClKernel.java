@@ -55,6 +55,7 @@ public final class ClKernel {
      */
     public long launch(long[] global, long[] local, Object... args) {
         setArgs(args);
+        checkLimits(global, local);
         int dims = global.length;
         try (MemoryStack stack = MemoryStack.stackPush()) {
             PointerBuffer g = stack.mallocPointer(dims);
@@ -88,6 +89,52 @@ public final class ClKernel {
             } finally {
                 clReleaseEvent(ev);
             }
+        }
+    }
+
+    /**
+     * Holds every launch to the limits {@link ClDevice} reports (which {@link ClDevice#withLimits} may
+     * lower below the real device's): a work-group larger than the device's, or along a dimension
+     * than its work-item limit, is CL_INVALID_WORK_GROUP_SIZE / CL_INVALID_WORK_ITEM_SIZE; local memory
+     * (static and arguments, CL_KERNEL_LOCAL_MEM_SIZE) beyond the device's is CL_OUT_OF_RESOURCES. The
+     * same codes a GPU driver returns, so the ops' step-down paths run the same way everywhere.
+     */
+    private void checkLimits(long[] global, long[] local) {
+        ClDevice dev = ctx.device();
+        String call = "clEnqueueNDRangeKernel(" + name + ", global " + describe(global)
+                + ", local " + (local == null ? "auto" : describe(local)) + ")";
+        if (local != null) {
+            long items = 1;
+            long[] most = dev.maxWorkItemSizes();
+            for (int i = 0; i < local.length; i++) {
+                if (local[i] < 1) {
+                    throw new ClException(call, -54, "local size " + local[i] + " along dimension " + i);
+                }
+                if (i < most.length && local[i] > most[i]) {
+                    throw new ClException(call, -55, "local size " + local[i] + " along dimension " + i
+                            + " exceeds the device's " + most[i]);
+                }
+                items *= local[i];
+            }
+            if (items > dev.maxWorkGroupSize()) {
+                throw new ClException(call, -54, "work-group of " + items + " work-items exceeds the device's "
+                        + dev.maxWorkGroupSize());
+            }
+        }
+        long localBytes = localMemSize();
+        if (localBytes > dev.localMemBytes()) {
+            throw new ClException(call, -5, "kernel needs " + localBytes + " bytes of local memory, the device has "
+                    + dev.localMemBytes());
+        }
+    }
+
+    /** CL_KERNEL_LOCAL_MEM_SIZE on the context's device: static __local arrays plus __local arguments set. */
+    public long localMemSize() {
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            LongBuffer size = stack.mallocLong(1);
+            ClError.check(clGetKernelWorkGroupInfo(kernel, ctx.device().deviceId(), CL_KERNEL_LOCAL_MEM_SIZE, size, null),
+                    "clGetKernelWorkGroupInfo(" + name + ", CL_KERNEL_LOCAL_MEM_SIZE)");
+            return size.get(0);
         }
     }
 

@@ -59,13 +59,13 @@ public enum Preset {
     },
     /**
      * The practitioner's article on doing better than the tutorial: the Gatys layers as the tutorial's
-     * code taps them (pre-ReLU), Adam, L1 for both terms. Its augmentation is not built yet.
+     * code taps them (pre-ReLU), Adam, L1 for both terms; transfer.Stylizer adds its augmentation (--augment medium).
      */
     PRACTICAL("vgg19", "adam", "content",
             "the practical-improvements article: Gatys layers (content conv4_2; style conv1_1 conv2_1 conv3_1 conv4_1 "
                     + "conv5_1, pre-ReLU as in the tutorial's code), L1 for content and style, Gram / (C*H*W), content 1, "
                     + "style 1e3 (clstyle's estimate for L1, not the article's number), no TV, max pooling, Adam from the "
-                    + "content image; the article's augmentation is not built yet") {
+                    + "content image, --augment medium (the article's scaled-down augmentation) unless --augment says otherwise") {
         @Override
         Recipe.Builder apply(Recipe.Builder b) {
             return b.contentWeight(1).contentLoss(Recipe.LossKind.L1).contentLayers(equal("conv4_2"))

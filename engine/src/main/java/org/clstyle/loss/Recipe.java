@@ -334,7 +334,7 @@ public record Recipe(Content content, Style style, Tv tv, Pooling pooling, List<
     /** Parses recipe JSON over {@code base}; a "preset" key is applied over base first unless {@code applyPreset} is false. */
     public static Recipe parse(String json, Recipe base, boolean applyPreset) {
         JsonNode root = tree(json);
-        checkFields("", root, Set.of("preset", "content", "style", "tv", "pooling", "style_blend"));
+        checkFields("", root, Set.of("preset", "content", "style", "tv", "pooling", "style_blend", "augment")); // "augment": transfer.Augmentation
         if (root.has("preset")) {
             Preset preset = Preset.parse("preset", text("preset", root.get("preset")));
             if (applyPreset) {

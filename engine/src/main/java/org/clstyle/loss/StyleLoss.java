@@ -4,6 +4,7 @@ import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.ops.Distance;
 import org.clstyle.ops.GramMatrix;
+import org.clstyle.tune.TuningTable;
 import org.clstyle.ops.VectorOps;
 
 /**
@@ -31,7 +32,7 @@ public final class StyleLoss {
         this.loss = kind;
         this.norm = norm;
         this.distance = new Distance(ctx);
-        this.gram = new GramMatrix(ctx);
+        this.gram = new GramMatrix(ctx, TuningTable.load(ctx.device()));
         this.vectors = new VectorOps(ctx);
         this.target = ctx.buffer(channels, channels);
         this.g = ctx.buffer(channels, channels);

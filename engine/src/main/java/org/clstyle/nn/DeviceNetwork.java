@@ -11,9 +11,11 @@ import java.util.Set;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.ops.Conv3x3;
+import org.clstyle.ops.OpSettings;
 import org.clstyle.ops.Pool2x2;
 import org.clstyle.ops.Relu;
 import org.clstyle.ops.VectorOps;
+import org.clstyle.tune.TuningTable;
 
 /**
  * A {@link Network} on the device: forward to the deepest node a caller reads, keeping every node the
@@ -77,9 +79,10 @@ public final class DeviceNetwork implements AutoCloseable {
                 throw new IllegalArgumentException(network.name() + ": DeviceNetwork has no kernel for " + n.name() + " (" + l + ")");
             }
         }
-        this.conv = new Conv3x3(ctx);
-        this.relu = new Relu(ctx);
-        this.pool = new Pool2x2(ctx);
+        OpSettings tuning = TuningTable.load(ctx.device()); // the device's tuned settings, empty when untuned
+        this.conv = new Conv3x3(ctx, tuning);
+        this.relu = new Relu(ctx, tuning);
+        this.pool = new Pool2x2(ctx, tuning);
         this.vectors = new VectorOps(ctx);
     }
 

@@ -11,9 +11,6 @@ import org.clstyle.cl.ClContext;
 import org.clstyle.cl.ClDevice;
 import org.clstyle.cl.ClKernel;
 import org.clstyle.cl.ClProgram;
-import org.clstyle.tune.ShapeClass;
-import org.clstyle.tune.TunedInstances;
-import org.clstyle.tune.TuningTable;
 
 /**
  * 3x3 convolution, stride 1, zero padding 1, bias, optional fused ReLU. Tensors are single images:
@@ -109,19 +106,26 @@ public final class Conv3x3 {
     private final Map<ClBuffer, ClBuffer[]> packed = new IdentityHashMap<>();
     /** Padded input of the direct variant, [capacity] floats used as [H+2, C, WP]. */
     private ClBuffer scratch;
+    /** Whether a forward of this instance was checked to write its whole output (once per instance). */
+    private boolean outputVerified;
     /** Per shape class instances from the device's tuning table; null unless made by {@link #Conv3x3(ClContext)}. */
     private TunedInstances<Conv3x3> tuned;
 
     /** The device's tuning-table name for instances that choose their variant per layer. */
     public static final String PER_LAYER = "PER_LAYER";
 
-    /**
-     * The default: the variant chosen per layer for this device, with the settings of the device's
-     * tuning table (clstyle tune) for each call's shape class, where there is one.
-     */
+    /** The variant chosen per layer for this device, with the built-in defaults. */
     public Conv3x3(ClContext ctx) {
+        this(ctx, OpSettings.NONE);
+    }
+
+    /**
+     * The variant chosen per layer for this device, with {@code settings} (the device's tuning table,
+     * chosen by tune/) for each call's shape class, where it has one.
+     */
+    public Conv3x3(ClContext ctx, OpSettings settings) {
         this(ctx, Map.of(), Variant.forDevice(ctx.device()), true);
-        this.tuned = new TunedInstances<>(TuningTable.load(ctx.device()), ShapeClass.CONV, this, PER_LAYER,
+        this.tuned = new TunedInstances<>(settings, ShapeClass.CONV, this, PER_LAYER,
                 (v, m) -> v.equals(PER_LAYER) ? new Conv3x3(ctx, m) : new Conv3x3(ctx, m, Variant.valueOf(v)));
     }
 
@@ -198,8 +202,26 @@ public final class Conv3x3 {
         return 2.0 * cout * cin * 9 * h * w;
     }
 
-    /** y = conv(x, weight) + bias, then ReLU when {@code relu}. */
+    /**
+     * y = conv(x, weight) + bias, then ReLU when {@code relu}. The first forward of each instance
+     * checks that the kernels wrote every element of y (see {@link ClBuffer#requireWritten}): a
+     * runtime whose kernels silently do not run stops there instead of producing a loss of 0.
+     */
     public void forward(ClBuffer x, ClBuffer weight, ClBuffer bias, ClBuffer y, boolean relu) {
+        if (outputVerified) {
+            forwardUnverified(x, weight, bias, y, relu);
+            return;
+        }
+        Shape s = shapes("forward", x, "x", weight, bias);
+        expect("forward", "y", y, s.cout, s.h, s.w);
+        y.fillSentinel();
+        forwardUnverified(x, weight, bias, y, relu);
+        y.requireWritten("conv3x3 forward (" + variantFor(s.cin, s.cout, s.h, s.w) + ", " + s.cin + " -> " + s.cout
+                + " channels, " + s.h + "x" + s.w + ")");
+        outputVerified = true;
+    }
+
+    private void forwardUnverified(ClBuffer x, ClBuffer weight, ClBuffer bias, ClBuffer y, boolean relu) {
         Shape s = shapes("forward", x, "x", weight, bias);
         expect("forward", "y", y, s.cout, s.h, s.w);
         Conv3x3 t = tunedFor(s);

@@ -9,9 +9,6 @@ import org.clstyle.cl.ClContext;
 import org.clstyle.cl.ClDevice;
 import org.clstyle.cl.ClKernel;
 import org.clstyle.cl.ClProgram;
-import org.clstyle.tune.ShapeClass;
-import org.clstyle.tune.TunedInstances;
-import org.clstyle.tune.TuningTable;
 
 /**
  * Gram matrix of a feature map, G = F F^T / n with F viewed as [C, N] (N = all elements after the
@@ -94,8 +91,17 @@ public final class GramMatrix {
     private final int splitGroups;
     private final int forcedChunks;
 
+    /** The variant for this device with the built-in defaults. */
     public GramMatrix(ClContext ctx) {
-        this(ctx, Map.of(), Variant.forDevice(ctx.device()), true);
+        this(ctx, OpSettings.NONE);
+    }
+
+    /**
+     * The variant for this device, with {@code settings} (the device's tuning table, chosen by tune/)
+     * for each call's shape class, where it has one.
+     */
+    public GramMatrix(ClContext ctx, OpSettings settings) {
+        this(ctx, Map.of(), Variant.forDevice(ctx.device()), settings);
     }
 
     /**
@@ -108,10 +114,10 @@ public final class GramMatrix {
 
     /** As {@link #GramMatrix(ClContext, Map)} with the implementation forced. */
     public GramMatrix(ClContext ctx, Map<String, ?> defines, Variant variant) {
-        this(ctx, defines, variant, false);
+        this(ctx, defines, variant, null);
     }
 
-    private GramMatrix(ClContext ctx, Map<String, ?> defines, Variant variant, boolean tune) {
+    private GramMatrix(ClContext ctx, Map<String, ?> defines, Variant variant, OpSettings settings) {
         this.ctx = ctx;
         this.variant = variant;
         Map<String, Object> rest = new HashMap<>(defines);
@@ -134,7 +140,7 @@ public final class GramMatrix {
         if (kcOverride % 8 != 0) {
             throw new IllegalArgumentException("gram define GRAM_KC=" + kcOverride + ": must be a multiple of 8");
         }
-        this.tuned = tune ? new TunedInstances<>(TuningTable.load(ctx.device()), ShapeClass.GRAM, this, variant.name(),
+        this.tuned = settings != null ? new TunedInstances<>(settings, ShapeClass.GRAM, this, variant.name(),
                 (v, m) -> new GramMatrix(ctx, m, Variant.valueOf(v))) : null;
     }
 

@@ -7,9 +7,6 @@ import org.clstyle.cl.ClContext;
 import org.clstyle.cl.ClDevice;
 import org.clstyle.cl.ClKernel;
 import org.clstyle.cl.ClProgram;
-import org.clstyle.tune.ShapeClass;
-import org.clstyle.tune.TunedInstances;
-import org.clstyle.tune.TuningTable;
 
 /**
  * 2x2 max and average pooling with stride 2 over [C, H, W] (kernels/pool.cl). Output [C, H/2, W/2]
@@ -45,8 +42,17 @@ public final class Pool2x2 {
     /** Per shape class instances from the device's tuning table; null for explicitly configured instances. */
     private final TunedInstances<Pool2x2> tuned;
 
+    /** The variant for this device with the built-in defaults. */
     public Pool2x2(ClContext ctx) {
-        this(ctx, Variant.forDevice(ctx.device()), Map.of(), true);
+        this(ctx, OpSettings.NONE);
+    }
+
+    /**
+     * The variant for this device, with {@code settings} (the device's tuning table, chosen by tune/)
+     * for each call's shape class, where it has one.
+     */
+    public Pool2x2(ClContext ctx, OpSettings settings) {
+        this(ctx, Variant.forDevice(ctx.device()), Map.of(), settings);
     }
 
     /**
@@ -54,10 +60,10 @@ public final class Pool2x2 {
      * kernels) and POOL_WG, the row variant's work-items per group (host side).
      */
     public Pool2x2(ClContext ctx, Variant variant, Map<String, ?> defines) {
-        this(ctx, variant, defines, false);
+        this(ctx, variant, defines, null);
     }
 
-    private Pool2x2(ClContext ctx, Variant variant, Map<String, ?> defines, boolean tune) {
+    private Pool2x2(ClContext ctx, Variant variant, Map<String, ?> defines, OpSettings settings) {
         this.ctx = ctx;
         this.variant = variant;
         Map<String, Object> kernelDefines = new HashMap<>(defines);
@@ -67,7 +73,7 @@ public final class Pool2x2 {
             throw new IllegalArgumentException("Pool2x2: POOL_WG must be positive but is " + rowsGroup);
         }
         this.program = ctx.program("pool", kernelDefines);
-        this.tuned = tune ? new TunedInstances<>(TuningTable.load(ctx.device()), ShapeClass.POOL, this, variant.name(),
+        this.tuned = settings != null ? new TunedInstances<>(settings, ShapeClass.POOL, this, variant.name(),
                 (v, m) -> new Pool2x2(ctx, Variant.valueOf(v), m)) : null;
     }
 

@@ -6,9 +6,6 @@ import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.cl.ClDevice;
 import org.clstyle.cl.ClProgram;
-import org.clstyle.tune.ShapeClass;
-import org.clstyle.tune.TunedInstances;
-import org.clstyle.tune.TuningTable;
 
 /**
  * Rectified linear unit, elementwise over buffers of any (equal) shape (kernels/relu.cl). Two kernel
@@ -41,16 +38,25 @@ public final class Relu {
     /** Per shape class instances from the device's tuning table; null for explicitly configured instances. */
     private final TunedInstances<Relu> tuned;
 
+    /** The variant for this device with the built-in defaults. */
     public Relu(ClContext ctx) {
-        this(ctx, Variant.forDevice(ctx.device()), Map.of(), true);
+        this(ctx, OpSettings.NONE);
+    }
+
+    /**
+     * The variant for this device, with {@code settings} (the device's tuning table, chosen by tune/)
+     * for each call's shape class, where it has one.
+     */
+    public Relu(ClContext ctx, OpSettings settings) {
+        this(ctx, Variant.forDevice(ctx.device()), Map.of(), settings);
     }
 
     /** With an explicit variant and kernel defines (RELU_CHUNK, a positive multiple of 8). */
     public Relu(ClContext ctx, Variant variant, Map<String, ?> defines) {
-        this(ctx, variant, defines, false);
+        this(ctx, variant, defines, null);
     }
 
-    private Relu(ClContext ctx, Variant variant, Map<String, ?> defines, boolean tune) {
+    private Relu(ClContext ctx, Variant variant, Map<String, ?> defines, OpSettings settings) {
         this.ctx = ctx;
         this.variant = variant;
         Map<String, Object> d = new HashMap<>(defines);
@@ -60,7 +66,7 @@ public final class Relu {
             throw new IllegalArgumentException("Relu: RELU_CHUNK must be a positive multiple of 8 but is " + chunk);
         }
         this.program = ctx.program("relu", d);
-        this.tuned = tune ? new TunedInstances<>(TuningTable.load(ctx.device()), ShapeClass.RELU, this, variant.name(),
+        this.tuned = settings != null ? new TunedInstances<>(settings, ShapeClass.RELU, this, variant.name(),
                 (v, m) -> new Relu(ctx, Variant.valueOf(v), m)) : null;
     }
 

@@ -9,6 +9,8 @@ import java.util.SplittableRandom;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.ops.Conv3x3;
+import org.clstyle.ops.OpSettings;
+import org.clstyle.tune.TuningTable;
 import org.clstyle.ops.Distance;
 import org.clstyle.ops.GramMatrix;
 import org.clstyle.ops.Pool2x2;
@@ -98,9 +100,10 @@ public final class IterationBench implements AutoCloseable {
         }
         this.ctx = ctx;
         this.size = size;
-        conv = new Conv3x3(ctx);
-        gram = new GramMatrix(ctx);
-        pool = new Pool2x2(ctx);
+        OpSettings tuning = TuningTable.load(ctx.device());
+        conv = new Conv3x3(ctx, tuning);
+        gram = new GramMatrix(ctx, tuning);
+        pool = new Pool2x2(ctx, tuning);
         distance = new Distance(ctx);
         SplittableRandom rnd = new SplittableRandom(seed);
         int n = LAYERS.size();

@@ -50,7 +50,9 @@ public record StylizeSettings(
         boolean installShutdownHook,
         long deviceMemoryLimit,
         long maxPixels,
-        int lbfgsHistory) {
+        int lbfgsHistory,
+        Augmentation augmentation,
+        Path logJson) {
 
     /** The optimiser: L-BFGS (PyTorch's, fixed step 1 unless line search) or Adam. */
     public enum Optimizer {
@@ -122,6 +124,8 @@ public record StylizeSettings(
         private long deviceMemoryLimit;
         private long maxPixels = org.clstyle.image.Images.DEFAULT_MAX_PIXELS;
         private int lbfgsHistory = DEFAULT_LBFGS_HISTORY;
+        private Augmentation augmentation; // null: the recipe file's "augment", else none
+        private Path logJson;
 
         Builder() { }
 
@@ -135,6 +139,7 @@ public record StylizeSettings(
             scales = s.scales; normalizeGradients = s.normalizeGradients; saveEvery = s.saveEvery;
             installShutdownHook = s.installShutdownHook; deviceMemoryLimit = s.deviceMemoryLimit;
             maxPixels = s.maxPixels; lbfgsHistory = s.lbfgsHistory;
+            augmentation = s.augmentation; logJson = s.logJson;
         }
 
         public Builder content(Path v) { content = v; return this; }
@@ -184,6 +189,12 @@ public record StylizeSettings(
         public Builder maxPixels(long v) { maxPixels = v; return this; }
         /** L-BFGS history size (--lbfgs-history). */
         public Builder lbfgsHistory(int v) { lbfgsHistory = v; return this; }
+        /** Per-step augmentation (--augment, --augment-seed, --pad-edges); null: the recipe's, else none. */
+        public Builder augmentation(Augmentation v) { augmentation = v; return this; }
+        /** --log-json: one JSON object per iteration into this file (null: no log). */
+        public Builder logJson(Path v) { logJson = v; return this; }
+        /** Applies {@code f} to this builder (lets a caller's option group set its fields in a chain). */
+        public Builder apply(java.util.function.UnaryOperator<Builder> f) { return f.apply(this); }
 
         /** Validated settings; IllegalArgumentException with one line naming the option otherwise. */
         public StylizeSettings build() {
@@ -278,7 +289,7 @@ public record StylizeSettings(
             return new StylizeSettings(content, styles, output, weights, device, recipe, effectivePreset, contentWeight,
                     styleWeight, tvWeight, contentLayers, styleLayers, loss, gram, pooling, styleBlend, iterations, opt, lr,
                     lineSearch, size, width, height, styleScale, start, seed, originalColors, scales, normalizeGradients,
-                    saveEvery, installShutdownHook, deviceMemoryLimit, maxPixels, lbfgsHistory);
+                    saveEvery, installShutdownHook, deviceMemoryLimit, maxPixels, lbfgsHistory, augmentation, logJson);
         }
 
         private static void checkWeight(String option, Double w) {

@@ -62,6 +62,9 @@ public final class Stylizer {
     private final Object pauseLock = new Object();
     private String nonFinite; // the loss went non-finite: what happened and what to lower; no further scales
     private final CountDownLatch finished = new CountDownLatch(1);
+    private Augmentation augmentation = Augmentation.NONE; // resolved per run: the flags, else the recipe's
+    private SplittableRandom augmentRng;                    // one stream of views over all scales
+    private IterationLog log;                               // --log-json, or null
 
     public Stylizer(StylizeSettings settings, ProgressListener listener) {
         this.s = settings;
@@ -339,6 +342,18 @@ public final class Stylizer {
             }
         }
 
+        try {
+            augmentation = resolveAugmentation(s);
+        } catch (IllegalArgumentException e) {
+            throw new StylizeException(e.getMessage(), e);
+        }
+        augmentRng = new SplittableRandom(augmentation.seed());
+        if (augmentation.enabled()) {
+            listener.onNote("augmenting every step: " + augmentation.describe(finalW, finalH)
+                    + (s.optimizer() == StylizeSettings.Optimizer.LBFGS ? "; " + LBFGS_AUGMENT_NOTE : ""));
+        }
+        log = s.logJson() == null ? null : IterationLog.open(s.logJson(), recipe);
+
         ClDevice device;
         try {
             device = ClDevice.select(s.device());
@@ -346,7 +361,8 @@ public final class Stylizer {
             throw new StylizeException(e.getMessage(), e);
         }
         long[] styleWh = largestStyle(styles, finalW, finalH);
-        checkMemory(device, weights, finalW, finalH, styleWh);
+        int viewPad = augmentation.enabled() ? augmentation.pad(finalW, finalH) : 0; // the network sees the padded view
+        checkMemory(device, weights, finalW + 2 * viewPad, finalH + 2 * viewPad, styleWh);
 
         long t0 = System.nanoTime();
         int total = scales * s.iterations();
@@ -399,6 +415,10 @@ public final class Stylizer {
         } catch (OutOfMemoryError e) {
             throw new StylizeException("out of Java heap memory for a " + finalW + "x" + finalH
                     + " image; try a smaller --size (or raise -Xmx through CLSTYLE_JAVA_OPTS)", e);
+        } finally {
+            if (log != null) {
+                log.writeOrNote(listener);
+            }
         }
         boolean interrupted = stopRequested;
         if (imageIteration == 0 || current == null) {
@@ -447,7 +467,19 @@ public final class Stylizer {
         VectorOps vectors = new VectorOps(ctx);
         Projection clamp = x -> imageOps.clamp(x, 0f, 1f);
         int[] shape = {3, h, w};
-        try (LossFunction loss = new LossFunction(ctx, weights, recipe, contentK == null ? null : contentK.data(), h, w,
+        int finalW = sizes[sizes.length - 1][0], finalH = sizes[sizes.length - 1][1];
+        int pad = (int) Math.round(augmentation.pad(finalW, finalH) * (double) w / finalW);
+        AugmentedView view = augmentation.enabled()
+                ? new AugmentedView(ctx, augmentation, w, h, pad, augmentation.shift() * w / finalW, augmentRng) : null;
+        if (view == null) {
+            pad = 0;
+        }
+        // The network sees the image through each step's view, padded by P pixels of its own reflection;
+        // the content target is reflected into the same border. The optimised image stays [3, H, W].
+        FloatImage lossContent = contentK == null || pad == 0 ? contentK : AugmentedView.padReflect(contentK, pad);
+        try (AugmentedView augmented = view;
+                LossFunction loss = new LossFunction(ctx, weights, recipe, lossContent == null ? null : lossContent.data(),
+                        h + 2 * pad, w + 2 * pad,
                         styleData, styleHW, s.normalizeGradients());
                 ClBuffer x = ctx.buffer(start.data(), shape);          // [3, H, W] the image being optimised
                 ClBuffer lastGood = ctx.buffer(shape);                  // [3, H, W] the last image with a finite loss
@@ -458,11 +490,19 @@ public final class Stylizer {
                                 s.iterations(), clamp)
                         : null;
                 Adam adam = s.optimizer() == StylizeSettings.Optimizer.ADAM
-                        ? new Adam(ctx, shape, Adam.Options.withLr(s.effectiveLr()), clamp) : null) {
-            Objective objective = (xb, gb) -> {
+                        ? new Adam(ctx, shape, Adam.Options.withLr(s.effectiveLr()), clamp) : null;
+                ClBuffer stepDiff = log == null ? null : ctx.buffer(shape)) {
+            Objective lossObjective = (xb, gb) -> {
                 LossValues v = loss.evaluate(xb, gb);
                 last[0] = v;
                 return v.total();
+            };
+            double[] gradNorm = {Double.NaN};
+            Objective warped = augmented == null ? lossObjective : augmented.wrap(lossObjective);
+            Objective objective = log == null ? warped : (xb, gb) -> {
+                double v = warped.evaluate(xb, gb);
+                gradNorm[0] = Math.sqrt(vectors.dot(gb, gb));
+                return v;
             };
             clamp.apply(x);
             vectors.copy(x, lastGood);
@@ -476,6 +516,9 @@ public final class Stylizer {
                 }
                 double value;
                 String converged = null;
+                if (augmented != null) {
+                    augmented.next();
+                }
                 if (lbfgs != null) {
                     Lbfgs.Step st = lbfgs.step(x, objective);
                     value = st.loss();
@@ -488,6 +531,12 @@ public final class Stylizer {
                     nonFinite = "the loss became " + value + " at iteration " + (done + 1) + "; " + whatToLower(recipe, weights);
                     stopReason = nonFinite;
                     break;
+                }
+                double stepNorm = Double.NaN;
+                if (log != null) {
+                    vectors.copy(x, stepDiff);
+                    vectors.axpy(-1f, lbfgs != null ? lastGood : preStep, stepDiff); // the image before this step
+                    stepNorm = Math.sqrt(vectors.dot(stepDiff, stepDiff));
                 }
                 if (lbfgs != null) {
                     vectors.copy(x, lastGood); // L-BFGS reports the loss after its step
@@ -505,6 +554,10 @@ public final class Stylizer {
                 }
                 listener.onIteration(new ProgressListener.Progress(k + 1, sizes.length, w, h, done, total, last[0],
                         weighted(recipe, last[0]), Duration.ofNanos(now - t0), Duration.ofMillis((long) (eta * 1000))));
+                if (log != null) {
+                    log.add(k + 1, w, h, done, (now - t0) / 1e9, last[0], gradNorm[0], stepNorm, s.effectiveLr(),
+                            augmented == null ? null : augmented.drawn());
+                }
                 if (done == 2 && i == 2) {
                     // The estimate from the second iteration alone: the first also builds kernels (once).
                     double second = (now - iterationStart) / 1e9;
@@ -547,6 +600,31 @@ public final class Stylizer {
             }
             return new ScaleOutcome(new FloatImage(w, h, lastGood.read()), done, last[0], stopReason, goodIteration);
         }
+    }
+
+    /**
+     * How L-BFGS copes with a stochastic objective: it does not. Its history pairs y = g(x_k+1) - g(x_k)
+     * come from two different views, so the curvature is noise; resetting the history each step leaves
+     * only its tiny first step (lr * min(1, 1/|g|_1)), and holding a view for 10 or 50 steps measured
+     * worse than Adam (README, Augmentation). So the run goes on, with this warning.
+     */
+    static final String LBFGS_AUGMENT_NOTE = "L-BFGS's curvature pairs mix two different views every step, so its "
+            + "loss swings by orders of magnitude (measured, see README); use --optimizer adam with --augment";
+
+    /**
+     * The augmentation in effect: the flags' (StylizeSettings.augmentation), else the recipe file's, else
+     * the practical preset's (medium: the article's scaled-down Feature Visualization strengths), else none.
+     */
+    static Augmentation resolveAugmentation(StylizeSettings s) {
+        if (s.augmentation() != null) {
+            return s.augmentation();
+        }
+        Augmentation fromRecipe = s.recipe() == null ? null : Augmentation.fromRecipe(s.recipe());
+        if (fromRecipe != null) {
+            return fromRecipe;
+        }
+        return s.preset() == org.clstyle.loss.Preset.PRACTICAL ? Augmentation.parse("--preset practical", "medium")
+                : Augmentation.NONE;
     }
 
     private static boolean allFinite(float[] v) {

@@ -1,5 +1,6 @@
 package org.clstyle.tune;
 
+import org.clstyle.ops.ShapeClass;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

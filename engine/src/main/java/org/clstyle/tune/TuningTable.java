@@ -1,5 +1,8 @@
 package org.clstyle.tune;
 
+import org.clstyle.ops.OpSettings;
+import org.clstyle.ops.ShapeClass;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -26,7 +29,7 @@ import org.clstyle.io.AtomicFile;
  * A missing, unreadable or malformed file, or one of another format version, gives an empty table,
  * which means: the ops' own defaults everywhere.
  */
-public final class TuningTable {
+public final class TuningTable implements OpSettings {
     /** Bumped when the meaning of stored defines changes; files of another version are ignored. */
     public static final int FORMAT = 1;
 
@@ -96,15 +99,18 @@ public final class TuningTable {
     /** Why the file on disk was ignored, if it was. */
     public Optional<String> problem() { return Optional.ofNullable(problem); }
 
+    @Override
     public boolean isEmpty() { return ops.isEmpty(); }
 
     /** The tuned define overrides for calls of class {@code c} of {@code op}; empty when untuned. */
+    @Override
     public Map<String, Object> definesFor(String op, ShapeClass c) {
         Entry e = entry(op, c);
         return e == null ? Map.of() : e.defines();
     }
 
     /** The tuned variant (the enum constant's name) for class {@code c} of {@code op}, if one was stored. */
+    @Override
     public Optional<String> variantFor(String op, ShapeClass c) {
         Entry e = entry(op, c);
         return e == null ? Optional.empty() : Optional.ofNullable(e.variant());

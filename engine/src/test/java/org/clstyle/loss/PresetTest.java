@@ -57,7 +57,7 @@ class PresetTest {
         assertEquals(Map.of("conv4_2", 1.0), p.content().layers());
         assertEquals(List.of("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"), List.copyOf(p.style().layers().keySet()));
         assertEquals("adam", Preset.PRACTICAL.optimizer());
-        assertTrue(Preset.PRACTICAL.description().contains("augmentation is not built yet"));
+        assertTrue(Preset.PRACTICAL.description().contains("--augment medium"));
         Recipe v = Preset.VGG16.recipe(CAFFE_DEFAULTS);
         assertEquals(Map.of("relu3_3", 1.0), v.content().layers());
         assertEquals(List.of("relu1_2", "relu2_2", "relu3_3", "relu4_3"), List.copyOf(v.style().layers().keySet()));

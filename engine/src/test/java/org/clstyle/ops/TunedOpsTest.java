@@ -9,7 +9,6 @@ import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.reference.ReluReference;
 import org.clstyle.testing.Tensors;
-import org.clstyle.tune.ShapeClass;
 import org.clstyle.tune.TuningTable;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -35,13 +34,13 @@ class TunedOpsTest {
     }
 
     @Test
-    void defaultConstructorFollowsTheTuningTable() throws Exception {
+    void reluFollowsTheTuningTableItIsGiven() throws Exception {
         TuningTable table = new TuningTable(ctx.device().name(), ctx.device().driverVersion());
         Relu.Variant v = Relu.Variant.forDevice(ctx.device());
         table.put(ShapeClass.RELU, ShapeClass.relu(1L << 21), new TuningTable.Entry(v.name(), Map.of("RELU_CHUNK", 64), 1, 1));
         table.save(TuningTable.cacheRoot());
 
-        Relu relu = new Relu(ctx);
+        Relu relu = new Relu(ctx, TuningTable.load(ctx.device()));
         int small = 3 * 7 * 5, large = (1 << 21) + 3;
         for (int n : new int[] {small, large}) {
             float[] x = Tensors.uniform(n, n, -1, 1);
@@ -62,7 +61,7 @@ class TunedOpsTest {
                 new TuningTable.Entry(Conv3x3.PER_LAYER, Map.of("MR", 4, "NV", 1), 1, 1));
         table.save(TuningTable.cacheRoot());
 
-        Conv3x3 conv = new Conv3x3(ctx);
+        Conv3x3 conv = new Conv3x3(ctx, TuningTable.load(ctx.device()));
         double[] x = Tensors.toDouble(Tensors.uniform(1, cin * h * w, -1, 1));
         double[] wt = Tensors.toDouble(Tensors.uniform(2, cout * cin * 9, -1, 1));
         double[] b = Tensors.toDouble(Tensors.uniform(3, cout, -1, 1));

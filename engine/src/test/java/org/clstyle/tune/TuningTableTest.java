@@ -1,5 +1,6 @@
 package org.clstyle.tune;
 
+import org.clstyle.ops.ShapeClass;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;

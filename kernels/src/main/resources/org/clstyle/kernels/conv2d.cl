@@ -78,20 +78,10 @@ void conv2d_forward(__global const float* x, __global const float* w, __global c
         GEMM_BARRIER();
     }
 
-    float res[WPT_M][WPT_N];
-    gemm_result(acc, res);
-    for (int i = 0; i < WPT_M; i++) {
-        int m = m0 + GEMM_ROW(ty, i);
-        if (m >= cout) continue;
-        float bv = hasBias ? bias[m] : 0.0f;
-        for (int j = 0; j < WPT_N; j++) {
-            int col = n0 + GEMM_COL(tx, j);
-            if (col < ncols) {
-                int b = col / howo, p = col - b * howo;
-                y[(b * cout + m) * howo + p] = res[i][j] + bv;
-            }
-        }
-    }
+#define STORE_Y(m, col, v) { const int b_ = (col) / howo; \
+        y[(b_ * cout + (m)) * howo + (col) - b_ * howo] = (v) + (hasBias ? bias[m] : 0.0f); }
+    GEMM_STORE(acc, m0, n0, cout, ncols, STORE_Y);
+#undef STORE_Y
 }
 
 // dx [N, Cin, H, W] = gradient of the forward w.r.t. x given dy [N, Cout, Ho, Wo]; overwrites dx.
@@ -163,19 +153,9 @@ void conv2d_backward_input(__global const float* dy, __global const float* w, __
         GEMM_BARRIER();
     }
 
-    float res[WPT_M][WPT_N];
-    gemm_result(acc, res);
-    for (int i = 0; i < WPT_M; i++) {
-        int m = m0 + GEMM_ROW(ty, i);
-        if (m >= cin) continue;
-        for (int j = 0; j < WPT_N; j++) {
-            int col = n0 + GEMM_COL(tx, j);
-            if (col < ncols) {
-                int b = col / hw, p = col - b * hw;
-                dx[(b * cin + m) * hw + p] = res[i][j];
-            }
-        }
-    }
+#define STORE_DX(m, col, v) { const int b_ = (col) / hw; dx[(b_ * cin + (m)) * hw + (col) - b_ * hw] = (v); }
+    GEMM_STORE(acc, m0, n0, cin, ncols, STORE_DX);
+#undef STORE_DX
 }
 
 // The input gradient of a strided convolution, one phase at a time: input pixels (i, j) with
@@ -249,20 +229,10 @@ void conv2d_backward_input_phase(__global const float* dy, __global const float*
         GEMM_BARRIER();
     }
 
-    float res[WPT_M][WPT_N];
-    gemm_result(acc, res);
-    for (int i = 0; i < WPT_M; i++) {
-        int m = m0 + GEMM_ROW(ty, i);
-        if (m >= cin) continue;
-        for (int j = 0; j < WPT_N; j++) {
-            int col = n0 + GEMM_COL(tx, j);
-            if (col < ncols) {
-                int b = col / pq, p = col - b * pq, a = p / wq;
-                int ii = i0 + a * stride, jj = j0 + (p - a * wq) * stride;
-                dx[(b * cin + m) * hw + ii * wd + jj] = res[i][j];
-            }
-        }
-    }
+#define STORE_DX(m, col, v) { const int b_ = (col) / pq, p_ = (col) - b_ * pq, a_ = p_ / wq; \
+        dx[(b_ * cin + (m)) * hw + (i0 + a_ * stride) * wd + j0 + (p_ - a_ * wq) * stride] = (v); }
+    GEMM_STORE(acc, m0, n0, cin, ncols, STORE_DX);
+#undef STORE_DX
 }
 
 // Partial weight gradients: split z = get_group_id(2) sums the pixels q in [z*chunk, (z+1)*chunk) of
@@ -323,17 +293,10 @@ void conv2d_backward_weight(__global const float* x, __global const float* dy, _
         GEMM_BARRIER();
     }
 
-    float res[WPT_M][WPT_N];
-    gemm_result(acc, res);
     __global float* out = part + (size_t) z * cout * ncols;
-    for (int i = 0; i < WPT_M; i++) {
-        int m = m0 + GEMM_ROW(ty, i);
-        if (m >= cout) continue;
-        for (int j = 0; j < WPT_N; j++) {
-            int col = n0 + GEMM_COL(tx, j);
-            if (col < ncols) out[m * ncols + col] = res[i][j];
-        }
-    }
+#define STORE_PART(m, col, v) out[(m) * ncols + (col)] = (v)
+    GEMM_STORE(acc, m0, n0, cout, ncols, STORE_PART);
+#undef STORE_PART
 }
 
 // dw[e] = sum over z = 0 .. splits-1 (in that order) of part[z, e]; e < count.

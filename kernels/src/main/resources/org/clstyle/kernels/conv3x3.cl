@@ -63,20 +63,9 @@ void conv3x3_forward(__global const float* x, __global const float* w, __global 
         GEMM_BARRIER();
     }
 
-    float res[WPT_M][WPT_N];
-    gemm_result(acc, res);
-    for (int i = 0; i < WPT_M; i++) {
-        int m = m0 + GEMM_ROW(ty, i);
-        if (m >= cout) continue;
-        float b = bias[m];
-        for (int j = 0; j < WPT_N; j++) {
-            int n = n0 + GEMM_COL(tx, j);
-            if (n < hw) {
-                float v = res[i][j] + b;
-                y[m * hw + n] = (relu && v < 0.0f) ? 0.0f : v;
-            }
-        }
-    }
+#define STORE_Y(m, n, v) { const float t_ = (v) + bias[m]; y[(m) * hw + (n)] = (relu && t_ < 0.0f) ? 0.0f : t_; }
+    GEMM_STORE(acc, m0, n0, cout, hw, STORE_Y);
+#undef STORE_Y
 }
 
 // dx [Cin, H, W] = gradient of the forward w.r.t. x, given dy [Cout, H, W]; when mask != 0, dy is
@@ -135,16 +124,9 @@ void conv3x3_backward_input(__global const float* dy, __global const float* w, _
         GEMM_BARRIER();
     }
 
-    float res[WPT_M][WPT_N];
-    gemm_result(acc, res);
-    for (int i = 0; i < WPT_M; i++) {
-        int m = m0 + GEMM_ROW(ty, i);
-        if (m >= cin) continue;
-        for (int j = 0; j < WPT_N; j++) {
-            int n = n0 + GEMM_COL(tx, j);
-            if (n < hw) dx[m * hw + n] = res[i][j];
-        }
-    }
+#define STORE_DX(m, n, v) dx[(m) * hw + (n)] = (v)
+    GEMM_STORE(acc, m0, n0, cin, hw, STORE_DX);
+#undef STORE_DX
 }
 
 // dw [Cout, Cin, 3, 3] = sum over pixels of dy'[co, p] * x[ci, p + tap]; overwrites dw.
@@ -201,16 +183,9 @@ void conv3x3_backward_weight(__global const float* x, __global const float* dy, 
         GEMM_BARRIER();
     }
 
-    float res[WPT_M][WPT_N];
-    gemm_result(acc, res);
-    for (int i = 0; i < WPT_M; i++) {
-        int m = m0 + GEMM_ROW(ty, i);
-        if (m >= cout) continue;
-        for (int j = 0; j < WPT_N; j++) {
-            int n = n0 + GEMM_COL(tx, j);
-            if (n < ndim) dw[m * ndim + n] = res[i][j];
-        }
-    }
+#define STORE_DW(m, n, v) dw[(m) * ndim + (n)] = (v)
+    GEMM_STORE(acc, m0, n0, cout, ndim, STORE_DW);
+#undef STORE_DW
 }
 
 // db [Cout] = sum over pixels of dy'[co, p]. One work-group per output channel; fixed-order tree

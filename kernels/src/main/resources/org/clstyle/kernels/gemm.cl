@@ -142,4 +142,22 @@ GEMM_INLINE void gemm_result(VECW acc[WPT_M][WPT_NV], float c[WPT_M][WPT_N]) {
             VSTOREW(acc[i][v], &c[i][v * VW]);
 }
 
+// The epilogue every GEMM kernel ends with: for each element of this work-item's block that lies in
+// rows < M and columns < N of the output tile at (m0, n0), STORE(m, col, value), where STORE is a
+// function-like macro the kernel defines (its index mapping, bias, ReLU or accumulation).
+#define GEMM_STORE(acc, m0, n0, M, N, STORE)                                          \
+    do {                                                                              \
+        float gemm_res_[WPT_M][WPT_N];                                                \
+        gemm_result(acc, gemm_res_);                                                  \
+        const int gemm_tx_ = get_local_id(0), gemm_ty_ = get_local_id(1);             \
+        for (int gemm_i_ = 0; gemm_i_ < WPT_M; gemm_i_++) {                           \
+            const int gemm_m_ = (m0) + GEMM_ROW(gemm_ty_, gemm_i_);                   \
+            if (gemm_m_ >= (M)) continue;                                             \
+            for (int gemm_j_ = 0; gemm_j_ < WPT_N; gemm_j_++) {                       \
+                const int gemm_c_ = (n0) + GEMM_COL(gemm_tx_, gemm_j_);               \
+                if (gemm_c_ < (N)) STORE(gemm_m_, gemm_c_, gemm_res_[gemm_i_][gemm_j_]); \
+            }                                                                         \
+        }                                                                             \
+    } while (0)
+
 #endif

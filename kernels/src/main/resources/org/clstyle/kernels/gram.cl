@@ -10,23 +10,19 @@
 
 #include "gemm.cl"
 
-// g [C, C] = f [C, N] f^T * invn
-__kernel GEMM_ATTR
-void gram_forward(__global const float* f, __global float* g, int c, int n, float invn) {
-    GEMM_LOCAL_TILES(As, Bs);
+// acc = the work-item's block of f [C, N] f^T over columns [kbeg, kend) for the tile at (m0, n0).
+GEMM_INLINE void gram_tile(__global const float* f, int c, int n, int kbeg, int kend, int m0, int n0,
+                           __local float* As, __local float* Bs, VECW acc[WPT_M][WPT_NV]) {
     const int tx = get_local_id(0), ty = get_local_id(1);
     const int lid = ty * RTS_N + tx;
-    const int m0 = get_group_id(1) * TS_M, n0 = get_group_id(0) * TS_N;
-
-    VECW acc[WPT_M][WPT_NV];
     gemm_zero(acc);
-    for (int k0 = 0; k0 < n; k0 += TS_K) {
+    for (int k0 = kbeg; k0 < kend; k0 += TS_K) {
         // A(m, k) = f[m, k]
         for (int s = 0; s < A_LOADS; s++) {
             if (A_SLOT_VALID(lid, s)) {
                 int kk = A_SLOT_K(lid, s), mm = A_SLOT_M(lid, s);
                 int m = m0 + mm, k = k0 + kk;
-                As[AS_IDX(kk, mm)] = (m < c && k < n) ? f[m * n + k] : 0.0f;
+                As[AS_IDX(kk, mm)] = (m < c && k < kend) ? f[(size_t)m * n + k] : 0.0f;
             }
         }
         // B(k, col) = f[col, k]
@@ -34,24 +30,30 @@ void gram_forward(__global const float* f, __global float* g, int c, int n, floa
             if (B_SLOT_VALID(lid, s)) {
                 int kk = B_SLOT_K(lid, s), nn = B_SLOT_N(lid, s);
                 int col = n0 + nn, k = k0 + kk;
-                Bs[BS_IDX(kk, nn)] = (col < c && k < n) ? f[col * n + k] : 0.0f;
+                Bs[BS_IDX(kk, nn)] = (col < c && k < kend) ? f[(size_t)col * n + k] : 0.0f;
             }
         }
         GEMM_BARRIER();
         gemm_tile_fma(As, Bs, tx, ty, acc);
         GEMM_BARRIER();
     }
+}
 
-    float res[WPT_M][WPT_N];
-    gemm_result(acc, res);
-    for (int i = 0; i < WPT_M; i++) {
-        int m = m0 + GEMM_ROW(ty, i);
-        if (m >= c) continue;
-        for (int j = 0; j < WPT_N; j++) {
-            int col = n0 + GEMM_COL(tx, j);
-            if (col < c) g[m * c + col] = res[i][j] * invn;
-        }
-    }
+// out [C, C] (the tile at (m0, n0)) = acc * scale.
+GEMM_INLINE void gram_store(VECW acc[WPT_M][WPT_NV], int c, int m0, int n0, float scale, __global float* out) {
+#define STORE_G(m, col, v) out[(m) * c + (col)] = (v) * scale
+    GEMM_STORE(acc, m0, n0, c, c, STORE_G);
+#undef STORE_G
+}
+
+// g [C, C] = f [C, N] f^T * invn
+__kernel GEMM_ATTR
+void gram_forward(__global const float* f, __global float* g, int c, int n, float invn) {
+    GEMM_LOCAL_TILES(As, Bs);
+    const int m0 = get_group_id(1) * TS_M, n0 = get_group_id(0) * TS_N;
+    VECW acc[WPT_M][WPT_NV];
+    gram_tile(f, c, n, 0, n, m0, n0, As, Bs, acc);
+    gram_store(acc, c, m0, n0, invn, g);
 }
 
 // df [C, N] = (dg + dg^T) [C, C] f [C, N] * invn, added to df when accumulate != 0.
@@ -87,19 +89,10 @@ void gram_backward(__global const float* dg, __global const float* f, __global f
         GEMM_BARRIER();
     }
 
-    float res[WPT_M][WPT_N];
-    gemm_result(acc, res);
-    for (int i = 0; i < WPT_M; i++) {
-        int m = m0 + GEMM_ROW(ty, i);
-        if (m >= c) continue;
-        for (int j = 0; j < WPT_N; j++) {
-            int col = n0 + GEMM_COL(tx, j);
-            if (col < n) {
-                float v = res[i][j] * invn;
-                df[m * n + col] = accumulate ? df[m * n + col] + v : v;
-            }
-        }
-    }
+#define STORE_DF(m, col, v) { const float t_ = (v) * invn; \
+        df[(m) * n + (col)] = accumulate ? df[(m) * n + (col)] + t_ : t_; }
+    GEMM_STORE(acc, m0, n0, c, n, STORE_DF);
+#undef STORE_DF
 }
 
 // part [chunks, C, C] (upper tiles only) = f [C, N] f^T over columns [z*kchunk, (z+1)*kchunk) for z =
@@ -109,45 +102,11 @@ __kernel GEMM_ATTR
 void gram_forward_split(__global const float* f, __global float* part, int c, int n, int kchunk) {
     if (get_group_id(0) < get_group_id(1)) return;  // below the diagonal: mirrored by the reduce
     GEMM_LOCAL_TILES(As, Bs);
-    const int tx = get_local_id(0), ty = get_local_id(1);
-    const int lid = ty * RTS_N + tx;
     const int m0 = get_group_id(1) * TS_M, n0 = get_group_id(0) * TS_N;
     const int kbeg = get_group_id(2) * kchunk;
-    const int kend = min(n, kbeg + kchunk);
-    __global float* out = part + (size_t)get_group_id(2) * c * c;
-
     VECW acc[WPT_M][WPT_NV];
-    gemm_zero(acc);
-    for (int k0 = kbeg; k0 < kend; k0 += TS_K) {
-        for (int s = 0; s < A_LOADS; s++) {
-            if (A_SLOT_VALID(lid, s)) {
-                int kk = A_SLOT_K(lid, s), mm = A_SLOT_M(lid, s);
-                int m = m0 + mm, k = k0 + kk;
-                As[AS_IDX(kk, mm)] = (m < c && k < kend) ? f[(size_t)m * n + k] : 0.0f;
-            }
-        }
-        for (int s = 0; s < B_LOADS; s++) {
-            if (B_SLOT_VALID(lid, s)) {
-                int kk = B_SLOT_K(lid, s), nn = B_SLOT_N(lid, s);
-                int col = n0 + nn, k = k0 + kk;
-                Bs[BS_IDX(kk, nn)] = (col < c && k < kend) ? f[(size_t)col * n + k] : 0.0f;
-            }
-        }
-        GEMM_BARRIER();
-        gemm_tile_fma(As, Bs, tx, ty, acc);
-        GEMM_BARRIER();
-    }
-
-    float res[WPT_M][WPT_N];
-    gemm_result(acc, res);
-    for (int i = 0; i < WPT_M; i++) {
-        int m = m0 + GEMM_ROW(ty, i);
-        if (m >= c) continue;
-        for (int j = 0; j < WPT_N; j++) {
-            int col = n0 + GEMM_COL(tx, j);
-            if (col < c) out[m * c + col] = res[i][j];
-        }
-    }
+    gram_tile(f, c, n, kbeg, min(n, kbeg + kchunk), m0, n0, As, Bs, acc);
+    gram_store(acc, c, m0, n0, 1.0f, part + (size_t)get_group_id(2) * c * c);
 }
 
 // g [C, C] = invn * sum over z of part [z] (chunks summed in order z = 0, 1, ...); an entry in a tile

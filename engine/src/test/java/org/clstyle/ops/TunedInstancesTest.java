@@ -1,4 +1,4 @@
-package org.clstyle.tune;
+package org.clstyle.ops;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.clstyle.tune.TuningTable;
 
 /** Which instance a tuned op delegates a call to. */
 class TunedInstancesTest {

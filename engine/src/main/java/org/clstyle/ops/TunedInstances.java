@@ -1,4 +1,4 @@
-package org.clstyle.tune;
+package org.clstyle.ops;
 
 import java.util.ArrayList;
 import java.util.Collection;
@@ -22,7 +22,7 @@ public final class TunedInstances<T> {
         T create(String variant, Map<String, Object> defines);
     }
 
-    private final TuningTable table;
+    private final OpSettings table;
     private final String op;
     private final T untuned;
     private final String untunedVariant;
@@ -30,7 +30,7 @@ public final class TunedInstances<T> {
     private final Map<String, T> made = new HashMap<>();
     private final List<String> refused = new ArrayList<>();
 
-    public TunedInstances(TuningTable table, String op, T untuned, String untunedVariant, Factory<T> factory) {
+    public TunedInstances(OpSettings table, String op, T untuned, String untunedVariant, Factory<T> factory) {
         this.table = table;
         this.op = op;
         this.untuned = untuned;

@@ -1,4 +1,4 @@
-package org.clstyle.tune;
+package org.clstyle.ops;
 
 import java.util.List;
 import java.util.Objects;
