@@ -29,21 +29,29 @@ import org.clstyle.ops.VectorOps;
  * batches [N, C, H, W], forward and backward (parameter gradients and, when asked, the input gradient).
  *
  * <p><b>Plan.</b> The first forward at an (N, H, W) plans every buffer from the node table alone and
- * allocates it; later forwards and backwards at that shape allocate nothing (only the latest plan is
- * held: a forward at another shape frees it and plans anew). Every tensor the pass produces is a
+ * allocates it; later forwards and backwards at that shape allocate nothing. One plan per mode is held
+ * (a forward at another shape frees that mode's plan and plans anew): training ({@link #setTraining}
+ * true, the default) plans forward and backward; inference plans the forward alone, keeping nothing for
+ * a backward (generation at large sizes), and a backward after it is refused. Every tensor the pass produces is a
  * <i>value</i> with a lifetime on one timeline (forward of node k at step k, backward of node k at step
  * 2K-1-k); values of one shape share physical buffers greedily wherever lifetimes do not overlap, so a
  * buffer is reused as soon as its last reader has run. What a value must outlive:
  * <ul>
  * <li>Activations live until their last forward reader, and further when a backward needs them:
- *     Conv2d keeps its <b>input</b> until its backward (weight gradient); InstanceNorm / BatchNorm keep
- *     their <b>input</b> and their <b>statistics</b> (mean, 1/std per plane or channel, dedicated small
- *     buffers); Relu, Tanh and LeakyRelu (slope &gt; 0) keep their <b>output</b> (the mask / derivative;
- *     a LeakyRelu of slope &lt;= 0 keeps its input instead); max pooling keeps a copy of its input in its own
- *     [N*C, H, W] buffer (ops.Pool2x2 works on [C, H, W]). Pad, Upsample, avg pooling, Concat, Add and
- *     UniformNoise keep nothing. The last node's output lives until the next forward.</li>
- * <li>Relu, LeakyRelu and Tanh run in place (forward over their input when nothing else reads it later,
- *     backward over their output gradient).</li>
+ *     Conv2d keeps its <b>input</b> until its backward (weight gradient), except that a Conv2d reading a
+ *     Pad keeps the Pad's input instead and pads it again in its backward (one copy pass; the padded
+ *     tensor is the larger, and the Pad's input is mostly kept anyway, as a ReLU output);
+ *     InstanceNorm / BatchNorm keep their <b>input</b> and their <b>statistics</b> (mean, 1/std per plane
+ *     or channel, small dedicated buffers); Relu, Tanh and LeakyRelu (slope &gt; 0) keep their
+ *     <b>output</b> (the mask / derivative; a LeakyRelu of slope &lt;= 0 keeps its input instead); max
+ *     pooling keeps a copy of its input in its own [N*C, H, W] buffer (ops.Pool2x2 works on [C, H, W]).
+ *     Pad, Upsample, avg pooling, Concat, Add and UniformNoise keep nothing. The last node's output
+ *     lives until the next forward.</li>
+ * <li>In place: Relu, LeakyRelu, Tanh, the norms and Add run over an input that nothing reads later
+ *     (so a norm followed by an activation holds one tensor, not two); in the backward an input gradient may take
+ *     the buffer of what the node's backward reads last: its output gradient (elementwise kinds, norms)
+ *     or its kept input (norms, whose kernel reads each plane before writing it; Conv2d, whose input
+ *     gradient is computed after its weight gradient has read the input).</li>
  * <li>The gradient of a node's output lives from its first contribution (the reader latest in forward
  *     order writes it directly) until that node's backward has consumed it; further readers write a
  *     temporary and add it in, in reverse forward order, so a node read several times gets the same sum
@@ -52,10 +60,11 @@ import org.clstyle.ops.VectorOps;
  *     input (the pyramid's pooled inputs, their padding) do not run, nor does the first convolutions'
  *     input gradient.</li>
  * </ul>
- * A backward overwrites kept activations, so each backward needs its own forward before it. The input
+ * Buffers are pooled by exact shape (ops check shapes; a buffer cannot be viewed with another), so the
+ * held total is the sum over shapes of each shape's most-at-once, somewhat above the most bytes live at
+ * once. A backward overwrites kept activations, so each backward needs its own forward before it. The input
  * buffer is the caller's and must hold the forward's input until the backward (Conv2d reads it).
- * BatchNorm in inference mode ({@code setTraining(false)}) normalises with the running statistics and
- * has no backward here. UniformNoise nodes draw [0, 1) from the forward's seed, each node its own
+ * BatchNorm in inference mode ({@code setTraining(false)}) normalises with the running statistics. UniformNoise nodes draw [0, 1) from the forward's seed, each node its own
  * counter range (offsets in forward order), the same bits as reference.NoiseReference.
  */
 public final class DeviceGraph implements AutoCloseable {
@@ -83,7 +92,8 @@ public final class DeviceGraph implements AutoCloseable {
     private final VectorOps vectors;
     private boolean training = true;
     private Function<String, float[]> noiseOverride; // tests: noise values by node, instead of the seed
-    private Plan plan;
+    private Plan plan;                // the last forward's: trainingPlan or inferencePlan
+    private Plan trainingPlan, inferencePlan;
     private ClBuffer lastInput;
     private boolean forwardFresh;   // a forward ran since the last backward
     private boolean lastTraining;
@@ -176,7 +186,10 @@ public final class DeviceGraph implements AutoCloseable {
         return Collections.unmodifiableMap(state);
     }
 
-    /** Training (default): BatchNorm uses batch statistics and updates its running statistics. */
+    /**
+     * Training (default): BatchNorm uses batch statistics and updates its running statistics, and the
+     * forward keeps what a backward needs. Inference: running statistics, forward only.
+     */
     public void setTraining(boolean training) {
         this.training = training;
     }
@@ -196,14 +209,25 @@ public final class DeviceGraph implements AutoCloseable {
             throw new IllegalArgumentException(network.name() + ": input must be [N, " + network.inputChannels()
                     + ", H, W] but is " + input);
         }
-        if (plan == null || plan.n != s[0] || plan.h != s[2] || plan.w != s[3]) {
-            if (plan != null) {
-                plan.close();
-                plan = null;
+        Plan p = training ? trainingPlan : inferencePlan;
+        if (p == null || p.n != s[0] || p.h != s[2] || p.w != s[3]) {
+            if (p != null) {
+                p.close();
             }
-            plan = new Plan(s[0], s[2], s[3]);
+            if (training) {
+                trainingPlan = null;
+            } else {
+                inferencePlan = null;
+            }
+            plan = null;
+            p = new Plan(s[0], s[2], s[3], training);
+            if (training) {
+                trainingPlan = p;
+            } else {
+                inferencePlan = p;
+            }
         }
-        Plan p = plan;
+        plan = p;
         int noiseOffset = 0;
         for (int k = 0; k < count; k++) {
             Node node = nodes.get(k);
@@ -281,12 +305,8 @@ public final class DeviceGraph implements AutoCloseable {
                     + " but is " + dInput);
         }
         if (!lastTraining) {
-            for (Node n : nodes) {
-                if (n.layer() instanceof Layer.BatchNorm) {
-                    throw new IllegalStateException("DeviceGraph.backward: BatchNorm " + n.name()
-                            + " ran in inference mode, which has no backward here; setTraining(true)");
-                }
-            }
+            throw new IllegalStateException("DeviceGraph.backward: the forward ran in inference mode (setTraining(false)),"
+                    + " which keeps nothing for a backward; setTraining(true)");
         }
         forwardFresh = false;
         boolean[] need = dInput != null ? needPlanned : needNoInput;
@@ -305,6 +325,12 @@ public final class DeviceGraph implements AutoCloseable {
             ClBuffer x = act(p, lastInput, j0);
             ClBuffer dx = l instanceof Layer.Add ? null : target(p, k, 0, dInput, need, false);
             if (l instanceof Layer.Conv2d c) {
+                if (p.repad[k] != null) {
+                    Layer.Pad pd = (Layer.Pad) nodes.get(j0).layer();
+                    x = p.repad[k].buffer;
+                    pad.forward(act(p, lastInput, inputIndex[j0][0]), x, Pad2d.Mode.valueOf(pd.mode().name()),
+                            Pad2d.Amounts.of(pd.amount()));
+                }
                 conv.backwardWeight(x, g, grads.get(node.parameter("weight")), c.stride(), c.padding());
                 conv.backwardBias(g, grads.get(node.parameter("bias")));
                 if (dx != null) {
@@ -433,15 +459,17 @@ public final class DeviceGraph implements AutoCloseable {
         for (Map<String, ClBuffer> m : List.of(params, grads, state)) {
             for (ClBuffer x : m.values()) b += x.bytes();
         }
-        return b + (plan == null ? 0 : plan.bytes());
+        return b + (trainingPlan == null ? 0 : trainingPlan.bytes()) + (inferencePlan == null ? 0 : inferencePlan.bytes());
     }
 
     @Override
     public void close() {
-        if (plan != null) {
-            plan.close();
-            plan = null;
+        for (Plan p : new Plan[] {trainingPlan, inferencePlan}) {
+            if (p != null) {
+                p.close();
+            }
         }
+        trainingPlan = inferencePlan = plan = null;
         for (Map<String, ClBuffer> m : List.of(params, grads, state)) {
             m.values().forEach(ClBuffer::close);
         }
@@ -457,11 +485,11 @@ public final class DeviceGraph implements AutoCloseable {
         final int[] shape;
         final int def;
         int last;
-        final Value inPlaceOf; // may take this value's buffer when that one's last use is this one's definition
+        final List<Value> inPlaceOf; // may take one of these buffers when its last use is this one's definition
         final int order;
         ClBuffer buffer;
 
-        Value(int[] shape, int def, int last, Value inPlaceOf, int order) {
+        Value(int[] shape, int def, int last, List<Value> inPlaceOf, int order) {
             this.shape = shape;
             this.def = def;
             this.last = last;
@@ -473,9 +501,11 @@ public final class DeviceGraph implements AutoCloseable {
     /** Every buffer of one input shape. */
     private final class Plan implements AutoCloseable {
         final int n, h, w;
+        final boolean training;   // false: forward only, nothing kept for a backward
         final Value[] out = new Value[count];      // node output [N, C, h, w]
         final Value[] grad = new Value[count];     // gradient of node output (null: last node, or unread)
         final Value[][] tmp = new Value[count][];  // per (node, input): temporary / compulsory gradient
+        final Value[] repad = new Value[count];    // conv reading a Pad: its input padded again for the backward
         final boolean[][] first = new boolean[count][];
         final ClBuffer[] stats = new ClBuffer[count];
         final ClBuffer[] poolIn = new ClBuffer[count], poolOut = new ClBuffer[count]; // max pool staging
@@ -483,7 +513,8 @@ public final class DeviceGraph implements AutoCloseable {
         final List<ClBuffer> physical = new ArrayList<>();
         final List<ClBuffer> own = new ArrayList<>();
 
-        Plan(int n, int h, int w) {
+        Plan(int n, int h, int w, boolean training) {
+            this.training = training;
             this.n = n;
             this.h = h;
             this.w = w;
@@ -513,14 +544,21 @@ public final class DeviceGraph implements AutoCloseable {
                 Node node = nodes.get(k);
                 Layer l = node.layer();
                 int[] s = batch(shapes.get(node.name()));
-                Value src = null;
                 int j0 = inputIndex[k][0];
                 boolean elementwise = l instanceof Layer.Relu || l instanceof Layer.Tanh
                         || (l instanceof Layer.LeakyRelu lr && lr.slope() > 0);
-                if (elementwise && j0 >= 0) {
-                    src = out[j0];
+                // Forward in place (each kernel reads an element, or a plane's statistics, before writing it).
+                List<Value> inPlace = new ArrayList<>(2);
+                if ((elementwise || l instanceof Layer.InstanceNorm || l instanceof Layer.BatchNorm) && j0 >= 0) {
+                    inPlace.add(out[j0]);
+                } else if (l instanceof Layer.Add) {
+                    for (int j : inputIndex[k]) {
+                        if (j >= 0) {
+                            inPlace.add(out[j]);
+                        }
+                    }
                 }
-                out[k] = new Value(s, k, k, src, values.size());
+                out[k] = new Value(s, k, k, inPlace, values.size());
                 values.add(out[k]);
                 for (int j : inputIndex[k]) {
                     if (j >= 0) {
@@ -529,10 +567,19 @@ public final class DeviceGraph implements AutoCloseable {
                 }
                 boolean keepsInput = l instanceof Layer.Conv2d || l instanceof Layer.InstanceNorm
                         || l instanceof Layer.BatchNorm || (l instanceof Layer.LeakyRelu lr && lr.slope() <= 0);
-                if (keepsInput && j0 >= 0) {
-                    out[j0].last = Math.max(out[j0].last, back(k));
+                if (training && keepsInput && j0 >= 0) {
+                    if (l instanceof Layer.Conv2d && nodes.get(j0).layer() instanceof Layer.Pad) {
+                        // Pad again in the backward rather than keep the padded copy: keep the Pad's input.
+                        repad[k] = new Value(out[j0].shape, back(k), back(k), List.of(), -1);
+                        int jp = inputIndex[j0][0];
+                        if (jp >= 0) {
+                            out[jp].last = Math.max(out[jp].last, back(k));
+                        }
+                    } else {
+                        out[j0].last = Math.max(out[j0].last, back(k));
+                    }
                 }
-                if (elementwise) {
+                if (training && elementwise) {
                     out[k].last = Math.max(out[k].last, back(k));
                 }
                 int[] xs = batch(j0 < 0 ? inShape : shapes.get(nodes.get(j0).name()));
@@ -543,10 +590,20 @@ public final class DeviceGraph implements AutoCloseable {
                 } else if (l instanceof Layer.Pool2d p && p.kind() == Layer.PoolKind.MAX) {
                     poolIn[k] = own(new int[] {n * xs[1], xs[2], xs[3]});
                     poolOut[k] = own(new int[] {n * s[1], s[2], s[3]});
-                    poolGrad[k] = own(new int[] {n * xs[1], xs[2], xs[3]});
+                    poolGrad[k] = training ? own(new int[] {n * xs[1], xs[2], xs[3]}) : null;
                 }
             }
             out[count - 1].last = end;
+            for (int k = 0; k < count; k++) {
+                if (repad[k] != null) {
+                    repad[k] = new Value(repad[k].shape, repad[k].def, repad[k].last, List.of(), values.size());
+                    values.add(repad[k]);
+                }
+            }
+            if (!training) {
+                assign(values);
+                return;
+            }
             // Backward values, in backward order.
             boolean[] started = new boolean[count];
             boolean inputStarted = false;
@@ -568,7 +625,17 @@ public final class DeviceGraph implements AutoCloseable {
                 }
                 boolean elementwise = l instanceof Layer.Relu || l instanceof Layer.Tanh
                         || (l instanceof Layer.LeakyRelu lr && lr.slope() > 0);
-                Value inPlace = elementwise && k < count - 1 ? grad[k] : null;
+                // Where the input gradient may overwrite what the backward reads: elementwise kinds and the
+                // norms read and write each element once (or in a second pass after every read: the norms);
+                // a conv writes dx after its weight gradient has read x.
+                List<Value> inPlace = new ArrayList<>(2);
+                if ((elementwise || l instanceof Layer.InstanceNorm || l instanceof Layer.BatchNorm) && k < count - 1) {
+                    inPlace.add(grad[k]);
+                }
+                if ((l instanceof Layer.InstanceNorm || l instanceof Layer.BatchNorm || l instanceof Layer.Conv2d)
+                        && inputIndex[k][0] >= 0) {
+                    inPlace.add(repad[k] != null ? repad[k] : out[inputIndex[k][0]]);
+                }
                 boolean compulsory = compulsory(l);
                 boolean add = l instanceof Layer.Add;
                 for (int i = 0; i < arity; i++) {
@@ -583,7 +650,7 @@ public final class DeviceGraph implements AutoCloseable {
                         isFirst = !started[j];
                         if (isFirst) {
                             started[j] = true;
-                            grad[j] = new Value(s, t, t, inPlace, values.size());
+                            grad[j] = new Value(s, t, t, i == 0 ? inPlace : List.of(), values.size());
                             values.add(grad[j]);
                         }
                     } else {
@@ -595,7 +662,7 @@ public final class DeviceGraph implements AutoCloseable {
                             : needed ? !isFirst
                             : compulsory;
                     if (wantTmp) {
-                        tmp[k][i] = new Value(s, t, t, isFirst || !needed ? null : inPlace, values.size());
+                        tmp[k][i] = new Value(s, t, t, i == 0 ? inPlace : List.of(), values.size());
                         values.add(tmp[k][i]);
                     }
                 }
@@ -611,10 +678,11 @@ public final class DeviceGraph implements AutoCloseable {
             Map<ClBuffer, Value> occupant = new HashMap<>();
             for (Value v : sorted) {
                 ClBuffer chosen = null;
-                Value src = v.inPlaceOf;
-                if (src != null && src.buffer != null && src.last == v.def && occupant.get(src.buffer) == src
-                        && Arrays.equals(src.shape, v.shape)) {
-                    chosen = src.buffer;
+                for (Value src : v.inPlaceOf) {
+                    if (chosen == null && src.buffer != null && src.last == v.def && occupant.get(src.buffer) == src
+                            && Arrays.equals(src.shape, v.shape)) {
+                        chosen = src.buffer;
+                    }
                 }
                 List<ClBuffer> pool = byShape.computeIfAbsent(key(v.shape), s -> new ArrayList<>());
                 if (chosen == null) {

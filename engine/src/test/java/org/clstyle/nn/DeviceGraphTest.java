@@ -348,6 +348,89 @@ class DeviceGraphTest {
         }
     }
 
+    /**
+     * Inference mode plans a forward-only pass: the same output bits as a training forward (instance
+     * norm: no mode difference), fewer bytes held, nothing allocated on repeat.
+     */
+    @Test
+    void inferenceForwardHoldsLess() {
+        Network net = Generators.johnson(2);
+        Map<String, float[]> params = randomParameters(net, 23);
+        float[] x = random(new Random(24), 2 * 3 * 22 * 26, 0, 1);
+        try (DeviceGraph train = new DeviceGraph(ctx, net, params::get);
+                DeviceGraph infer = new DeviceGraph(ctx, net, params::get);
+                ClBuffer xb = ctx.buffer(x, 2, 3, 22, 26)) {
+            ClBuffer yt = train.forward(xb, 0);
+            float[] expected = yt.read();
+            train.backward(yt, null);
+            infer.setTraining(false);
+            assertArrayEquals(expected, infer.forward(xb, 0).read());
+            long allocated = ctx.allocatedBytes();
+            assertArrayEquals(expected, infer.forward(xb, 0).read());
+            assertEquals(allocated, ctx.allocatedBytes(), "inference forward allocated on repeat");
+            System.out.printf("DeviceGraphTest johnson(2) 2x22x26: training %d bytes, inference %d bytes%n",
+                    train.deviceBytes(), infer.deviceBytes());
+            assertTrue(infer.deviceBytes() < train.deviceBytes(), "inference holds " + infer.deviceBytes()
+                    + " bytes, training " + train.deviceBytes());
+        }
+    }
+
+    /** A forward at another shape plans anew; back at the first shape, the same results. */
+    @Test
+    void replansPerShape() {
+        Network net = dag();
+        Random rnd = new Random(19);
+        try (DeviceGraph graph = new DeviceGraph(ctx, net, randomParameters(net, 20)::get);
+                ClBuffer a = ctx.buffer(random(rnd, 2 * 3 * 7 * 9, 0, 1), 2, 3, 7, 9);
+                ClBuffer b = ctx.buffer(random(rnd, 3 * 3 * 12 * 10, 0, 1), 3, 3, 12, 10)) {
+            float[] ya = graph.forward(a, 0).read();
+            graph.backward(graph.forward(a, 0), null);
+            float[] ga = graph.gradients().get("a.weight").read();
+            ClBuffer yb = graph.forward(b, 0);
+            assertArrayEquals(new int[] {3, 4, 4, 3}, yb.shape());
+            graph.backward(yb, null);
+            assertArrayEquals(ya, graph.forward(a, 0).read());
+            graph.backward(graph.forward(a, 0), null);
+            assertArrayEquals(ga, graph.gradients().get("a.weight").read());
+        }
+    }
+
+    /**
+     * BatchNorm: training forwards update the running statistics (checked in {@link #compare}); in
+     * inference mode the forward normalises with them and leaves them alone, and a backward is refused.
+     */
+    @Test
+    void batchNormInferenceUsesRunningStatistics() {
+        Network net = new Network("bn", 3, List.of(
+                new Node("a", new Layer.Conv2d(3, 4, 3, 1, 1), List.of(Network.INPUT)),
+                new Node("n", new Layer.BatchNorm(4), List.of("a"))));
+        int n = 2, h = 5, w = 6;
+        Random rnd = new Random(21);
+        Map<String, float[]> params = randomParameters(net, 22);
+        float[] x = random(rnd, n * 3 * h * w, 0, 1);
+        try (DeviceGraph graph = new DeviceGraph(ctx, net, params::get);
+                ClBuffer xb = ctx.buffer(x, n, 3, h, w)) {
+            graph.forward(xb, 0);
+            graph.forward(xb, 0);
+            float[] mean = graph.state().get("n.running_mean").read(), var = graph.state().get("n.running_var").read();
+            graph.setTraining(false);
+            ClBuffer y = graph.forward(xb, 0);
+            assertArrayEquals(mean, graph.state().get("n.running_mean").read(), "running mean changed in inference");
+            Conv2dReference.Geometry geo = new Conv2dReference.Geometry(n, 3, h, w, 4, 3, 1, 1);
+            double[] a = Conv2dReference.forward(geo, toDouble(x), toDouble(params.get("a.weight")), toDouble(params.get("a.bias")));
+            double[] expect = new double[a.length];
+            float[] gamma = params.get("n.weight"), beta = params.get("n.bias");
+            for (int i = 0; i < a.length; i++) {
+                int c = (i / (h * w)) % 4;
+                expect[i] = gamma[c] * (a[i] - mean[c]) / Math.sqrt(var[c] + 1e-5) + beta[c];
+            }
+            assertTrue(relError(expect, y.read(), 0) <= 1e-5, "inference-mode output");
+            assertThrows(IllegalStateException.class, () -> graph.backward(y, null));
+            graph.setTraining(true);
+            graph.backward(graph.forward(xb, 0), null);
+        }
+    }
+
     @Test
     void backwardNeedsItsOwnForward() {
         Network net = dag();
