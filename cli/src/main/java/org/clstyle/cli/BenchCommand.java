@@ -55,6 +55,10 @@ final class BenchCommand implements Callable<Integer> {
     @Mixin
     CommonOptions.Device device;
 
+    @Option(names = "--generator", paramLabel = "pyramid|johnson",
+            description = "Time a feed-forward generator instead: generation at 512 and 1024 px, one training step (batch 4, 256 px), peak device memory.")
+    String generator;
+
     @Override
     public Integer call() throws IOException {
         if (size < 16) {
@@ -80,6 +84,9 @@ final class BenchCommand implements Callable<Integer> {
         }
         PrintWriter out = spec.commandLine().getOut();
         ClDevice dev = ClDevice.select(device.device);
+        if (generator != null) {
+            return benchGenerator(out, dev);
+        }
 
         // The peak first, in its own context so that its buffers do not count toward the iteration's memory.
         DevicePeak.Peak peak;
@@ -266,5 +273,31 @@ final class BenchCommand implements Callable<Integer> {
 
     private static String fmt(String f, double v) {
         return String.format(Locale.ROOT, f, v);
+    }
+
+    /** {@code --generator}: generation and training-step times of a full-width generator, with peak device memory. */
+    private int benchGenerator(PrintWriter out, ClDevice dev) {
+        String arch = generator.trim().toLowerCase(Locale.ROOT);
+        if (!arch.equals("pyramid") && !arch.equals("johnson")) {
+            throw new UserError("--generator must be pyramid or johnson, got '" + Messages.value(generator) + "'");
+        }
+        out.printf(Locale.ROOT, "device %s%n%s generator (full width, random parameters), loss VGG19 random full-width weights;"
+                + " %d warm-up + %d timed, median%n", dev.label(), arch, warmup, iterations);
+        out.flush();
+        List<org.clstyle.train.GeneratorBench.Timing> t;
+        try (ClContext ctx = new ClContext(dev, false)) {
+            t = org.clstyle.train.GeneratorBench.run(ctx, arch, new int[] {512, 1024}, 4, 256, warmup, iterations);
+        } catch (Exception e) {
+            if (e instanceof RuntimeException re) {
+                throw re;
+            }
+            throw new UserError("bench: " + e.getMessage());
+        }
+        out.printf("%-34s %12s %14s%n", "what", "seconds", "peak MiB");
+        for (org.clstyle.train.GeneratorBench.Timing x : t) {
+            out.printf(Locale.ROOT, "%-34s %12.3f %14.1f%n", x.what(), x.seconds(), x.peakBytes() / 1048576.0);
+        }
+        out.flush();
+        return 0;
     }
 }

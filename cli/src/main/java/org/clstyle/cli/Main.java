@@ -10,10 +10,15 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
-/** The {@code clstyle} command: subcommands for devices, selftest, weights, stylize, texture, visualize, loss, presets, compare, bench, tune and serve. */
+/**
+ * The {@code clstyle} command: subcommands for devices, selftest, weights, stylize, texture, visualize, loss,
+ * presets, compare, bench, tune, serve, train, generate and models.
+ */
 @Command(name = "clstyle", mixinStandardHelpOptions = true, version = "clstyle 0.1.0",
         description = "Neural style transfer on any OpenCL device.",
-        subcommands = {DevicesCommand.class, SelftestCommand.class, WeightsCommand.class, StylizeCommand.class, TextureCommand.class, VisualizeCommand.class, LossCommand.class, BenchCommand.class, TuneCommand.class, ServeCommand.class, PresetsCommand.class, CompareCommand.class})
+        subcommands = {DevicesCommand.class, SelftestCommand.class, WeightsCommand.class, StylizeCommand.class, TextureCommand.class,
+                VisualizeCommand.class, LossCommand.class, PresetsCommand.class, CompareCommand.class, BenchCommand.class,
+                TuneCommand.class, ServeCommand.class, TrainCommand.class, GenerateCommand.class, ModelsCommand.class})
 public final class Main implements Callable<Integer> {
     @Spec
     CommandSpec spec;

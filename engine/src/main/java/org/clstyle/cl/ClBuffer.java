@@ -152,6 +152,22 @@ public final class ClBuffer implements AutoCloseable {
                 "clEnqueueCopyBuffer");
     }
 
+    /**
+     * Device-side copy of {@code count} floats of {@code src} from element {@code srcOffset} into this
+     * buffer at element {@code dstOffset} (e.g. one image of a batch [N, C, H, W] to or from [C, H, W]).
+     */
+    public void copyFrom(ClBuffer src, long srcOffset, long dstOffset, long count) {
+        if (srcOffset < 0 || dstOffset < 0 || count < 0 || srcOffset + count > src.elements || dstOffset + count > elements) {
+            throw new IllegalArgumentException("copy of " + count + " floats from " + srcOffset + " of " + src.elements
+                    + " to " + dstOffset + " of " + elements + " is out of range");
+        }
+        if (count == 0) {
+            return;
+        }
+        ClError.check(clEnqueueCopyBuffer(ctx.queue(), src.handle(), handle(), srcOffset * Float.BYTES,
+                dstOffset * Float.BYTES, count * Float.BYTES, null, null), "clEnqueueCopyBuffer");
+    }
+
     @Override
     public void close() {
         if (mem != 0) {

@@ -38,6 +38,11 @@ public final class ContentLoss {
         distance.backward(kind, activation, target, factor, scale, grad, accumulate);
     }
 
+    /** Replaces the target with a copy of {@code contentActivation} (same shape as the first). */
+    public void setTarget(ClBuffer contentActivation /* [C, h, w] */) {
+        target.copyFrom(contentActivation);
+    }
+
     /** Releases the target. */
     public void release() {
         target.close();

@@ -291,6 +291,32 @@ public final class LossFunction implements AutoCloseable {
         return new LossValues(total, contentTerms, styleTerms, tvRaw);
     }
 
+    /**
+     * Replaces the content image ([3, H, W] RGB in [0,1] on the device, this loss's size) without touching
+     * the style targets: the content activations are recomputed and become the content terms' targets
+     * (a feed-forward trainer's new photo per batch image). Only for a loss built with a content image
+     * and content layers; a texture loss has no content terms to retarget.
+     */
+    public void setContent(ClBuffer contentRgb) {
+        int[] shape = {3, h, w};
+        if (!Arrays.equals(contentRgb.shape(), shape)) {
+            throw new IllegalArgumentException("LossFunction.setContent: image is " + contentRgb + ", expected " + Arrays.toString(shape));
+        }
+        if (content.isEmpty()) {
+            throw new IllegalStateException("LossFunction.setContent: this loss was built without content terms");
+        }
+        preprocess.forward(contentRgb, net);
+        vgg.forward(net, taps);
+        for (ContentLoss c : content) {
+            c.setTarget(vgg.activation(c.layer()));
+        }
+    }
+
+    /** True when this loss has content terms (built with a content image and content layers). */
+    public boolean hasContent() {
+        return !content.isEmpty();
+    }
+
     /** Releases every device buffer this loss holds. */
     @Override
     public void close() {
