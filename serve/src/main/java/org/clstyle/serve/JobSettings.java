@@ -6,29 +6,41 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.function.Function;
+import org.clstyle.loss.Preset;
 import org.clstyle.transfer.StylizeSettings;
 
 /**
  * The settings of one studio job, as the page's form (or a script) sends them: every field optional,
  * checked with one-line messages that name the field. Null weights mean the weights' defaults.
  */
-public record JobSettings(int size, int iterations, String optimizer, Double contentWeight, Double styleWeight,
-        Double tvWeight, double styleScale, boolean originalColors, int previewEvery, String init, long seed,
-        Double lr) {
+public record JobSettings(String preset, int size, int iterations, String optimizer, Double contentWeight,
+        Double styleWeight, Double tvWeight, double styleScale, boolean originalColors, int previewEvery, String init,
+        long seed, Double lr) {
 
     public static final int DEFAULT_SIZE = 256;
     public static final int DEFAULT_ITERATIONS = 200;
     public static final int DEFAULT_PREVIEW_EVERY = 5;
 
     /** The form fields this record reads (anything else in a request is refused, to catch typos). */
-    public static final List<String> FIELDS = List.of("size", "iterations", "optimizer", "contentWeight",
+    public static final List<String> FIELDS = List.of("preset", "size", "iterations", "optimizer", "contentWeight",
             "styleWeight", "tvWeight", "styleScale", "originalColors", "previewEvery", "init", "seed", "lr");
 
     /** Parses form fields; {@code field -> value or null}. */
     public static JobSettings parse(Function<String, String> form, StudioOptions limits) {
+        // A preset (clstyle presets) sets the loss, the optimiser and the start image; the other fields
+        // override it, as flags do on the command line.
+        String presetName = form.apply("preset");
+        Preset preset = null;
+        if (presetName != null && !presetName.isBlank()) {
+            try {
+                preset = Preset.parse("preset", presetName);
+            } catch (IllegalArgumentException e) {
+                throw ApiError.badRequest(e.getMessage());
+            }
+        }
         int size = intField(form, "size", DEFAULT_SIZE, StylizeSettings.MIN_SIDE, limits.maxSize());
         int iterations = intField(form, "iterations", DEFAULT_ITERATIONS, 1, limits.maxIterations());
-        String optimizer = choice(form, "optimizer", "lbfgs", List.of("lbfgs", "adam"));
+        String optimizer = choice(form, "optimizer", preset != null ? preset.optimizer() : "lbfgs", List.of("lbfgs", "adam"));
         Double cw = weight(form, "contentWeight");
         Double sw = weight(form, "styleWeight");
         Double tw = weight(form, "tvWeight");
@@ -39,21 +51,21 @@ public record JobSettings(int size, int iterations, String optimizer, Double con
         }
         boolean originalColors = bool(form, "originalColors");
         int previewEvery = intField(form, "previewEvery", DEFAULT_PREVIEW_EVERY, 1, limits.maxIterations());
-        String init = choice(form, "init", "content", List.of("content", "noise"));
+        String init = choice(form, "init", preset != null ? preset.init() : "content", List.of("content", "noise"));
         Long seed = longField(form, "seed");
         Double lr = number(form, "lr");
         if (lr != null && !(lr > 0)) {
             throw ApiError.badRequest("lr must be a positive number, got " + fmt(lr));
         }
-        return new JobSettings(size, iterations, optimizer, cw, sw, tw, styleScale, originalColors, previewEvery, init,
-                seed == null ? 0 : seed, lr);
+        return new JobSettings(preset == null ? null : preset.key(), size, iterations, optimizer, cw, sw, tw, styleScale,
+                originalColors, previewEvery, init, seed == null ? 0 : seed, lr);
     }
 
     /** The engine's settings for this job; IllegalArgumentException names the option at fault. */
     public StylizeSettings toStylize(Path content, List<Path> styles, Path output, Path weights, String device) {
         return StylizeSettings.builder()
                 .content(content).styles(styles).output(output).weights(weights).device(device)
-                .size(size).iterations(iterations).optimizer(optimizer)
+                .preset(preset == null ? null : Preset.parse("preset", preset)).size(size).iterations(iterations).optimizer(optimizer)
                 .contentWeight(contentWeight).styleWeight(styleWeight).tvWeight(tvWeight)
                 .styleScale(styleScale).originalColors(originalColors).init(init).seed(seed).lr(lr)
                 .installShutdownHook(false)
@@ -63,6 +75,7 @@ public record JobSettings(int size, int iterations, String optimizer, Double con
     /** The fields as JSON-ready values (the same names the form and the API use). */
     public Map<String, Object> toMap() {
         Map<String, Object> m = new LinkedHashMap<>();
+        m.put("preset", preset);
         m.put("size", size);
         m.put("iterations", iterations);
         m.put("optimizer", optimizer);

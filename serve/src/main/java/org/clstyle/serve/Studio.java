@@ -27,6 +27,7 @@ import java.util.stream.Stream;
 import javax.imageio.ImageIO;
 import org.clstyle.cl.ClDevice;
 import org.clstyle.cl.ClException;
+import org.clstyle.loss.Preset;
 import org.clstyle.loss.Recipe;
 import org.clstyle.transfer.StylizeException;
 import org.clstyle.transfer.Stylizer;
@@ -333,7 +334,21 @@ public final class Studio implements AutoCloseable {
         d.put("styleScale", 1.0);
         d.put("originalColors", false);
         d.put("previewEvery", JobSettings.DEFAULT_PREVIEW_EVERY);
+        d.put("preset", null);
         m.put("defaults", d);
+        List<Map<String, Object>> presets = new ArrayList<>();
+        for (Preset p : Preset.values()) {
+            if (p.networkMismatch(weights.architecture().id(), weightsFile.getFileName()) != null) {
+                continue; // the server's weights cannot run it
+            }
+            Map<String, Object> e = new LinkedHashMap<>();
+            e.put("name", p.key());
+            e.put("description", p.description());
+            e.put("optimizer", p.optimizer());
+            e.put("init", p.init());
+            presets.add(e);
+        }
+        m.put("presets", presets);
         Map<String, Object> l = new LinkedHashMap<>();
         l.put("maxFileBytes", options.maxFileBytes());
         l.put("maxRequestBytes", options.maxRequestBytes());
@@ -367,6 +382,13 @@ public final class Studio implements AutoCloseable {
             }
         }
         JobSettings settings = JobSettings.parse(ctx::formParam, options);
+        if (settings.preset() != null) {
+            String mismatch = Preset.parse("preset", settings.preset()).networkMismatch(weights.architecture().id(),
+                    weightsFile.getFileName());
+            if (mismatch != null) {
+                throw ApiError.badRequest(mismatch);
+            }
+        }
         queue.checkRoom();
         UploadedFile contentFile = ctx.uploadedFile("content");
         List<UploadedFile> styleFiles = ctx.uploadedFiles("style");

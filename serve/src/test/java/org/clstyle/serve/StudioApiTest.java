@@ -130,6 +130,28 @@ class StudioApiTest {
     }
 
     @Test
+    void aPresetSetsItsOptimiserAndStartAndOnlyPresetsTheWeightsCanRunAreOffered() throws Exception {
+        JsonNode info = client.get("/api/info").json();
+        List<String> offered = new java.util.ArrayList<>();
+        info.get("presets").forEach(p -> offered.add(p.get("name").asText()));
+        assertTrue(offered.contains("gatys") && offered.contains("tutorial"), offered.toString());
+        assertTrue(!offered.contains("vgg16"), "the studio's weights are VGG19: " + offered);
+        Response r = client.submit(StudioClient.job(32, 2).field("preset", "gatys"));
+        assertEquals(202, r.status(), r.body());
+        String id = r.json().get("id").asText();
+        JsonNode end = client.awaitTerminal(id, 120);
+        assertEquals("finished", end.get("state").asText(), end.toString());
+        JsonNode settings = client.get("/api/jobs/" + id).json().get("settings");
+        assertEquals("gatys", settings.get("preset").asText());
+        assertEquals("noise", settings.get("init").asText(), "the preset's start image");
+        assertEquals("lbfgs", settings.get("optimizer").asText());
+        Response adam = client.submit(StudioClient.job(32, 1).field("preset", "gatys").field("optimizer", "adam"));
+        JsonNode own = client.get("/api/jobs/" + adam.json().get("id").asText()).json().get("settings");
+        assertEquals("adam", own.get("optimizer").asText(), "a field overrides the preset");
+        client.awaitTerminal(adam.json().get("id").asText(), 120);
+    }
+
+    @Test
     void badRequestsAreOneLineAndTheServerGoesOn() throws Exception {
         byte[] text = "hello, not an image".getBytes();
         Path chelsea = StudioClient.EXAMPLES.resolve("chelsea.png");
@@ -148,6 +170,8 @@ class StudioApiTest {
         assertOneLineError(client.submit(images().field("iterations", "0")), 400, "iterations");
         assertOneLineError(client.submit(images().field("styleWeight", "-1")), 400, "styleWeight");
         assertOneLineError(client.submit(images().field("optimizer", "sgd")), 400, "optimizer", "sgd");
+        assertOneLineError(client.submit(images().field("preset", "picasso")), 400, "preset", "picasso", "gatys");
+        assertOneLineError(client.submit(images().field("preset", "vgg16")), 400, "vgg16");
         assertOneLineError(client.submit(images().field("colour", "1")), 400, "unknown field", "colour");
         assertOneLineError(client.submit(images().field("inputsFrom", "j999")), 400, "inputsFrom");
         assertOneLineError(client.submit(images().field("size", 32).field("size", 64)), 400, "size", "2 times");

@@ -9,7 +9,7 @@ const SERIES = [  // drawn in this order: the total last, dashed, over the term 
   { key: 'tv', label: 'TV', color: '#27ae60' },
   { key: 'total', label: 'total', color: '#222' },
 ];
-const FIELDS = ['size', 'iterations', 'optimizer', 'styleWeight', 'contentWeight', 'tvWeight', 'styleScale',
+const FIELDS = ['preset', 'size', 'iterations', 'optimizer', 'styleWeight', 'contentWeight', 'tvWeight', 'styleScale',
   'previewEvery', 'init', 'seed'];
 const TERMINAL = ['finished', 'stopped', 'cancelled', 'failed'];
 
@@ -92,7 +92,7 @@ function dropZone(zone, onFiles) {
 function fillForm(s) {
   for (const f of FIELDS) {
     if (s[f] !== undefined && s[f] !== null) $(f).value = s[f];
-    else if (s[f] === null && $(f).tagName === 'INPUT') $(f).value = '';
+    else if (s[f] === null && ($(f).tagName === 'INPUT' || f === 'preset')) $(f).value = '';
   }
   $('originalColors').checked = !!s.originalColors;
 }
@@ -343,6 +343,7 @@ function summary(s) {
     'style ' + (s.styleWeight ?? 'default'), 'content ' + (s.contentWeight ?? 'default'),
     'TV ' + (s.tvWeight ?? 'default'), 'scale ' + s.styleScale];
   if (s.originalColors) parts.push('original colours');
+  if (s.preset) parts.unshift('preset ' + s.preset);
   return parts.join(' · ');
 }
 
@@ -429,6 +430,27 @@ async function init() {
   window.addEventListener('resize', drawChart);
   try {
     const info = await api('GET', '/api/info');
+    for (const p of info.presets || []) {
+      const o = document.createElement('option');
+      o.value = p.name;
+      o.textContent = p.name;
+      o.title = p.description;
+      $('preset').appendChild(o);
+    }
+    // A preset sets the loss, the optimiser and the start image: its weights apply while the weight fields
+    // are empty (anything typed there overrides it, as flags do on the command line).
+    $('preset').addEventListener('change', () => {
+      const p = (info.presets || []).find((x) => x.name === $('preset').value);
+      if (p) {
+        for (const f of ['styleWeight', 'contentWeight', 'tvWeight']) $(f).value = '';
+        $('optimizer').value = p.optimizer;
+        $('init').value = p.init;
+        $('preset').title = p.description;
+      } else {
+        fillForm(info.defaults);
+        $('preset').title = '';
+      }
+    });
     fillForm(info.defaults);
     $('info').textContent = 'weights ' + info.weights + (info.device ? ' · device ' + info.device : '');
     $('size').max = info.limits.maxSize;
