@@ -149,6 +149,8 @@ def make_images():
 
 # -------------------------------------------------------------------------------------------- model
 class Vgg:
+    names = LAYERS  # the layer table forward walks; parity_loss.Net sets VGG16's or VGG19's
+
     def __init__(self, tensors, pre, pooling):
         self.w = {k: torch.from_numpy(v.astype(np.float64)) for k, v in tensors.items()}
         self.pre = pre
@@ -164,7 +166,7 @@ class Vgg:
         """Activations of every layer up to deepest, keyed by name, each [C,H,W]."""
         acts = {}
         h = self.preprocess(x)[None]
-        for name in LAYERS[:LAYERS.index(deepest) + 1]:
+        for name in self.names[:self.names.index(deepest) + 1]:
             if name.startswith("conv"):
                 h = F.conv2d(h, self.w[name + ".weight"], self.w[name + ".bias"], padding=1)
             elif name.startswith("relu"):

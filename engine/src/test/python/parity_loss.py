@@ -90,8 +90,9 @@ def write_weights(path, net, tensors, pre):
 
 
 # ---------------------------------------------------------------------------------------------- model
-class Net:
-    """The network in a given dtype, activations of every layer up to the deepest asked for."""
+class Net(G.Vgg):
+    """The network in a given dtype, activations of every layer up to the deepest asked for (golden_loss's
+    forward over this network's own layer table)."""
 
     def __init__(self, net, tensors, pre, pooling, dtype, affine=False):
         """affine: preprocess as x * (scale/std) + (-mean/std), the coefficients rounded to dtype."""
@@ -112,20 +113,6 @@ class Net:
         mean = torch.tensor(p["mean"], dtype=self.dtype)[:, None, None]
         std = torch.tensor(p["std"], dtype=self.dtype)[:, None, None]
         return (x[perm] * p["input_scale"] - mean) / std
-
-    def forward(self, x, deepest):
-        acts, h = {}, self.preprocess(x)[None]
-        for name in self.names[:self.names.index(deepest) + 1]:
-            if name.startswith("conv"):
-                h = F.conv2d(h, self.w[name + ".weight"], self.w[name + ".bias"], padding=1)
-            elif name.startswith("relu"):
-                h = F.relu(h)
-            elif self.pooling == "max":
-                h = F.max_pool2d(h, 2, 2)
-            else:
-                h = F.avg_pool2d(h, 2, 2)
-            acts[name] = h[0]
-        return acts
 
 
 def gram(f, norm):
