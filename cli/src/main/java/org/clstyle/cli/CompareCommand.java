@@ -19,6 +19,7 @@ import org.clstyle.transfer.StylizeSettings;
 import org.clstyle.transfer.Stylizer;
 import org.clstyle.weights.VggWeights;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -58,11 +59,11 @@ final class CompareCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "N", description = "Seed of noise starts and augmentation, the same for every recipe (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--weights", paramLabel = "FILE", description = "Converted VGG weights (default: the cached file for the presets' network).")
-    Path weights;
+    @Mixin
+    CommonOptions.Inputs inputs;
 
-    @Option(names = "--device", paramLabel = "DEV", description = "OpenCL device: index or name fragment.")
-    String device;
+    @Mixin
+    CommonOptions.Device device;
 
     @Option(names = {"-q", "--quiet"}, description = "No progress output.")
     boolean quiet;
@@ -107,7 +108,7 @@ final class CompareCommand implements Callable<Integer> {
                 StylizeSettings s;
                 try {
                     s = StylizeSettings.builder().content(content).styles(styles).output(tmp.resolve(k + ".png"))
-                            .weights(weights).device(device).recipe(e.recipe()).preset(e.preset()).size(size)
+                            .weights(inputs.weights).device(device.device).maxPixels(inputs.maxPixels).recipe(e.recipe()).preset(e.preset()).size(size)
                             .iterations(iterations).seed(seed).installShutdownHook(false).build();
                 } catch (IllegalArgumentException ex) {
                     throw new UserError(ex.getMessage());

@@ -19,6 +19,7 @@ import org.clstyle.transfer.Stylizer;
 import org.clstyle.vgg.VggLayers;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -70,11 +71,11 @@ final class VisualizeCommand implements Callable<Integer> {
     @Option(names = "--iterations", paramLabel = "N", description = "Iterations per layer (default: ${DEFAULT-VALUE}).")
     int iterations = 200;
 
-    @Option(names = "--weights", paramLabel = "FILE", description = "Converted VGG19 weights (default: the cached file).")
-    Path weights;
+    @Mixin
+    CommonOptions.Inputs inputs;
 
-    @Option(names = "--device", paramLabel = "DEV", description = "OpenCL device: index or name fragment.")
-    String device;
+    @Mixin
+    CommonOptions.Device device;
 
     @Option(names = "--optimizer", paramLabel = "lbfgs|adam", description = "Optimiser (default: ${DEFAULT-VALUE}).")
     String optimizer = "lbfgs";
@@ -96,7 +97,7 @@ final class VisualizeCommand implements Callable<Integer> {
         List<String> chosen = chosenLayers();
         Path weightsFile;
         try {
-            weightsFile = Stylizer.resolveWeights(weights);
+            weightsFile = Stylizer.resolveWeights(inputs.weights);
             Images.checkWritable(output);
         } catch (StylizeException | ImageException e) {
             throw new UserError(e.getMessage());
@@ -139,7 +140,7 @@ final class VisualizeCommand implements Callable<Integer> {
     private FloatImage runOne(String l, Path weightsFile, Path out, PrintWriter err) {
         StylizeSettings settings;
         try {
-            StylizeSettings.Builder b = StylizeSettings.builder().output(out).weights(weightsFile).device(device)
+            StylizeSettings.Builder b = StylizeSettings.builder().output(out).weights(weightsFile).device(device.device).maxPixels(inputs.maxPixels)
                     .iterations(iterations).optimizer(optimizer).lr(lr).tvWeight(tvWeight).init("noise").seed(seed)
                     .size(size).styleLayers(l).installShutdownHook(false);
             if (source.content != null) {
