@@ -29,9 +29,9 @@ public record JobSettings(String preset, int size, int iterations, String optimi
     public static JobSettings parse(Function<String, String> form, StudioOptions limits) {
         // A preset (clstyle presets) sets the loss, the optimiser and the start image; the other fields
         // override it, as flags do on the command line.
-        String presetName = form.apply("preset");
+        String presetName = value(form, "preset");
         Preset preset = null;
-        if (presetName != null && !presetName.isBlank()) {
+        if (presetName != null) {
             try {
                 preset = Preset.parse("preset", presetName);
             } catch (IllegalArgumentException e) {
