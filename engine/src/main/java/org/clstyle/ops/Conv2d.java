@@ -11,11 +11,28 @@ import org.clstyle.cl.ClContext;
  * optional. x [N, Cin, H, W], weight [Cout, Cin, K, K], bias [Cout], y [N, Cout, Ho, Wo] with
  * Ho = (H + 2p - K) / s + 1. Every pass is an implicit GEMM on the shared tiled core (gemm.cl: local
  * memory tiles and register blocking, float8 columns on CPU devices), one program per kernel size.
+ * CPU devices get {@link Variant#DIRECT} instead (kernels/conv2d_direct.cl): register-blocked direct
+ * convolutions without local memory or barriers, as {@link Conv3x3}'s direct variant, for any kernel
+ * size and stride, with their input and weight gradients.
  * The weight gradient splits its long pixel dimension into fixed chunks summed in a fixed order, so
  * every result is deterministic (no atomics) and large images still fill the device.
  */
 public final class Conv2d implements AutoCloseable {
     private static final String FAMILY = "conv2d";
+    private static final String DIRECT_FAMILY = "conv2d_direct";
+
+    /** How the convolutions run. */
+    public enum Variant {
+        /** Implicit GEMM on gemm.cl's local-memory tiles: for GPUs. */
+        GEMM,
+        /** Register-blocked direct convolution, no local memory, no barriers: for CPU devices. */
+        DIRECT;
+
+        /** The variant for this device: DIRECT on CPUs, GEMM elsewhere. */
+        public static Variant forDevice(org.clstyle.cl.ClDevice d) {
+            return d.isCpu() ? DIRECT : GEMM;
+        }
+    }
     /** Output pixels (times batch) per chunk of the weight gradient's split pixel sum, at least. */
     static final int SPLIT_CHUNK = 4096;
     /** Most chunks of the split sum. */
@@ -41,14 +58,28 @@ public final class Conv2d implements AutoCloseable {
     static final int[] ROW_TILES = {8, 16, 24, 32, 48};
     private final Map<String, GemmTiles> tilesByKey = new HashMap<>();
     private ClBuffer scratch; // [splits * Cout * Cin * K * K], the weight gradient's partial sums
+    private final Variant variant;
+    private final DirectConv2d direct;
 
+    /** The variant for this device ({@link Variant#forDevice}) with its default tiles. */
     public Conv2d(ClContext ctx) {
-        this(ctx, Map.of());
+        this(ctx, Map.of(), Variant.forDevice(ctx.device()));
     }
 
-    /** With gemm.cl tile overrides (TS_M, TS_N, TS_K, WPT_M, WPT_N, VW) pinned for every kernel size. */
+    /** The given variant, with its default tiles. */
+    public Conv2d(ClContext ctx, Variant variant) {
+        this(ctx, Map.of(), variant);
+    }
+
+    /** The GEMM variant with gemm.cl tile overrides (TS_M, TS_N, TS_K, WPT_M, WPT_N, VW) pinned for every kernel size. */
     public Conv2d(ClContext ctx, Map<String, ?> overrides) {
+        this(ctx, overrides, Variant.GEMM);
+    }
+
+    private Conv2d(ClContext ctx, Map<String, ?> overrides, Variant variant) {
         this.ctx = ctx;
+        this.variant = variant;
+        this.direct = variant == Variant.DIRECT ? new DirectConv2d(ctx) : null;
         this.overrides = Map.copyOf(overrides);
         int bg = 64;
         while (bg > ctx.device().maxWorkGroupSize()) {
@@ -132,6 +163,10 @@ public final class Conv2d implements AutoCloseable {
         if (bias != null) {
             expect("forward", "bias", bias, g.cout());
         }
+        if (direct != null) {
+            direct.forward(g, x, weight, bias, y);
+            return;
+        }
         tiles(g.k(), g.cout(), g.n() * g.outH() * g.outW()).launch("conv2d_forward", g.cout(), g.n() * g.outH() * g.outW(),
                 x, weight, bias == null ? weight : bias, bias == null ? 0 : 1, y,
                 g.n(), g.cin(), g.h(), g.w(), g.cout(), stride, pad, g.outH(), g.outW());
@@ -145,6 +180,10 @@ public final class Conv2d implements AutoCloseable {
     public void backwardInput(ClBuffer dy, ClBuffer weight, ClBuffer dx, int stride, int pad) {
         Geometry g = geometry(dx, weight, stride, pad);
         expect("backwardInput", "dy", dy, g.n(), g.cout(), g.outH(), g.outW());
+        if (direct != null) {
+            direct.backwardInput(g, dy, weight, dx);
+            return;
+        }
         if (stride == 1) {
             tiles(g.k(), g.cin(), g.n() * g.h() * g.w()).launch("conv2d_backward_input", g.cin(), g.n() * g.h() * g.w(),
                     dy, weight, dx, g.n(), g.cin(), g.h(), g.w(), g.cout(), stride, pad, g.outH(), g.outW());
@@ -183,6 +222,10 @@ public final class Conv2d implements AutoCloseable {
     public void backwardWeight(ClBuffer x, ClBuffer dy, ClBuffer dWeight, int stride, int pad) {
         Geometry g = geometry(x, dWeight, stride, pad);
         expect("backwardWeight", "dy", dy, g.n(), g.cout(), g.outH(), g.outW());
+        if (direct != null) {
+            direct.backwardWeight(g, x, dy, dWeight, tiles(g.k()).program().kernel("conv2d_sum_splits"));
+            return;
+        }
         int pixels = g.n() * g.outH() * g.outW();
         int count = g.cout() * g.cin() * g.k() * g.k();
         int splits = splits(g);
@@ -218,13 +261,21 @@ public final class Conv2d implements AutoCloseable {
                 new long[] {biasGroup}, dy, dBias, n, cout, plane);
     }
 
-    /** Device bytes of the split-sum scratch buffer (0 until the first split weight gradient). */
+    /** Device bytes of the scratch buffers (split sums; the direct variant's padded copies), 0 until first needed. */
     public long scratchBytes() {
-        return scratch == null ? 0 : scratch.bytes();
+        return (scratch == null ? 0 : scratch.bytes()) + (direct == null ? 0 : direct.scratchBytes());
+    }
+
+    /** Which variant this instance runs. */
+    public Variant variant() {
+        return variant;
     }
 
     @Override
     public void close() {
+        if (direct != null) {
+            direct.close();
+        }
         if (scratch != null) {
             scratch.close();
             scratch = null;

@@ -25,12 +25,16 @@ import org.junit.jupiter.params.provider.CsvSource;
 class Conv2dTest {
     private static ClContext ctx;
     private static Conv2d conv;
+    private static Conv2d gemm;
+    private static Conv2d direct;
     private static Conv2d small;
 
     @BeforeAll
     static void open() {
         ctx = ClContext.createDefault();
         conv = new Conv2d(ctx);
+        gemm = new Conv2d(ctx, Conv2d.Variant.GEMM);
+        direct = new Conv2d(ctx, Conv2d.Variant.DIRECT);
         // Small pinned tiles: many tiles in every dimension, ragged last ones.
         small = new Conv2d(ctx, Map.of("TS_M", 8, "TS_N", 8, "TS_K", 8, "WPT_M", 4, "WPT_N", 4));
     }
@@ -38,6 +42,8 @@ class Conv2dTest {
     @AfterAll
     static void close() {
         conv.close();
+        gemm.close();
+        direct.close();
         small.close();
         ctx.close();
     }
@@ -51,7 +57,30 @@ class Conv2dTest {
             "1, 3, 20, 17, 4, 9, 2, 4", "3, 4, 8, 8, 5, 3, 2, 0", "1, 2, 2, 2, 3, 3, 2, 1", "2, 64, 9, 9, 128, 3, 2, 0",
             "2, 3, 50, 50, 4, 3, 1, 1", "2, 8, 64, 48, 8, 3, 1, 1", "2, 3, 130, 98, 2, 3, 1, 0"})
     void matchesReference(int n, int cin, int h, int w, int cout, int k, int s, int p) {
-        check(conv, n, cin, h, w, cout, k, s, p);
+        check(gemm, n, cin, h, w, cout, k, s, p);
+        check(direct, n, cin, h, w, cout, k, s, p);
+    }
+
+    @Test
+    void cpuDevicesTakeTheDirectVariant() {
+        assertEquals(ctx.device().isCpu() ? Conv2d.Variant.DIRECT : Conv2d.Variant.GEMM, conv.variant());
+        assertEquals(Conv2d.Variant.GEMM, small.variant());
+    }
+
+    @ParameterizedTest(name = "direct, wide rows n={0} cin={1} {2}x{3} cout={4} k={5} s={6} p={7}")
+    @CsvSource({"1, 3, 5, 70, 32, 9, 1, 4", "2, 7, 6, 67, 2, 3, 2, 1", "1, 13, 4, 100, 1, 1, 1, 0",
+            "1, 4, 40, 50, 12, 3, 1, 1", "1, 2, 9, 9, 3, 3, 2, 5"})
+    void directVariantMatchesReferenceAcrossRowSegments(int n, int cin, int h, int w, int cout, int k, int s, int p) {
+        check(direct, n, cin, h, w, cout, k, s, p);
+    }
+
+    @Test
+    void directRegisterBlockWastesLeastRows() {
+        assertEquals(6, DirectConv2d.block(48)[0]);
+        assertEquals(4, DirectConv2d.block(32)[0]);
+        assertEquals(3, DirectConv2d.block(3)[0]);
+        assertEquals(4, DirectConv2d.block(8)[0]);
+        assertEquals(1, DirectConv2d.block(1)[0]);
     }
 
     @ParameterizedTest(name = "small tiles n={0} cin={1} {2}x{3} cout={4} k={5} s={6} p={7}")
