@@ -25,6 +25,8 @@ public final class ClContext implements AutoCloseable {
     private final Deque<AutoCloseable> owned = new ArrayDeque<>();
     private long allocatedBytes;
     private long peakBytes;
+    // kernel name -> {launches, device nanoseconds}, filled by profiled launches
+    private final Map<String, long[]> kernelTimes = new LinkedHashMap<>();
     private boolean closed;
 
     /** A context on {@code device}; with {@code profiling} every launch can report its device time. */
@@ -115,6 +117,27 @@ public final class ClContext implements AutoCloseable {
 
     /** The most buffer memory allocated at once through this context. */
     public long peakBytes() { return peakBytes; }
+
+    /**
+     * Per kernel name, the launches and device nanoseconds of every launch since the last
+     * {@link #resetKernelTimes} ({launches, ns}); empty unless the context profiles.
+     */
+    public synchronized Map<String, long[]> kernelTimes() {
+        Map<String, long[]> copy = new LinkedHashMap<>();
+        kernelTimes.forEach((k, v) -> copy.put(k, v.clone()));
+        return copy;
+    }
+
+    /** Forgets the kernel times so far. */
+    public synchronized void resetKernelTimes() {
+        kernelTimes.clear();
+    }
+
+    synchronized void addKernelTime(String kernel, long ns) {
+        long[] t = kernelTimes.computeIfAbsent(kernel, k -> new long[2]);
+        t[0]++;
+        t[1] += ns;
+    }
 
     /** Forgets the peak so far; the next peak starts from what is allocated now. */
     public void resetPeak() { peakBytes = allocatedBytes; }

@@ -85,7 +85,9 @@ public final class ClKernel {
                 ClError.check(clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, t, null), "clGetEventProfilingInfo");
                 long start = t.get(0);
                 ClError.check(clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, t, null), "clGetEventProfilingInfo");
-                return t.get(0) - start;
+                long ns = t.get(0) - start;
+                ctx.addKernelTime(name, ns);
+                return ns;
             } finally {
                 clReleaseEvent(ev);
             }

@@ -8,7 +8,8 @@ import org.clstyle.cl.ClProgram;
  * Spatial padding of x [N, C, H, W] to y [N, C, top + H + bottom, left + W + right] (kernels/pad.cl),
  * as PyTorch's F.pad with mode "constant" (zero), "replicate", "circular" or "reflect"; a negative
  * amount crops. The backward pass gathers, for each input element, the output positions that read
- * it, in a fixed order (no atomics), so it is deterministic.
+ * it, in a fixed order (no atomics), so it is deterministic. GPUs run one work-item per element; CPU
+ * devices one per row (the {@code _rows} kernels), whose interior is a plain copy loop.
  */
 public final class Pad2d {
     /** The padding modes (F.pad's names: constant 0, replicate, circular, reflect). */
@@ -38,10 +39,18 @@ public final class Pad2d {
 
     private final ClContext ctx;
     private final ClProgram program;
+    private final boolean rows;
 
+    /** One work-item per row on CPU devices, per element elsewhere. */
     public Pad2d(ClContext ctx) {
+        this(ctx, ctx.device().isCpu());
+    }
+
+    /** With {@code rows}: the per-row kernels (CPU devices); else the per-element ones. */
+    public Pad2d(ClContext ctx, boolean rows) {
         this.ctx = ctx;
         this.program = ctx.program("pad");
+        this.rows = rows;
     }
 
     /** The output shape of padding x [N, C, H, W] by {@code a}; checks what {@code mode} allows. */
@@ -72,6 +81,11 @@ public final class Pad2d {
     /** y = pad(x). */
     public void forward(ClBuffer x, ClBuffer y, Mode mode, Amounts a) {
         int[] out = check("forward", x, y, mode, a);
+        if (rows) {
+            program.kernel("pad_forward_rows").launch(new long[] {out[2], (long) out[0] * out[1]}, null, x, y,
+                    out[0] * out[1], x.dim(2), x.dim(3), out[2], out[3], a.top(), a.left(), mode.ordinal());
+            return;
+        }
         Reduction.launch(program.kernel("pad_forward"), new long[] {out[3], out[2], (long) out[0] * out[1]},
                 Reduction.local3d(ctx.device()), x, y, out[0] * out[1], x.dim(2), x.dim(3), out[2], out[3], a.top(),
                 a.left(), mode.ordinal());
@@ -80,6 +94,11 @@ public final class Pad2d {
     /** dx = the gradient of the forward w.r.t. x given dy; overwrites dx. */
     public void backward(ClBuffer dy, ClBuffer dx, Mode mode, Amounts a) {
         int[] out = check("backward", dx, dy, mode, a);
+        if (rows) {
+            program.kernel("pad_backward_rows").launch(new long[] {dx.dim(2), (long) out[0] * out[1]}, null, dy, dx,
+                    out[0] * out[1], dx.dim(2), dx.dim(3), out[2], out[3], a.top(), a.left(), mode.ordinal());
+            return;
+        }
         Reduction.launch(program.kernel("pad_backward"), new long[] {dx.dim(3), dx.dim(2), (long) out[0] * out[1]},
                 Reduction.local3d(ctx.device()), dy, dx, out[0] * out[1], dx.dim(2), dx.dim(3), out[2], out[3],
                 a.top(), a.left(), mode.ordinal());

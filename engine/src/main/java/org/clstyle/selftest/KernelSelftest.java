@@ -251,6 +251,8 @@ public final class KernelSelftest {
      * The tiles a GPU gets (GemmTiles' largest candidate: 64 x 64, TS_K 16, 4 x 16 per work-item,
      * float8): pinned, because without overrides Conv2d takes narrow row tiles on CPU devices.
      */
+    /** Stands for Conv2d's direct variant (CPU devices' default) among the tile overrides of the Conv2d checks. */
+    private static final Map<String, Integer> DIRECT = Map.of("DIRECT", 1);
     private static final Map<String, Integer> GPU_TILES = Map.of("TS_M", 64, "TS_N", 64, "TS_K", 16, "WPT_M", 4,
             "WPT_N", 16, "VW", 8);
     /**
@@ -313,6 +315,9 @@ public final class KernelSelftest {
         out.add(new Check("image affine/scale/clamp", KernelSelftest::image));
         out.add(new Check("optim dot/axpy/scale/fill/adam", KernelSelftest::vector));
         out.add(new Check("optim multi-tensor adam", KernelSelftest::multiTensorAdam));
+        out.add(new Check("conv2d direct forward", t -> t.conv2d(DIRECT, CONV2D_SHAPES, 'f')));
+        out.add(new Check("conv2d direct backward input", t -> t.conv2d(DIRECT, CONV2D_SHAPES, 'x')));
+        out.add(new Check("conv2d direct backward weight+bias", t -> t.conv2d(DIRECT, CONV2D_SHAPES, 'w')));
         for (String tiles : new String[] {"", " gpu-tiles", " row-tiles"}) {
             Map<String, ?> overrides = tiles.isEmpty() ? Map.of() : tiles.equals(" gpu-tiles") ? GPU_TILES : ROW_TILES;
             out.add(new Check("conv2d" + tiles + " forward", t -> t.conv2d(overrides, CONV2D_SHAPES, 'f')));
@@ -640,7 +645,7 @@ public final class KernelSelftest {
 
     /** Conv2d forward ('f', with and without bias), input gradient ('x') or weight and bias gradients ('w'). */
     private void conv2d(Map<String, ?> overrides, int[][] shapes, char what) {
-        try (Conv2d conv = new Conv2d(ctx, overrides)) {
+        try (Conv2d conv = overrides == DIRECT ? new Conv2d(ctx, Conv2d.Variant.DIRECT) : new Conv2d(ctx, overrides)) {
             for (int[] s : shapes) {
                 Conv2dReference.Geometry g = new Conv2dReference.Geometry(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
                 int n = g.n(), cin = g.cin(), h = g.h(), w = g.w(), cout = g.cout(), k = g.k(), ho = g.outH(), wo = g.outW();
@@ -683,14 +688,19 @@ public final class KernelSelftest {
     }
 
     private void pad(Pad2d.Mode mode) {
-        Pad2d pad = new Pad2d(ctx);
+        for (boolean rows : new boolean[] {false, true}) {
+            pad(new Pad2d(ctx, rows), mode, rows ? " rows" : "");
+        }
+    }
+
+    private void pad(Pad2d pad, Pad2d.Mode mode, String variant) {
         Pad2dReference.Mode rm = Pad2dReference.Mode.valueOf(mode.name());
         for (int[] s : padShapes(mode)) {
             int n = s[0], c = s[1], h = s[2], w = s[3];
             int top = s[4], bottom = s[5], left = s[6], right = s[7];
             Pad2d.Amounts a = new Pad2d.Amounts(top, bottom, left, right);
             int ho = h + top + bottom, wo = w + left + right;
-            String shape = n + "x" + c + "x" + h + "x" + w + " pads " + top + "," + bottom + "," + left + "," + right;
+            String shape = n + "x" + c + "x" + h + "x" + w + " pads " + top + "," + bottom + "," + left + "," + right + variant;
             double[] x = uniform(n * c * h * w, -1, 1), dy = uniform(n * c * ho * wo, -1, 1);
             ClBuffer y = buffer(uniform(n * c * ho * wo, -1, 1), n, c, ho, wo); // overwritten
             pad.forward(buffer(x, n, c, h, w), y, mode, a);

@@ -69,9 +69,21 @@ class Conv2dTest {
 
     @ParameterizedTest(name = "direct, wide rows n={0} cin={1} {2}x{3} cout={4} k={5} s={6} p={7}")
     @CsvSource({"1, 3, 5, 70, 32, 9, 1, 4", "2, 7, 6, 67, 2, 3, 2, 1", "1, 13, 4, 100, 1, 1, 1, 0",
-            "1, 4, 40, 50, 12, 3, 1, 1", "1, 2, 9, 9, 3, 3, 2, 5"})
+            "1, 4, 40, 50, 12, 3, 1, 1", "1, 2, 9, 9, 3, 3, 2, 5", "1, 64, 40, 200, 8, 3, 1, 1", "2, 40, 23, 150, 5, 3, 2, 1"})
     void directVariantMatchesReferenceAcrossRowSegments(int n, int cin, int h, int w, int cout, int k, int s, int p) {
         check(direct, n, cin, h, w, cout, k, s, p);
+    }
+
+    @Test
+    void directWeightGradientSplitsLargeImagesIntoRowChunks() {
+        // The two largest rows of directVariantMatchesReferenceAcrossRowSegments take several chunks.
+        for (Conv2d.Geometry g : new Conv2d.Geometry[] {new Conv2d.Geometry(1, 64, 40, 200, 8, 3, 1, 1),
+                new Conv2d.Geometry(2, 40, 23, 150, 5, 3, 2, 1)}) {
+            int[] block = DirectConv2d.block(g.cout());
+            DirectConv2d.Segments sg = DirectConv2d.Segments.of(g.outW(), block[1]);
+            int chunks = DirectConv2d.chunks(g, sg, sg.segpx() + (g.k() - 1) / g.stride());
+            org.junit.jupiter.api.Assertions.assertTrue(chunks > 1, g + " takes " + chunks + " chunk");
+        }
     }
 
     @Test

@@ -66,3 +66,79 @@ __kernel void pad_backward(__global const float* dy,  // [N, C, Ho, Wo]
     }
     dx[((size_t) p * h + i) * w + j] = acc;
 }
+
+// The same two passes with one work-item per row, for CPU devices: each row's interior is one plain
+// copy loop the compiler vectorises, and only the padded (or border) columns take the index logic.
+// global: [Ho, N*C]
+__kernel void pad_forward_rows(__global const float* x,  // [N, C, H, W]
+                               __global float* y,        // [N, C, Ho, Wo]
+                               int planes, int h, int w, int ho, int wo, int top, int left, int mode) {
+    const int oi = get_global_id(0), p = get_global_id(1);
+    if (oi >= ho || p >= planes) return;
+    __global float* yr = y + ((size_t) p * ho + oi) * wo;
+    const int i = pad_source(oi, top, h, mode);
+    if (i < 0) {
+        for (int oj = 0; oj < wo; oj++) yr[oj] = 0.0f;
+        return;
+    }
+    __global const float* xr = x + ((size_t) p * h + i) * w;
+    const int lo = clamp(left, 0, wo), hi = clamp(left + w, lo, wo); // [lo, hi) reads xr[oj - left]
+    for (int oj = 0; oj < lo; oj++) {
+        const int j = pad_source(oj, left, w, mode);
+        yr[oj] = j < 0 ? 0.0f : xr[j];
+    }
+    for (int oj = lo; oj < hi; oj++) yr[oj] = xr[oj - left];
+    for (int oj = hi; oj < wo; oj++) {
+        const int j = pad_source(oj, left, w, mode);
+        yr[oj] = j < 0 ? 0.0f : xr[j];
+    }
+}
+
+// The sum over the output columns of row dr (of width wo) that read input column j (fixed order).
+float pad_gather_cols(__global const float* dr, int j, int left, int w, int wo, int cols, int mode) {
+    float v = 0.0f;
+    for (int b = 0; b < cols; b++) {
+        int oj = pad_candidate(b, j, left, w, wo);
+        if (oj < 0 || pad_source(oj, left, w, mode) != j) continue;
+        if (mode == PAD_ZERO && b > 0) continue;
+        v += dr[oj];
+    }
+    return v;
+}
+
+// global: [H, N*C]. Per input row: every output row that read it, in candidate order; within each,
+// the interior columns (read only by the identity: at least max(left, right) + 1 from either edge when
+// no amount crops) are one copy or add loop, the others gather as pad_backward does.
+__kernel void pad_backward_rows(__global const float* dy,  // [N, C, Ho, Wo]
+                                __global float* dx,        // [N, C, H, W]
+                                int planes, int h, int w, int ho, int wo, int top, int left, int mode) {
+    const int i = get_global_id(0), p = get_global_id(1);
+    if (i >= h || p >= planes) return;
+    const int bottom = ho - h - top, right = wo - w - left;
+    const int rows = 1 + clamp(top, 0, ho) + max(bottom, 0);
+    const int cols = 1 + clamp(left, 0, wo) + max(right, 0);
+    const bool crops = left < 0 || right < 0;
+    const int edge = max(left, right) + 1;
+    const int jlo = crops ? w : min(edge, w), jhi = crops ? w : max(jlo, w - edge); // interior [jlo, jhi)
+    __global float* xr = dx + ((size_t) p * h + i) * w;
+    bool first = true;
+    for (int a = 0; a < rows; a++) {
+        const int oi = pad_candidate(a, i, top, h, ho);
+        if (oi < 0 || pad_source(oi, top, h, mode) != i) continue;
+        if (mode == PAD_ZERO && a > 0) continue;
+        __global const float* dr = dy + ((size_t) p * ho + oi) * wo;
+        if (first) {
+            for (int j = 0; j < jlo; j++) xr[j] = pad_gather_cols(dr, j, left, w, wo, cols, mode);
+            for (int j = jlo; j < jhi; j++) xr[j] = dr[j + left];
+            for (int j = jhi; j < w; j++) xr[j] = pad_gather_cols(dr, j, left, w, wo, cols, mode);
+        } else {
+            for (int j = 0; j < jlo; j++) xr[j] += pad_gather_cols(dr, j, left, w, wo, cols, mode);
+            for (int j = jlo; j < jhi; j++) xr[j] += dr[j + left];
+            for (int j = jhi; j < w; j++) xr[j] += pad_gather_cols(dr, j, left, w, wo, cols, mode);
+        }
+        first = false;
+    }
+    if (first) {
+        for (int j = 0; j < w; j++) xr[j] = 0.0f;
+    }
+}
