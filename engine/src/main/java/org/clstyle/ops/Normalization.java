@@ -30,9 +30,9 @@ final class Normalization implements AutoCloseable {
 
     void apply(ClBuffer x, ClBuffer stats, ClBuffer gamma, ClBuffer beta, ClBuffer y, int groups, int plane,
             int channels) {
-        int total = x.size();
-        Reduction.launch(program.kernel("norm_apply"), new long[] {total}, Reduction.local1d(ctx.device(), total),
-                x, stats, gamma, beta, y, total, groups, plane, channels);
+        int planes = x.size() / plane;
+        program.kernel("norm_apply").launch(new long[] {plane, planes}, null, x, stats, gamma, beta, y, planes, groups,
+                plane, channels);
     }
 
     void backward(ClBuffer x, ClBuffer dy, ClBuffer stats, ClBuffer gamma, ClBuffer dx, ClBuffer dGamma,

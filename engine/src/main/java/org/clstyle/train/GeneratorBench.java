@@ -33,7 +33,18 @@ public final class GeneratorBench {
     /** Generation at each side in {@code sides} (square), then one training step of {@code batch} at {@code trainSize}. */
     public static List<Timing> run(ClContext ctx, String arch, int[] sides, int batch, int trainSize, int warmup, int timed)
             throws IOException, ImageException, WeightsException, InterruptedException {
-        GeneratorSpec spec = arch.equals(GeneratorSpec.PYRAMID) ? GeneratorSpec.pyramid(true) : GeneratorSpec.johnson(true);
+        List<Timing> out = new ArrayList<>(generation(ctx, arch, sides, warmup, timed));
+        out.add(trainingStep(ctx, arch, batch, trainSize, warmup, timed));
+        return out;
+    }
+
+    private static GeneratorSpec spec(String arch) {
+        return arch.equals(GeneratorSpec.PYRAMID) ? GeneratorSpec.pyramid(true) : GeneratorSpec.johnson(true);
+    }
+
+    /** Generation (one forward in inference mode, output read back) at each side in {@code sides} (square). */
+    public static List<Timing> generation(ClContext ctx, String arch, int[] sides, int warmup, int timed) {
+        GeneratorSpec spec = spec(arch);
         List<Timing> out = new ArrayList<>();
         GeneratorModel model = new GeneratorModel(spec, Trainer.initialParameters(spec.network(), 1),
                 zeroState(spec), Map.of(), null);
@@ -52,6 +63,13 @@ public final class GeneratorBench {
                 out.add(new Timing("generate " + side + "x" + side, median(t), ctx.peakBytes() - base));
             }
         }
+        return out;
+    }
+
+    /** One training step (stylization) of {@code batch} random photos at {@code trainSize}, with Adam. */
+    public static Timing trainingStep(ClContext ctx, String arch, int batch, int trainSize, int warmup, int timed)
+            throws IOException, ImageException, WeightsException, InterruptedException {
+        GeneratorSpec spec = spec(arch);
         Path dir = Files.createTempDirectory("clstyle-bench-photos");
         try {
             for (int i = 0; i < batch; i++) {
@@ -81,14 +99,13 @@ public final class GeneratorBench {
                 t.run(false);
             }
             double[] tt = stepTimes.subList(warmup, stepTimes.size()).stream().mapToDouble(Double::doubleValue).toArray();
-            out.add(new Timing("train step batch " + batch + " at " + trainSize + "x" + trainSize, median(tt),
-                    ctx.peakBytes() - base));
+            return new Timing("train step batch " + batch + " at " + trainSize + "x" + trainSize, median(tt),
+                    ctx.peakBytes() - base);
         } finally {
             try (Stream<Path> st = Files.walk(dir)) {
                 st.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
             }
         }
-        return out;
     }
 
     private static Map<String, float[]> zeroState(GeneratorSpec spec) {

@@ -53,17 +53,20 @@ void norm_stats(__global const float* x,  // [N, G, P]
     }
 }
 
-// y = gamma[c] (x - mean) rstd + beta[c], c = g % C; one work-item per element. y may be x.
+// y = gamma[c] (x - mean) rstd + beta[c], c = g % C; one work-item per element, global [P, N*G]
+// (dimension 1 the plane, so the group's constants are uniform along dimension 0). y may be x.
 __kernel void norm_apply(__global const float* x,      // [N, G, P]
                          __global const float* stats,  // [G, 3]
                          __global const float* gamma,  // [C]
                          __global const float* beta,   // [C]
                          __global float* y,            // [N, G, P]
-                         int total, int groups, int plane, int channels) {
-    const int e = get_global_id(0);
-    if (e >= total) return;
-    const int g = (e / plane) % groups, c = g % channels;
-    y[e] = gamma[c] * ((x[e] - stats[3 * g]) * stats[3 * g + 1]) + beta[c];
+                         int planes, int groups, int plane, int channels) {
+    const int k = get_global_id(0), row = get_global_id(1);
+    if (k >= plane || row >= planes) return;
+    const int g = row % groups, c = g % channels;
+    const float mean = stats[3 * g], rstd = stats[3 * g + 1], gm = gamma[c], bt = beta[c];
+    const size_t e = (size_t) row * plane + k;
+    y[e] = gm * ((x[e] - mean) * rstd) + bt; // about the mean first: no cancellation when |mean| >> std
 }
 
 // dx = gamma[c] rstd (dy - mean(dy) - xhat mean(dy xhat)) over each group, and the group's sums of
