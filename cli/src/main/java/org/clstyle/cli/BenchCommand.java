@@ -232,7 +232,11 @@ final class BenchCommand implements Callable<Integer> {
             layers.add(l);
         }
         m.put("layers", layers);
+        writeJsonFile(m);
+    }
 
+    /** Writes {@code m} as indented JSON to --json, atomically. */
+    private void writeJsonFile(Map<String, Object> m) {
         try {
             byte[] bytes = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsBytes(m);
             AtomicFile.write(json, os -> os.write(bytes));
@@ -296,6 +300,24 @@ final class BenchCommand implements Callable<Integer> {
         out.printf("%-34s %12s %14s%n", "what", "seconds", "peak MiB");
         for (org.clstyle.train.GeneratorBench.Timing x : t) {
             out.printf(Locale.ROOT, "%-34s %12.3f %14.1f%n", x.what(), x.seconds(), x.peakBytes() / 1048576.0);
+        }
+        if (json != null) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("device", dev.label());
+            m.put("arch", arch);
+            m.put("warmup", warmup);
+            m.put("iterations", iterations);
+            List<Map<String, Object>> rows = new ArrayList<>();
+            for (org.clstyle.train.GeneratorBench.Timing x : t) {
+                Map<String, Object> r = new LinkedHashMap<>();
+                r.put("what", x.what());
+                r.put("seconds", x.seconds());
+                r.put("peak_device_bytes", x.peakBytes());
+                rows.add(r);
+            }
+            m.put("rows", rows);
+            writeJsonFile(m);
+            out.println("wrote " + json);
         }
         out.flush();
         return 0;
