@@ -23,11 +23,20 @@ public final class BatchNorm implements AutoCloseable {
     }
 
     public BatchNorm(ClContext ctx, float eps, float momentum) {
+        this(ctx, eps, momentum, Normalization.Variant.forDevice(ctx.device()));
+    }
+
+    /** With the kernels' layout forced (tests; {@link Normalization.Variant#forDevice} otherwise). */
+    public BatchNorm(ClContext ctx, Normalization.Variant variant) {
+        this(ctx, EPS, MOMENTUM, variant);
+    }
+
+    private BatchNorm(ClContext ctx, float eps, float momentum, Normalization.Variant variant) {
         if (!(eps > 0) || !(momentum >= 0 && momentum <= 1)) {
             throw new IllegalArgumentException("BatchNorm: eps must be positive and momentum in [0, 1], got " + eps
                     + ", " + momentum);
         }
-        this.norm = new Normalization(ctx);
+        this.norm = new Normalization(ctx, variant);
         this.eps = eps;
         this.momentum = momentum;
     }

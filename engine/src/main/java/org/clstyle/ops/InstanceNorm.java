@@ -21,10 +21,19 @@ public final class InstanceNorm implements AutoCloseable {
     }
 
     public InstanceNorm(ClContext ctx, float eps) {
+        this(ctx, eps, Normalization.Variant.forDevice(ctx.device()));
+    }
+
+    /** With the kernels' layout forced (tests; {@link Normalization.Variant#forDevice} otherwise). */
+    public InstanceNorm(ClContext ctx, Normalization.Variant variant) {
+        this(ctx, EPS, variant);
+    }
+
+    private InstanceNorm(ClContext ctx, float eps, Normalization.Variant variant) {
         if (!(eps > 0)) {
             throw new IllegalArgumentException("InstanceNorm: eps must be positive but is " + eps);
         }
-        this.norm = new Normalization(ctx);
+        this.norm = new Normalization(ctx, variant);
         this.eps = eps;
     }
 

@@ -7,23 +7,50 @@ import org.clstyle.cl.ClProgram;
 
 /**
  * The host half of kernels/norm.cl shared by InstanceNorm and BatchNorm: x seen as [N, G, P] with one
- * statistics group per g, affine parameters indexed by g % C. One work-group per group for every
- * reduction, so results are deterministic.
+ * statistics group per g, affine parameters indexed by g % C. GPUs run one work-group per group for
+ * every reduction; CPU devices ({@link Variant#ROWS}) one work-item per group with float8 runs. Both sum
+ * in a fixed order, so results are deterministic.
  */
-final class Normalization implements AutoCloseable {
+public final class Normalization implements AutoCloseable {
     private final ClContext ctx;
     private final ClProgram program;
     private final int wg;
+    private final Variant variant;
     private ClBuffer sums; // [G, 2], the backward's per-group sums, grown as needed
 
-    Normalization(ClContext ctx) {
+    /** How the reductions and the elementwise pass are laid out. */
+    public enum Variant {
+        /** One work-group per group, a tree in local memory; one work-item per element: for GPUs. */
+        WORK_GROUPS,
+        /** One work-item per group (or per chunk of a plane) walking float8 runs: for CPU devices. */
+        ROWS;
+
+        /** ROWS on CPU devices, WORK_GROUPS elsewhere. */
+        public static Variant forDevice(org.clstyle.cl.ClDevice d) {
+            return d.isCpu() ? ROWS : WORK_GROUPS;
+        }
+    }
+
+    /** Elements per work-item of the ROWS variant's elementwise pass (NORM_CHUNK). */
+    private static final int CHUNK = 2048;
+
+    Normalization(ClContext ctx, Variant variant) {
         this.ctx = ctx;
+        this.variant = variant;
         this.wg = Reduction.workGroupSize(ctx.device(), 256);
-        this.program = ctx.program("norm", Map.of("NORM_WG", wg));
+        this.program = ctx.program("norm", Map.of("NORM_WG", wg, "NORM_CHUNK", CHUNK));
+    }
+
+    Variant variant() {
+        return variant;
     }
 
     /** stats [G, 3] (mean, rstd, biased var) of x viewed as [n, groups, plane]. */
     void stats(ClBuffer x, int n, int groups, int plane, float eps, ClBuffer stats) {
+        if (variant == Variant.ROWS) {
+            program.kernel("norm_stats_rows").launch(new long[] {groups}, null, x, n, groups, plane, eps, stats);
+            return;
+        }
         program.kernel("norm_stats").launch(new long[] {(long) groups * wg}, new long[] {wg},
                 x, n, groups, plane, eps, stats);
     }
@@ -31,8 +58,13 @@ final class Normalization implements AutoCloseable {
     void apply(ClBuffer x, ClBuffer stats, ClBuffer gamma, ClBuffer beta, ClBuffer y, int groups, int plane,
             int channels) {
         int planes = x.size() / plane;
-        program.kernel("norm_apply").launch(new long[] {plane, planes}, null, x, stats, gamma, beta, y, planes, groups,
-                plane, channels);
+        if (variant == Variant.ROWS) {
+            program.kernel("norm_apply_chunks").launch(new long[] {(plane + CHUNK - 1) / CHUNK, planes}, null, x, stats,
+                    gamma, beta, y, planes, groups, plane, channels);
+            return;
+        }
+        program.kernel("norm_apply").launch(new long[] {plane, planes}, new long[] {Math.min(wg, plane), 1}, x, stats,
+                gamma, beta, y, planes, groups, plane, channels);
     }
 
     void backward(ClBuffer x, ClBuffer dy, ClBuffer stats, ClBuffer gamma, ClBuffer dx, ClBuffer dGamma,
@@ -43,8 +75,13 @@ final class Normalization implements AutoCloseable {
             }
             sums = ctx.buffer(2 * groups);
         }
-        program.kernel("norm_backward").launch(new long[] {(long) groups * wg}, new long[] {wg},
-                x, dy, stats, gamma, dx, sums, n, groups, plane, channels);
+        if (variant == Variant.ROWS) {
+            program.kernel("norm_backward_rows").launch(new long[] {groups}, null, x, dy, stats, gamma, dx, sums, n,
+                    groups, plane, channels);
+        } else {
+            program.kernel("norm_backward").launch(new long[] {(long) groups * wg}, new long[] {wg},
+                    x, dy, stats, gamma, dx, sums, n, groups, plane, channels);
+        }
         Reduction.launch(program.kernel("norm_param_grads"), new long[] {channels},
                 Reduction.local1d(ctx.device(), channels), sums, groups, channels, dGamma, dBeta);
     }

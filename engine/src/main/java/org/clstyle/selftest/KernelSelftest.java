@@ -11,6 +11,7 @@ import org.clstyle.ops.AvgPool;
 import org.clstyle.ops.BatchNorm;
 import org.clstyle.ops.ChannelConcat;
 import org.clstyle.ops.Conv2d;
+import org.clstyle.ops.Normalization;
 import org.clstyle.ops.Conv3x3;
 import org.clstyle.ops.Distance;
 import org.clstyle.ops.GramMatrix;
@@ -331,8 +332,10 @@ public final class KernelSelftest {
         for (Pad2d.Mode m : Pad2d.Mode.values()) {
             out.add(new Check("pad " + m + " forward+backward", t -> t.pad(m)));
         }
-        out.add(new Check("norm instance forward+backward", t -> t.norm(true)));
-        out.add(new Check("norm batch training forward+backward", t -> t.norm(false)));
+        for (Normalization.Variant v : Normalization.Variant.values()) {
+            out.add(new Check("norm " + v + " instance forward+backward", t -> t.norm(v, true)));
+            out.add(new Check("norm " + v + " batch training forward+backward", t -> t.norm(v, false)));
+        }
         out.add(new Check("norm batch running+inference", KernelSelftest::batchInference));
         out.add(new Check("resample upsample forward+backward", t -> t.resample(true)));
         out.add(new Check("resample avgpool forward+backward", t -> t.resample(false)));
@@ -721,8 +724,8 @@ public final class KernelSelftest {
         return x;
     }
 
-    private void norm(boolean instance) {
-        try (InstanceNorm in = new InstanceNorm(ctx); BatchNorm bn = new BatchNorm(ctx)) {
+    private void norm(Normalization.Variant variant, boolean instance) {
+        try (InstanceNorm in = new InstanceNorm(ctx, variant); BatchNorm bn = new BatchNorm(ctx, variant)) {
             for (int[] s : NORM_SHAPES) {
                 int n = s[0], c = s[1], h = s[2], w = s[3], plane = h * w;
                 String shape = n + "x" + c + "x" + h + "x" + w;

@@ -1,6 +1,7 @@
 package org.clstyle.ops;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import org.clstyle.cl.ClBuffer;
@@ -24,26 +25,49 @@ class NormTest {
     private static ClContext ctx;
     private static InstanceNorm instance;
     private static BatchNorm batch;
+    private static final java.util.Map<Normalization.Variant, InstanceNorm> INSTANCE = new java.util.EnumMap<>(Normalization.Variant.class);
+    private static final java.util.Map<Normalization.Variant, BatchNorm> BATCH = new java.util.EnumMap<>(Normalization.Variant.class);
 
     @BeforeAll
     static void open() {
         ctx = ClContext.createDefault();
         instance = new InstanceNorm(ctx);
         batch = new BatchNorm(ctx);
+        for (Normalization.Variant v : Normalization.Variant.values()) {
+            INSTANCE.put(v, new InstanceNorm(ctx, v));
+            BATCH.put(v, new BatchNorm(ctx, v));
+        }
     }
 
     @AfterAll
     static void close() {
         instance.close();
         batch.close();
+        INSTANCE.values().forEach(InstanceNorm::close);
+        BATCH.values().forEach(BatchNorm::close);
         ctx.close();
     }
 
     @ParameterizedTest(name = "{0} n={1} c={2} {3}x{4}")
     @CsvSource({"true, 1, 1, 1, 1", "true, 2, 3, 1, 1", "true, 1, 3, 7, 5", "true, 2, 8, 13, 11", "true, 4, 5, 9, 9",
             "true, 3, 48, 6, 7", "true, 2, 1, 64, 67", "false, 1, 1, 1, 2", "false, 4, 3, 1, 1", "false, 1, 3, 7, 5",
-            "false, 2, 8, 13, 11", "false, 3, 48, 6, 7", "false, 2, 5, 33, 31", "false, 4, 1, 64, 67"})
+            "false, 2, 8, 13, 11", "false, 3, 48, 6, 7", "false, 2, 5, 33, 31", "false, 4, 1, 64, 67",
+            "true, 1, 2, 47, 97", "false, 2, 2, 45, 101"})
     void matchesReference(boolean inst, int n, int c, int h, int w) {
+        // Both layouts: work-groups per statistics group (GPUs), rows and chunks (CPUs; the last two rows
+        // take several 2048-element chunks per plane and a scalar tail).
+        for (Normalization.Variant v : Normalization.Variant.values()) {
+            check(INSTANCE.get(v), BATCH.get(v), inst, n, c, h, w);
+        }
+    }
+
+    @Test
+    void cpuDevicesTakeTheRowsLayout() {
+        assertEquals(ctx.device().isCpu() ? Normalization.Variant.ROWS : Normalization.Variant.WORK_GROUPS,
+                Normalization.Variant.forDevice(ctx.device()));
+    }
+
+    private static void check(InstanceNorm instance, BatchNorm batch, boolean inst, int n, int c, int h, int w) {
         int plane = h * w, total = n * c * plane;
         float[] x = Tensors.uniform(total + c, total, -1, 1);
         for (int e = 0; e < total; e++) x[e] += (e / plane) % c * 3f / Math.max(1, c - 1);
