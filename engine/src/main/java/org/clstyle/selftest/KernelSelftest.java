@@ -781,20 +781,23 @@ public final class KernelSelftest {
     }
 
     private void resample(boolean upsample) {
-        Upsample up = new Upsample(ctx);
+        Upsample[] ups = {new Upsample(ctx, false), new Upsample(ctx, true)}; // per element (GPUs), per row (CPUs)
         AvgPool pool = new AvgPool(ctx);
         for (int[] s : RESAMPLE_SHAPES) {
             int n = s[0], c = s[1], h = s[2], w = s[3], r = s[4], planes = n * c;
             String shape = n + "x" + c + "x" + h + "x" + w + " r" + r;
             if (upsample) {
                 double[] x = uniform(planes * h * w, -1, 1), dy = uniform(planes * h * r * w * r, -1, 1);
-                ClBuffer y = zeros(n, c, h * r, w * r);
-                up.forward(buffer(x, n, c, h, w), y, r);
-                compare("up y " + shape, ResampleReference.upsampleForward(x, planes, h, w, r), y.read(), 0, 0);
-                ClBuffer dx = buffer(uniform(x.length, -1, 1), n, c, h, w); // overwritten
-                up.backward(buffer(dy, n, c, h * r, w * r), dx, r);
-                compare("up dx " + shape, ResampleReference.upsampleBackward(dy, planes, h, w, r), dx.read(),
-                        1e-7 * r * r + 1e-7, 1e-6);
+                for (int v = 0; v < ups.length; v++) {
+                    String variant = v == 0 ? "" : " rows";
+                    ClBuffer y = zeros(n, c, h * r, w * r);
+                    ups[v].forward(buffer(x, n, c, h, w), y, r);
+                    compare("up y " + shape + variant, ResampleReference.upsampleForward(x, planes, h, w, r), y.read(), 0, 0);
+                    ClBuffer dx = buffer(uniform(x.length, -1, 1), n, c, h, w); // overwritten
+                    ups[v].backward(buffer(dy, n, c, h * r, w * r), dx, r);
+                    compare("up dx " + shape + variant, ResampleReference.upsampleBackward(dy, planes, h, w, r), dx.read(),
+                            1e-7 * r * r + 1e-7, 1e-6);
+                }
             } else {
                 if (h < r || w < r) {
                     continue; // no whole window
@@ -813,13 +816,17 @@ public final class KernelSelftest {
     }
 
     private void concat() {
-        ChannelConcat cat = new ChannelConcat(ctx);
+        concat(new ChannelConcat(ctx, false), ""); // one element per work-item (GPUs)
+        concat(new ChannelConcat(ctx, true), " chunks"); // contiguous runs (CPUs)
+    }
+
+    private void concat(ChannelConcat cat, String variant) {
         int[][] cases = {{1, 1, 1, 1, 1}, {2, 3, 1, 2, 35}, {1, 2, 67, 1, 9}}; // n, channels of 3 parts, plane
         for (int[] s : cases) {
             int n = s[0], plane = s[4];
             int[] ch = {s[1], s[2], s[3]};
             int total = ch[0] + ch[1] + ch[2];
-            String shape = n + " x (" + ch[0] + "+" + ch[1] + "+" + ch[2] + ") x " + plane;
+            String shape = n + " x (" + ch[0] + "+" + ch[1] + "+" + ch[2] + ") x " + plane + variant;
             double[][] parts = new double[3][];
             List<ClBuffer> partBuffers = new ArrayList<>(), grads = new ArrayList<>();
             for (int k = 0; k < 3; k++) {

@@ -78,8 +78,15 @@ class PointwiseTest {
     }
 
     @ParameterizedTest(name = "n={0} channels {1} {2} {3} plane {4}")
-    @CsvSource({"1, 1, 1, 1, 1", "2, 8, 8, 3, 35", "3, 3, 3, 5, 7", "2, 40, 8, 1, 9"})
+    @CsvSource({"1, 1, 1, 1, 1", "2, 8, 8, 3, 35", "3, 3, 3, 5, 7", "2, 40, 8, 1, 9", "2, 3, 2, 1, 4099"})
     void concatAndSplitMatchReference(int n, int c0, int c1, int c2, int plane) {
+        // Both kernels: one element per work-item (GPUs), contiguous runs of 4096 (CPUs; the last row takes several).
+        for (boolean chunks : new boolean[] {false, true}) {
+            concatAndSplit(new ChannelConcat(ctx, chunks), n, c0, c1, c2, plane);
+        }
+    }
+
+    private static void concatAndSplit(ChannelConcat cat, int n, int c0, int c1, int c2, int plane) {
         int[] ch = {c0, c1, c2};
         int total = c0 + c1 + c2;
         float[][] parts = new float[3][];
@@ -93,6 +100,7 @@ class PointwiseTest {
                 ClBuffer c = ctx.buffer(parts[2], n, c2, 1, plane); ClBuffer y = ctx.buffer(n, total, 1, plane);
                 ClBuffer dyb = ctx.buffer(dy, n, total, 1, plane); ClBuffer ga = ctx.buffer(n, c0, 1, plane);
                 ClBuffer gb = ctx.buffer(n, c1, 1, plane); ClBuffer gc = ctx.buffer(n, c2, 1, plane)) {
+            y.write(new float[n * total * plane]); // stale zeros would hide a missed element only if the part were 0
             cat.forward(List.of(a, b, c), y);
             Tensors.assertClose("concat", Conv2dTest.f(PointwiseReference.concat(pd, ch, n, plane)), y.read(), 0, 0);
             cat.backward(dyb, List.of(ga, gb, gc));

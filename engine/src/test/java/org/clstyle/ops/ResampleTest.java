@@ -37,6 +37,13 @@ class ResampleTest {
     @ParameterizedTest(name = "n={0} c={1} {2}x{3} r={4}")
     @CsvSource({"1, 1, 1, 1, 1", "1, 1, 1, 1, 2", "2, 3, 7, 5, 2", "3, 8, 4, 6, 3", "1, 48, 5, 3, 2", "4, 5, 2, 3, 4"})
     void upsampleMatchesReference(int n, int c, int h, int w, int r) {
+        // Both kernels: one work-item per element (GPUs) and per input row (CPUs).
+        for (boolean rows : new boolean[] {false, true}) {
+            upsample(new Upsample(ctx, rows), n, c, h, w, r);
+        }
+    }
+
+    private static void upsample(Upsample up, int n, int c, int h, int w, int r) {
         int planes = n * c;
         float[] x = Tensors.uniform(h * 10 + w, planes * h * w, -1, 1);
         float[] dy = Tensors.uniform(h * 10 + w + 1, planes * h * w * r * r, -1, 1);

@@ -51,3 +51,40 @@ __kernel void avg_pool_backward(__global const float* dy,  // [P, Ho, Wo]
     dx[((size_t) p * h + i) * w + j] = (oi < ho && oj < wo)
             ? dy[((size_t) p * ho + oi) * wo + oj] / (float) (r * r) : 0.0f;
 }
+
+// The nearest upsample's passes for CPU devices, one work-item per input row: the forward reads the
+// row once and writes its r output rows; the backward sums each r x r block of the r output rows.
+// global: [H, P]
+__kernel void upsample_nearest_forward_rows(__global const float* x,  // [P, H, W]
+                                            __global float* y,        // [P, H*r, W*r]
+                                            int planes, int h, int w, int r) {
+    const int i = get_global_id(0), p = get_global_id(1);
+    if (i >= h || p >= planes) return;
+    const int wo = w * r;
+    __global const float* xr = x + ((size_t) p * h + i) * w;
+    __global float* y0 = y + ((size_t) p * h * r + (size_t) i * r) * wo;
+    for (int j = 0; j < w; j++) {
+        const float v = xr[j];
+        for (int b = 0; b < r; b++) y0[j * r + b] = v;
+    }
+    for (int a = 1; a < r; a++) {
+        for (int j = 0; j < wo; j++) y0[a * wo + j] = y0[j];
+    }
+}
+
+// global: [H, P]
+__kernel void upsample_nearest_backward_rows(__global const float* dy,  // [P, H*r, W*r]
+                                             __global float* dx,        // [P, H, W]
+                                             int planes, int h, int w, int r) {
+    const int i = get_global_id(0), p = get_global_id(1);
+    if (i >= h || p >= planes) return;
+    const int wo = w * r;
+    __global const float* d = dy + ((size_t) p * h * r + (size_t) i * r) * wo;
+    __global float* xr = dx + ((size_t) p * h + i) * w;
+    for (int j = 0; j < w; j++) {
+        float s = 0.0f;
+        for (int a = 0; a < r; a++)
+            for (int b = 0; b < r; b++) s += d[a * wo + j * r + b];
+        xr[j] = s;
+    }
+}
