@@ -78,9 +78,7 @@ public final class Trainer implements AutoCloseable {
     private final List<String> paramNames;
     private final ClBuffer input;   // [N, 3, S, S] generator input
     private final ClBuffer crops;   // [N, 3, S, S] the photos (stylization), else null
-    private final ClBuffer image;   // [3, S, S] one output as a [0,1] image
-    private final ClBuffer grad;    // [3, S, S] d loss / d image
-    private final ClBuffer content; // [3, S, S] one crop
+    private final BatchLoss batchLoss;
     private final ClBuffer dOut;    // [N, 3, S, S] d loss / d generator output
     private final CropSource source;
     private int step;
@@ -132,9 +130,7 @@ public final class Trainer implements AutoCloseable {
         this.noise = new UniformNoise(ctx);
         this.input = ctx.buffer(n, 3, sz, sz);
         this.crops = s.texture() ? null : ctx.buffer(n, 3, sz, sz);
-        this.image = ctx.buffer(3, sz, sz);
-        this.grad = ctx.buffer(3, sz, sz);
-        this.content = ctx.buffer(3, sz, sz);
+        this.batchLoss = new BatchLoss(ctx, loss, mapping, sz, sz);
         this.dOut = ctx.buffer(n, 3, sz, sz);
         vectors.fill(input, 0f);
         this.source = s.texture() ? null : new CropSource(CropSource.listImages(s.contentDir()), s.seed(), sz, s.maxPixels());
@@ -218,7 +214,7 @@ public final class Trainer implements AutoCloseable {
     }
 
     private Result runInner() throws ImageException, WeightsException, InterruptedException {
-        int n = s.batch(), sz = s.size(), plane = 3 * sz * sz;
+        int n = s.batch(), sz = s.size();
         if (source != null) {
             source.start((long) step * n, n);
         }
@@ -242,27 +238,21 @@ public final class Trainer implements AutoCloseable {
                     noise.fill(input, noiseSeed(k) ^ 0x5DEECE66DL, 0, -0.5f, 0.5f);
                 }
                 ClBuffer out = graph.forward(input, noiseSeed(k));
-                double total = 0, wContent = 0, wStyle = 0, wTv = 0;
-                Map<String, Double> rawContent = new LinkedHashMap<>(), rawStyle = new LinkedHashMap<>();
-                double rawTv = 0;
-                for (int i = 0; i < n; i++) {
-                    content.copyFrom(out, (long) i * plane, 0, plane);
-                    mapping.forward(content, image);
-                    if (crops != null) {
-                        content.copyFrom(crops, (long) i * plane, 0, plane);
-                        loss.setContent(content);
-                    }
-                    LossValues v = loss.evaluate(image, grad);
-                    mapping.backward(grad);
-                    dOut.copyFrom(grad, 0, (long) i * plane, plane);
-                    total += v.total();
-                    v.content().forEach((l, x) -> rawContent.merge(l, x, Double::sum));
-                    v.style().forEach((l, x) -> rawStyle.merge(l, x, Double::sum));
-                    rawTv += v.tv();
-                    if (i == 0 && s.previewEvery() > 0 && k % s.previewEvery() == 0) {
-                        writePreview(k);
-                    }
+                BatchLoss.Values bv;
+                try {
+                    bv = batchLoss.evaluate(out, crops, dOut, i -> {
+                        if (i == 0 && s.previewEvery() > 0 && k % s.previewEvery() == 0) {
+                            writePreview(k);
+                        }
+                    });
+                } catch (ImageException | RuntimeException e) {
+                    throw e;
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
                 }
+                double total = bv.total(), wContent = 0, wStyle = 0, wTv;
+                Map<String, Double> rawContent = bv.content(), rawStyle = bv.style();
+                double rawTv = bv.tv();
                 for (Map.Entry<String, Double> e : rawContent.entrySet()) {
                     wContent += recipe.content().weight() * recipe.content().layers().get(e.getKey()) * e.getValue();
                 }
@@ -331,7 +321,7 @@ public final class Trainer implements AutoCloseable {
     }
 
     private void writePreview(int k) throws ImageException {
-        float[] v = image.read();
+        float[] v = batchLoss.image().read();
         for (int i = 0; i < v.length; i++) {
             if (!Float.isFinite(v[i])) {
                 return; // never written as an image; the loss check reports it
@@ -379,9 +369,10 @@ public final class Trainer implements AutoCloseable {
     @Override
     public void close() {
         if (source != null) source.close();
+        batchLoss.close();
         loss.close();
         adam.close();
-        for (ClBuffer b : new ClBuffer[] {input, crops, image, grad, content, dOut}) {
+        for (ClBuffer b : new ClBuffer[] {input, crops, dOut}) {
             if (b != null) b.close();
         }
         if (((Object) graph) instanceof AutoCloseable c) {

@@ -109,15 +109,14 @@ class GeneratorOpsTest {
     }
 
     /**
-     * At most 4 times PyTorch float32's error, or 5e-3: a pre-activation within float rounding of a
-     * ReLU's kink takes the other branch in float32 than in float64, which PyTorch's float32 run may or
-     * may not share, and behind batch norm (pyramid_paper_noise) one flipped element moves every gradient
-     * of its channel. Which elements flip depends on the kernels' summation order: on PoCL the GEMM
-     * convolutions move the input gradient by 9.2e-4 of its max, the direct ones by 4.4e-3 (relative L2
-     * 2.3e-3), while DeviceGraphTest, which aligns the reference's branches with the device's, finds 4.9e-6
-     * on the same configuration. A wrong layer, mode or wiring gives errors of order 1e-1 and more.
+     * At most 4 times PyTorch float32's error, or 2e-3: a pre-activation within float rounding of a
+     * ReLU's kink takes the other branch in float32 than in float64 (in pyramid_paper_noise one element
+     * at 2.4e-6 does, on PoCL, and moves the input gradient by 9e-4 of its max), which PyTorch's float32
+     * run may or may not share. A wrong layer, mode or wiring gives errors of order 1e-1 and more; so does
+     * lost precision in a flat plane before a normalisation: a convolution that added its bias before its
+     * products (not after) moved pyramid_paper_noise's input gradient by 4.4e-3 and failed here.
      */
-    static final double VS_TORCH32 = 4, FLOOR = 5e-3;
+    static final double VS_TORCH32 = 4, FLOOR = 2e-3;
 
     private static double bound(double torch32) {
         return Math.max(VS_TORCH32 * torch32, FLOOR);

@@ -69,7 +69,8 @@ class Conv2dTest {
 
     @ParameterizedTest(name = "direct, wide rows n={0} cin={1} {2}x{3} cout={4} k={5} s={6} p={7}")
     @CsvSource({"1, 3, 5, 70, 32, 9, 1, 4", "2, 7, 6, 67, 2, 3, 2, 1", "1, 13, 4, 100, 1, 1, 1, 0",
-            "1, 4, 40, 50, 12, 3, 1, 1", "1, 2, 9, 9, 3, 3, 2, 5", "1, 64, 40, 200, 8, 3, 1, 1", "2, 40, 23, 150, 5, 3, 2, 1"})
+            "1, 4, 40, 50, 12, 3, 1, 1", "1, 2, 9, 9, 3, 3, 2, 5", "1, 64, 40, 200, 8, 3, 1, 1", "2, 40, 23, 150, 5, 3, 2, 1",
+            "2, 4, 4, 6, 4, 3, 1, 0", "2, 6, 6, 10, 6, 3, 1, 0", "2, 4, 2, 4, 4, 1, 1, 0", "2, 12, 34, 66, 12, 3, 1, 0"})
     void directVariantMatchesReferenceAcrossRowSegments(int n, int cin, int h, int w, int cout, int k, int s, int p) {
         check(direct, n, cin, h, w, cout, k, s, p);
     }

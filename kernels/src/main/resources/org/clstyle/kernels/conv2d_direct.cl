@@ -125,9 +125,7 @@ __kernel void conv2d_direct(__global const float* xp, __global const float* wp, 
     __global float* yb = y + (size_t) b * cout * hw;
     float8 acc[MR][NV];
     _Pragma("unroll") for (int r = 0; r < MR; r++) {
-        const int m = min(mb * MR + r, cout - 1); // rows past cout compute values that are never stored
-        const float b0 = has_bias ? bias[m] : 0.0f;
-        _Pragma("unroll") for (int v = 0; v < NV; v++) acc[r][v] = (float8)(b0);
+        _Pragma("unroll") for (int v = 0; v < NV; v++) acc[r][v] = (float8)(0.0f);
     }
 
     const int rowstride = nsegs * cin * CONV_S * segw;
@@ -153,14 +151,18 @@ __kernel void conv2d_direct(__global const float* xp, __global const float* wp, 
         const int m = mb * MR + r;
         if (m >= cout) break;
         __global float* dst = yb + (size_t) m * hw + oi * wo + j0;
+        // The bias is added last, as the GEMM variant does: a bias large against the sum would otherwise
+        // round away its low bits (which a following normalisation of a flat plane amplifies).
+        const float b0 = has_bias ? bias[m] : 0.0f;
         _Pragma("unroll") for (int v = 0; v < NV; v++) {
             const int col = j0 + 8 * v;
+            const float8 o = acc[r][v] + b0;
             if (col + 8 <= wo) {
-                vstore8(acc[r][v], v, dst);
+                vstore8(o, v, dst);
             } else {
                 // Row end: only the lanes inside the image.
                 float tmp[8];
-                vstore8(acc[r][v], 0, tmp);
+                vstore8(o, 0, tmp);
                 for (int l = 0; l < 8 && col + l < wo; l++) dst[8 * v + l] = tmp[l];
             }
         }
