@@ -55,6 +55,10 @@ final class BenchCommand implements Callable<Integer> {
     @Mixin
     CommonOptions.Device device;
 
+    @Option(names = "--profile", description = "With --generator: also time every kernel (a profiling queue, which"
+            + " waits for each launch) and print where the device time went, per kernel, for each row.")
+    boolean profile;
+
     @Option(names = "--generator", paramLabel = "pyramid|johnson",
             description = "Time a feed-forward generator instead: generation at 512 and 1024 px, one training step (batch 4, 256 px), peak device memory.")
     String generator;
@@ -235,6 +239,22 @@ final class BenchCommand implements Callable<Integer> {
         writeJsonFile(m);
     }
 
+    /** --profile: the device time per kernel over {@code runs} runs of one row, largest first, as ms per run. */
+    private static void printKernelTimes(PrintWriter out, String what, Map<String, long[]> times, int runs) {
+        double total = 0;
+        for (long[] v : times.values()) total += v[1];
+        out.printf(Locale.ROOT, "%nkernels, %s (device time per run, %d runs incl. warm-up):%n", what, runs);
+        out.printf("%-36s %9s %11s %7s%n", "kernel", "launches", "ms per run", "share");
+        List<Map.Entry<String, long[]>> rows = new ArrayList<>(times.entrySet());
+        rows.sort((a, b) -> Long.compare(b.getValue()[1], a.getValue()[1]));
+        for (Map.Entry<String, long[]> e : rows) {
+            out.printf(Locale.ROOT, "%-36s %9d %11.2f %6.1f%%%n", e.getKey(), e.getValue()[0] / runs,
+                    e.getValue()[1] / 1e6 / runs, 100 * e.getValue()[1] / Math.max(1, total));
+        }
+        out.printf(Locale.ROOT, "%-36s %9s %11.2f%n%n", "all kernels", "", total / 1e6 / runs);
+        out.flush();
+    }
+
     /** Writes {@code m} as indented JSON to --json, atomically. */
     private void writeJsonFile(Map<String, Object> m) {
         try {
@@ -289,8 +309,20 @@ final class BenchCommand implements Callable<Integer> {
                 + " %d warm-up + %d timed, median%n", dev.label(), arch, warmup, iterations);
         out.flush();
         List<org.clstyle.train.GeneratorBench.Timing> t;
-        try (ClContext ctx = new ClContext(dev, false)) {
-            t = org.clstyle.train.GeneratorBench.run(ctx, arch, new int[] {512, 1024}, 4, 256, warmup, iterations);
+        try (ClContext ctx = new ClContext(dev, profile)) {
+            if (profile) {
+                t = new ArrayList<>();
+                for (int side : new int[] {512, 1024}) {
+                    ctx.resetKernelTimes();
+                    t.addAll(org.clstyle.train.GeneratorBench.generation(ctx, arch, new int[] {side}, warmup, iterations));
+                    printKernelTimes(out, t.get(t.size() - 1).what(), ctx.kernelTimes(), warmup + iterations);
+                }
+                ctx.resetKernelTimes();
+                t.add(org.clstyle.train.GeneratorBench.trainingStep(ctx, arch, 4, 256, warmup, iterations));
+                printKernelTimes(out, t.get(t.size() - 1).what(), ctx.kernelTimes(), warmup + iterations);
+            } else {
+                t = org.clstyle.train.GeneratorBench.run(ctx, arch, new int[] {512, 1024}, 4, 256, warmup, iterations);
+            }
         } catch (Exception e) {
             if (e instanceof RuntimeException re) {
                 throw re;

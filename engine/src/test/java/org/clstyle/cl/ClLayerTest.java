@@ -46,6 +46,23 @@ class ClLayerTest {
     }
 
     @Test
+    void profiledLaunchesAreCountedPerKernel() {
+        ctx.resetKernelTimes();
+        try (ClBuffer bx = ctx.buffer(new float[64], 64); ClBuffer by = ctx.buffer(new float[64], 64)) {
+            ClKernel k = ctx.programFromSource("saxpy", SAXPY, "").kernel("saxpy");
+            long total = 0;
+            for (int i = 0; i < 3; i++) {
+                total += k.launch(new long[] {64}, null, by, bx, 1f, 64);
+            }
+            long[] t = ctx.kernelTimes().get("saxpy");
+            assertEquals(3, t[0], "launches");
+            assertEquals(total, t[1], "device nanoseconds, the sum of what the launches returned");
+            ctx.resetKernelTimes();
+            assertTrue(ctx.kernelTimes().isEmpty());
+        }
+    }
+
+    @Test
     void programsAreCachedPerSourceAndOptions() {
         ClProgram a = ctx.programFromSource("saxpy", SAXPY, "");
         assertSame(a, ctx.programFromSource("saxpy", SAXPY, ""));
