@@ -168,6 +168,36 @@ public final class ClBuffer implements AutoCloseable {
                 dstOffset * Float.BYTES, count * Float.BYTES, null, null), "clEnqueueCopyBuffer");
     }
 
+    /**
+     * Device-side copy of an h x w window of every channel: this[c, dstY + i, dstX + j] = src[c, srcY + i,
+     * srcX + j] for 0 <= i < h, 0 <= j < w; both buffers [C, H, W] with the same C (sizes may differ).
+     * One clEnqueueCopyBufferRect (OpenCL 1.1); the rest of this buffer is untouched.
+     */
+    public void copyRegionFrom(ClBuffer src, int srcY, int srcX, int dstY, int dstX, int h, int w) {
+        if (shape.length != 3 || src.shape.length != 3 || shape[0] != src.shape[0]) {
+            throw new IllegalArgumentException("region copy needs two [C, H, W] buffers of one C, got "
+                    + Arrays.toString(src.shape) + " and " + Arrays.toString(shape));
+        }
+        if (h < 0 || w < 0 || srcY < 0 || srcX < 0 || dstY < 0 || dstX < 0
+                || srcY + h > src.shape[1] || srcX + w > src.shape[2] || dstY + h > shape[1] || dstX + w > shape[2]) {
+            throw new IllegalArgumentException("region " + h + "x" + w + " from (" + srcY + ", " + srcX + ") of "
+                    + Arrays.toString(src.shape) + " to (" + dstY + ", " + dstX + ") of " + Arrays.toString(shape)
+                    + " is out of range");
+        }
+        if (h == 0 || w == 0) {
+            return;
+        }
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            org.lwjgl.PointerBuffer srcOrigin = stack.pointers((long) srcX * Float.BYTES, srcY, 0);
+            org.lwjgl.PointerBuffer dstOrigin = stack.pointers((long) dstX * Float.BYTES, dstY, 0);
+            org.lwjgl.PointerBuffer region = stack.pointers((long) w * Float.BYTES, h, shape[0]);
+            long srcRow = (long) src.shape[2] * Float.BYTES, dstRow = (long) shape[2] * Float.BYTES;
+            ClError.check(org.lwjgl.opencl.CL11.clEnqueueCopyBufferRect(ctx.queue(), src.handle(), handle(),
+                    srcOrigin, dstOrigin, region, srcRow, srcRow * src.shape[1], dstRow, dstRow * shape[1], null, null),
+                    "clEnqueueCopyBufferRect");
+        }
+    }
+
     @Override
     public void close() {
         if (mem != 0) {
