@@ -14,8 +14,10 @@ public final class ClBuffer implements AutoCloseable {
     private final int[] shape;
     private final long elements;
     private long mem;
+    private final ClBuffer owner; // the buffer whose memory this view reads; null for a buffer that owns its memory
 
     ClBuffer(ClContext ctx, int[] shape) {
+        this.owner = null;
         if (shape.length == 0) {
             throw new IllegalArgumentException("a buffer needs at least one dimension");
         }
@@ -53,6 +55,9 @@ public final class ClBuffer implements AutoCloseable {
     public long bytes() { return elements * Float.BYTES; }
 
     public long handle() {
+        if (owner != null) {
+            return owner.handle();
+        }
         if (mem == 0) {
             throw new IllegalStateException("buffer " + Arrays.toString(shape) + " already released");
         }
@@ -198,8 +203,38 @@ public final class ClBuffer implements AutoCloseable {
         }
     }
 
+    /**
+     * A buffer of {@code shape} over the first elements of this one's memory (no copy, no allocation):
+     * one allocation sized for the largest of several shapes serves each in turn (a tiled evaluation's
+     * tiles). Valid while this buffer is open; closing the view releases nothing.
+     */
+    public ClBuffer view(int... shape) {
+        return new ClBuffer(owner != null ? owner : this, shape);
+    }
+
+    private ClBuffer(ClBuffer owner, int[] shape) {
+        long n = 1;
+        for (int s : shape) {
+            if (s <= 0) {
+                throw new IllegalArgumentException("view shape " + Arrays.toString(shape) + " has a non-positive size");
+            }
+            n = Math.multiplyExact(n, s);
+        }
+        if (n > owner.elements) {
+            throw new IllegalArgumentException("view " + Arrays.toString(shape) + " (" + n + " floats) is larger than its buffer "
+                    + Arrays.toString(owner.shape));
+        }
+        this.ctx = owner.ctx;
+        this.shape = shape.clone();
+        this.elements = n;
+        this.owner = owner;
+    }
+
     @Override
     public void close() {
+        if (owner != null) {
+            return;
+        }
         if (mem != 0) {
             clReleaseMemObject(mem);
             mem = 0;
