@@ -94,6 +94,12 @@ public final class TiledLossFunction implements ImageLoss {
      */
     public TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile) {
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1);
+    }
+
+    /** As above with the halo given ({@code halo} >= 0, a multiple of the alignment) instead of the rule's: for tests. */
+    TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
+            List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo) {
         if (h < 1 || w < 1) {
             throw new IllegalArgumentException("image size must be positive, got " + h + "x" + w);
         }
@@ -138,7 +144,7 @@ public final class TiledLossFunction implements ImageLoss {
         }
         layers.sort((a, b) -> Integer.compare(network.indexOf(a), network.indexOf(b)));
         this.taps = List.copyOf(layers);
-        this.grid = taps.isEmpty() ? new TileGrid(h, w, tile, 0, 1) : TileGrid.forLayers(network, taps, h, w, tile);
+        this.grid = gridFor(taps, h, w, tile, halo);
         for (String l : taps) {
             strideOf.put(l, ReceptiveField.of(network, l).stride());
         }
@@ -158,7 +164,7 @@ public final class TiledLossFunction implements ImageLoss {
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("style image " + (k + 1) + ": " + e.getMessage());
             }
-            styleGrids.add(TileGrid.forLayers(network, styleTaps, sh, sw, tile));
+            styleGrids.add(gridFor(styleTaps, sh, sw, tile, halo));
         }
 
         // Backing buffers for the largest tile and core of every grid.
@@ -246,6 +252,16 @@ public final class TiledLossFunction implements ImageLoss {
             }
             forwarded = null;
         }
+    }
+
+    private TileGrid gridFor(List<String> layers, int h, int w, int tile, int halo) {
+        if (layers.isEmpty()) {
+            return new TileGrid(h, w, tile, 0, 1);
+        }
+        if (halo < 0) {
+            return TileGrid.forLayers(network, layers, h, w, tile);
+        }
+        return new TileGrid(h, w, tile, halo, ReceptiveField.of(network, network.deepest(layers)).stride());
     }
 
     /** The grid this loss evaluates on. */
@@ -394,8 +410,6 @@ public final class TiledLossFunction implements ImageLoss {
             if (core != null) {
                 distance.forward(c.kind(), core, c.targets()[t.index()], c.factor(), tileResults, i);
                 any = true;
-            } else {
-                vectors.fill(tileResults.view(1), 0f); // placeholder, overwritten below
             }
         }
         if (!any) {
@@ -417,7 +431,6 @@ public final class TiledLossFunction implements ImageLoss {
     private void backwardTile(TileGrid.Tile t, ClBuffer gradOut) {
         Map<String, DeviceNetwork.NodeGradient> sources = new LinkedHashMap<>();
         for (String l : taps) {
-            List<Runnable> unused = null;
             boolean weighted = false;
             for (ContentTerm c : content) {
                 weighted |= c.layer().equals(l) && c.scale() != 0;
