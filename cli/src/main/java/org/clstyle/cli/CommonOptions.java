@@ -27,4 +27,42 @@ final class CommonOptions {
                         + " (default: ${DEFAULT-VALUE}, 100 megapixels).")
         long maxPixels = Images.DEFAULT_MAX_PIXELS;
     }
+
+    /** {@code --tile} and {@code --max-device-memory}: stylize, texture, loss, bench. */
+    static final class Tiling {
+        @Option(names = "--tile", paramLabel = "N",
+                description = "Evaluate the loss in tiles with cores of about N px (a multiple of 16 for VGG19 to relu5_1) plus a"
+                        + " halo covering the receptive field: device memory bounded by the tile, the same loss and gradient.")
+        Integer tile;
+
+        @Option(names = "--max-device-memory", paramLabel = "SIZE",
+                description = "Device memory budget (K, M or G suffix, e.g. 8G): when the loss would need more, it runs in the"
+                        + " largest tiles that fit.")
+        String maxDeviceMemory;
+
+        /** --tile as given, 0 when absent; UserError for a value below 1. */
+        int tile() {
+            if (tile != null && tile < 1) {
+                throw new UserError("--tile must be a positive number of pixels, got " + tile);
+            }
+            return tile == null ? 0 : tile;
+        }
+
+        /** --max-device-memory in bytes, 0 when absent; UserError for anything that is not a size. */
+        long budget() {
+            if (maxDeviceMemory == null) {
+                return 0;
+            }
+            long b = org.clstyle.loss.MemoryEstimate.parseSize(maxDeviceMemory);
+            if (b < 0) {
+                throw new UserError("--max-device-memory must be a size such as 8G, 512M or 65536K, got '" + maxDeviceMemory + "'");
+            }
+            return b;
+        }
+
+        /** Both, validated, for the loss factory. */
+        org.clstyle.loss.LossFactory.Tiling tiling() {
+            return new org.clstyle.loss.LossFactory.Tiling(tile(), budget());
+        }
+    }
 }

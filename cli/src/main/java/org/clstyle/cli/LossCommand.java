@@ -20,7 +20,8 @@ import org.clstyle.image.FloatImage;
 import org.clstyle.io.AtomicFile;
 import org.clstyle.image.ImageException;
 import org.clstyle.image.Images;
-import org.clstyle.loss.LossFunction;
+import org.clstyle.loss.ImageLoss;
+import org.clstyle.loss.LossFactory;
 import org.clstyle.loss.LossValues;
 import org.clstyle.loss.Preset;
 import org.clstyle.loss.Recipe;
@@ -68,6 +69,9 @@ final class LossCommand implements Callable<Integer> {
     @Mixin
     CommonOptions.Device device;
 
+    @Mixin
+    CommonOptions.Tiling tiling;
+
     @Option(names = "--size", paramLabel = "N", description = "Resize every image so its longest side is N; default: their own sizes.")
     Integer size;
 
@@ -82,6 +86,7 @@ final class LossCommand implements Callable<Integer> {
         if (inputs.maxPixels < 1) {
             throw new UserError("--max-pixels must be a positive number of pixels, got " + inputs.maxPixels);
         }
+        LossFactory.Tiling tiles = tiling.tiling();
         if (gradOut != null) {
             checkGradOut();
         }
@@ -139,10 +144,20 @@ final class LossCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new UserError(e.getMessage());
         }
+        LossFactory.Plan plan;
+        try {
+            plan = LossFactory.plan(w, r, c != null, x.height(), x.width(), styleHW, false, tiles, 0);
+        } catch (IllegalArgumentException e) {
+            throw new UserError(tooSmall(e.getMessage()));
+        }
+        if (tiles.tile() > 0 || tiles.maxDeviceBytes() > 0) {
+            spec.commandLine().getErr().println("clstyle: note: " + plan.description());
+            spec.commandLine().getErr().flush();
+        }
         LossValues v;
         float[] grad = null;
         try (ClContext ctx = new ClContext(dev, false);
-                LossFunction loss = new LossFunction(ctx, w, r, c == null ? null : c.data(), x.height(), x.width(), styleRgb, styleHW)) {
+                ImageLoss loss = LossFactory.create(plan, ctx, w, r, c == null ? null : c.data(), x.height(), x.width(), styleRgb, styleHW, false)) {
             ClBuffer xb = ctx.buffer(x.data(), 3, x.height(), x.width());
             ClBuffer gb = gradOut == null ? null : ctx.buffer(3, x.height(), x.width());
             v = loss.evaluate(xb, gb);
