@@ -53,7 +53,7 @@ class TilingOptionsTest {
         }
         LossCommandTest.Result r = LossCommandTest.run(args.toArray(String[]::new));
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.err().contains("tiled: 2x2 tiles of core 16 px, halo 80 px"), r.err());
+        assertTrue(r.err().contains("tiled: 2x2 tiles, cores up to 16x16 px, halo 80 px (largest region 22x28)"), r.err());
         JsonNode got = json.readTree(r.out());
         JsonNode expected = c.get("expected");
         LossCommandTest.close("total", expected.get("total").asDouble(), got.get("total").asDouble());
@@ -101,7 +101,7 @@ class TilingOptionsTest {
         CliFixtures.Run r = CliFixtures.run("texture", "--style", style.toString(), "-o", tex.toString(), "--weights",
                 weights.toString(), "--size", "40x24", "--iterations", "2", "--tile", "16");
         assertEquals(0, r.exit(), r.err());
-        assertTrue(r.err().contains("tiled: 2x3 tiles of core 16 px, halo 80 px"), r.err());
+        assertTrue(r.err().contains("tiled: 2x3 tiles, cores up to 16x16 px, halo 80 px (largest region 40x24)"), r.err());
     }
 
     @Test
@@ -110,7 +110,7 @@ class TilingOptionsTest {
         CliFixtures.Run r = CliFixtures.run("bench", "--size", "40x24", "--tile", "16", "--iterations", "1", "--warmup", "0",
                 "--json", json.toString());
         assertEquals(0, r.exit(), r.err());
-        assertTrue(r.out().contains("loss: tiled: 2x3 tiles of core 16 px, halo 80 px"), r.out());
+        assertTrue(r.out().contains("loss: tiled: 2x3 tiles, cores up to 16x16 px, halo 80 px (largest region 40x24)"), r.out());
         assertTrue(r.out().contains("per megapixel") && r.out().contains("device memory    peak"), r.out());
         JsonNode j = new ObjectMapper().readTree(json.toFile());
         assertEquals(40, j.get("width").asInt());

@@ -141,9 +141,21 @@ public final class TileGrid {
         return new int[] {mh, mw};
     }
 
+    /** The largest core, h x w (cores are split evenly, so most are close to it). */
+    public int[] largestCore() {
+        int mh = 0, mw = 0;
+        for (Tile t : tiles) {
+            mh = Math.max(mh, t.coreY1() - t.coreY0());
+            mw = Math.max(mw, t.coreX1() - t.coreX0());
+        }
+        return new int[] {mh, mw};
+    }
+
+    /** "2x2 tiles, cores up to 1920x1088 px, halo 80 px (largest region 2000x1168)", sizes as width x height. */
     @Override
     public String toString() {
-        int[] m = largestRegion();
-        return rows + "x" + cols + " tiles of core " + core + " px, halo " + halo + " px (largest region " + m[0] + "x" + m[1] + ")";
+        int[] m = largestRegion(), c = largestCore();
+        return rows + "x" + cols + " tiles, cores up to " + c[1] + "x" + c[0] + " px, halo " + halo + " px (largest region "
+                + m[1] + "x" + m[0] + ")";
     }
 }
