@@ -377,11 +377,12 @@ public final class DeviceNetwork implements AutoCloseable {
         if (scratchUsed < scratchPool.size() && scratchPool.get(scratchUsed).elements() >= need) {
             slot = scratchPool.get(scratchUsed);
         } else {
-            slot = ctx.buffer(Math.toIntExact(need));
             if (scratchUsed < scratchPool.size()) {
-                scratchPool.get(scratchUsed).close();
+                scratchPool.get(scratchUsed).close(); // first, so that the old and the new never count together
+                slot = ctx.buffer(Math.toIntExact(need));
                 scratchPool.set(scratchUsed, slot);
             } else {
+                slot = ctx.buffer(Math.toIntExact(need));
                 scratchPool.add(slot);
             }
         }
