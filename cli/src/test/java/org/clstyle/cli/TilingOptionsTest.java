@@ -153,4 +153,37 @@ class TilingOptionsTest {
         StylizeCommandTest.assertFails(2, d, List.of("bench", "--size", "3840x"), "--size");
         StylizeCommandTest.assertFails(2, d, List.of("bench", "--size", "3840x8"), "--size 3840x8: must be at least 16");
     }
+
+    /** A budget between the tiled and the untiled estimate: loss picks tiles, says so, and gives the untiled values. */
+    @Test
+    void aBudgetThatNeedsTilesPicksThem() throws Exception {
+        org.clstyle.weights.VggWeights w = org.clstyle.transfer.Stylizer.loadWeights(weights);
+        org.clstyle.loss.Recipe recipe = org.clstyle.loss.Recipe.defaultsFor(w.preprocessing());
+        Path big = CliFixtures.image(dir.resolve("big.png"), 400, 300, 3); // larger than a tile with its halo
+        List<int[]> styleHW = List.of(new int[] {36, 36});
+        long untiled = org.clstyle.loss.LossFactory.plan(w, recipe, true, 300, 400, styleHW, false,
+                org.clstyle.loss.LossFactory.Tiling.NONE, 0).estimateBytes();
+        long tiled = org.clstyle.loss.LossFactory.plan(w, recipe, true, 300, 400, styleHW, false,
+                new org.clstyle.loss.LossFactory.Tiling(16, 0), 0).estimateBytes();
+        assertTrue(tiled < untiled, tiled + " < " + untiled);
+        long budgetK = (tiled + untiled) / 2 / 1024;
+        List<String> loss = List.of("--content", big.toString(), "--style", style.toString(), "--image", big.toString(),
+                "--weights", weights.toString());
+        LossCommandTest.Result plain = LossCommandTest.run(loss.toArray(String[]::new));
+        List<String> withBudget = new ArrayList<>(loss);
+        withBudget.addAll(List.of("--max-device-memory", budgetK + "K"));
+        LossCommandTest.Result budget = LossCommandTest.run(withBudget.toArray(String[]::new));
+        assertEquals(0, plain.code(), plain.err());
+        assertEquals(0, budget.code(), budget.err());
+        assertTrue(budget.err().contains("tiled to fit --max-device-memory"), budget.err());
+        ObjectMapper json = new ObjectMapper();
+        JsonNode a = json.readTree(plain.out()), b = json.readTree(budget.out());
+        LossCommandTest.close("total", a.get("total").asDouble(), b.get("total").asDouble());
+        for (String kind : List.of("content", "style")) {
+            for (Iterator<Map.Entry<String, JsonNode>> it = a.get(kind).fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                LossCommandTest.close(kind + " " + e.getKey(), e.getValue().asDouble(), b.get(kind).get(e.getKey()).asDouble());
+            }
+        }
+    }
 }

@@ -143,4 +143,23 @@ class ClLayerTest {
             assertThrows(IllegalArgumentException.class, () -> c3.copyRegionFrom(a, 0, 0, 0, 0, 2, 2));
         }
     }
+
+    /** A view shares its buffer's memory with another shape, allocates nothing, and closing it releases nothing. */
+    @Test
+    void viewsShareMemory() {
+        try (ClBuffer b = ctx.buffer(new float[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, 2, 6)) {
+            long before = ctx.allocatedBytes();
+            ClBuffer v = b.view(1, 2, 3);
+            assertEquals(before, ctx.allocatedBytes());
+            assertArrayEquals(new int[] {1, 2, 3}, v.shape());
+            assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, v.read());
+            v.write(new float[] {-1, -2, -3, -4, -5, -6});
+            v.close();
+            assertArrayEquals(new float[] {-1, -2, -3, -4, -5, -6, 7, 8, 9, 10, 11, 12}, b.read(), "written through the view, still open");
+            ClBuffer w = v.view(12); // a view of a view is a view of the buffer
+            assertEquals(12, w.read().length);
+            assertThrows(IllegalArgumentException.class, () -> b.view(13));
+            assertThrows(IllegalArgumentException.class, () -> b.view(0, 3));
+        }
+    }
 }
