@@ -80,6 +80,7 @@ public final class TiledLossFunction implements ImageLoss {
     // Per tile of the pass now running: the core views of each layer (null where the core is empty there).
     private final Map<String, ClBuffer> coreView = new HashMap<>();
     private TileGrid.Tile forwarded;         // the tile whose forward the network and coreView hold, or null
+    private final List<TileGrid.Tile> owned; // the tiles this instance evaluates: all, or one shard's (ShardedTiledLoss)
 
     /** A content term: per tile, its core of F_l(content); factor 1/(whole layer's size) or 1/2. */
     private record ContentTerm(String layer, Distance.Kind kind, double factor, float scale, ClBuffer[] targets) {}
@@ -94,12 +95,25 @@ public final class TiledLossFunction implements ImageLoss {
      */
     public TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile) {
-        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1);
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, 0, 1);
     }
 
     /** As above with the halo given ({@code halo} >= 0, a multiple of the alignment) instead of the rule's: for tests. */
     TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo) {
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, halo, 0, 1);
+    }
+
+    /**
+     * One shard of the grid: the tiles whose index is {@code shard} modulo {@code shards} (halo -1: the
+     * rule's). Its {@link #forwardPass} and {@link #backwardPass} cover only those tiles; the style
+     * targets are whole on every shard. {@link ShardedTiledLoss} runs one per device and reduces on the host.
+     */
+    TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
+            List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo, int shard, int shards) {
+        if (shards < 1 || shard < 0 || shard >= shards) {
+            throw new IllegalArgumentException("shard " + shard + " of " + shards);
+        }
         if (h < 1 || w < 1) {
             throw new IllegalArgumentException("image size must be positive, got " + h + "x" + w);
         }
@@ -145,6 +159,13 @@ public final class TiledLossFunction implements ImageLoss {
         layers.sort((a, b) -> Integer.compare(network.indexOf(a), network.indexOf(b)));
         this.taps = List.copyOf(layers);
         this.grid = gridFor(taps, h, w, tile, halo);
+        List<TileGrid.Tile> mine = new ArrayList<>();
+        for (TileGrid.Tile t : grid.tiles()) {
+            if (t.index() % shards == shard) {
+                mine.add(t);
+            }
+        }
+        this.owned = List.copyOf(mine);
         for (String l : taps) {
             strideOf.put(l, ReceptiveField.of(network, l).stride());
         }
@@ -238,7 +259,7 @@ public final class TiledLossFunction implements ImageLoss {
                         factor, (float) (recipe.content().weight() * recipe.content().layers().get(l)), new ClBuffer[nt]));
             }
             try (ClBuffer rgb = ctx.buffer(contentRgb, 3, h, w)) {
-                for (TileGrid.Tile t : grid.tiles()) {
+                for (TileGrid.Tile t : owned) {
                     forwardTile(t, grid, rgb, taps);
                     for (ContentTerm c : content) {
                         ClBuffer core = coreView.get(c.layer());
@@ -327,46 +348,18 @@ public final class TiledLossFunction implements ImageLoss {
         int nc = content.size(), ns = style.size();
         int tvIndex = recipe.content().layers().size() + recipe.style().layers().size();
         double[] contentSum = new double[nc];
-        List<TileGrid.Tile> tiles = grid.tiles();
         if (gradOut != null) {
             vectors.fill(gradOut, 0f);
         }
         if (!taps.isEmpty()) {
-            boolean twoPass = ns > 0 || gradOut == null;
-            for (StyleTerm s : style) {
-                vectors.fill(s.g(), 0f);
-            }
-            if (twoPass) {
-                for (TileGrid.Tile t : tiles) {
-                    forwardTile(t, grid, image, taps);
-                    addContentValues(t, contentSum);
-                    for (StyleTerm s : style) {
-                        ClBuffer core = coreView.get(s.layer());
-                        if (core != null) {
-                            gram.forward(core, s.tileGram(), gramN(fullShape.get(s.layer())));
-                            vectors.axpy(1f, s.tileGram(), s.g());
-                        }
-                    }
-                }
-                for (int i = 0; i < ns; i++) {
-                    StyleTerm s = style.get(i);
-                    double factor = styleFactor(fullShape.get(s.layer()));
-                    distance.forward(s.kind(), s.g(), s.target(), factor, results, nc + i);
-                    if (gradOut != null) {
-                        distance.backward(s.kind(), s.g(), s.target(), factor, s.scale(), s.dg(), false);
-                    }
-                }
+            if (ns > 0 || gradOut == null) {
+                contentSum = forwardPass(image);
+                styleTerms(gradOut != null);
                 if (gradOut != null) {
-                    for (int k = tiles.size() - 1; k >= 0; k--) {
-                        TileGrid.Tile t = tiles.get(k);
-                        if (forwarded != t) {
-                            forwardTile(t, grid, image, taps);
-                        }
-                        backwardTile(t, gradOut);
-                    }
+                    backwardPass(image, gradOut);
                 }
             } else {
-                for (TileGrid.Tile t : tiles) {
+                for (TileGrid.Tile t : owned) { // content only: one pass
                     forwardTile(t, grid, image, taps);
                     addContentValues(t, contentSum);
                     backwardTile(t, gradOut);
@@ -380,8 +373,13 @@ public final class TiledLossFunction implements ImageLoss {
                 tv.backward(image, tvScale, gradOut, true);
             }
         }
-
         float[] raw = results.read();
+        return values(contentSum, raw, raw[tvIndex]);
+    }
+
+    /** The weighted total and the raw terms: content from {@code contentSum}, style from {@code raw}, tv given. */
+    LossValues values(double[] contentSum, float[] raw, double tvRaw) {
+        int nc = content.size(), ns = style.size();
         Map<String, Double> contentTerms = new LinkedHashMap<>();
         Map<String, Double> styleTerms = new LinkedHashMap<>();
         double total = 0;
@@ -396,9 +394,102 @@ public final class TiledLossFunction implements ImageLoss {
             styleTerms.put(l, (double) raw[nc + i]);
             total += recipe.style().weight() * recipe.style().layers().get(l) * raw[nc + i];
         }
-        double tvRaw = raw[tvIndex];
         total += recipe.tv().weight() * tvRaw;
         return new LossValues(total, contentTerms, styleTerms, tvRaw);
+    }
+
+    /**
+     * Pass 1 over this instance's tiles: every tile forward, its content parts added up (returned, per
+     * content term) and its cores' Gram parts added into the Gram buffers (which start from zero).
+     */
+    double[] forwardPass(ClBuffer image) {
+        double[] contentSum = new double[content.size()];
+        for (StyleTerm s : style) {
+            vectors.fill(s.g(), 0f);
+        }
+        for (TileGrid.Tile t : owned) {
+            forwardTile(t, grid, image, taps);
+            addContentValues(t, contentSum);
+            for (StyleTerm s : style) {
+                ClBuffer core = coreView.get(s.layer());
+                if (core != null) {
+                    gram.forward(core, s.tileGram(), gramN(fullShape.get(s.layer())));
+                    vectors.axpy(1f, s.tileGram(), s.g());
+                }
+            }
+        }
+        return contentSum;
+    }
+
+    /** The Gram buffers, style term after style term ([C, C] each, row-major): this instance's sum over its tiles. */
+    float[] grams() {
+        int n = 0;
+        for (StyleTerm s : style) {
+            n += s.g().size();
+        }
+        float[] all = new float[n];
+        int at = 0;
+        for (StyleTerm s : style) {
+            float[] g = s.g().read();
+            System.arraycopy(g, 0, all, at, g.length);
+            at += g.length;
+        }
+        return all;
+    }
+
+    /** Overwrites the Gram buffers with {@code all} (as {@link #grams} lays them out): the global Grams after a reduction. */
+    void setGrams(float[] all) {
+        int at = 0;
+        for (StyleTerm s : style) {
+            float[] g = Arrays.copyOfRange(all, at, at + s.g().size());
+            s.g().write(g);
+            at += g.length;
+        }
+    }
+
+    /** Each style term's value (into the result buffer) from the Grams, and with {@code gradient} its d style / d G. */
+    void styleTerms(boolean gradient) {
+        int nc = content.size();
+        for (int i = 0; i < style.size(); i++) {
+            StyleTerm s = style.get(i);
+            double factor = styleFactor(fullShape.get(s.layer()));
+            distance.forward(s.kind(), s.g(), s.target(), factor, results, nc + i);
+            if (gradient) {
+                distance.backward(s.kind(), s.g(), s.target(), factor, s.scale(), s.dg(), false);
+            }
+        }
+    }
+
+    /** The raw terms' buffer (style values after {@link #styleTerms}). */
+    float[] results() {
+        return results.read();
+    }
+
+    /**
+     * Pass 2 over this instance's tiles, last first (the last forward of pass 1 is reused): each tile's
+     * image gradient added into {@code gradOut} ([3, H, W], not cleared here).
+     */
+    void backwardPass(ClBuffer image, ClBuffer gradOut) {
+        if (taps.isEmpty()) {
+            return;
+        }
+        for (int k = owned.size() - 1; k >= 0; k--) {
+            TileGrid.Tile t = owned.get(k);
+            if (forwarded != t) {
+                forwardTile(t, grid, image, taps);
+            }
+            backwardTile(t, gradOut);
+        }
+    }
+
+    /** Fills {@code b} (on this loss's context) with zeros. */
+    void clear(ClBuffer b) {
+        vectors.fill(b, 0f);
+    }
+
+    /** Whether the loss reads any network layer (else only total variation). */
+    boolean readsNetwork() {
+        return !taps.isEmpty();
     }
 
     /** Adds the forwarded tile's part of each content term (one small read). */
