@@ -99,15 +99,19 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         PrintWriter out = spec.commandLine().getOut();
-        ClDevice dev = ClDevice.select(device.device);
+        List<ClDevice> devs = device.devices();
+        ClDevice dev = devs.get(0);
         if (generator != null) {
+            if (devs.size() > 1) {
+                throw new UserError("--generator runs on one device; give --device one device");
+            }
             if (tiles.tile() > 0 || tiles.maxDeviceBytes() > 0) {
                 throw new UserError("--generator times the feed-forward generator, which --tile and --max-device-memory do not apply to");
             }
             return benchGenerator(out, dev);
         }
-        if (width != height || tiles.tile() > 0 || tiles.maxDeviceBytes() > 0) {
-            return benchPipeline(out, dev, tiles);
+        if (width != height || tiles.tile() > 0 || tiles.maxDeviceBytes() > 0 || devs.size() > 1) {
+            return benchPipeline(out, devs, tiles);
         }
 
         // The peak first, in its own context so that its buffers do not count toward the iteration's memory.
@@ -208,33 +212,48 @@ final class BenchCommand implements Callable<Integer> {
      * Only the pipeline stylize runs (no per-stage replay, which is untiled and square): for a WxH size or
      * a tiled loss. Prints the plan, the time per iteration and per megapixel, and the peak device memory.
      */
-    private int benchPipeline(PrintWriter out, ClDevice dev, LossFactory.Tiling tiles) throws IOException {
+    private int benchPipeline(PrintWriter out, List<ClDevice> devs, LossFactory.Tiling tiles) throws IOException {
+        ClDevice dev = devs.get(0);
         LossFactory.Plan plan;
         try {
             plan = IterationBench.pipelinePlan(IterationBench.randomWeights(new java.util.SplittableRandom(1)), height, width, tiles);
         } catch (IllegalArgumentException e) {
             throw new UserError(e.getMessage());
         }
-        out.printf(Locale.ROOT, "device %s%n", dev.label());
+        for (ClDevice d : devs) {
+            out.printf(Locale.ROOT, "device %s%n", d.label());
+        }
         out.printf(Locale.ROOT, "iteration: %dx%d, VGG19 to relu5_1 (random full-width weights), style relu1_1..relu5_1,"
                 + " content relu4_2; %d warm-up + %d timed%n", width, height, warmup, iterations);
-        out.printf(Locale.ROOT, "loss: %s%n%n", plan.description());
+        out.printf(Locale.ROOT, "loss: %s%s%n%n", plan.description(), devs.size() > 1 ? "; the tiles dealt to " + devs.size()
+                + " devices (an untiled plan is cut into tiles of the longest side / " + devs.size() + "), memory per device" : "");
         out.flush();
         IterationBench.PipelineResult p;
-        try (ClContext ctx = new ClContext(dev, false)) {
-            p = IterationBench.pipeline(ctx, height, width, warmup, iterations, 1, tiles);
+        List<ClContext> contexts = new ArrayList<>();
+        try {
+            for (ClDevice d : devs) {
+                contexts.add(new ClContext(d, false));
+            }
+            p = IterationBench.pipeline(contexts, height, width, warmup, iterations, 1, tiles);
+        } catch (IllegalArgumentException e) {
+            throw new UserError(e.getMessage());
+        } finally {
+            contexts.forEach(ClContext::close);
         }
         double megapixels = (double) width * height / 1e6;
         out.printf(Locale.ROOT, "iteration        median %.3f s, min %.3f s over %d (%s.evaluate); %.3f s per megapixel%n",
-                p.medianSeconds(), p.minSeconds(), iterations, plan.tiled() ? "TiledLossFunction" : "LossFunction",
+                p.medianSeconds(), p.minSeconds(), iterations,
+                devs.size() > 1 ? "ShardedTiledLoss" : plan.tiled() ? "TiledLossFunction" : "LossFunction",
                 p.medianSeconds() / megapixels);
-        out.printf(Locale.ROOT, "device memory    peak %.1f MiB at %dx%d (estimate %.1f MiB)%n",
-                p.peakBytes() / 1048576.0, width, height, plan.estimateBytes() / 1048576.0);
+        out.printf(Locale.ROOT, "device memory    peak %.1f MiB at %dx%d (estimate %.1f MiB)%s%n",
+                p.peakBytes() / 1048576.0, width, height, plan.estimateBytes() / 1048576.0,
+                devs.size() > 1 ? " on the first device" : "");
         out.flush();
         if (json != null) {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("date", Instant.now().toString());
             m.put("device", dev.label());
+            m.put("devices", devs.stream().map(ClDevice::label).toList());
             m.put("width", width);
             m.put("height", height);
             m.put("loss", plan.description());

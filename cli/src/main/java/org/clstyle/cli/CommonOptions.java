@@ -13,6 +13,33 @@ final class CommonOptions {
         @Option(names = "--device", paramLabel = "DEV",
                 description = "OpenCL device: index or part of its name (see `clstyle devices`; default: the first GPU, else the first device).")
         String device;
+
+        /**
+         * --device as a comma list (bench and loss: several devices share the loss's tiles); one entry for
+         * a plain --device. A bad entry is a UserError naming it.
+         */
+        java.util.List<org.clstyle.cl.ClDevice> devices() {
+            java.util.List<org.clstyle.cl.ClDevice> out = new java.util.ArrayList<>();
+            if (device == null || !device.contains(",")) {
+                out.add(select(device));
+                return out;
+            }
+            for (String part : device.split(",", -1)) {
+                if (part.isBlank()) {
+                    throw new UserError("--device " + device + ": an empty entry in the list");
+                }
+                out.add(select(part.trim()));
+            }
+            return out;
+        }
+
+        private static org.clstyle.cl.ClDevice select(String spec) {
+            try {
+                return org.clstyle.cl.ClDevice.select(spec);
+            } catch (IllegalArgumentException e) {
+                throw new UserError(e.getMessage());
+            }
+        }
     }
 
     /** {@code --weights} and {@code --max-pixels}: the commands that run VGG19 on the user's images. */

@@ -138,12 +138,8 @@ final class LossCommand implements Callable<Integer> {
                     + " weights for " + styles.size() + " --style image" + (styles.size() == 1 ? "" : "s"));
         }
 
-        ClDevice dev;
-        try {
-            dev = ClDevice.select(device.device);
-        } catch (IllegalArgumentException e) {
-            throw new UserError(e.getMessage());
-        }
+        List<ClDevice> devs = device.devices();
+        ClDevice dev = devs.get(0);
         LossFactory.Plan plan;
         try {
             plan = LossFactory.plan(w, r, c != null, x.height(), x.width(), styleHW, false, tiles, 0);
@@ -156,13 +152,22 @@ final class LossCommand implements Callable<Integer> {
         }
         LossValues v;
         float[] grad = null;
-        try (ClContext ctx = new ClContext(dev, false);
-                ImageLoss loss = LossFactory.create(plan, ctx, w, r, c == null ? null : c.data(), x.height(), x.width(), styleRgb, styleHW, false)) {
-            ClBuffer xb = ctx.buffer(x.data(), 3, x.height(), x.width());
-            ClBuffer gb = gradOut == null ? null : ctx.buffer(3, x.height(), x.width());
-            v = loss.evaluate(xb, gb);
-            if (gb != null) {
-                grad = gb.read();
+        List<ClContext> others = new ArrayList<>(); // the second and later devices' contexts
+        try (ClContext ctx = new ClContext(dev, false)) {
+            List<ClContext> contexts = new ArrayList<>(List.of(ctx));
+            for (ClDevice d : devs.subList(1, devs.size())) {
+                ClContext o = new ClContext(d, false);
+                others.add(o);
+                contexts.add(o);
+            }
+            try (ImageLoss loss = LossFactory.create(plan, contexts, w, r, c == null ? null : c.data(), x.height(), x.width(),
+                    styleRgb, styleHW, false)) {
+                ClBuffer xb = ctx.buffer(x.data(), 3, x.height(), x.width());
+                ClBuffer gb = gradOut == null ? null : ctx.buffer(3, x.height(), x.width());
+                v = loss.evaluate(xb, gb);
+                if (gb != null) {
+                    grad = gb.read();
+                }
             }
         } catch (IllegalArgumentException e) {
             throw new UserError(tooSmall(e.getMessage()));
@@ -172,6 +177,8 @@ final class LossCommand implements Callable<Integer> {
                         + " image (" + e.call() + ": " + e.errorName() + "); pass a smaller --size");
             }
             throw e;
+        } finally {
+            others.forEach(ClContext::close);
         }
         if (grad != null) {
             writeNpy(gradOut, grad, 3, x.height(), x.width());

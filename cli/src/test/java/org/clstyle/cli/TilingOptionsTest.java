@@ -186,4 +186,40 @@ class TilingOptionsTest {
             }
         }
     }
+
+    /**
+     * --device 0,0: two contexts on one device (the same code as two devices) share the tiles; loss gives
+     * the golden values, bench reports the run; a bad entry in the list is one line.
+     */
+    @Test
+    void severalDevicesShareTheTiles(@TempDir Path d) throws Exception {
+        ObjectMapper json = new ObjectMapper();
+        Path golden = LossCommandTest.GOLDEN;
+        JsonNode c = json.readTree(golden.resolve("cases.json").toFile()).get("cases").get("caffe_max_mse");
+        Path recipe = d.resolve("recipe.json");
+        Files.writeString(recipe, c.get("recipe").toString());
+        List<String> args = new ArrayList<>(List.of("--content", golden.resolve("content.png").toString(),
+                "--image", golden.resolve("image.png").toString(), "--recipe", recipe.toString(),
+                "--weights", golden.resolve("vgg19_tiny.safetensors").toString(), "--device", "0,0", "--tile", "16"));
+        for (JsonNode s : c.get("styles")) {
+            args.add("--style");
+            args.add(golden.resolve(s.asText()).toString());
+        }
+        LossCommandTest.Result r = LossCommandTest.run(args.toArray(String[]::new));
+        assertEquals(0, r.code(), r.err());
+        JsonNode got = json.readTree(r.out());
+        JsonNode expected = c.get("expected");
+        LossCommandTest.close("total", expected.get("total").asDouble(), got.get("total").asDouble());
+        for (String kind : List.of("content", "style")) {
+            for (Iterator<Map.Entry<String, JsonNode>> it = expected.get(kind).fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                LossCommandTest.close(kind + " " + e.getKey(), e.getValue().asDouble(), got.get(kind).get(e.getKey()).asDouble());
+            }
+        }
+        CliFixtures.Run b = CliFixtures.run("bench", "--size", "48x32", "--device", "0,0", "--iterations", "1", "--warmup", "0");
+        assertEquals(0, b.exit(), b.err());
+        assertTrue(b.out().contains("ShardedTiledLoss.evaluate") && b.out().contains("dealt to 2 devices"), b.out());
+        StylizeCommandTest.assertFails(2, null, List.of("bench", "--size", "32", "--device", "0,"), "--device 0,: an empty entry");
+        StylizeCommandTest.assertFails(2, null, List.of("bench", "--size", "32", "--device", "0,99"), "--device 99");
+    }
 }

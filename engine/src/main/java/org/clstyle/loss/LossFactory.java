@@ -136,6 +136,24 @@ public final class LossFactory {
         return MemoryEstimate.tiled(network, taps, contentLayers, styleLayers, h, w, r[0], r[1]);
     }
 
+    /**
+     * The loss on several contexts (one per device; the first holds the image): {@link ShardedTiledLoss}
+     * with the plan's tiles, or, for an untiled plan, tiles of half the longest side (or less) so that
+     * every device gets some. One context: {@link #create(Plan, ClContext, VggWeights, Recipe, float[], int,
+     * int, List, List, boolean)}.
+     */
+    public static ImageLoss create(Plan plan, List<ClContext> contexts, VggWeights weights, Recipe recipe, float[] contentRgb,
+            int h, int w, List<float[]> styleRgb, List<int[]> styleHW, boolean normalizeGradients) {
+        if (contexts.size() == 1) {
+            return create(plan, contexts.get(0), weights, recipe, contentRgb, h, w, styleRgb, styleHW, normalizeGradients);
+        }
+        if (normalizeGradients) {
+            throw new TilingException("--normalize-gradients cannot be combined with several devices (they evaluate the loss in tiles)");
+        }
+        int tile = plan.tiled() ? plan.tile() : (Math.max(h, w) + contexts.size() - 1) / contexts.size();
+        return new ShardedTiledLoss(contexts, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile);
+    }
+
     /** The loss the plan says: {@link LossFunction} or {@link TiledLossFunction}. */
     public static ImageLoss create(Plan plan, ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, boolean normalizeGradients) {

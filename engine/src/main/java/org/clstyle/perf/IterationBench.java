@@ -202,6 +202,17 @@ public final class IterationBench implements AutoCloseable {
      */
     public static PipelineResult pipeline(ClContext ctx, int h, int w, int warmup, int iterations, long seed,
             LossFactory.Tiling tiling) {
+        return pipeline(List.of(ctx), h, w, warmup, iterations, seed, tiling);
+    }
+
+    /**
+     * As above with the loss's tiles shared by several contexts (one per device, {@link
+     * LossFactory#create(LossFactory.Plan, List, VggWeights, Recipe, float[], int, int, List, List, boolean)});
+     * the image lives on the first, whose peak memory is reported.
+     */
+    public static PipelineResult pipeline(List<ClContext> contexts, int h, int w, int warmup, int iterations, long seed,
+            LossFactory.Tiling tiling) {
+        ClContext ctx = contexts.get(0);
         if (Math.min(h, w) < 16) {
             throw new IllegalArgumentException("--size " + w + "x" + h + ": sides must be at least 16 (VGG19 pools four times before relu5_1)");
         }
@@ -218,7 +229,7 @@ public final class IterationBench implements AutoCloseable {
         LossFactory.Plan plan = pipelinePlan(weights, h, w, tiling);
         List<Double> times = new ArrayList<>();
         double loss;
-        try (ImageLoss f = LossFactory.create(plan, ctx, weights, recipe, content, h, w, List.of(style), List.of(new int[] {h, w}), false);
+        try (ImageLoss f = LossFactory.create(plan, contexts, weights, recipe, content, h, w, List.of(style), List.of(new int[] {h, w}), false);
              ClBuffer image = ctx.buffer(start, 3, h, w); // [3, H, W]
              ClBuffer grad = ctx.buffer(3, h, w)) {       // [3, H, W]
             content = null;
