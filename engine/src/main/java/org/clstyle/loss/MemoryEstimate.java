@@ -1,7 +1,6 @@
 package org.clstyle.loss;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
@@ -166,9 +165,5 @@ public final class MemoryEstimate {
             return -1;
         }
         return v * mul;
-    }
-
-    static String shape(int[] s) {
-        return Arrays.toString(s);
     }
 }
