@@ -11,11 +11,12 @@ final class CommonOptions {
     /** {@code --device}: stylize, texture, loss, bench, tune. */
     static final class Device {
         @Option(names = "--device", paramLabel = "DEV",
-                description = "OpenCL device: index or part of its name (see `clstyle devices`; default: the first GPU, else the first device).")
+                description = "OpenCL device: index or part of its name (see `clstyle devices`; default: the first GPU, else the first device)."
+                        + " stylize, texture, loss and bench take a comma list (e.g. 0,1): the loss's tiles are shared by those devices.")
         String device;
 
         /**
-         * --device as a comma list (bench and loss: several devices share the loss's tiles); one entry for
+         * --device as a comma list (several devices share the loss's tiles); one entry for
          * a plain --device. A bad entry is a UserError naming it.
          */
         java.util.List<org.clstyle.cl.ClDevice> devices() {

@@ -105,6 +105,38 @@ class TilingOptionsTest {
     }
 
     @Test
+    void stylizeAndTextureShareTheLossAmongSeveralDevices(@TempDir Path d) throws Exception {
+        // Two contexts of the test device (a second PoCL device needs POCL_DEVICES): the tiles dealt to
+        // both, Grams and gradients summed on the host, the image as on one device within 2/255.
+        BufferedImage plain = stylize(d.resolve("plain.png"));
+        BufferedImage two = stylize(d.resolve("two.png"), "--device", "0,0");
+        int worst = 0;
+        for (int y = 0; y < plain.getHeight(); y++) {
+            for (int x = 0; x < plain.getWidth(); x++) {
+                int p = plain.getRGB(x, y), t = two.getRGB(x, y);
+                for (int s = 0; s < 24; s += 8) {
+                    worst = Math.max(worst, Math.abs(((p >> s) & 255) - ((t >> s) & 255)));
+                }
+            }
+        }
+        assertTrue(worst <= 2, "one- and two-device images differ by " + worst + "/255");
+        Path tex = d.resolve("tex.png");
+        CliFixtures.Run r = CliFixtures.run("texture", "--style", style.toString(), "-o", tex.toString(), "--weights",
+                weights.toString(), "--size", "40x24", "--iterations", "2", "--device", "0,0");
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.err().contains("the loss's tiles shared by 2 devices"), r.err());
+        Path bad = java.nio.file.Files.createDirectory(d.resolve("bad")); // must stay empty
+        List<String> base = List.of("stylize", "--content", content.toString(), "--style", style.toString(), "-o",
+                bad.resolve("bad.png").toString(), "--weights", weights.toString(), "--size", "48", "--iterations", "1", "--quiet");
+        List<String> empty = new ArrayList<>(base);
+        empty.addAll(List.of("--device", "0,,0"));
+        StylizeCommandTest.assertFails(2, bad, empty, "--device 0,,0: an empty entry in the list");
+        List<String> norm = new ArrayList<>(base);
+        norm.addAll(List.of("--device", "0,0", "--normalize-gradients"));
+        StylizeCommandTest.assertFails(2, bad, norm, "--normalize-gradients cannot be combined with several devices");
+    }
+
+    @Test
     void benchReportsATiledRun(@TempDir Path d) throws Exception {
         Path json = d.resolve("b.json");
         CliFixtures.Run r = CliFixtures.run("bench", "--size", "40x24", "--tile", "16", "--iterations", "1", "--warmup", "0",

@@ -355,12 +355,26 @@ public final class Stylizer {
         }
         log = s.logJson() == null ? null : IterationLog.open(s.logJson(), recipe);
 
-        ClDevice device;
+        List<ClDevice> devices = new ArrayList<>();
         try {
-            device = ClDevice.select(s.device());
+            if (s.device() == null || !s.device().contains(",")) {
+                devices.add(ClDevice.select(s.device()));
+            } else {
+                for (String part : s.device().split(",", -1)) {
+                    if (part.isBlank()) {
+                        throw new IllegalArgumentException("--device " + s.device() + ": an empty entry in the list");
+                    }
+                    devices.add(ClDevice.select(part.trim()));
+                }
+            }
         } catch (IllegalArgumentException | ClException e) {
             throw new StylizeException(e.getMessage(), e);
         }
+        if (devices.size() > 1 && s.normalizeGradients()) {
+            throw new StylizeException("--normalize-gradients cannot be combined with several devices (they evaluate the"
+                    + " loss in tiles, and it divides each term's gradient by its L1 norm over the whole layer)");
+        }
+        ClDevice device = devices.get(0); // holds the image and the optimiser; every device evaluates tiles
         long[] styleWh = largestStyle(styles, finalW, finalH);
         int viewPad = augmentation.enabled() ? augmentation.pad(finalW, finalH) : 0; // the network sees the padded view
         if (tilingRequested()) {
@@ -368,9 +382,10 @@ public final class Stylizer {
             // when even the smallest tiles do not fit.
             lossPlan(weights, recipe, content != null, finalW + 2 * viewPad, finalH + 2 * viewPad,
                     List.of(new int[] {(int) styleWh[1], (int) styleWh[0]}), finalW, finalH);
-        } else {
+        } else if (devices.size() == 1) {
             checkMemory(device, weights, finalW + 2 * viewPad, finalH + 2 * viewPad, styleWh);
-        }
+        } // several devices: the loss runs in tiles, one tile's network per device
+
 
         long t0 = System.nanoTime();
         int total = scales * s.iterations();
@@ -379,7 +394,12 @@ public final class Stylizer {
         FloatImage current = null;
         LossValues last = null;
         String stopReason = null;
+        List<ClContext> contexts = new ArrayList<>();
         try (ClContext ctx = new ClContext(device, false)) {
+            contexts.add(ctx);
+            for (ClDevice d : devices.subList(1, devices.size())) {
+                contexts.add(new ClContext(d, false));
+            }
             for (int k = 0; k < scales && !stopRequested && nonFinite == null; k++) {
                 int w = sizes[k][0], h = sizes[k][1];
                 listener.onScaleStart(k + 1, scales, w, h, s.iterations());
@@ -406,7 +426,7 @@ public final class Stylizer {
                 } else {
                     start = Images.resize(initImage, w, h);
                 }
-                ScaleOutcome o = runScale(ctx, weights, recipe, contentK, styleData, styleHW, start, k, sizes, done,
+                ScaleOutcome o = runScale(contexts, weights, recipe, contentK, styleData, styleHW, start, k, sizes, done,
                         total, t0);
                 done = o.done;
                 current = o.image;
@@ -424,6 +444,9 @@ public final class Stylizer {
             throw new StylizeException("out of Java heap memory for a " + finalW + "x" + finalH
                     + " image; try a smaller --size (or raise -Xmx through CLSTYLE_JAVA_OPTS)", e);
         } finally {
+            for (int i = contexts.size() - 1; i >= 1; i--) { // the other devices' contexts, in reverse order
+                contexts.get(i).close();
+            }
             if (log != null) {
                 log.writeOrNote(listener);
             }
@@ -464,10 +487,11 @@ public final class Stylizer {
      */
     private record ScaleOutcome(FloatImage image, int done, LossValues loss, String stopReason, int imageIteration) {}
 
-    private ScaleOutcome runScale(ClContext ctx, VggWeights weights, Recipe recipe, FloatImage contentK,
+    private ScaleOutcome runScale(List<ClContext> contexts, VggWeights weights, Recipe recipe, FloatImage contentK,
             List<float[]> styleData, List<int[]> styleHW, FloatImage start, int k, int[][] sizes, int doneBefore,
             int total, long t0) throws StylizeException {
         int w = sizes[k][0], h = sizes[k][1];
+        ClContext ctx = contexts.get(0);
         int done = doneBefore;
         LossValues[] last = new LossValues[1];
         String stopReason = null;
@@ -491,9 +515,13 @@ public final class Stylizer {
         if (tilingRequested()) {
             listener.onNote("scale " + (k + 1) + " (" + w + "x" + h + "): " + plan.description());
         }
+        if (contexts.size() > 1 && k == 0) {
+            listener.onNote("the loss's tiles shared by " + contexts.size() + " devices: "
+                    + contexts.stream().map(c -> c.device().label()).collect(java.util.stream.Collectors.joining(", ")));
+        }
         try (AugmentedView augmented = view;
-                ImageLoss loss = LossFactory.create(plan, ctx, weights, recipe, lossContent == null ? null : lossContent.data(),
-                        h + 2 * pad, w + 2 * pad,
+                ImageLoss loss = LossFactory.create(plan, contexts, weights, recipe,
+                        lossContent == null ? null : lossContent.data(), h + 2 * pad, w + 2 * pad,
                         styleData, styleHW, s.normalizeGradients());
                 ClBuffer x = ctx.buffer(start.data(), shape);          // [3, H, W] the image being optimised
                 ClBuffer lastGood = ctx.buffer(shape);                  // [3, H, W] the last image with a finite loss
