@@ -34,6 +34,12 @@ public final class Conv3x3 {
     private static final String FAMILY = "conv3x3";
     private static final String DIRECT_FAMILY = "conv3x3_direct";
     private static final String WINO_FAMILY = "conv3x3_winograd";
+    private static final String WINO4_FAMILY = "conv3x3_winograd4";
+    /**
+     * System property that turns F(4x4, 3x3) off in the per-layer choice (false: the choice as before
+     * WINOGRAD4 existed), so that one build can measure both; forced variants ignore it.
+     */
+    public static final String WINOGRAD4_PROPERTY = "clstyle.conv3x3.winograd4";
     /**
      * Defines of the direct variant: register block MR x 8*NV (kernel), and on the host DIRECT_WG
      * work-items per group and the cache blocking (see {@link #blocking}): DIRECT_KC input channels per
@@ -53,7 +59,13 @@ public final class Conv3x3 {
          * Winograd F(2x2, 3x3) (kernels/conv3x3_winograd.cl): input transform, 16 register-blocked
          * GEMMs, output transform; for CPU devices, on the layers where it measured faster than DIRECT.
          */
-        WINOGRAD;
+        WINOGRAD,
+        /**
+         * Winograd F(4x4, 3x3) (kernels/conv3x3_winograd4.cl): the same three steps with 6x6 input tiles
+         * and 36 GEMMs (2.25 multiplies per output against 4); less accurate (see the kernel file). For
+         * CPU devices, on the layers where it measured faster than DIRECT and WINOGRAD.
+         */
+        WINOGRAD4;
 
         /** DIRECT for CPU devices (that are not also GPUs), GEMM for everything else. */
         public static Variant forDevice(ClDevice d) {
@@ -97,9 +109,12 @@ public final class Conv3x3 {
     private static final int MIN_BAND = 4;
     private ClProgram direct;
     private ClProgram winograd;
+    private ClProgram winograd4;
     /** Transformed weights per weight buffer: [0] forward, [1] backward; see conv3x3_wino_pack. */
     private final Map<ClBuffer, ClBuffer[]> winoPacked = new IdentityHashMap<>();
-    /** Winograd scratch: transformed input [16, K, NTP] and GEMM result [16, M, NTP]. */
+    /** F(4x4, 3x3) transformed weights per weight buffer: [0] forward, [1] backward; see conv3x3_wino4_pack. */
+    private final Map<ClBuffer, ClBuffer[]> wino4Packed = new IdentityHashMap<>();
+    /** Winograd scratch (both tile sizes): transformed input [E, K, NTP] and GEMM result [E, M, NTP], E = 16 or 36. */
     private ClBuffer winoIn;
     private ClBuffer winoOut;
     /** Packed weights per weight buffer: [0] forward, [1] backward (flipped, transposed); see conv3x3_direct_pack. */
@@ -230,8 +245,9 @@ public final class Conv3x3 {
             return;
         }
         Variant v = variantFor(s.cin, s.cout, s.h, s.w);
-        if (v == Variant.WINOGRAD) {
-            winograd(x, null, winoPacked(weight)[0], bias, y, s.cin, s.cout, s.h, s.w, relu);
+        if (v == Variant.WINOGRAD || v == Variant.WINOGRAD4) {
+            Wino f = wino(v);
+            winograd(f, x, null, winoPacked(f, weight)[0], bias, y, s.cin, s.cout, s.h, s.w, relu);
             return;
         }
         if (v == Variant.DIRECT) {
@@ -260,8 +276,9 @@ public final class Conv3x3 {
         }
         // Chosen by the forward layer's shape (the backward's cost is the same with Cin and Cout swapped).
         Variant v = variantFor(s.cin, s.cout, s.h, s.w);
-        if (v == Variant.WINOGRAD) {
-            winograd(dy, reluOutput, winoPacked(weight)[1], null, dx, s.cout, s.cin, s.h, s.w, false);
+        if (v == Variant.WINOGRAD || v == Variant.WINOGRAD4) {
+            Wino f = wino(v);
+            winograd(f, dy, reluOutput, winoPacked(f, weight)[1], null, dx, s.cout, s.cin, s.h, s.w, false);
             return;
         }
         if (v == Variant.DIRECT) {
@@ -326,13 +343,16 @@ public final class Conv3x3 {
             old[0].close();
             old[1].close();
         }
-        ClBuffer[] oldWino = winoPacked.remove(weight);
-        if (oldWino != null) {
-            oldWino[0].close();
-            oldWino[1].close();
+        for (Map<ClBuffer, ClBuffer[]> cache : List.of(winoPacked, wino4Packed)) {
+            ClBuffer[] oldWino = cache.remove(weight);
+            if (oldWino != null) {
+                oldWino[0].close();
+                oldWino[1].close();
+            }
         }
-        if (variant == Variant.WINOGRAD || (perLayer && useWinograd(ws[1], ws[0]))) {
-            winoPacked(weight);
+        Variant v = variantFor(ws[1], ws[0], 1, 1); // depends on the channels only
+        if (v == Variant.WINOGRAD || v == Variant.WINOGRAD4) {
+            winoPacked(wino(v), weight);
         } else {
             packed(weight);
         }
@@ -344,10 +364,23 @@ public final class Conv3x3 {
      * DIRECT elsewhere.
      */
     public Variant variantFor(int cin, int cout, int h, int w) {
+        if (perLayer && winograd4Enabled() && useWinograd4(cin, cout)) {
+            return Variant.WINOGRAD4;
+        }
         if (perLayer && useWinograd(cin, cout)) {
             return Variant.WINOGRAD;
         }
         return variant;
+    }
+
+    /** Whether the per-layer choice may pick WINOGRAD4: unless {@link #WINOGRAD4_PROPERTY} is "false". */
+    private static boolean winograd4Enabled() {
+        return !"false".equalsIgnoreCase(System.getProperty(WINOGRAD4_PROPERTY, "true").trim());
+    }
+
+    /** Where WINOGRAD4 beat DIRECT and WINOGRAD (see the measurements below). */
+    private static boolean useWinograd4(int cin, int cout) {
+        return cin >= 128 && cout >= 128;
     }
 
     /**
@@ -375,22 +408,47 @@ public final class Conv3x3 {
         return winograd;
     }
 
+    private ClProgram winograd4Program() {
+        if (winograd4 == null) {
+            winograd4 = ctx.program(WINO4_FAMILY, Map.of("MR", mr, "NV", nv));
+        }
+        return winograd4;
+    }
+
+    /**
+     * One Winograd tile size: m x m outputs per tile, E = (m + 2)^2 transformed elements (GEMMs), the
+     * kernels' name prefix and the packed-weight cache.
+     */
+    private record Wino(int m, int elements, String prefix, boolean f4) {}
+
+    private static final Wino F2 = new Wino(2, 16, "conv3x3_wino_", false);
+    private static final Wino F4 = new Wino(4, 36, "conv3x3_wino4_", true);
+
+    private static Wino wino(Variant v) {
+        return v == Variant.WINOGRAD4 ? F4 : F2;
+    }
+
+    private ClProgram program(Wino f) {
+        return f.f4 ? winograd4Program() : winogradProgram();
+    }
+
     /**
      * out [m, h, w] = conv(in [k, h, w] (times (mask > 0) when mask != null), transformed weight u) (+
      * bias, ReLU) by Winograd F(2x2, 3x3): input transform, 16 GEMMs, output transform (see
      * conv3x3_winograd.cl). A forward (bias != null) reserves scratch for its backward too.
      */
-    private void winograd(ClBuffer in, ClBuffer mask, ClBuffer u, ClBuffer bias, ClBuffer out,
+    private void winograd(Wino f, ClBuffer in, ClBuffer mask, ClBuffer u, ClBuffer bias, ClBuffer out,
                           int k, int m, int h, int w, boolean relu) {
         int nr = 8 * nv;
-        int th = (h + 1) / 2, tw = (w + 1) / 2, tiles = th * tw;
+        int e = f.elements;
+        int th = (h + f.m - 1) / f.m, tw = (w + f.m - 1) / f.m, tiles = th * tw;
         int unit = nr * winoGroup;
-        // Tiles per chunk: V [16, k, chunk] and M [16, m, chunk] within WINO_BYTES, a whole GEMM group at least.
-        long perTile = 16L * (k + m) * Float.BYTES;
+        // Tiles per chunk: V [E, k, chunk] and M [E, m, chunk] within WINO_BYTES, a whole GEMM group at least.
+        long perTile = (long) e * (k + m) * Float.BYTES;
         int chunk = (int) Math.max(unit, Math.min((long) (tiles + unit - 1) / unit * unit,
                 winoBytes / perTile / unit * unit));
         int most = bias != null ? Math.max(k, m) : k;
-        long needIn = 16L * most * chunk, needOut = 16L * (bias != null ? Math.max(k, m) : m) * chunk;
+        long needIn = (long) e * most * chunk, needOut = (long) e * (bias != null ? Math.max(k, m) : m) * chunk;
         if (needIn > Integer.MAX_VALUE || needOut > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("Conv3x3: Winograd buffers of " + Math.max(needIn, needOut)
                     + " floats are too large");
@@ -407,10 +465,10 @@ public final class Conv3x3 {
             }
             winoOut = ctx.buffer((int) needOut);
         }
-        ClProgram p = winogradProgram();
-        ClKernel input = p.kernel("conv3x3_wino_input");
-        ClKernel gemm = p.kernel("conv3x3_wino_gemm");
-        ClKernel output = p.kernel("conv3x3_wino_output");
+        ClProgram p = program(f);
+        ClKernel input = p.kernel(f.prefix + "input");
+        ClKernel gemm = p.kernel(f.prefix + "gemm");
+        ClKernel output = p.kernel(f.prefix + "output");
         long mblocks = (m + mr - 1) / mr;
         for (int nbase = 0; nbase < tiles; nbase += chunk) {
             int count = Math.min(chunk, tiles - nbase);
@@ -420,7 +478,7 @@ public final class Conv3x3 {
             int nblocks = ntp / nr;
             int group = Math.min(winoGroup, nblocks);
             int ngroups = (nblocks + group - 1) / group;
-            gemm.launch(new long[] {group, mblocks, 16L * ngroups}, new long[] {group, 1, 1},
+            gemm.launch(new long[] {group, mblocks, (long) e * ngroups}, new long[] {group, 1, 1},
                     u, winoIn, winoOut, k, m, ntp, group, ngroups);
             output.launch(new long[] {(count + 7) / 8, m}, null, winoOut, bias != null ? bias : out,
                     bias != null ? 1 : 0, out, m, h, w, tw, tiles, nbase, ntp, relu ? 1 : 0);
@@ -428,20 +486,22 @@ public final class Conv3x3 {
     }
 
     /** The transformed forward and backward weights of {@code weight}, made at the first use. */
-    private ClBuffer[] winoPacked(ClBuffer weight) {
-        ClBuffer[] p = winoPacked.get(weight);
+    private ClBuffer[] winoPacked(Wino f, ClBuffer weight) {
+        Map<ClBuffer, ClBuffer[]> cache = f.f4 ? wino4Packed : winoPacked;
+        ClBuffer[] p = cache.get(weight);
         if (p != null) {
             return p;
         }
         int cout = weight.dim(0), cin = weight.dim(1);
-        ClKernel pack = winogradProgram().kernel("conv3x3_wino_pack");
-        // [16, ceil(Cout/MR), Cin, MR] and, for the backward, [16, ceil(Cin/MR), Cout, MR].
-        ClBuffer fwd = ctx.buffer(16, (cout + mr - 1) / mr, cin, mr);
-        ClBuffer bwd = ctx.buffer(16, (cin + mr - 1) / mr, cout, mr);
-        pack.launch(new long[] {fwd.elements() / 16}, null, weight, fwd, cout, cin, 0);
-        pack.launch(new long[] {bwd.elements() / 16}, null, weight, bwd, cout, cin, 1);
+        int e = f.elements;
+        ClKernel pack = program(f).kernel(f.prefix + "pack");
+        // [E, ceil(Cout/MR), Cin, MR] and, for the backward, [E, ceil(Cin/MR), Cout, MR].
+        ClBuffer fwd = ctx.buffer(e, (cout + mr - 1) / mr, cin, mr);
+        ClBuffer bwd = ctx.buffer(e, (cin + mr - 1) / mr, cout, mr);
+        pack.launch(new long[] {fwd.elements() / e}, null, weight, fwd, cout, cin, 0);
+        pack.launch(new long[] {bwd.elements() / e}, null, weight, bwd, cout, cin, 1);
         p = new ClBuffer[] {fwd, bwd};
-        winoPacked.put(weight, p);
+        cache.put(weight, p);
         return p;
     }
 
@@ -568,7 +628,7 @@ public final class Conv3x3 {
                 t.forget(weight);
             }
         }
-        for (Map<ClBuffer, ClBuffer[]> cache : List.of(packed, winoPacked)) {
+        for (Map<ClBuffer, ClBuffer[]> cache : List.of(packed, winoPacked, wino4Packed)) {
             ClBuffer[] p = cache.remove(weight);
             if (p != null) {
                 p[0].close();

@@ -31,6 +31,7 @@ class Conv3x3Test {
     private static Conv3x3 gemm;
     private static Conv3x3 direct;
     private static Conv3x3 winograd;
+    private static Conv3x3 winograd4;
 
     @BeforeAll
     static void open() {
@@ -39,6 +40,7 @@ class Conv3x3Test {
         gemm = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.GEMM);
         direct = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.DIRECT);
         winograd = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.WINOGRAD);
+        winograd4 = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.WINOGRAD4);
     }
 
     @AfterAll
@@ -59,6 +61,7 @@ class Conv3x3Test {
             case GEMM -> gemm;
             case DIRECT -> direct;
             case WINOGRAD -> winograd;
+            case WINOGRAD4 -> winograd4;
         };
     }
 
@@ -186,7 +189,7 @@ class Conv3x3Test {
      * allocate nothing, even when the backward pads more channels (Cout > Cin) than the forward did.
      */
     @ParameterizedTest(name = "{0}")
-    @EnumSource(value = Conv3x3.Variant.class, names = {"DIRECT", "WINOGRAD"})
+    @EnumSource(value = Conv3x3.Variant.class, names = {"DIRECT", "WINOGRAD", "WINOGRAD4"})
     void allocatesNothingAfterTheFirstForward(Conv3x3.Variant v) {
         int cin = 3, cout = 16, h = 9, w = 20;
         Conv3x3 c = new Conv3x3(ctx, Map.of(), v);
@@ -209,7 +212,7 @@ class Conv3x3Test {
      * contents change (also the default instance, which runs 128-channel layers as WINOGRAD on CPUs).
      */
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"DIRECT", "WINOGRAD", "default"})
+    @ValueSource(strings = {"DIRECT", "WINOGRAD", "WINOGRAD4", "default"})
     void prepareRepacksChangedWeights(String variant) {
         int cin = 128, cout = 130, h = 6, w = 9;
         float[] x = Tensors.uniform(11, cin * h * w, -1, 1);
@@ -253,6 +256,23 @@ class Conv3x3Test {
         checkForward(c, 67, 13, 20, 36);
         checkBackward(c, 7, 5, 36, 40);
         checkBackward(c, 13, 67, 21, 17);
+    }
+
+    /**
+     * The same for F(4x4, 3x3): planes with 8 tiles of one tile row inside the image (the vector
+     * paths need 36 columns), sizes that are not multiples of 4 (1, 2 or 3 columns or rows of the last
+     * tile outside), several chunks with a ragged last one, ragged GEMM groups, other register blocks.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("winogradConfigs")
+    void winograd4ChunksAndBlocksMatchReference(Map<String, Integer> defines) {
+        Conv3x3 c = new Conv3x3(ctx, defines, Conv3x3.Variant.WINOGRAD4);
+        checkForward(c, 5, 7, 37, 41);
+        checkForward(c, 67, 13, 20, 70);
+        checkForward(c, 3, 5, 42, 38);
+        checkBackward(c, 7, 5, 36, 40);
+        checkBackward(c, 13, 67, 21, 75);
+        checkBackward(c, 5, 3, 39, 37);
     }
 
     static Stream<Map<String, Integer>> winogradConfigs() {
@@ -405,7 +425,7 @@ class Conv3x3Test {
     }
 
     @ParameterizedTest
-    @EnumSource(value = Conv3x3.Variant.class, names = {"DIRECT", "WINOGRAD"})
+    @EnumSource(value = Conv3x3.Variant.class, names = {"DIRECT", "WINOGRAD", "WINOGRAD4"})
     void packedKernelsNeedNotKeepTheWeightBuffer(Conv3x3.Variant v) {
         Conv3x3 c = new Conv3x3(ctx, Map.of(), v);
         int cin = 5, cout = 7, h = 9, w = 6;
