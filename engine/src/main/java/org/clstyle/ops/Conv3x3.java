@@ -20,8 +20,10 @@ import org.clstyle.cl.ClProgram;
  * and, on CPU devices, per layer ({@link #variantFor}): GPUs get implicit GEMM on the tiled
  * local-memory core in gemm.cl (kernels/conv3x3.cl); CPU devices get a register-blocked direct
  * convolution without local memory or barriers (kernels/conv3x3_direct.cl), which CPU OpenCL compilers
- * turn into plain vector FMA loops, or Winograd F(2x2, 3x3) (kernels/conv3x3_winograd.cl) for the
- * layers with many channels, where it measured faster.
+ * turn into plain vector FMA loops, or Winograd F(4x4, 3x3) (kernels/conv3x3_winograd4.cl) for the
+ * layers with at least 64 channels in and out, where it measured fastest (Winograd F(2x2, 3x3),
+ * kernels/conv3x3_winograd.cl, remains as a forced variant, a tuner candidate and, with the system
+ * property {@value #WINOGRAD4_PROPERTY}=false, the per-layer choice of 128 channels and more).
  * backwardWeights always uses the GEMM kernels.
  *
  * <p>The direct and Winograd variants pack (transform) each weight buffer once, at its first use or at {@link #prepare}, and
@@ -360,8 +362,9 @@ public final class Conv3x3 {
 
     /**
      * The implementation forward and backwardInput use for a layer of these sizes: the forced variant,
-     * or for a CPU device without one, WINOGRAD where it measured faster ({@link #useWinograd}) and
-     * DIRECT elsewhere.
+     * or for a CPU device without one, WINOGRAD4 where it measured fastest ({@link #useWinograd4}),
+     * else WINOGRAD where it measured faster than DIRECT ({@link #useWinograd}; only reached when
+     * {@link #WINOGRAD4_PROPERTY} is false), and DIRECT elsewhere.
      */
     public Variant variantFor(int cin, int cout, int h, int w) {
         if (perLayer && winograd4Enabled() && useWinograd4(cin, cout)) {
@@ -378,9 +381,26 @@ public final class Conv3x3 {
         return !"false".equalsIgnoreCase(System.getProperty(WINOGRAD4_PROPERTY, "true").trim());
     }
 
-    /** Where WINOGRAD4 beat DIRECT and WINOGRAD (see the measurements below). */
+    /**
+     * Where WINOGRAD4 beat both DIRECT and WINOGRAD, forward and backward, in every run on PoCL (2
+     * shared EPYC cores, AVX2; other helpers' work running beside it): at least 64 input and output
+     * channels. Wall time per call, the three variants interleaved in one JVM on the same buffers (ReLU
+     * inputs, He-scaled weights), minimum of 5 rounds at 256 px and 3 at 512 px, VGG19 layers; ms of
+     * DIRECT / WINOGRAD / WINOGRAD4, forward then backwardInput:
+     * 256 px: 64->64 at 256x256 26.5/28.7/15.3, 27.0/29.9/16.6; 64->128 at 128x128 12.7/11.2/6.4,
+     * 13.5/12.5/7.5; 128->128 24.5/19.2/10.8, 25.4/18.6/11.7; 128->256 at 64x64 11.7/8.0/5.3,
+     * 12.2/9.2/6.1; 256->256 23.3/17.4/10.6, 24.7/17.5/11.0; 256->512 at 32x32 11.9/7.8/4.9,
+     * 12.8/9.4/5.3; 512->512 23.0/14.0/8.7, 23.5/14.6/8.9; 512->512 at 16x16 5.9/3.8/3.0, 6.3/4.1/3.2.
+     * 512 px: 64->64 at 512x512 108/116/60, 106/121/66; 64->128 at 256x256 50/42/24, 52/49/28;
+     * 128->128 95/70/41, 98/73/44; 128->256 at 128x128 46/30/18, 49/34/21; 256->256 90/57/38,
+     * 93/61/36; 256->512 at 64x64 46/27/17, 46/31/20; 512->512 91/52/31, 91/52/32; 512->512 at 32x32
+     * 23/13/8.7, 23/13/8.4.
+     * The 3-channel first layer stays DIRECT (the transforms cost more than a 3-channel GEMM saves;
+     * F(2x2, 3x3) was 2-3x slower there). Depends on channels only, so prepare() knows which packing a
+     * weight needs.
+     */
     private static boolean useWinograd4(int cin, int cout) {
-        return cin >= 128 && cout >= 128;
+        return cin >= 64 && cout >= 64;
     }
 
     /**
@@ -473,16 +493,36 @@ public final class Conv3x3 {
         for (int nbase = 0; nbase < tiles; nbase += chunk) {
             int count = Math.min(chunk, tiles - nbase);
             int ntp = (count + nr - 1) / nr * nr; // V and M row stride of this chunk
-            input.launch(new long[] {ntp / 8, k}, null, in, mask != null ? mask : in, mask != null ? 1 : 0,
-                    winoIn, k, h, w, tw, tiles, nbase, ntp);
+            input.launch(transformGlobal(f, ntp / 8, k), transformLocal(f), in, mask != null ? mask : in,
+                    mask != null ? 1 : 0, winoIn, k, h, w, tw, tiles, nbase, ntp);
             int nblocks = ntp / nr;
             int group = Math.min(winoGroup, nblocks);
             int ngroups = (nblocks + group - 1) / group;
             gemm.launch(new long[] {group, mblocks, (long) e * ngroups}, new long[] {group, 1, 1},
                     u, winoIn, winoOut, k, m, ntp, group, ngroups);
-            output.launch(new long[] {(count + 7) / 8, m}, null, winoOut, bias != null ? bias : out,
+            output.launch(transformGlobal(f, (count + 7) / 8, m), transformLocal(f), winoOut, bias != null ? bias : out,
                     bias != null ? 1 : 0, out, m, h, w, tw, tiles, nbase, ntp, relu ? 1 : 0);
         }
+    }
+
+    /**
+     * Work-group of the F(4x4, 3x3) transforms (the kernels return outside their range): a fixed
+     * 4 x 8. Left to PoCL, it chose groups so large that their copies of the 6x6x8-float tiles of each
+     * work-item overflowed the thread's stack (a crash at 512 channels of 64 x 64); F(2x2, 3x3) keeps
+     * the runtime's choice.
+     */
+    private long[] transformLocal(Wino f) {
+        return f.f4 ? new long[] {TRANSFORM_WG[0], TRANSFORM_WG[1]} : null;
+    }
+
+    private static final int[] TRANSFORM_WG = {4, 8};
+
+    private static long[] transformGlobal(Wino f, long d0, long d1) {
+        if (!f.f4) {
+            return new long[] {d0, d1};
+        }
+        return new long[] {(d0 + TRANSFORM_WG[0] - 1) / TRANSFORM_WG[0] * TRANSFORM_WG[0],
+                (d1 + TRANSFORM_WG[1] - 1) / TRANSFORM_WG[1] * TRANSFORM_WG[1]};
     }
 
     /** The transformed forward and backward weights of {@code weight}, made at the first use. */
