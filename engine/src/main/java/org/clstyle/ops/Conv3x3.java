@@ -16,7 +16,7 @@ import org.clstyle.cl.ClProgram;
  * 3x3 convolution, stride 1, zero padding 1, bias, optional fused ReLU. Tensors are single images:
  * x [Cin, H, W], weight [Cout, Cin, 3, 3], bias [Cout], y [Cout, H, W]. Every method only enqueues work.
  *
- * <p>Three implementations of forward and backwardInput, picked per device ({@link Variant#forDevice})
+ * <p>Four implementations of forward and backwardInput, picked per device ({@link Variant#forDevice})
  * and, on CPU devices, per layer ({@link #variantFor}): GPUs get implicit GEMM on the tiled
  * local-memory core in gemm.cl (kernels/conv3x3.cl); CPU devices get a register-blocked direct
  * convolution without local memory or barriers (kernels/conv3x3_direct.cl), which CPU OpenCL compilers
