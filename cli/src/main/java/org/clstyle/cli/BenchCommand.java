@@ -19,6 +19,7 @@ import org.clstyle.cl.ClContext;
 import org.clstyle.cl.ClDevice;
 import org.clstyle.ops.Conv3x3;
 import org.clstyle.ops.DevicePeak;
+import org.clstyle.loss.LossFactory;
 import org.clstyle.perf.IterationBench;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -40,8 +41,15 @@ final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--size", paramLabel = "N", description = "Image side in pixels (default ${DEFAULT-VALUE}).")
-    int size = 256;
+    @Option(names = "--size", paramLabel = "N|WxH", description = "Image side in pixels, or width x height (default ${DEFAULT-VALUE}).")
+    String sizeText = "256";
+
+    /** The square side (the per-stage table's size); for WxH, the larger side. */
+    int size;
+    int width, height;
+
+    @Mixin
+    CommonOptions.Tiling tiling;
 
     @Option(names = "--iterations", paramLabel = "K", description = "Timed iterations (default ${DEFAULT-VALUE}).")
     int iterations = 5;
@@ -55,18 +63,30 @@ final class BenchCommand implements Callable<Integer> {
     @Mixin
     CommonOptions.Device device;
 
+    @Option(names = "--profile", description = "With --generator: also time every kernel (a profiling queue, which"
+            + " waits for each launch) and print where the device time went, per kernel, for each row.")
+    boolean profile;
+
     @Option(names = "--generator", paramLabel = "pyramid|johnson",
             description = "Time a feed-forward generator instead: generation at 512 and 1024 px, one training step (batch 4, 256 px), peak device memory.")
     String generator;
 
     @Override
     public Integer call() throws IOException {
-        if (size < 16) {
-            throw new UserError("--size " + size + ": must be at least 16 (VGG19 pools four times before relu5_1)");
+        java.util.regex.Matcher sm = java.util.regex.Pattern.compile("\\s*(\\d{1,6})\\s*(?:[xX]\\s*(\\d{1,6})\\s*)?").matcher(sizeText);
+        if (!sm.matches()) {
+            throw new UserError("--size must be a side in pixels (512) or width x height (3840x2160), got '" + sizeText + "'");
+        }
+        width = Integer.parseInt(sm.group(1));
+        height = sm.group(2) == null ? width : Integer.parseInt(sm.group(2));
+        size = Math.max(width, height);
+        if (Math.min(width, height) < 16) {
+            throw new UserError("--size " + sizeText.trim() + ": must be at least 16 (VGG19 pools four times before relu5_1)");
         }
         if (size > 8192) {
-            throw new UserError("--size " + size + ": at most 8192");
+            throw new UserError("--size " + sizeText.trim() + ": at most 8192");
         }
+        LossFactory.Tiling tiles = tiling.tiling();
         if (iterations < 1) {
             throw new UserError("--iterations " + iterations + ": must be at least 1");
         }
@@ -83,9 +103,19 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         PrintWriter out = spec.commandLine().getOut();
-        ClDevice dev = ClDevice.select(device.device);
+        List<ClDevice> devs = device.devices();
+        ClDevice dev = devs.get(0);
         if (generator != null) {
+            if (devs.size() > 1) {
+                throw new UserError("--generator runs on one device; give --device one device");
+            }
+            if (tiles.tile() > 0 || tiles.maxDeviceBytes() > 0) {
+                throw new UserError("--generator times the feed-forward generator, which --tile and --max-device-memory do not apply to");
+            }
             return benchGenerator(out, dev);
+        }
+        if (width != height || tiles.tile() > 0 || tiles.maxDeviceBytes() > 0 || devs.size() > 1) {
+            return benchPipeline(out, devs, tiles);
         }
 
         // The peak first, in its own context so that its buffers do not count toward the iteration's memory.
@@ -181,6 +211,76 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
+    /**
+     * Only the pipeline stylize runs (no per-stage replay, which is untiled and square): for a WxH size or
+     * a tiled loss. Prints the plan, the time per iteration and per megapixel, and the peak device memory.
+     */
+    private int benchPipeline(PrintWriter out, List<ClDevice> devs, LossFactory.Tiling tiles) throws IOException {
+        ClDevice dev = devs.get(0);
+        LossFactory.Plan plan;
+        try {
+            plan = IterationBench.pipelinePlan(IterationBench.randomWeights(new java.util.SplittableRandom(1)), height, width, tiles);
+        } catch (IllegalArgumentException e) {
+            throw new UserError(e.getMessage());
+        }
+        for (ClDevice d : devs) {
+            out.printf(Locale.ROOT, "device %s%n", d.label());
+        }
+        out.printf(Locale.ROOT, "iteration: %dx%d, VGG19 to relu5_1 (random full-width weights), style relu1_1..relu5_1,"
+                + " content relu4_2; %d warm-up + %d timed%n", width, height, warmup, iterations);
+        out.printf(Locale.ROOT, "loss: %s%s%n%n", plan.description(), devs.size() > 1 ? "; the tiles dealt to " + devs.size()
+                + " devices (an untiled plan is cut into tiles of the longest side / " + devs.size() + "), memory per device" : "");
+        out.flush();
+        IterationBench.PipelineResult p;
+        List<ClContext> contexts = new ArrayList<>();
+        try {
+            for (ClDevice d : devs) {
+                contexts.add(new ClContext(d, false));
+            }
+            p = IterationBench.pipeline(contexts, height, width, warmup, iterations, 1, tiles);
+        } catch (IllegalArgumentException e) {
+            throw new UserError(e.getMessage());
+        } finally {
+            contexts.forEach(ClContext::close);
+        }
+        double megapixels = (double) width * height / 1e6;
+        out.printf(Locale.ROOT, "iteration        median %.3f s, min %.3f s over %d (%s.evaluate); %.3f s per megapixel%n",
+                p.medianSeconds(), p.minSeconds(), iterations,
+                devs.size() > 1 ? "ShardedTiledLoss" : plan.tiled() ? "TiledLossFunction" : "LossFunction",
+                p.medianSeconds() / megapixels);
+        out.printf(Locale.ROOT, "device memory    peak %.1f MiB at %dx%d (estimate %.1f MiB)%s%n",
+                p.peakBytes() / 1048576.0, width, height, plan.estimateBytes() / 1048576.0,
+                devs.size() > 1 ? " on the first device" : "");
+        out.flush();
+        if (json != null) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("date", Instant.now().toString());
+            m.put("device", dev.label());
+            m.put("devices", devs.stream().map(ClDevice::label).toList());
+            m.put("width", width);
+            m.put("height", height);
+            m.put("loss", plan.description());
+            m.put("tile", plan.tile());
+            m.put("warmup", warmup);
+            m.put("iterations", iterations);
+            m.put("iteration_seconds_median", p.medianSeconds());
+            m.put("iteration_seconds_min", p.minSeconds());
+            m.put("iteration_seconds", p.iterationSeconds());
+            m.put("seconds_per_megapixel", p.medianSeconds() / megapixels);
+            m.put("peak_device_bytes", p.peakBytes());
+            m.put("estimated_device_bytes", plan.estimateBytes());
+            try {
+                byte[] bytes = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsBytes(m);
+                AtomicFile.write(json, os -> os.write(bytes));
+            } catch (IOException e) {
+                String why = e instanceof java.nio.file.FileSystemException fs && fs.getReason() != null ? " (" + fs.getReason() + ")" : "";
+                throw new UserError("--json " + json + ": cannot write" + why);
+            }
+            out.println("wrote " + json);
+        }
+        return 0;
+    }
+
     private void writeJson(IterationBench.PipelineResult p, IterationBench.Result r, ClDevice dev, DevicePeak.Peak peak)
             throws IOException {
         double median = p.medianSeconds();
@@ -232,6 +332,22 @@ final class BenchCommand implements Callable<Integer> {
         }
         m.put("layers", layers);
         writeJsonFile(m);
+    }
+
+    /** --profile: the device time per kernel over {@code runs} runs of one row, largest first, as ms per run. */
+    private static void printKernelTimes(PrintWriter out, String what, Map<String, long[]> times, int runs) {
+        double total = 0;
+        for (long[] v : times.values()) total += v[1];
+        out.printf(Locale.ROOT, "%nkernels, %s (device time per run, %d runs incl. warm-up):%n", what, runs);
+        out.printf("%-36s %9s %11s %7s%n", "kernel", "launches", "ms per run", "share");
+        List<Map.Entry<String, long[]>> rows = new ArrayList<>(times.entrySet());
+        rows.sort((a, b) -> Long.compare(b.getValue()[1], a.getValue()[1]));
+        for (Map.Entry<String, long[]> e : rows) {
+            out.printf(Locale.ROOT, "%-36s %9d %11.2f %6.1f%%%n", e.getKey(), e.getValue()[0] / runs,
+                    e.getValue()[1] / 1e6 / runs, 100 * e.getValue()[1] / Math.max(1, total));
+        }
+        out.printf(Locale.ROOT, "%-36s %9s %11.2f%n%n", "all kernels", "", total / 1e6 / runs);
+        out.flush();
     }
 
     /** Writes {@code m} as indented JSON to --json, atomically. */
@@ -305,8 +421,20 @@ final class BenchCommand implements Callable<Integer> {
                 + " %d warm-up + %d timed, median%n", dev.label(), arch, warmup, iterations);
         out.flush();
         List<org.clstyle.train.GeneratorBench.Timing> t;
-        try (ClContext ctx = new ClContext(dev, false)) {
-            t = org.clstyle.train.GeneratorBench.run(ctx, arch, new int[] {512, 1024}, 4, 256, warmup, iterations);
+        try (ClContext ctx = new ClContext(dev, profile)) {
+            if (profile) {
+                t = new ArrayList<>();
+                for (int side : new int[] {512, 1024}) {
+                    ctx.resetKernelTimes();
+                    t.addAll(org.clstyle.train.GeneratorBench.generation(ctx, arch, new int[] {side}, warmup, iterations));
+                    printKernelTimes(out, t.get(t.size() - 1).what(), ctx.kernelTimes(), warmup + iterations);
+                }
+                ctx.resetKernelTimes();
+                t.add(org.clstyle.train.GeneratorBench.trainingStep(ctx, arch, 4, 256, warmup, iterations));
+                printKernelTimes(out, t.get(t.size() - 1).what(), ctx.kernelTimes(), warmup + iterations);
+            } else {
+                t = org.clstyle.train.GeneratorBench.run(ctx, arch, new int[] {512, 1024}, 4, 256, warmup, iterations);
+            }
         } catch (Exception e) {
             if (e instanceof RuntimeException re) {
                 throw re;

@@ -13,6 +13,33 @@ final class CommonOptions {
         @Option(names = "--device", paramLabel = "DEV",
                 description = "OpenCL device: index or part of its name (see `clstyle devices`; default: the first GPU, else the first device).")
         String device;
+
+        /**
+         * --device as a comma list (bench and loss: several devices share the loss's tiles); one entry for
+         * a plain --device. A bad entry is a UserError naming it.
+         */
+        java.util.List<org.clstyle.cl.ClDevice> devices() {
+            java.util.List<org.clstyle.cl.ClDevice> out = new java.util.ArrayList<>();
+            if (device == null || !device.contains(",")) {
+                out.add(select(device));
+                return out;
+            }
+            for (String part : device.split(",", -1)) {
+                if (part.isBlank()) {
+                    throw new UserError("--device " + device + ": an empty entry in the list");
+                }
+                out.add(select(part.trim()));
+            }
+            return out;
+        }
+
+        private static org.clstyle.cl.ClDevice select(String spec) {
+            try {
+                return org.clstyle.cl.ClDevice.select(spec);
+            } catch (IllegalArgumentException e) {
+                throw new UserError(e.getMessage());
+            }
+        }
     }
 
     /** {@code --weights} and {@code --max-pixels}: the commands that run VGG19 on the user's images. */
@@ -26,5 +53,43 @@ final class CommonOptions {
                 description = "Refuse input images with more pixels than this, from their header, before decoding"
                         + " (default: ${DEFAULT-VALUE}, 100 megapixels).")
         long maxPixels = Images.DEFAULT_MAX_PIXELS;
+    }
+
+    /** {@code --tile} and {@code --max-device-memory}: stylize, texture, loss, bench. */
+    static final class Tiling {
+        @Option(names = "--tile", paramLabel = "N",
+                description = "Evaluate the loss in tiles with cores of about N px (a multiple of 16 for VGG19 to relu5_1) plus a"
+                        + " halo covering the receptive field: device memory bounded by the tile, the same loss and gradient.")
+        Integer tile;
+
+        @Option(names = "--max-device-memory", paramLabel = "SIZE",
+                description = "Device memory budget (K, M or G suffix, e.g. 8G): when the loss would need more, it runs in the"
+                        + " largest tiles that fit.")
+        String maxDeviceMemory;
+
+        /** --tile as given, 0 when absent; UserError for a value below 1. */
+        int tile() {
+            if (tile != null && tile < 1) {
+                throw new UserError("--tile must be a positive number of pixels, got " + tile);
+            }
+            return tile == null ? 0 : tile;
+        }
+
+        /** --max-device-memory in bytes, 0 when absent; UserError for anything that is not a size. */
+        long budget() {
+            if (maxDeviceMemory == null) {
+                return 0;
+            }
+            long b = org.clstyle.loss.MemoryEstimate.parseSize(maxDeviceMemory);
+            if (b < 0) {
+                throw new UserError("--max-device-memory must be a size such as 8G, 512M or 65536K, got '" + maxDeviceMemory + "'");
+            }
+            return b;
+        }
+
+        /** Both, validated, for the loss factory. */
+        org.clstyle.loss.LossFactory.Tiling tiling() {
+            return new org.clstyle.loss.LossFactory.Tiling(tile(), budget());
+        }
     }
 }

@@ -20,7 +20,8 @@ import org.clstyle.image.FloatImage;
 import org.clstyle.io.AtomicFile;
 import org.clstyle.image.ImageException;
 import org.clstyle.image.Images;
-import org.clstyle.loss.LossFunction;
+import org.clstyle.loss.ImageLoss;
+import org.clstyle.loss.LossFactory;
 import org.clstyle.loss.LossValues;
 import org.clstyle.loss.Preset;
 import org.clstyle.loss.Recipe;
@@ -68,6 +69,9 @@ final class LossCommand implements Callable<Integer> {
     @Mixin
     CommonOptions.Device device;
 
+    @Mixin
+    CommonOptions.Tiling tiling;
+
     @Option(names = "--size", paramLabel = "N", description = "Resize every image so its longest side is N; default: their own sizes.")
     Integer size;
 
@@ -82,6 +86,7 @@ final class LossCommand implements Callable<Integer> {
         if (inputs.maxPixels < 1) {
             throw new UserError("--max-pixels must be a positive number of pixels, got " + inputs.maxPixels);
         }
+        LossFactory.Tiling tiles = tiling.tiling();
         if (gradOut != null) {
             checkGradOut();
         }
@@ -133,21 +138,36 @@ final class LossCommand implements Callable<Integer> {
                     + " weights for " + styles.size() + " --style image" + (styles.size() == 1 ? "" : "s"));
         }
 
-        ClDevice dev;
+        List<ClDevice> devs = device.devices();
+        ClDevice dev = devs.get(0);
+        LossFactory.Plan plan;
         try {
-            dev = ClDevice.select(device.device);
+            plan = LossFactory.plan(w, r, c != null, x.height(), x.width(), styleHW, false, tiles, 0);
         } catch (IllegalArgumentException e) {
-            throw new UserError(e.getMessage());
+            throw new UserError(tooSmall(e.getMessage()));
+        }
+        if (tiles.tile() > 0 || tiles.maxDeviceBytes() > 0) {
+            spec.commandLine().getErr().println("clstyle: note: " + plan.description());
+            spec.commandLine().getErr().flush();
         }
         LossValues v;
         float[] grad = null;
-        try (ClContext ctx = new ClContext(dev, false);
-                LossFunction loss = new LossFunction(ctx, w, r, c == null ? null : c.data(), x.height(), x.width(), styleRgb, styleHW)) {
-            ClBuffer xb = ctx.buffer(x.data(), 3, x.height(), x.width());
-            ClBuffer gb = gradOut == null ? null : ctx.buffer(3, x.height(), x.width());
-            v = loss.evaluate(xb, gb);
-            if (gb != null) {
-                grad = gb.read();
+        List<ClContext> others = new ArrayList<>(); // the second and later devices' contexts
+        try (ClContext ctx = new ClContext(dev, false)) {
+            List<ClContext> contexts = new ArrayList<>(List.of(ctx));
+            for (ClDevice d : devs.subList(1, devs.size())) {
+                ClContext o = new ClContext(d, false);
+                others.add(o);
+                contexts.add(o);
+            }
+            try (ImageLoss loss = LossFactory.create(plan, contexts, w, r, c == null ? null : c.data(), x.height(), x.width(),
+                    styleRgb, styleHW, false)) {
+                ClBuffer xb = ctx.buffer(x.data(), 3, x.height(), x.width());
+                ClBuffer gb = gradOut == null ? null : ctx.buffer(3, x.height(), x.width());
+                v = loss.evaluate(xb, gb);
+                if (gb != null) {
+                    grad = gb.read();
+                }
             }
         } catch (IllegalArgumentException e) {
             throw new UserError(tooSmall(e.getMessage()));
@@ -157,6 +177,8 @@ final class LossCommand implements Callable<Integer> {
                         + " image (" + e.call() + ": " + e.errorName() + "); pass a smaller --size");
             }
             throw e;
+        } finally {
+            others.forEach(ClContext::close);
         }
         if (grad != null) {
             writeNpy(gradOut, grad, 3, x.height(), x.width());

@@ -67,6 +67,9 @@ final class StylizeCommand implements Callable<Integer> {
         @Mixin
         CommonOptions.Device device;
 
+        @Mixin
+        CommonOptions.Tiling tiling;
+
         @Option(names = "--recipe", paramLabel = "JSON", description = "Loss recipe file; flags below override its fields.")
         Path recipe;
 
@@ -146,7 +149,8 @@ final class StylizeCommand implements Callable<Integer> {
                     .styleWeight(styleWeight).tvWeight(tvWeight).styleLayers(styleLayers).loss(loss).gram(gram)
                     .iterations(iterations).optimizer(optimizer).lr(lr).lineSearch(lineSearch).styleScale(styleScale)
                     .init(init).seed(effectiveSeed()).pooling(pooling).styleBlend(blend(styleBlend)).scales(scales)
-                    .saveEvery(saveEvery).maxPixels(inputs.maxPixels).lbfgsHistory(lbfgsHistory);
+                    .saveEvery(saveEvery).maxPixels(inputs.maxPixels).lbfgsHistory(lbfgsHistory)
+                    .tile(tiling.tile()).maxDeviceMemory(tiling.budget());
         }
 
         private Long randomSeed;

@@ -14,8 +14,10 @@ public final class ClBuffer implements AutoCloseable {
     private final int[] shape;
     private final long elements;
     private long mem;
+    private final ClBuffer owner; // the buffer whose memory this view reads; null for a buffer that owns its memory
 
     ClBuffer(ClContext ctx, int[] shape) {
+        this.owner = null;
         if (shape.length == 0) {
             throw new IllegalArgumentException("a buffer needs at least one dimension");
         }
@@ -53,6 +55,9 @@ public final class ClBuffer implements AutoCloseable {
     public long bytes() { return elements * Float.BYTES; }
 
     public long handle() {
+        if (owner != null) {
+            return owner.handle();
+        }
         if (mem == 0) {
             throw new IllegalStateException("buffer " + Arrays.toString(shape) + " already released");
         }
@@ -168,8 +173,68 @@ public final class ClBuffer implements AutoCloseable {
                 dstOffset * Float.BYTES, count * Float.BYTES, null, null), "clEnqueueCopyBuffer");
     }
 
+    /**
+     * Device-side copy of an h x w window of every channel: this[c, dstY + i, dstX + j] = src[c, srcY + i,
+     * srcX + j] for 0 <= i < h, 0 <= j < w; both buffers [C, H, W] with the same C (sizes may differ).
+     * One clEnqueueCopyBufferRect (OpenCL 1.1); the rest of this buffer is untouched.
+     */
+    public void copyRegionFrom(ClBuffer src, int srcY, int srcX, int dstY, int dstX, int h, int w) {
+        if (shape.length != 3 || src.shape.length != 3 || shape[0] != src.shape[0]) {
+            throw new IllegalArgumentException("region copy needs two [C, H, W] buffers of one C, got "
+                    + Arrays.toString(src.shape) + " and " + Arrays.toString(shape));
+        }
+        if (h < 0 || w < 0 || srcY < 0 || srcX < 0 || dstY < 0 || dstX < 0
+                || srcY + h > src.shape[1] || srcX + w > src.shape[2] || dstY + h > shape[1] || dstX + w > shape[2]) {
+            throw new IllegalArgumentException("region " + h + "x" + w + " from (" + srcY + ", " + srcX + ") of "
+                    + Arrays.toString(src.shape) + " to (" + dstY + ", " + dstX + ") of " + Arrays.toString(shape)
+                    + " is out of range");
+        }
+        if (h == 0 || w == 0) {
+            return;
+        }
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            org.lwjgl.PointerBuffer srcOrigin = stack.pointers((long) srcX * Float.BYTES, srcY, 0);
+            org.lwjgl.PointerBuffer dstOrigin = stack.pointers((long) dstX * Float.BYTES, dstY, 0);
+            org.lwjgl.PointerBuffer region = stack.pointers((long) w * Float.BYTES, h, shape[0]);
+            long srcRow = (long) src.shape[2] * Float.BYTES, dstRow = (long) shape[2] * Float.BYTES;
+            ClError.check(org.lwjgl.opencl.CL11.clEnqueueCopyBufferRect(ctx.queue(), src.handle(), handle(),
+                    srcOrigin, dstOrigin, region, srcRow, srcRow * src.shape[1], dstRow, dstRow * shape[1], null, null),
+                    "clEnqueueCopyBufferRect");
+        }
+    }
+
+    /**
+     * A buffer of {@code shape} over the first elements of this one's memory (no copy, no allocation):
+     * one allocation sized for the largest of several shapes serves each in turn (a tiled evaluation's
+     * tiles). Valid while this buffer is open; closing the view releases nothing.
+     */
+    public ClBuffer view(int... shape) {
+        return new ClBuffer(owner != null ? owner : this, shape);
+    }
+
+    private ClBuffer(ClBuffer owner, int[] shape) {
+        long n = 1;
+        for (int s : shape) {
+            if (s <= 0) {
+                throw new IllegalArgumentException("view shape " + Arrays.toString(shape) + " has a non-positive size");
+            }
+            n = Math.multiplyExact(n, s);
+        }
+        if (n > owner.elements) {
+            throw new IllegalArgumentException("view " + Arrays.toString(shape) + " (" + n + " floats) is larger than its buffer "
+                    + Arrays.toString(owner.shape));
+        }
+        this.ctx = owner.ctx;
+        this.shape = shape.clone();
+        this.elements = n;
+        this.owner = owner;
+    }
+
     @Override
     public void close() {
+        if (owner != null) {
+            return;
+        }
         if (mem != 0) {
             clReleaseMemObject(mem);
             mem = 0;

@@ -21,7 +21,7 @@ import org.clstyle.weights.VggWeights;
  * small buffer, one read). Every buffer is allocated here, for the image size (h, w); evaluate allocates
  * nothing on the device.
  */
-public final class LossFunction implements AutoCloseable {
+public final class LossFunction implements ImageLoss {
     private final ClContext ctx;
     private final Recipe recipe;
     private final int h, w;
@@ -226,10 +226,13 @@ public final class LossFunction implements AutoCloseable {
         vectors.axpyDivided(termNorms, term.index(), NORM_EPS, term.scale(), t, g);
     }
 
+    @Override
     public Recipe recipe() { return recipe; }
 
+    @Override
     public int height() { return h; }
 
+    @Override
     public int width() { return w; }
 
     /**
@@ -237,6 +240,7 @@ public final class LossFunction implements AutoCloseable {
      * d total / d image written to {@code gradOut} ([3, H, W], overwritten). Blocks for one read of the
      * raw terms.
      */
+    @Override
     public LossValues evaluate(ClBuffer image, ClBuffer gradOut) {
         int[] shape = {3, h, w};
         if (!Arrays.equals(image.shape(), shape)) {

@@ -54,7 +54,12 @@ public final class DeviceNetwork implements AutoCloseable {
     private int deepest = -1;                       // node index
     private Set<String> requested = Set.of();       // nodes the last plan was made for
     private final Map<String, ClBuffer> act = new LinkedHashMap<>();        // node -> output [C, h, w]
-    private final Map<List<Integer>, List<ClBuffer>> scratch = new HashMap<>(); // shape -> gradient buffers [shape]
+    private final Map<List<Integer>, List<ClBuffer>> scratch = new HashMap<>(); // shape -> gradient buffers [shape] of this plan
+    // The memory behind act and scratch. A plan change that keeps the nodes (a tiled loss's tiles of several
+    // sizes) keeps these and views them with the new shapes, growing only a buffer that is too small.
+    private final Map<String, ClBuffer> backing = new HashMap<>();            // node -> owned buffer
+    private final List<ClBuffer> scratchPool = new ArrayList<>();             // owned scratch buffers, [n] each, in the walk's order
+    private int scratchUsed;                                                  // slots of scratchPool this plan has taken
     private ClBuffer lastInput;                      // [C, H, W], the caller's, not owned
     private Set<String> lastNodes = Set.of();        // the last forward's requested nodes
     private boolean activationsClobbered;            // a backward ran since the last forward
@@ -365,9 +370,34 @@ public final class DeviceNetwork implements AutoCloseable {
                 return b;
             }
         }
-        ClBuffer b = ctx.buffer(shape);
+        // The plan's next scratch slot: the walk asks for its scratch in the same order at every size, so
+        // slot k serves the same role each time and grows only when a size needs more than it held.
+        long need = elements(shape);
+        ClBuffer slot;
+        if (scratchUsed < scratchPool.size() && scratchPool.get(scratchUsed).elements() >= need) {
+            slot = scratchPool.get(scratchUsed);
+        } else {
+            if (scratchUsed < scratchPool.size()) {
+                scratchPool.get(scratchUsed).close(); // first, so that the old and the new never count together
+                slot = ctx.buffer(Math.toIntExact(need));
+                scratchPool.set(scratchUsed, slot);
+            } else {
+                slot = ctx.buffer(Math.toIntExact(need));
+                scratchPool.add(slot);
+            }
+        }
+        scratchUsed++;
+        ClBuffer b = slot.view(shape);
         list.add(b);
         return b;
+    }
+
+    private static long elements(int[] shape) {
+        long n = 1;
+        for (int d : shape) {
+            n *= d;
+        }
+        return n;
     }
 
     /** Whether the walk reads node k's activation when it reaches node k or k + 1 (k below the walk). */
@@ -419,13 +449,23 @@ public final class DeviceNetwork implements AutoCloseable {
         }
     }
 
-    /** Makes the buffers for this plan, reusing the current ones when nothing changed. */
+    /**
+     * Makes the buffers for this plan, reusing the current ones when nothing changed. When only the size
+     * changed (same deepest node and outputs), the buffers stay and are viewed with the new shapes; only
+     * one too small for its new shape is replaced by a larger one.
+     */
     private void plan(int h, int w, int deep, Set<String> outputs) {
         if (h == planH && w == planW && deep == deepest && outputs.equals(requested)) {
             return;
         }
-        releasePlan();
         Map<String, int[]> shapes = network.shapes(h, w, nodes.get(deep).name());
+        if (deep == deepest && outputs.equals(requested)) {
+            act.clear();      // views of backing
+            scratch.clear();  // views of scratchPool
+            scratchUsed = 0;
+        } else {
+            releasePlan();
+        }
         deepest = deep;
         requested = Set.copyOf(outputs);
         int c = network.inputChannels();
@@ -434,15 +474,28 @@ public final class DeviceNetwork implements AutoCloseable {
             if (n.layer() instanceof Layer.Conv2d cv) {
                 uploadParameters(n, cv, c);
                 if (!fusedWithRelu(i)) {
-                    act.put(n.name(), ctx.buffer(shapes.get(n.name())));
+                    act.put(n.name(), backed(n.name(), shapes.get(n.name())));
                 }
             } else {
-                act.put(n.name(), ctx.buffer(shapes.get(n.name())));
+                act.put(n.name(), backed(n.name(), shapes.get(n.name())));
             }
             c = shapes.get(n.name())[0];
         }
         planH = h;
         planW = w;
+    }
+
+    /** Node {@code name}'s output buffer of {@code shape}: its backing buffer (grown if too small), viewed with the shape. */
+    private ClBuffer backed(String name, int[] shape) {
+        ClBuffer b = backing.get(name);
+        if (b == null || b.elements() < elements(shape)) {
+            if (b != null) {
+                b.close();
+            }
+            b = ctx.buffer(shape);
+            backing.put(name, b);
+        }
+        return Arrays.equals(b.shape(), shape) ? b : b.view(shape);
     }
 
     private void uploadParameters(Node n, Layer.Conv2d cv, int cin) {
@@ -466,14 +519,13 @@ public final class DeviceNetwork implements AutoCloseable {
     }
 
     private void releasePlan() {
-        for (ClBuffer b : act.values()) {
-            b.close();
-        }
         act.clear();
-        for (List<ClBuffer> list : scratch.values()) {
-            list.forEach(ClBuffer::close);
-        }
+        backing.values().forEach(ClBuffer::close);
+        backing.clear();
         scratch.clear();
+        scratchPool.forEach(ClBuffer::close);
+        scratchPool.clear();
+        scratchUsed = 0;
         planH = planW = deepest = -1;
         requested = Set.of();
         lastInput = null;

@@ -14,6 +14,8 @@ import org.clstyle.tune.TuningTable;
 import org.clstyle.ops.Distance;
 import org.clstyle.ops.GramMatrix;
 import org.clstyle.ops.Pool2x2;
+import org.clstyle.loss.ImageLoss;
+import org.clstyle.loss.LossFactory;
 import org.clstyle.loss.LossFunction;
 import org.clstyle.loss.Recipe;
 import org.clstyle.weights.Preprocessing;
@@ -178,23 +180,60 @@ public final class IterationBench implements AutoCloseable {
      * context: its peak memory is reported.
      */
     public static PipelineResult pipeline(ClContext ctx, int size, int warmup, int iterations, long seed) {
-        if (size < 16) {
-            throw new IllegalArgumentException("--size " + size + ": must be at least 16 (VGG19 pools four times before relu5_1)");
+        return pipeline(ctx, size, size, warmup, iterations, seed, LossFactory.Tiling.NONE);
+    }
+
+    /** The pipeline's recipe on these weights: the default layers, MSE, max pooling, no total variation. */
+    public static Recipe pipelineRecipe(VggWeights weights) {
+        return Recipe.defaultsFor(weights.preprocessing()).toBuilder().tvWeight(0).pooling(org.clstyle.vgg.Pooling.MAX).build();
+    }
+
+    /**
+     * The loss plan {@link #pipeline} uses for an h x w image (content and one style image of that size)
+     * with {@code tiling} ({@link LossFactory#plan}; the weights only give the layer table).
+     */
+    public static LossFactory.Plan pipelinePlan(VggWeights weights, int h, int w, LossFactory.Tiling tiling) {
+        return LossFactory.plan(weights, pipelineRecipe(weights), true, h, w, List.of(new int[] {h, w}), false, tiling, 0);
+    }
+
+    /**
+     * As above for an h x w image (content and style h x w too), the loss whole or in tiles as
+     * {@code tiling} and {@link LossFactory#plan} decide; the peak includes the tiled loss's targets.
+     */
+    public static PipelineResult pipeline(ClContext ctx, int h, int w, int warmup, int iterations, long seed,
+            LossFactory.Tiling tiling) {
+        return pipeline(List.of(ctx), h, w, warmup, iterations, seed, tiling);
+    }
+
+    /**
+     * As above with the loss's tiles shared by several contexts (one per device, {@link
+     * LossFactory#create(LossFactory.Plan, List, VggWeights, Recipe, float[], int, int, List, List, boolean)});
+     * the image lives on the first, whose peak memory is reported.
+     */
+    public static PipelineResult pipeline(List<ClContext> contexts, int h, int w, int warmup, int iterations, long seed,
+            LossFactory.Tiling tiling) {
+        ClContext ctx = contexts.get(0);
+        if (Math.min(h, w) < 16) {
+            throw new IllegalArgumentException("--size " + w + "x" + h + ": sides must be at least 16 (VGG19 pools four times before relu5_1)");
         }
         if (iterations < 1) {
             throw new IllegalArgumentException("--iterations " + iterations + ": must be at least 1");
         }
         SplittableRandom rnd = new SplittableRandom(seed);
         VggWeights weights = randomWeights(rnd);
-        Recipe recipe = Recipe.defaultsFor(weights.preprocessing()).toBuilder().tvWeight(0).pooling(org.clstyle.vgg.Pooling.MAX).build();
-        float[] content = uniform(rnd, 3 * size * size);
-        float[] style = uniform(rnd, 3 * size * size);
+        Recipe recipe = pipelineRecipe(weights);
+        int n = 3 * h * w;
+        float[] content = uniform(rnd, n);
+        float[] style = uniform(rnd, n);
+        float[] start = uniform(rnd, n);
+        LossFactory.Plan plan = pipelinePlan(weights, h, w, tiling);
         List<Double> times = new ArrayList<>();
         double loss;
-        try (LossFunction f = new LossFunction(ctx, weights, recipe, content, size, size, List.of(style),
-                List.of(new int[] {size, size}));
-             ClBuffer image = ctx.buffer(uniform(rnd, 3 * size * size), 3, size, size); // [3, S, S]
-             ClBuffer grad = ctx.buffer(3, size, size)) {                               // [3, S, S]
+        try (ImageLoss f = LossFactory.create(plan, contexts, weights, recipe, content, h, w, List.of(style), List.of(new int[] {h, w}), false);
+             ClBuffer image = ctx.buffer(start, 3, h, w); // [3, H, W]
+             ClBuffer grad = ctx.buffer(3, h, w)) {       // [3, H, W]
+            content = null;
+            style = null;
             for (int i = 0; i < warmup; i++) {
                 f.evaluate(image, grad);
             }

@@ -49,6 +49,8 @@ public record StylizeSettings(
         int saveEvery,
         boolean installShutdownHook,
         long deviceMemoryLimit,
+        int tile,
+        long maxDeviceMemory,
         long maxPixels,
         int lbfgsHistory,
         Augmentation augmentation,
@@ -122,6 +124,8 @@ public record StylizeSettings(
         private int saveEvery;
         private boolean installShutdownHook = true;
         private long deviceMemoryLimit;
+        private int tile;               // --tile: core side of the tiled evaluation; 0 untiled
+        private long maxDeviceMemory;   // --max-device-memory in bytes; 0 none
         private long maxPixels = org.clstyle.image.Images.DEFAULT_MAX_PIXELS;
         private int lbfgsHistory = DEFAULT_LBFGS_HISTORY;
         private Augmentation augmentation; // null: the recipe file's "augment", else none
@@ -138,6 +142,7 @@ public record StylizeSettings(
             styleScale = s.styleScale; init = s.init; seed = s.seed; originalColors = s.originalColors;
             scales = s.scales; normalizeGradients = s.normalizeGradients; saveEvery = s.saveEvery;
             installShutdownHook = s.installShutdownHook; deviceMemoryLimit = s.deviceMemoryLimit;
+            tile = s.tile; maxDeviceMemory = s.maxDeviceMemory;
             maxPixels = s.maxPixels; lbfgsHistory = s.lbfgsHistory;
             augmentation = s.augmentation; logJson = s.logJson;
         }
@@ -185,6 +190,10 @@ public record StylizeSettings(
         public Builder installShutdownHook(boolean v) { installShutdownHook = v; return this; }
         /** Testing hook: treat the device as having only this many bytes (0: its own figures). */
         public Builder deviceMemoryLimit(long v) { deviceMemoryLimit = v; return this; }
+        /** --tile: evaluate the loss in tiles with cores of about N px (0: untiled unless --max-device-memory says so). */
+        public Builder tile(int v) { tile = v; return this; }
+        /** --max-device-memory in bytes: tile when the untiled loss and the optimiser's state would exceed it (0: no budget). */
+        public Builder maxDeviceMemory(long v) { maxDeviceMemory = v; return this; }
         /** Largest input image in pixels, checked from its header before decoding (--max-pixels). */
         public Builder maxPixels(long v) { maxPixels = v; return this; }
         /** L-BFGS history size (--lbfgs-history). */
@@ -283,13 +292,23 @@ public record StylizeSettings(
             if (originalColors && content == null) {
                 throw new IllegalArgumentException("--original-colors needs a content image (texture mode has none)");
             }
+            if (tile < 0) {
+                throw new IllegalArgumentException("--tile must be a positive number of pixels, got " + tile);
+            }
+            if (maxDeviceMemory < 0) {
+                throw new IllegalArgumentException("--max-device-memory must be a positive size, got " + maxDeviceMemory);
+            }
+            if (normalizeGradients && tile > 0) {
+                throw new IllegalArgumentException("--normalize-gradients cannot be combined with --tile: it divides each term's"
+                        + " gradient by its L1 norm over the whole layer, which no tile sees");
+            }
             if (lineSearch && opt != Optimizer.LBFGS) {
                 throw new IllegalArgumentException("--line-search applies to --optimizer lbfgs only");
             }
             return new StylizeSettings(content, styles, output, weights, device, recipe, effectivePreset, contentWeight,
                     styleWeight, tvWeight, contentLayers, styleLayers, loss, gram, pooling, styleBlend, iterations, opt, lr,
                     lineSearch, size, width, height, styleScale, start, seed, originalColors, scales, normalizeGradients,
-                    saveEvery, installShutdownHook, deviceMemoryLimit, maxPixels, lbfgsHistory, augmentation, logJson);
+                    saveEvery, installShutdownHook, deviceMemoryLimit, tile, maxDeviceMemory, maxPixels, lbfgsHistory, augmentation, logJson);
         }
 
         private static void checkWeight(String option, Double w) {

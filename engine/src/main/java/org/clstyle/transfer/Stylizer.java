@@ -18,7 +18,8 @@ import org.clstyle.cl.ClException;
 import org.clstyle.image.FloatImage;
 import org.clstyle.image.ImageException;
 import org.clstyle.image.Images;
-import org.clstyle.loss.LossFunction;
+import org.clstyle.loss.ImageLoss;
+import org.clstyle.loss.LossFactory;
 import org.clstyle.loss.LossValues;
 import org.clstyle.loss.Recipe;
 import org.clstyle.ops.ImageOps;
@@ -362,7 +363,14 @@ public final class Stylizer {
         }
         long[] styleWh = largestStyle(styles, finalW, finalH);
         int viewPad = augmentation.enabled() ? augmentation.pad(finalW, finalH) : 0; // the network sees the padded view
-        checkMemory(device, weights, finalW + 2 * viewPad, finalH + 2 * viewPad, styleWh);
+        if (tilingRequested()) {
+            // The loss is planned against the budget (or tiled as asked) at the final size; the plan throws
+            // when even the smallest tiles do not fit.
+            lossPlan(weights, recipe, content != null, finalW + 2 * viewPad, finalH + 2 * viewPad,
+                    List.of(new int[] {(int) styleWh[1], (int) styleWh[0]}), finalW, finalH);
+        } else {
+            checkMemory(device, weights, finalW + 2 * viewPad, finalH + 2 * viewPad, styleWh);
+        }
 
         long t0 = System.nanoTime();
         int total = scales * s.iterations();
@@ -477,8 +485,14 @@ public final class Stylizer {
         // The network sees the image through each step's view, padded by P pixels of its own reflection;
         // the content target is reflected into the same border. The optimised image stays [3, H, W].
         FloatImage lossContent = contentK == null || pad == 0 ? contentK : AugmentedView.padReflect(contentK, pad);
+        LossFactory.Plan plan = tilingRequested()
+                ? lossPlan(weights, recipe, contentK != null, w + 2 * pad, h + 2 * pad, styleHW, w, h)
+                : new LossFactory.Plan(0, 0, "untiled");
+        if (tilingRequested()) {
+            listener.onNote("scale " + (k + 1) + " (" + w + "x" + h + "): " + plan.description());
+        }
         try (AugmentedView augmented = view;
-                LossFunction loss = new LossFunction(ctx, weights, recipe, lossContent == null ? null : lossContent.data(),
+                ImageLoss loss = LossFactory.create(plan, ctx, weights, recipe, lossContent == null ? null : lossContent.data(),
                         h + 2 * pad, w + 2 * pad,
                         styleData, styleHW, s.normalizeGradients());
                 ClBuffer x = ctx.buffer(start.data(), shape);          // [3, H, W] the image being optimised
@@ -735,6 +749,33 @@ public final class Stylizer {
             d[i] = (float) r.nextDouble();
         }
         return new FloatImage(w, h, d);
+    }
+
+    /** Whether --tile or --max-device-memory asks for a tiling plan. */
+    private boolean tilingRequested() {
+        return s.tile() > 0 || s.maxDeviceMemory() > 0;
+    }
+
+    /**
+     * The loss plan for a lw x lh loss (the network's view, padded when augmenting) of a w x h image:
+     * --tile, or the largest tiles that fit --max-device-memory together with the optimiser's state.
+     */
+    private LossFactory.Plan lossPlan(VggWeights weights, Recipe recipe, boolean withContent, int lw, int lh,
+            List<int[]> styleHW, int w, int h) throws StylizeException {
+        long pixels = (long) w * h;
+        // The optimiser's vectors and the loop's own (x, the last good x, Adam's pre-step x, the log's step), [3, H, W] each.
+        long vectors = (s.optimizer() == StylizeSettings.Optimizer.ADAM ? 3 : 3 + 2L * Math.min(s.lbfgsHistory(), s.iterations())
+                + (s.lineSearch() ? 2 : 0)) + 4;
+        try {
+            return LossFactory.plan(weights, recipe, withContent, lh, lw, styleHW, s.normalizeGradients(),
+                    new LossFactory.Tiling(s.tile(), s.maxDeviceMemory()), vectors * 3 * pixels * Float.BYTES);
+        } catch (IllegalArgumentException e) {
+            String hint = s.optimizer() == StylizeSettings.Optimizer.LBFGS && e instanceof LossFactory.TilingException
+                    && e.getMessage().startsWith("--max-device-memory")
+                    ? "; L-BFGS keeps " + vectors + " image-sized vectors (" + human(vectors * 12.0 * pixels)
+                            + "): try a smaller --lbfgs-history or --optimizer adam" : "";
+            throw new StylizeException(e.getMessage() + hint, e);
+        }
     }
 
     /** The option that sets the output size, as the user gave it: "--size 512" or "--size 16x100000". */

@@ -46,6 +46,23 @@ class ClLayerTest {
     }
 
     @Test
+    void profiledLaunchesAreCountedPerKernel() {
+        ctx.resetKernelTimes();
+        try (ClBuffer bx = ctx.buffer(new float[64], 64); ClBuffer by = ctx.buffer(new float[64], 64)) {
+            ClKernel k = ctx.programFromSource("saxpy", SAXPY, "").kernel("saxpy");
+            long total = 0;
+            for (int i = 0; i < 3; i++) {
+                total += k.launch(new long[] {64}, null, by, bx, 1f, 64);
+            }
+            long[] t = ctx.kernelTimes().get("saxpy");
+            assertEquals(3, t[0], "launches");
+            assertEquals(total, t[1], "device nanoseconds, the sum of what the launches returned");
+            ctx.resetKernelTimes();
+            assertTrue(ctx.kernelTimes().isEmpty());
+        }
+    }
+
+    @Test
     void programsAreCachedPerSourceAndOptions() {
         ClProgram a = ctx.programFromSource("saxpy", SAXPY, "");
         assertSame(a, ctx.programFromSource("saxpy", SAXPY, ""));
@@ -111,5 +128,55 @@ class ClLayerTest {
         assertTrue(src.contains("IDX3"));
         ClProgram p = ctx.program("common", Map.of("SOME_TILE", 8));
         assertTrue(p.options().contains("-DSOME_TILE=8"));
+    }
+
+    /** copyRegionFrom against plain loops: odd shapes, windows touching every edge, 1-wide, empty, and out of range refused. */
+    @Test
+    void regionCopyMatchesLoops() {
+        int[][] cases = { // C, srcH, srcW, dstH, dstW, srcY, srcX, dstY, dstX, h, w
+                {3, 7, 11, 5, 13, 2, 3, 0, 1, 5, 8},
+                {1, 5, 5, 5, 5, 0, 0, 0, 0, 5, 5},
+                {5, 13, 17, 3, 2, 10, 15, 0, 0, 3, 2},
+                {2, 9, 1, 9, 4, 0, 0, 0, 3, 9, 1},
+                {4, 6, 6, 8, 9, 1, 1, 2, 2, 0, 3}};
+        for (int[] k : cases) {
+            int c = k[0], sh = k[1], sw = k[2], dh = k[3], dw = k[4];
+            float[] src = new float[c * sh * sw], dst = new float[c * dh * dw];
+            for (int i = 0; i < src.length; i++) src[i] = i + 0.5f;
+            for (int i = 0; i < dst.length; i++) dst[i] = -1 - i;
+            float[] want = dst.clone();
+            for (int ch = 0; ch < c; ch++)
+                for (int i = 0; i < k[9]; i++)
+                    for (int j = 0; j < k[10]; j++)
+                        want[(ch * dh + k[7] + i) * dw + k[8] + j] = src[(ch * sh + k[5] + i) * sw + k[6] + j];
+            try (ClBuffer bs = ctx.buffer(src, c, sh, sw); ClBuffer bd = ctx.buffer(dst, c, dh, dw)) {
+                bd.copyRegionFrom(bs, k[5], k[6], k[7], k[8], k[9], k[10]);
+                assertArrayEquals(want, bd.read(), java.util.Arrays.toString(k));
+            }
+        }
+        try (ClBuffer a = ctx.buffer(2, 4, 4); ClBuffer b = ctx.buffer(2, 3, 3); ClBuffer c3 = ctx.buffer(3, 4, 4)) {
+            assertThrows(IllegalArgumentException.class, () -> b.copyRegionFrom(a, 1, 1, 0, 0, 3, 4));
+            assertThrows(IllegalArgumentException.class, () -> b.copyRegionFrom(a, 0, 0, 1, 0, 3, 3));
+            assertThrows(IllegalArgumentException.class, () -> c3.copyRegionFrom(a, 0, 0, 0, 0, 2, 2));
+        }
+    }
+
+    /** A view shares its buffer's memory with another shape, allocates nothing, and closing it releases nothing. */
+    @Test
+    void viewsShareMemory() {
+        try (ClBuffer b = ctx.buffer(new float[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, 2, 6)) {
+            long before = ctx.allocatedBytes();
+            ClBuffer v = b.view(1, 2, 3);
+            assertEquals(before, ctx.allocatedBytes());
+            assertArrayEquals(new int[] {1, 2, 3}, v.shape());
+            assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, v.read());
+            v.write(new float[] {-1, -2, -3, -4, -5, -6});
+            v.close();
+            assertArrayEquals(new float[] {-1, -2, -3, -4, -5, -6, 7, 8, 9, 10, 11, 12}, b.read(), "written through the view, still open");
+            ClBuffer w = v.view(12); // a view of a view is a view of the buffer
+            assertEquals(12, w.read().length);
+            assertThrows(IllegalArgumentException.class, () -> b.view(13));
+            assertThrows(IllegalArgumentException.class, () -> b.view(0, 3));
+        }
     }
 }

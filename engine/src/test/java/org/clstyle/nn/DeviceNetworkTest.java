@@ -1,5 +1,6 @@
 package org.clstyle.nn;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -179,5 +180,53 @@ class DeviceNetworkTest {
             m = Math.max(m, Math.abs(v));
         }
         return m;
+    }
+
+    /**
+     * Size changes with the same outputs (a tiled loss's tiles): the buffers are kept and viewed with the
+     * new shapes, so every size gives what a fresh network gives, and returning to sizes seen before
+     * allocates nothing more.
+     */
+    @Test
+    void sizeChangesReuseTheBuffers() {
+        VggWeights weights = randomWeights(VggArchitecture.VGG19, 5);
+        Network net = Vgg.network(weights, Pooling.MAX);
+        List<String> outputs = List.of("relu1_1", "conv2_1", "relu3_1", "pool3", "relu4_2");
+        int[][] sizes = {{40, 37}, {24, 20}, {33, 45}, {40, 37}, {17, 16}, {24, 20}, {33, 45}};
+        long afterFirstRound = -1;
+        // The fresh networks run in their own context: closing one leaves its convolution's workspace
+        // allocated until its context closes, which would count against dev here.
+        try (ClContext other = ClContext.createDefault(); DeviceNetwork dev = new DeviceNetwork(ctx, net, Vgg.parameters(weights))) {
+            for (int k = 0; k < sizes.length; k++) {
+                int h = sizes[k][0], w = sizes[k][1];
+                float[] x = Tensors.normal(40 + k, 3 * h * w, 1);
+                try (ClBuffer in = ctx.buffer(x, 3, h, w); ClBuffer dIn = ctx.buffer(3, h, w);
+                        ClBuffer inFresh = other.buffer(x, 3, h, w); ClBuffer dFresh = other.buffer(3, h, w);
+                        DeviceNetwork fresh = new DeviceNetwork(other, net, Vgg.parameters(weights))) {
+                    dev.forward(in, outputs);
+                    fresh.forward(inFresh, outputs);
+                    for (String n : outputs) {
+                        assertArrayEquals(fresh.activation(n).read(), dev.activation(n).read(), h + "x" + w + " " + n);
+                    }
+                    Map<String, ClBuffer> grads = new LinkedHashMap<>(), gradsFresh = new LinkedHashMap<>();
+                    for (String n : List.of("relu1_1", "relu3_1", "relu4_2")) {
+                        float[] g = Tensors.normal(50 + k, dev.activation(n).size(), 1);
+                        grads.put(n, ctx.buffer(g, dev.shape(n, h, w)));
+                        gradsFresh.put(n, other.buffer(g, dev.shape(n, h, w)));
+                    }
+                    dev.backward(grads, dIn);
+                    fresh.backward(gradsFresh, dFresh);
+                    assertArrayEquals(dFresh.read(), dIn.read(), h + "x" + w + " d/d input");
+                    grads.values().forEach(ClBuffer::close);
+                    gradsFresh.values().forEach(ClBuffer::close);
+                }
+                if (k == 2) {
+                    afterFirstRound = ctx.allocatedBytes();
+                }
+                if (k > 2) {
+                    assertEquals(afterFirstRound, ctx.allocatedBytes(), "sizes no larger than before allocate nothing (" + h + "x" + w + ")");
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,169 @@
+package org.clstyle.loss;
+
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.clstyle.nn.Layer;
+import org.clstyle.nn.Network;
+import org.clstyle.nn.Node;
+
+/**
+ * Device bytes a loss evaluation takes, from buffer sizes alone (no device): what {@code --max-device-memory}
+ * compares with its budget before anything is allocated. Per network plan of an h x w input:
+ * <ul>
+ * <li>the activations {@code DeviceNetwork} keeps (every ReLU and pool output, and conv outputs that are
+ *     read themselves: a conv followed by a ReLU runs fused),</li>
+ * <li>the backward's scratch: one buffer of each activation shape (it writes most gradients over dead
+ *     activations; this is the upper end of what it adds),</li>
+ * <li>the convolution's workspace: one zero-padded copy of the widest convolution input
+ *     (Conv3x3's direct path) plus the Winograd chunk buffers (capped, counted as {@link #WINOGRAD_BYTES}),</li>
+ * <li>the weights: raw plus two packed copies (forward and backward) of every conv up to the deepest layer,</li>
+ * </ul>
+ * plus the loss's own buffers: the [3, h, w] network input and its gradient (untiled) or four tile-sized
+ * [3, h, w] buffers and two core copies per layer read (tiled), content targets (one full-size copy of
+ * every content layer), and the Grams. The caller's image and gradient ([3, H, W] each) are counted
+ * too, and the content image's upload while the targets are made; an optimiser's state is the caller's to add. Checked against the measured peak in {@code MemoryEstimateTest}.
+ */
+public final class MemoryEstimate {
+    /** Conv3x3's Winograd V and M chunk buffers together (WINO_BYTES-capped), counted once. */
+    static final long WINOGRAD_BYTES = 64L << 20;
+
+    private MemoryEstimate() {}
+
+    /** Bytes of the untiled loss of an h x w image reading {@code taps} (content layers among them). */
+    public static long untiled(Network network, List<String> taps, List<String> contentLayers, List<String> styleLayers,
+            int h, int w) {
+        if (taps.isEmpty()) {
+            return 4L * 3 * h * w * 4;
+        }
+        long floats = networkFloats(network, taps, h, w) + 2L * 3 * h * w;
+        return 4 * (floats + fixedFloats(network, taps, contentLayers, styleLayers, h, w)) + WINOGRAD_BYTES;
+    }
+
+    /** Bytes of the tiled loss of an h x w image on {@code grid}. */
+    public static long tiled(Network network, List<String> taps, List<String> contentLayers, List<String> styleLayers,
+            TileGrid grid) {
+        int[] r = grid.largestRegion();
+        return tiled(network, taps, contentLayers, styleLayers, grid.height(), grid.width(), r[0], r[1]);
+    }
+
+    /** Bytes of the tiled loss of an h x w image whose largest tile region (of every grid it uses) is rh x rw. */
+    public static long tiled(Network network, List<String> taps, List<String> contentLayers, List<String> styleLayers,
+            int h, int w, int rh, int rw) {
+        if (taps.isEmpty()) {
+            return 4L * 3 * h * w * 4;
+        }
+        long floats = networkFloats(network, taps, rh, rw) + 4L * 3 * rh * rw;
+        Map<String, int[]> shapes = network.shapes(rh, rw, network.deepest(taps));
+        for (String l : taps) {
+            int[] s = shapes.get(l);
+            floats += 2L * s[0] * s[1] * s[2]; // core copy and core gradient (at most the region's)
+        }
+        return 4 * (floats + fixedFloats(network, taps, contentLayers, styleLayers, h, w)) + WINOGRAD_BYTES;
+    }
+
+    /** Weights, Grams, content targets and the caller's image and gradient. */
+    private static long fixedFloats(Network network, List<String> taps, List<String> contentLayers,
+            List<String> styleLayers, int h, int w) {
+        long floats = 3L * 3 * h * w; // the caller's image and gradient, and the content image uploaded while the targets are made
+        String deepest = network.deepest(taps);
+        int end = network.indexOf(deepest);
+        for (int i = 0; i <= end; i++) {
+            Layer l = network.nodes().get(i).layer();
+            if (l instanceof Layer.Conv2d c) {
+                floats += 3L * c.outChannels() * c.inChannels() * c.kernel() * c.kernel() + c.outChannels();
+            }
+        }
+        Map<String, int[]> full = network.shapes(h, w, deepest);
+        for (String l : contentLayers) {
+            int[] s = full.get(l);
+            floats += (long) s[0] * s[1] * s[2];
+        }
+        for (String l : styleLayers) {
+            long c = network.channels(l);
+            floats += 4 * c * c;
+        }
+        return floats;
+    }
+
+    /** Floats of one network plan (activations, backward scratch, conv workspace) for an h x w input. */
+    static long networkFloats(Network network, Collection<String> taps, int h, int w) {
+        String deepest = network.deepest(taps);
+        int end = network.indexOf(deepest);
+        Map<String, int[]> shapes = network.shapes(h, w, deepest);
+        List<Node> nodes = network.nodes();
+        long floats = 0, workspace = 0;
+        Map<List<Integer>, Long> distinct = new HashMap<>();
+        int[] in = {network.inputChannels(), h, w};
+        for (int i = 0; i <= end; i++) {
+            Node n = nodes.get(i);
+            int[] s = shapes.get(n.name());
+            boolean fused = n.layer() instanceof Layer.Conv2d && i + 1 <= end
+                    && nodes.get(i + 1).layer() instanceof Layer.Relu && !taps.contains(n.name());
+            if (n.layer() instanceof Layer.Conv2d) {
+                workspace = Math.max(workspace, (long) Math.max(in[0], s[0]) * (in[1] + 2) * (in[2] + 8));
+            }
+            if (!fused) {
+                long e = (long) s[0] * s[1] * s[2];
+                floats += e;
+                distinct.put(key(s), e);
+            }
+            in = s;
+        }
+        for (long e : distinct.values()) {
+            floats += e;
+        }
+        // 5% on top: the backward's scratch is one per shape on its usual path, but its exact count depends on
+        // which activations are dead when (measured peaks stayed within 1-2% of the sum above at 4K tiles).
+        return (floats + workspace) * 21 / 20;
+    }
+
+    private static List<Integer> key(int[] s) {
+        List<Integer> k = new ArrayList<>();
+        for (int d : s) {
+            k.add(d);
+        }
+        return k;
+    }
+
+    /** "1.5 GiB"-style text for a byte count. */
+    public static String format(long bytes) {
+        if (bytes >= 1L << 30) {
+            return String.format(java.util.Locale.ROOT, "%.2f GiB", bytes / (double) (1L << 30));
+        }
+        return String.format(java.util.Locale.ROOT, "%.0f MiB", bytes / (double) (1L << 20));
+    }
+
+    /**
+     * A size with an optional K, M or G suffix (powers of 1024; "8G", "512M", "1048576") in bytes; -1 for
+     * anything else (not a positive whole number, an unknown suffix, or more than 2^62).
+     */
+    public static long parseSize(String s) {
+        if (s == null) {
+            return -1;
+        }
+        String t = s.trim().toUpperCase(java.util.Locale.ROOT);
+        if (t.endsWith("B") && t.length() > 1 && "KMG".indexOf(t.charAt(t.length() - 2)) >= 0) {
+            t = t.substring(0, t.length() - 1); // 8GB, 512MB
+        }
+        long mul = 1;
+        if (!t.isEmpty() && "KMG".indexOf(t.charAt(t.length() - 1)) >= 0) {
+            mul = switch (t.charAt(t.length() - 1)) {
+                case 'K' -> 1L << 10;
+                case 'M' -> 1L << 20;
+                default -> 1L << 30;
+            };
+            t = t.substring(0, t.length() - 1);
+        }
+        if (t.isEmpty() || !t.chars().allMatch(Character::isDigit) || t.length() > 12) {
+            return -1;
+        }
+        long v = Long.parseLong(t);
+        if (v <= 0 || v > (1L << 62) / mul) {
+            return -1;
+        }
+        return v * mul;
+    }
+}

@@ -1,0 +1,209 @@
+package org.clstyle.loss;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.clstyle.cl.ClBuffer;
+import org.clstyle.cl.ClContext;
+import org.clstyle.weights.VggWeights;
+
+/**
+ * The tiled loss ({@link TiledLossFunction}) with its tiles dealt round-robin to several contexts (one
+ * per device), each with its own network, buffers and content targets for its tiles, running at once
+ * on its own thread; the Grams and the image gradient are reduced on the host. The image and its
+ * gradient live on the first context (the optimiser's). Per evaluate: the image is copied to the other
+ * devices; pass 1 on every device; the Gram parts summed on the host and written back to every device,
+ * where each computes the same style values and d style / d G; pass 2 on every device; the gradients
+ * summed on the host into the first device's buffer, which then adds total variation. A device waits
+ * on another only at the two reductions.
+ *
+ * <p>Not yet wired to the command line ({@code --device 0,1}); the tiles are dealt equally, not in
+ * proportion to the devices' speed.
+ */
+public final class ShardedTiledLoss implements ImageLoss {
+    private final List<ClContext> contexts;
+    private final List<TiledLossFunction> shards = new ArrayList<>();
+    private final List<ClBuffer> images = new ArrayList<>();   // [3, H, W] per shard (the first: null, the caller's)
+    private final List<ClBuffer> grads = new ArrayList<>();    // [3, H, W] per shard
+    private TotalVariationLoss tv;
+    private ClBuffer tvResult;                                  // [1] on the first context
+    private final Recipe recipe;
+    private final int h, w;
+    private final ExecutorService pool;
+
+    /** As {@link TiledLossFunction}'s constructor, one shard per context; the first context holds the image. */
+    public ShardedTiledLoss(List<ClContext> contexts, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
+            List<float[]> styleRgb, List<int[]> styleHW, int tile) {
+        if (contexts.isEmpty()) {
+            throw new IllegalArgumentException("ShardedTiledLoss needs at least one context");
+        }
+        this.contexts = List.copyOf(contexts);
+        this.recipe = recipe;
+        this.h = h;
+        this.w = w;
+        this.pool = Executors.newFixedThreadPool(contexts.size(), r -> {
+            Thread t = new Thread(r, "clstyle-shard");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            List<Future<TiledLossFunction>> made = new ArrayList<>();
+            for (int k = 0; k < contexts.size(); k++) {
+                int shard = k;
+                made.add(pool.submit(() -> new TiledLossFunction(contexts.get(shard), weights, recipe, contentRgb, h, w,
+                        styleRgb, styleHW, tile, -1, shard, contexts.size())));
+            }
+            for (Future<TiledLossFunction> f : made) {
+                shards.add(get(f));
+            }
+            for (int k = 0; k < contexts.size(); k++) {
+                images.add(k == 0 ? null : contexts.get(k).buffer(3, h, w));
+                grads.add(contexts.get(k).buffer(3, h, w));
+            }
+            this.tv = new TotalVariationLoss(contexts.get(0), recipe.tv().kind());
+            this.tvResult = contexts.get(0).buffer(1);
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    @Override
+    public LossValues evaluate(ClBuffer image, ClBuffer gradOut) {
+        int[] shape = {3, h, w};
+        if (!Arrays.equals(image.shape(), shape)) {
+            throw new IllegalArgumentException("ShardedTiledLoss.evaluate: image is " + image + ", expected " + Arrays.toString(shape));
+        }
+        if (gradOut != null && !Arrays.equals(gradOut.shape(), shape)) {
+            throw new IllegalArgumentException("ShardedTiledLoss.evaluate: gradOut is " + gradOut + ", expected " + Arrays.toString(shape));
+        }
+        int n = shards.size();
+        if (n > 1) {
+            float[] x = image.read();
+            for (int k = 1; k < n; k++) {
+                images.get(k).write(x);
+            }
+        }
+        boolean network = shards.get(0).readsNetwork();
+        double[] contentSum = null;
+        if (network) {
+            // Pass 1 everywhere, then the Grams reduced on the host.
+            List<double[]> parts = runAll(k -> shards.get(k).forwardPass(imageOf(k, image)));
+            contentSum = new double[parts.get(0).length];
+            for (double[] p : parts) {
+                for (int i = 0; i < p.length; i++) {
+                    contentSum[i] += p[i];
+                }
+            }
+            List<float[]> grams = runAll(k -> shards.get(k).grams());
+            float[] global = new float[grams.get(0).length];
+            for (int i = 0; i < global.length; i++) {
+                double sum = 0;
+                for (float[] g : grams) {
+                    sum += g[i];
+                }
+                global[i] = (float) sum;
+            }
+            runAll(k -> {
+                TiledLossFunction s = shards.get(k);
+                s.setGrams(global);
+                s.styleTerms(gradOut != null);
+                return null;
+            });
+            if (gradOut != null) {
+                List<float[]> g = runAll(k -> {
+                    ClBuffer gk = grads.get(k);
+                    shards.get(k).clear(gk);
+                    shards.get(k).backwardPass(imageOf(k, image), gk);
+                    return gk.read();
+                });
+                float[] sum = new float[3 * h * w];
+                for (int i = 0; i < sum.length; i++) {
+                    double v = 0;
+                    for (float[] p : g) {
+                        v += p[i];
+                    }
+                    sum[i] = (float) v;
+                }
+                gradOut.write(sum);
+            }
+        } else if (gradOut != null) {
+            gradOut.write(new float[3 * h * w]);
+        }
+        tv.forward(image, tvResult, 0);
+        if (gradOut != null && recipe.tv().weight() != 0) {
+            tv.backward(image, (float) recipe.tv().weight(), gradOut, true);
+        }
+        float[] raw = network ? shards.get(0).results() : new float[recipe.content().layers().size() + recipe.style().layers().size() + 1];
+        return shards.get(0).values(contentSum == null ? new double[0] : contentSum, raw, tvResult.read(0));
+    }
+
+    private ClBuffer imageOf(int k, ClBuffer image) {
+        return k == 0 ? image : images.get(k);
+    }
+
+    /** Runs {@code task} for every shard, each on its own thread, and returns the results in shard order. */
+    private <T> List<T> runAll(ShardTask<T> task) {
+        List<Future<T>> futures = new ArrayList<>();
+        for (int k = 0; k < shards.size(); k++) {
+            int shard = k;
+            futures.add(pool.submit((Callable<T>) () -> task.run(shard)));
+        }
+        List<T> out = new ArrayList<>();
+        for (Future<T> f : futures) {
+            out.add(get(f));
+        }
+        return out;
+    }
+
+    @FunctionalInterface
+    private interface ShardTask<T> {
+        T run(int shard);
+    }
+
+    private static <T> T get(Future<T> f) {
+        try {
+            return f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while the devices ran the loss", e);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            if (e.getCause() instanceof Error err) {
+                throw err;
+            }
+            throw new IllegalStateException(e.getCause());
+        }
+    }
+
+    @Override
+    public Recipe recipe() { return recipe; }
+
+    @Override
+    public int height() { return h; }
+
+    @Override
+    public int width() { return w; }
+
+    @Override
+    public void close() {
+        shards.forEach(TiledLossFunction::close);
+        images.forEach(b -> {
+            if (b != null) {
+                b.close();
+            }
+        });
+        grads.forEach(ClBuffer::close);
+        if (tvResult != null) {
+            tvResult.close();
+        }
+        pool.shutdownNow();
+    }
+}

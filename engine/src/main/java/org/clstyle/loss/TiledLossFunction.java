@@ -1,0 +1,608 @@
+package org.clstyle.loss;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.clstyle.cl.ClBuffer;
+import org.clstyle.cl.ClContext;
+import org.clstyle.nn.DeviceNetwork;
+import org.clstyle.nn.Network;
+import org.clstyle.nn.ReceptiveField;
+import org.clstyle.ops.Distance;
+import org.clstyle.ops.GramMatrix;
+import org.clstyle.ops.VectorOps;
+import org.clstyle.tune.TuningTable;
+import org.clstyle.vgg.Preprocess;
+import org.clstyle.vgg.Vgg;
+import org.clstyle.weights.VggWeights;
+
+/**
+ * {@link LossFunction}'s objective evaluated in tiles ({@link TileGrid}, whose Javadoc states the halo
+ * rule), so that the network's device buffers are sized for one tile region, not the image: the same
+ * values and gradient up to float rounding (sums are taken in another order).
+ *
+ * <p>Per evaluate:
+ * <ol>
+ * <li>Pass 1, tile by tile: the tile region is cut out of the image, preprocessed and run forward to
+ *     the deepest layer used; at each layer a term reads, the core (at that layer's resolution) is
+ *     copied out. Content terms add their core's part of the distance, normalised by the whole layer's
+ *     element count (the mean over the image); style terms add the core's F F^T / n (n from the whole
+ *     layer's size) into the global Gram.</li>
+ * <li>Once: each style term's value and d style / d G from the global Gram.</li>
+ * <li>Pass 2, the tiles in reverse order (the last tile of pass 1 keeps its forward): forward again,
+ *     the loss gradient at each layer written into the core and zero outside it, the network's backward
+ *     to the tile's input, and the tile's image gradient (core and halo: halo pixels feed core features)
+ *     added into the full-size gradient.</li>
+ * </ol>
+ * Without style terms there is one pass (forward and backward per tile). Total variation is evaluated
+ * on the full image as in the untiled loss (it needs only the image). The style targets are built the
+ * same way from each style image (pass 1 only, each image with its own grid), and the content targets
+ * tile by tile; the content targets (the core of each content layer of every tile, together one
+ * full-size copy of the content layers) stay on the device, like the untiled loss's.
+ *
+ * <p>Device memory: the network's buffers for the largest tile region, one core-sized copy and one
+ * core-sized gradient per layer read, the tile's [3, h, w] input buffers, the Grams ([C, C] per style
+ * layer, four each), the content targets, and the caller's full-size image and gradient.
+ *
+ * <p>{@code --normalize-gradients} divides each term's layer gradient by its L1 norm over the whole
+ * layer, which a tile does not see before every tile's backward ran; this class refuses it (an exact
+ * version would need one more pass of forwards).
+ */
+public final class TiledLossFunction implements ImageLoss {
+    private final ClContext ctx;
+    private final Recipe recipe;
+    private final int h, w;
+    private final TileGrid grid;
+    private final Preprocess preprocess;
+    private final Network network;
+    private final DeviceNetwork vgg;
+    private final List<String> taps;                 // every layer a term reads, forward order
+    private final Map<String, Integer> strideOf = new HashMap<>();   // layer -> input pixels per feature pixel
+    private final Map<String, int[]> fullShape = new HashMap<>();   // layer -> [C, H_l, W_l] of the whole image
+    private final List<ContentTerm> content = new ArrayList<>();
+    private final List<StyleTerm> style = new ArrayList<>();
+    private final TotalVariationLoss tv;
+    private final VectorOps vectors;
+    private final Distance distance;
+    private final GramMatrix gram;
+    // Backing buffers sized for the largest tile (of every grid this loss uses), viewed per tile.
+    private final ClBuffer rgbBacking;       // [3, h, w] tile of the image; in the backward, the gradient's tile
+    private final ClBuffer netBacking;       // [3, h, w] network input
+    private final ClBuffer dNetBacking;      // [3, h, w] d total / d network input
+    private final ClBuffer dRgbBacking;      // [3, h, w] d total / d tile
+    private final Map<String, ClBuffer> coreBacking = new LinkedHashMap<>();     // layer -> [C, ch, cw] core copy
+    private final Map<String, ClBuffer> coreGradBacking = new LinkedHashMap<>(); // layer -> [C, ch, cw] d total / d core
+    private final ClBuffer results;          // [terms]: content layers, style layers, tv
+    private final ClBuffer tileResults;      // [content terms] one tile's part of each content term
+    // Per tile of the pass now running: the core views of each layer (null where the core is empty there).
+    private final Map<String, ClBuffer> coreView = new HashMap<>();
+    private TileGrid.Tile forwarded;         // the tile whose forward the network and coreView hold, or null
+    private final List<TileGrid.Tile> owned; // the tiles this instance evaluates: all, or one shard's (ShardedTiledLoss)
+
+    /** A content term: per tile, its core of F_l(content); factor 1/(whole layer's size) or 1/2. */
+    private record ContentTerm(String layer, Distance.Kind kind, double factor, float scale, ClBuffer[] targets) {}
+
+    /** A style term: blended target, global Gram of x, its gradient, a tile's Gram. All [C, C]. */
+    private record StyleTerm(String layer, Distance.Kind kind, float scale, ClBuffer target, ClBuffer g, ClBuffer dg,
+            ClBuffer tileGram) {}
+
+    /**
+     * As {@link LossFunction#LossFunction(ClContext, VggWeights, Recipe, float[], int, int, List, List)},
+     * with tile cores of about {@code tile} pixels (rounded down to the alignment the deepest layer needs).
+     */
+    public TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
+            List<float[]> styleRgb, List<int[]> styleHW, int tile) {
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, 0, 1);
+    }
+
+    /** As above with the halo given ({@code halo} >= 0, a multiple of the alignment) instead of the rule's: for tests. */
+    TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
+            List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo) {
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, halo, 0, 1);
+    }
+
+    /**
+     * One shard of the grid: the tiles whose index is {@code shard} modulo {@code shards} (halo -1: the
+     * rule's). Its {@link #forwardPass} and {@link #backwardPass} cover only those tiles; the style
+     * targets are whole on every shard. {@link ShardedTiledLoss} runs one per device and reduces on the host.
+     */
+    TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
+            List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo, int shard, int shards) {
+        if (shards < 1 || shard < 0 || shard >= shards) {
+            throw new IllegalArgumentException("shard " + shard + " of " + shards);
+        }
+        if (h < 1 || w < 1) {
+            throw new IllegalArgumentException("image size must be positive, got " + h + "x" + w);
+        }
+        if (tile < 1) {
+            throw new IllegalArgumentException("tile size must be positive, got " + tile);
+        }
+        if (contentRgb != null && contentRgb.length != 3 * h * w) {
+            throw new IllegalArgumentException("content image has " + contentRgb.length + " values, expected 3x"
+                    + h + "x" + w + " = " + 3 * h * w);
+        }
+        if (styleRgb.size() != styleHW.size()) {
+            throw new IllegalArgumentException(styleRgb.size() + " style images but " + styleHW.size() + " sizes");
+        }
+        boolean withStyle = !styleRgb.isEmpty() && !recipe.style().layers().isEmpty();
+        boolean withContent = contentRgb != null && !recipe.content().layers().isEmpty();
+        double[] blend = styleRgb.isEmpty() ? new double[0] : recipe.blendWeights(styleRgb.size());
+        this.ctx = ctx;
+        this.recipe = recipe;
+        this.h = h;
+        this.w = w;
+        this.preprocess = new Preprocess(ctx, weights.preprocessing());
+        this.network = Vgg.network(weights, recipe.pooling());
+        for (String l : recipe.layers(true)) {
+            if (network.indexOf(l) < 0) {
+                throw new IllegalArgumentException("recipe: " + network.unknownNodeMessage(l));
+            }
+        }
+        this.tv = new TotalVariationLoss(ctx, recipe.tv().kind());
+        this.vectors = new VectorOps(ctx);
+        this.distance = new Distance(ctx);
+        this.gram = new GramMatrix(ctx, TuningTable.load(ctx.device()));
+        List<String> layers = new ArrayList<>();
+        if (withStyle) {
+            layers.addAll(recipe.style().layers().keySet());
+        }
+        if (withContent) {
+            for (String l : recipe.content().layers().keySet()) {
+                if (!layers.contains(l)) {
+                    layers.add(l);
+                }
+            }
+        }
+        layers.sort((a, b) -> Integer.compare(network.indexOf(a), network.indexOf(b)));
+        this.taps = List.copyOf(layers);
+        this.grid = gridFor(taps, h, w, tile, halo);
+        List<TileGrid.Tile> mine = new ArrayList<>();
+        for (TileGrid.Tile t : grid.tiles()) {
+            if (t.index() % shards == shard) {
+                mine.add(t);
+            }
+        }
+        this.owned = List.copyOf(mine);
+        for (String l : taps) {
+            strideOf.put(l, ReceptiveField.of(network, l).stride());
+        }
+        if (!taps.isEmpty()) {
+            fullShape.putAll(network.shapes(h, w, network.deepest(taps))); // also refuses an image too small
+        }
+        List<String> styleTaps = withStyle ? List.copyOf(recipe.style().layers().keySet()) : List.of();
+        List<TileGrid> styleGrids = new ArrayList<>();
+        for (int k = 0; k < styleRgb.size() && withStyle; k++) {
+            int sh = styleHW.get(k)[0], sw = styleHW.get(k)[1];
+            if (styleRgb.get(k).length != 3 * sh * sw) {
+                throw new IllegalArgumentException("style image " + (k + 1) + " has " + styleRgb.get(k).length
+                        + " values, expected 3x" + sh + "x" + sw);
+            }
+            try {
+                network.shapes(sh, sw, network.deepest(styleTaps));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("style image " + (k + 1) + ": " + e.getMessage());
+            }
+            styleGrids.add(gridFor(styleTaps, sh, sw, tile, halo));
+        }
+
+        // Backing buffers for the largest tile and core of every grid.
+        List<TileGrid> grids = new ArrayList<>(styleGrids);
+        grids.add(grid);
+        int maxTile = 1;
+        Map<String, Long> maxCore = new HashMap<>();
+        for (TileGrid g : grids) {
+            for (TileGrid.Tile t : g.tiles()) {
+                maxTile = Math.max(maxTile, t.h() * t.w());
+                for (String l : taps) {
+                    int j = strideOf.get(l);
+                    int[] r = t.coreRows(j, g.height()), c = t.coreCols(j, g.width());
+                    long n = (long) Math.max(0, r[1] - r[0]) * Math.max(0, c[1] - c[0]);
+                    maxCore.merge(l, n, Math::max);
+                }
+            }
+        }
+        this.rgbBacking = ctx.buffer(3, maxTile);
+        this.netBacking = ctx.buffer(3, maxTile);
+        this.dNetBacking = ctx.buffer(3, maxTile);
+        this.dRgbBacking = ctx.buffer(3, maxTile);
+        for (String l : taps) {
+            int c = network.channels(l);
+            long n = Math.max(1, maxCore.get(l));
+            coreBacking.put(l, ctx.buffer(c, Math.toIntExact(n)));
+            coreGradBacking.put(l, ctx.buffer(c, Math.toIntExact(n)));
+        }
+        this.vgg = new DeviceNetwork(ctx, network, Vgg.parameters(weights));
+        this.results = ctx.buffer(recipe.content().layers().size() + recipe.style().layers().size() + 1);
+        this.tileResults = ctx.buffer(Math.max(1, recipe.content().layers().size()));
+
+        // Style targets: each style image tile by tile (pass 1 only), Grams blended into one target per layer.
+        if (withStyle) {
+            for (String l : recipe.style().layers().keySet()) {
+                int c = network.channels(l);
+                StyleTerm s = new StyleTerm(l, recipe.style().loss() == Recipe.LossKind.L1 ? Distance.Kind.L1 : Distance.Kind.MSE,
+                        (float) (recipe.style().weight() * recipe.style().layers().get(l)),
+                        ctx.buffer(c, c), ctx.buffer(c, c), ctx.buffer(c, c), ctx.buffer(c, c));
+                vectors.fill(s.target(), 0f);
+                style.add(s);
+            }
+            for (int k = 0; k < styleRgb.size(); k++) {
+                TileGrid g = styleGrids.get(k);
+                Map<String, int[]> shapes = network.shapes(g.height(), g.width(), network.deepest(styleTaps));
+                try (ClBuffer rgb = ctx.buffer(styleRgb.get(k), 3, g.height(), g.width())) {
+                    for (TileGrid.Tile t : g.tiles()) {
+                        forwardTile(t, g, rgb, styleTaps);
+                        for (StyleTerm s : style) {
+                            ClBuffer core = coreView.get(s.layer());
+                            if (core != null) {
+                                gram.forward(core, s.tileGram(), gramN(shapes.get(s.layer())));
+                                vectors.axpy((float) blend[k], s.tileGram(), s.target());
+                            }
+                        }
+                    }
+                    ctx.finish();
+                }
+            }
+            forwarded = null;
+        }
+
+        // Content targets: each tile's core of each content layer.
+        if (withContent) {
+            int nt = grid.tiles().size();
+            for (String l : recipe.content().layers().keySet()) {
+                int[] fs = fullShape.get(l);
+                double factor = recipe.content().loss() == Recipe.LossKind.SSE_HALF ? 0.5
+                        : 1.0 / ((double) fs[0] * fs[1] * fs[2]);
+                content.add(new ContentTerm(l, recipe.content().loss() == Recipe.LossKind.L1 ? Distance.Kind.L1 : Distance.Kind.MSE,
+                        factor, (float) (recipe.content().weight() * recipe.content().layers().get(l)), new ClBuffer[nt]));
+            }
+            try (ClBuffer rgb = ctx.buffer(contentRgb, 3, h, w)) {
+                for (TileGrid.Tile t : owned) {
+                    forwardTile(t, grid, rgb, taps);
+                    for (ContentTerm c : content) {
+                        ClBuffer core = coreView.get(c.layer());
+                        if (core != null) {
+                            c.targets()[t.index()] = ctx.buffer(core.shape());
+                            c.targets()[t.index()].copyFrom(core);
+                        }
+                    }
+                }
+                ctx.finish();
+            }
+            forwarded = null;
+        }
+    }
+
+    private TileGrid gridFor(List<String> layers, int h, int w, int tile, int halo) {
+        if (layers.isEmpty()) {
+            return new TileGrid(h, w, tile, 0, 1);
+        }
+        if (halo < 0) {
+            return TileGrid.forLayers(network, layers, h, w, tile);
+        }
+        return new TileGrid(h, w, tile, halo, ReceptiveField.of(network, network.deepest(layers)).stride());
+    }
+
+    /** The grid this loss evaluates on. */
+    public TileGrid grid() { return grid; }
+
+    @Override
+    public Recipe recipe() { return recipe; }
+
+    @Override
+    public int height() { return h; }
+
+    @Override
+    public int width() { return w; }
+
+    /** n of the Gram normalisation for a whole layer of shape [C, H_l, W_l]. */
+    private double gramN(int[] s) {
+        return recipe.style().gram().n(s[0], s[1], s[2]);
+    }
+
+    /** The style distance's factor for the whole image's layer (as StyleLoss's). */
+    private double styleFactor(int[] s) {
+        double c = s[0];
+        if (recipe.style().gram() == Recipe.GramNorm.GATYS) {
+            double m = (double) s[1] * s[2];
+            return 1.0 / (4 * c * c * m * m);
+        }
+        return recipe.style().loss() == Recipe.LossKind.SSE_HALF ? 0.5 : 1.0 / (c * c);
+    }
+
+    /**
+     * Tile {@code t} of {@code g}'s image {@code rgb} ([3, H, W]): cut out, preprocessed, forward to the
+     * deepest of {@code layers}, and each layer's core copied into {@link #coreView}.
+     */
+    private void forwardTile(TileGrid.Tile t, TileGrid g, ClBuffer rgb, List<String> layers) {
+        ClBuffer tileRgb = rgbBacking.view(3, t.h(), t.w());
+        ClBuffer net = netBacking.view(3, t.h(), t.w());
+        tileRgb.copyRegionFrom(rgb, t.y0(), t.x0(), 0, 0, t.h(), t.w());
+        preprocess.forward(tileRgb, net);
+        vgg.forward(net, layers);
+        coreView.clear();
+        for (String l : layers) {
+            int j = strideOf.get(l);
+            int[] r = t.coreRows(j, g.height()), c = t.coreCols(j, g.width());
+            int ch = r[1] - r[0], cw = c[1] - c[0];
+            if (ch > 0 && cw > 0) {
+                ClBuffer core = coreBacking.get(l).view(network.channels(l), ch, cw);
+                core.copyRegionFrom(vgg.activation(l), r[0], c[0], 0, 0, ch, cw);
+                coreView.put(l, core);
+            }
+        }
+        forwarded = t;
+    }
+
+    @Override
+    public LossValues evaluate(ClBuffer image, ClBuffer gradOut) {
+        int[] shape = {3, h, w};
+        if (!Arrays.equals(image.shape(), shape)) {
+            throw new IllegalArgumentException("TiledLossFunction.evaluate: image is " + image + ", expected " + Arrays.toString(shape));
+        }
+        if (gradOut != null && !Arrays.equals(gradOut.shape(), shape)) {
+            throw new IllegalArgumentException("TiledLossFunction.evaluate: gradOut is " + gradOut + ", expected " + Arrays.toString(shape));
+        }
+        int nc = content.size(), ns = style.size();
+        int tvIndex = recipe.content().layers().size() + recipe.style().layers().size();
+        double[] contentSum = new double[nc];
+        if (gradOut != null) {
+            vectors.fill(gradOut, 0f);
+        }
+        if (!taps.isEmpty()) {
+            if (ns > 0 || gradOut == null) {
+                contentSum = forwardPass(image);
+                styleTerms(gradOut != null);
+                if (gradOut != null) {
+                    backwardPass(image, gradOut);
+                }
+            } else {
+                for (TileGrid.Tile t : owned) { // content only: one pass
+                    forwardTile(t, grid, image, taps);
+                    addContentValues(t, contentSum);
+                    backwardTile(t, gradOut);
+                }
+            }
+        }
+        tv.forward(image, results, tvIndex);
+        if (gradOut != null) {
+            float tvScale = (float) recipe.tv().weight();
+            if (tvScale != 0) {
+                tv.backward(image, tvScale, gradOut, true);
+            }
+        }
+        float[] raw = results.read();
+        return values(contentSum, raw, raw[tvIndex]);
+    }
+
+    /** The weighted total and the raw terms: content from {@code contentSum}, style from {@code raw}, tv given. */
+    LossValues values(double[] contentSum, float[] raw, double tvRaw) {
+        int nc = content.size(), ns = style.size();
+        Map<String, Double> contentTerms = new LinkedHashMap<>();
+        Map<String, Double> styleTerms = new LinkedHashMap<>();
+        double total = 0;
+        for (int i = 0; i < nc; i++) {
+            String l = content.get(i).layer();
+            double v = (float) contentSum[i]; // float, as the untiled loss reports it
+            contentTerms.put(l, v);
+            total += recipe.content().weight() * recipe.content().layers().get(l) * v;
+        }
+        for (int i = 0; i < ns; i++) {
+            String l = style.get(i).layer();
+            styleTerms.put(l, (double) raw[nc + i]);
+            total += recipe.style().weight() * recipe.style().layers().get(l) * raw[nc + i];
+        }
+        total += recipe.tv().weight() * tvRaw;
+        return new LossValues(total, contentTerms, styleTerms, tvRaw);
+    }
+
+    /**
+     * Pass 1 over this instance's tiles: every tile forward, its content parts added up (returned, per
+     * content term) and its cores' Gram parts added into the Gram buffers (which start from zero).
+     */
+    double[] forwardPass(ClBuffer image) {
+        double[] contentSum = new double[content.size()];
+        for (StyleTerm s : style) {
+            vectors.fill(s.g(), 0f);
+        }
+        for (TileGrid.Tile t : owned) {
+            forwardTile(t, grid, image, taps);
+            addContentValues(t, contentSum);
+            for (StyleTerm s : style) {
+                ClBuffer core = coreView.get(s.layer());
+                if (core != null) {
+                    gram.forward(core, s.tileGram(), gramN(fullShape.get(s.layer())));
+                    vectors.axpy(1f, s.tileGram(), s.g());
+                }
+            }
+        }
+        return contentSum;
+    }
+
+    /** The Gram buffers, style term after style term ([C, C] each, row-major): this instance's sum over its tiles. */
+    float[] grams() {
+        int n = 0;
+        for (StyleTerm s : style) {
+            n += s.g().size();
+        }
+        float[] all = new float[n];
+        int at = 0;
+        for (StyleTerm s : style) {
+            float[] g = s.g().read();
+            System.arraycopy(g, 0, all, at, g.length);
+            at += g.length;
+        }
+        return all;
+    }
+
+    /** Overwrites the Gram buffers with {@code all} (as {@link #grams} lays them out): the global Grams after a reduction. */
+    void setGrams(float[] all) {
+        int at = 0;
+        for (StyleTerm s : style) {
+            float[] g = Arrays.copyOfRange(all, at, at + s.g().size());
+            s.g().write(g);
+            at += g.length;
+        }
+    }
+
+    /** Each style term's value (into the result buffer) from the Grams, and with {@code gradient} its d style / d G. */
+    void styleTerms(boolean gradient) {
+        int nc = content.size();
+        for (int i = 0; i < style.size(); i++) {
+            StyleTerm s = style.get(i);
+            double factor = styleFactor(fullShape.get(s.layer()));
+            distance.forward(s.kind(), s.g(), s.target(), factor, results, nc + i);
+            if (gradient) {
+                distance.backward(s.kind(), s.g(), s.target(), factor, s.scale(), s.dg(), false);
+            }
+        }
+    }
+
+    /** The raw terms' buffer (style values after {@link #styleTerms}). */
+    float[] results() {
+        return results.read();
+    }
+
+    /**
+     * Pass 2 over this instance's tiles, last first (the last forward of pass 1 is reused): each tile's
+     * image gradient added into {@code gradOut} ([3, H, W], not cleared here).
+     */
+    void backwardPass(ClBuffer image, ClBuffer gradOut) {
+        if (taps.isEmpty()) {
+            return;
+        }
+        for (int k = owned.size() - 1; k >= 0; k--) {
+            TileGrid.Tile t = owned.get(k);
+            if (forwarded != t) {
+                forwardTile(t, grid, image, taps);
+            }
+            backwardTile(t, gradOut);
+        }
+    }
+
+    /** Fills {@code b} (on this loss's context) with zeros. */
+    void clear(ClBuffer b) {
+        vectors.fill(b, 0f);
+    }
+
+    /** Whether the loss reads any network layer (else only total variation). */
+    boolean readsNetwork() {
+        return !taps.isEmpty();
+    }
+
+    /** Adds the forwarded tile's part of each content term (one small read). */
+    private void addContentValues(TileGrid.Tile t, double[] sum) {
+        boolean any = false;
+        for (int i = 0; i < content.size(); i++) {
+            ContentTerm c = content.get(i);
+            ClBuffer core = coreView.get(c.layer());
+            if (core != null) {
+                distance.forward(c.kind(), core, c.targets()[t.index()], c.factor(), tileResults, i);
+                any = true;
+            }
+        }
+        if (!any) {
+            return;
+        }
+        float[] part = tileResults.read();
+        for (int i = 0; i < content.size(); i++) {
+            if (coreView.get(content.get(i).layer()) != null) {
+                sum[i] += part[i];
+            }
+        }
+    }
+
+    /**
+     * The forwarded tile's backward: at each layer with a weighted term, the terms' gradient on the core
+     * and zero around it; the network's backward to the tile's input; the tile's image gradient added
+     * into {@code gradOut}.
+     */
+    private void backwardTile(TileGrid.Tile t, ClBuffer gradOut) {
+        Map<String, DeviceNetwork.NodeGradient> sources = new LinkedHashMap<>();
+        for (String l : taps) {
+            boolean weighted = false;
+            for (ContentTerm c : content) {
+                weighted |= c.layer().equals(l) && c.scale() != 0;
+            }
+            for (StyleTerm s : style) {
+                weighted |= s.layer().equals(l) && s.scale() != 0;
+            }
+            if (!weighted) {
+                continue;
+            }
+            int j = strideOf.get(l);
+            int[] r = t.coreRows(j, h), cc = t.coreCols(j, w);
+            ClBuffer core = coreView.get(l);
+            sources.put(l, (g, accumulate) -> {
+                if (core == null) {
+                    if (!accumulate) {
+                        vectors.fill(g, 0f);
+                    }
+                    return;
+                }
+                int ch = r[1] - r[0], cw = cc[1] - cc[0];
+                ClBuffer cg = coreGradBacking.get(l).view(core.shape());
+                boolean acc = accumulate;
+                if (accumulate) {
+                    cg.copyRegionFrom(g, r[0], cc[0], 0, 0, ch, cw);
+                }
+                for (ContentTerm c : content) {
+                    if (c.layer().equals(l) && c.scale() != 0) {
+                        distance.backward(c.kind(), core, c.targets()[t.index()], c.factor(), c.scale(), cg, acc);
+                        acc = true;
+                    }
+                }
+                for (StyleTerm s : style) {
+                    if (s.layer().equals(l) && s.scale() != 0) {
+                        gram.backward(s.dg(), core, cg, gramN(fullShape.get(l)), acc);
+                        acc = true;
+                    }
+                }
+                if (!accumulate) {
+                    vectors.fill(g, 0f);
+                }
+                g.copyRegionFrom(cg, 0, 0, r[0], cc[0], ch, cw);
+            });
+        }
+        ClBuffer dNet = dNetBacking.view(3, t.h(), t.w());
+        ClBuffer dRgb = dRgbBacking.view(3, t.h(), t.w());
+        ClBuffer acc = rgbBacking.view(3, t.h(), t.w()); // the tile's image is no longer needed
+        if (sources.isEmpty()) {
+            return; // no weighted network term: nothing to add
+        }
+        vgg.backwardFrom(sources, dNet);
+        forwarded = null; // the backward clobbered the activations
+        preprocess.backward(dNet, dRgb);
+        acc.copyRegionFrom(gradOut, t.y0(), t.x0(), 0, 0, t.h(), t.w());
+        vectors.axpy(1f, dRgb, acc);
+        gradOut.copyRegionFrom(acc, 0, 0, t.y0(), t.x0(), t.h(), t.w());
+    }
+
+    @Override
+    public void close() {
+        vgg.close();
+        for (ContentTerm c : content) {
+            for (ClBuffer b : c.targets()) {
+                if (b != null) {
+                    b.close();
+                }
+            }
+        }
+        for (StyleTerm s : style) {
+            s.target().close();
+            s.g().close();
+            s.dg().close();
+            s.tileGram().close();
+        }
+        coreBacking.values().forEach(ClBuffer::close);
+        coreGradBacking.values().forEach(ClBuffer::close);
+        rgbBacking.close();
+        netBacking.close();
+        dNetBacking.close();
+        dRgbBacking.close();
+        results.close();
+        tileResults.close();
+    }
+}

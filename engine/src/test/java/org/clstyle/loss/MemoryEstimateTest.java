@@ -1,0 +1,103 @@
+package org.clstyle.loss;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.clstyle.cl.ClBuffer;
+import org.clstyle.cl.ClContext;
+import org.clstyle.nn.Network;
+import org.clstyle.perf.IterationBench;
+import org.clstyle.vgg.Vgg;
+import org.clstyle.weights.VggWeights;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link MemoryEstimate} against the context's measured peak for full-width VGG19 (random weights, the
+ * default recipe), untiled and tiled: never below the peak (a budget it accepts must hold) and at most
+ * 1.5x it; then {@link LossFactory#plan} under budgets, and {@link MemoryEstimate#parseSize}.
+ */
+class MemoryEstimateTest {
+    private static final VggWeights WEIGHTS = IterationBench.randomWeights(new SplittableRandom(1));
+    private static final Recipe RECIPE = Recipe.defaultsFor(WEIGHTS.preprocessing()).toBuilder().tvWeight(0).build();
+
+    @Test
+    void estimateBoundsTheMeasuredPeak() {
+        Network net = Vgg.network(WEIGHTS, RECIPE.pooling());
+        List<String> taps = new ArrayList<>(RECIPE.layers(true));
+        List<String> cl = new ArrayList<>(RECIPE.content().layers().keySet()), sl = new ArrayList<>(RECIPE.style().layers().keySet());
+        for (int[] c : new int[][] {{96, 96, 0}, {160, 192, 0}, {256, 256, 128}, {200, 230, 64}}) {
+            int h = c[0], w = c[1];
+            float[] img = Tensors01(h, w);
+            try (ClContext ctx = ClContext.createDefault()) {
+                ImageLoss f = c[2] == 0 ? new LossFunction(ctx, WEIGHTS, RECIPE, img, h, w, List.of(img), List.of(new int[] {h, w}))
+                        : new TiledLossFunction(ctx, WEIGHTS, RECIPE, img, h, w, List.of(img), List.of(new int[] {h, w}), c[2]);
+                try (f; ClBuffer x = ctx.buffer(img, 3, h, w); ClBuffer g = ctx.buffer(3, h, w)) {
+                    f.evaluate(x, g);
+                    ctx.finish();
+                    long est = c[2] == 0 ? MemoryEstimate.untiled(net, taps, cl, sl, h, w)
+                            : MemoryEstimate.tiled(net, taps, cl, sl, ((TiledLossFunction) f).grid());
+                    long peak = ctx.peakBytes();
+                    String what = h + "x" + w + " tile " + c[2] + ": estimate " + est + ", peak " + peak;
+                    assertTrue(est >= peak, what);
+                    assertTrue(est <= 1.5 * peak, what);
+                }
+            }
+        }
+    }
+
+    private static float[] Tensors01(int h, int w) {
+        return org.clstyle.testing.Tensors.uniform(3, 3 * h * w, 0, 1);
+    }
+
+    @Test
+    void planUnderBudgets() {
+        List<int[]> style = List.of(new int[] {512, 512});
+        LossFactory.Plan untiled = LossFactory.plan(WEIGHTS, RECIPE, true, 2160, 3840, style, false, LossFactory.Tiling.NONE, 0);
+        assertFalse(untiled.tiled());
+        assertTrue(untiled.estimateBytes() > 12L << 30, "4K untiled needs well over 12 GiB: " + untiled);
+        LossFactory.Plan eight = LossFactory.plan(WEIGHTS, RECIPE, true, 2160, 3840, style, false, new LossFactory.Tiling(0, 8L << 30), 0);
+        assertTrue(eight.tiled(), eight.toString());
+        assertTrue(eight.estimateBytes() <= 8L << 30, eight.toString());
+        assertEquals(0, eight.tile() % 16, "cores are multiples of the alignment");
+        LossFactory.Plan larger = LossFactory.plan(WEIGHTS, RECIPE, true, 2160, 3840, style, false,
+                new LossFactory.Tiling(0, (8L << 30) + (1L << 30)), 0);
+        assertTrue(larger.tile() >= eight.tile(), "a larger budget never gives smaller tiles");
+        LossFactory.Plan four = LossFactory.plan(WEIGHTS, RECIPE, true, 2160, 3840, style, false, new LossFactory.Tiling(0, 4L << 30), 0);
+        assertTrue(four.tiled() && four.tile() < eight.tile() && four.estimateBytes() <= 4L << 30, four.toString());
+        // Fits: untiled even with a budget.
+        assertFalse(LossFactory.plan(WEIGHTS, RECIPE, true, 256, 256, List.of(new int[] {256, 256}), false,
+                new LossFactory.Tiling(0, 8L << 30), 0).tiled());
+        // The optimiser's state counts against the budget.
+        LossFactory.Plan withState = LossFactory.plan(WEIGHTS, RECIPE, true, 2160, 3840, style, false,
+                new LossFactory.Tiling(0, 8L << 30), 2L << 30);
+        assertTrue(withState.tile() < eight.tile(), withState.toString());
+        LossFactory.TilingException small = assertThrows(LossFactory.TilingException.class, () -> LossFactory.plan(WEIGHTS, RECIPE,
+                true, 2160, 3840, style, false, new LossFactory.Tiling(0, 100L << 20), 0));
+        assertTrue(small.getMessage().startsWith("--max-device-memory 100 MiB is too small for 3840x2160"), small.getMessage());
+        LossFactory.TilingException norm = assertThrows(LossFactory.TilingException.class, () -> LossFactory.plan(WEIGHTS, RECIPE,
+                true, 256, 256, style, true, new LossFactory.Tiling(128, 0), 0));
+        assertTrue(norm.getMessage().startsWith("--normalize-gradients cannot be combined"), norm.getMessage());
+        LossFactory.Plan forced = LossFactory.plan(WEIGHTS, RECIPE, true, 300, 400, style, false, new LossFactory.Tiling(100, 0), 0);
+        assertTrue(forced.tiled() && forced.tile() == 100, forced.toString());
+        assertTrue(forced.description().contains("halo 80 px"), forced.description());
+    }
+
+    @Test
+    void sizes() {
+        assertEquals(8L << 30, MemoryEstimate.parseSize("8G"));
+        assertEquals(8L << 30, MemoryEstimate.parseSize("8gb"));
+        assertEquals(512L << 20, MemoryEstimate.parseSize("512M"));
+        assertEquals(64L << 10, MemoryEstimate.parseSize("64k"));
+        assertEquals(1048576, MemoryEstimate.parseSize("1048576"));
+        for (String bad : new String[] {"", "G", "0", "-1G", "1.5G", "8T", "8 G x", "abc", "99999999999999G", null}) {
+            assertEquals(-1, MemoryEstimate.parseSize(bad), String.valueOf(bad));
+        }
+        assertEquals("8.00 GiB", MemoryEstimate.format(8L << 30));
+        assertEquals("100 MiB", MemoryEstimate.format(100L << 20));
+    }
+}

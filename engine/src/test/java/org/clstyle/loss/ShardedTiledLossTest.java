@@ -1,0 +1,80 @@
+package org.clstyle.loss;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.clstyle.cl.ClBuffer;
+import org.clstyle.cl.ClContext;
+import org.clstyle.cl.ClDevice;
+import org.clstyle.testing.Tensors;
+import org.clstyle.weights.VggArchitecture;
+import org.clstyle.weights.VggWeights;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link ShardedTiledLoss}: the tiles dealt to two and three contexts (each its own queue, buffers and
+ * thread; on separate devices where the platform has several like the default one, e.g. PoCL with
+ * POCL_DEVICES="pthread pthread", else all on the default device), Grams and
+ * gradient reduced on the host, against the untiled {@link LossFunction}: values rtol 2e-4, gradient
+ * 1e-4 * max|untiled| + rtol 1e-3, as TiledLossTest.
+ */
+class ShardedTiledLossTest {
+    private static void check(VggWeights weights, Recipe recipe, boolean texture, int h, int w, int tile, int devices) {
+        float[] content = texture ? null : Tensors.uniform(5, 3 * h * w, 0, 1);
+        List<float[]> styles = List.of(Tensors.uniform(6, 3 * 70 * 51, 0, 1));
+        List<int[]> hw = List.of(new int[] {70, 51});
+        float[] x = Tensors.uniform(7, 3 * h * w, 0, 1);
+        List<ClContext> contexts = new ArrayList<>();
+        try {
+            // Separate devices where the platform has several of the default's kind (PoCL with
+            // POCL_DEVICES="pthread pthread"), else separate contexts on the default device.
+            ClDevice first = ClDevice.select(null);
+            List<ClDevice> same = ClDevice.list().stream().filter(d -> d.name().equals(first.name())
+                    && d.unmetRequirements().isEmpty()).toList();
+            for (int k = 0; k < devices; k++) {
+                ClDevice d = same.isEmpty() ? first : same.get(k % same.size());
+                contexts.add(new ClContext(d, false));
+                System.out.println("ShardedTiledLossTest: shard " + k + " on " + d.label());
+            }
+            ClContext ctx = contexts.get(0);
+            LossValues want, got;
+            float[] wantGrad, gotGrad;
+            try (LossFunction f = new LossFunction(ctx, weights, recipe, content, h, w, styles, hw);
+                    ClBuffer xb = ctx.buffer(x, 3, h, w); ClBuffer g = ctx.buffer(3, h, w)) {
+                want = f.evaluate(xb, g);
+                wantGrad = g.read();
+            }
+            try (ShardedTiledLoss f = new ShardedTiledLoss(contexts, weights, recipe, content, h, w, styles, hw, tile);
+                    ClBuffer xb = ctx.buffer(x, 3, h, w); ClBuffer g = ctx.buffer(3, h, w)) {
+                f.evaluate(xb, g);
+                got = f.evaluate(xb, g); // twice: every buffer reused
+                gotGrad = g.read();
+                Tensors.assertClose("value only", got.total(), f.evaluate(xb, null).total(), 0, 1e-6);
+            }
+            String what = devices + " devices, tile " + tile + (texture ? ", texture" : "");
+            for (String l : want.content().keySet()) {
+                Tensors.assertClose(what + ": content " + l, want.content().get(l), got.content().get(l), 1e-12, 2e-4);
+            }
+            for (String l : want.style().keySet()) {
+                Tensors.assertClose(what + ": style " + l, want.style().get(l), got.style().get(l), 1e-12, 2e-4);
+            }
+            Tensors.assertClose(what + ": tv", want.tv(), got.tv(), 1e-12, 1e-5);
+            Tensors.assertClose(what + ": total", want.total(), got.total(), 1e-12, 2e-4);
+            Tensors.assertClose(what + ": gradient", wantGrad, gotGrad, 1e-4 * Golden.maxAbs(wantGrad), 1e-3);
+        } finally {
+            contexts.forEach(ClContext::close);
+        }
+    }
+
+    @Test
+    void twoAndThreeDevicesGiveTheUntiledLoss() {
+        VggWeights weights = TiledLossTest.randomWeights(VggArchitecture.VGG19, 21);
+        Recipe r = Recipe.defaultsFor(weights.preprocessing()).toBuilder().tvWeight(1e-3).build();
+        check(weights, r, false, 197, 230, 64, 2);  // 4x4 tiles: 8 each
+        check(weights, r, false, 197, 230, 100, 3); // 2x3 tiles: 2 each
+        check(weights, r, false, 60, 70, 500, 2);   // one tile: the second device has none
+        Recipe shallow = Recipe.defaultsFor(weights.preprocessing()).toBuilder().tvWeight(0.1)
+                .styleLayers(Map.of("relu1_1", 1.0, "relu3_1", 1.0)).build();
+        check(weights, shallow, true, 53, 67, 12, 2);
+    }
+}
