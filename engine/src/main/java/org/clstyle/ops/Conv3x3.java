@@ -90,6 +90,7 @@ public final class Conv3x3 {
     private final int winoGroup;
     /** Bytes of V and M per chunk of tiles of the Winograd variant (WINO_KB kibibytes): kept in the shared cache. */
     private final long winoBytes;
+    private final long[] transformGroup;
     private final int rowsInnerOverride;
     private final int kcOverride;
     private final int bandOverride;
@@ -195,6 +196,7 @@ public final class Conv3x3 {
         this.winoBytes = 1024L * intDefine(defines, "WINO_KB", 1024, 64, 1 << 20);
         this.winoGroup = intDefine(defines, "WINO_WG", 8, 1,
                 (int) Math.min(1024, ctx.device().maxWorkGroupSize()));
+        this.transformGroup = transformGroup(ctx.device());
         this.directGroup = intDefine(defines, "DIRECT_WG", 4, 1,
                 (int) Math.min(1024, ctx.device().maxWorkGroupSize()));
     }
@@ -508,23 +510,29 @@ public final class Conv3x3 {
     }
 
     /**
-     * Work-group of the F(4x4, 3x3) transforms (the kernels return outside their range): a fixed
-     * 4 x 8. Left to PoCL, it chose groups so large that their copies of the 6x6x8-float tiles of each
-     * work-item overflowed the thread's stack (a crash at 512 channels of 64 x 64); F(2x2, 3x3) keeps
-     * the runtime's choice.
+     * Work-group of the F(4x4, 3x3) transforms (the kernels return outside their range): 4 x 8, less
+     * where the device's per-dimension limits are lower. Left to PoCL, it chose groups so large that
+     * their copies of the 6x6x8-float tiles of each work-item overflowed the thread's stack (a crash at
+     * 512 channels of 64 x 64); F(2x2, 3x3) keeps the runtime's choice.
      */
     private long[] transformLocal(Wino f) {
-        return f.f4 ? new long[] {TRANSFORM_WG[0], TRANSFORM_WG[1]} : null;
+        return f.f4 ? transformGroup.clone() : null;
     }
 
-    private static final int[] TRANSFORM_WG = {4, 8};
-
-    private static long[] transformGlobal(Wino f, long d0, long d1) {
+    private long[] transformGlobal(Wino f, long d0, long d1) {
         if (!f.f4) {
             return new long[] {d0, d1};
         }
-        return new long[] {(d0 + TRANSFORM_WG[0] - 1) / TRANSFORM_WG[0] * TRANSFORM_WG[0],
-                (d1 + TRANSFORM_WG[1] - 1) / TRANSFORM_WG[1] * TRANSFORM_WG[1]};
+        long g0 = transformGroup[0], g1 = transformGroup[1];
+        return new long[] {(d0 + g0 - 1) / g0 * g0, (d1 + g1 - 1) / g1 * g1};
+    }
+
+    /** The F(4x4, 3x3) transforms' work-group, see {@link #transformLocal}. */
+    private static long[] transformGroup(ClDevice d) {
+        long[] items = d.maxWorkItemSizes();
+        long g1 = Math.max(1, Math.min(8, items != null && items.length > 1 ? items[1] : 1));
+        long g0 = Math.max(1, Math.min(Math.min(4, d.maxWorkGroupSize() / g1), items != null && items.length > 0 ? items[0] : 1));
+        return new long[] {g0, g1};
     }
 
     /** The transformed forward and backward weights of {@code weight}, made at the first use. */
