@@ -21,9 +21,9 @@ import org.clstyle.cl.ClProgram;
  * local-memory core in gemm.cl (kernels/conv3x3.cl); CPU devices get a register-blocked direct
  * convolution without local memory or barriers (kernels/conv3x3_direct.cl), which CPU OpenCL compilers
  * turn into plain vector FMA loops, or Winograd F(4x4, 3x3) (kernels/conv3x3_winograd4.cl) for the
- * layers with at least 64 channels in and out on planes from about 12 x 12, where it measured
- * fastest; Winograd F(2x2, 3x3) (kernels/conv3x3_winograd.cl) for smaller planes with at least 128
- * channels (and for all of them with the system property {@value #WINOGRAD4_PROPERTY}=false).
+ * layers with at least 64 channels in and out, where it measured fastest; Winograd F(2x2, 3x3)
+ * (kernels/conv3x3_winograd.cl) remains as a forced variant, a tuner candidate and, with the system
+ * property {@value #WINOGRAD4_PROPERTY}=false, the per-layer choice from 128 channels.
  * backwardWeights always uses the GEMM kernels.
  *
  * <p>The direct and Winograd variants pack (transform) each weight buffer once, at its first use or at {@link #prepare}, and
@@ -356,9 +356,7 @@ public final class Conv3x3 {
                 oldWino[1].close();
             }
         }
-        // The packing of large planes (the one every VGG19 layer at 64 px and more uses); another
-        // variant for small planes packs its own copy at its first use.
-        Variant v = variantFor(ws[1], ws[0], 1 << 12, 1 << 12);
+        Variant v = variantFor(ws[1], ws[0], 1, 1); // depends on the channels only
         if (v == Variant.WINOGRAD || v == Variant.WINOGRAD4) {
             winoPacked(wino(v), weight);
         } else {
@@ -369,12 +367,11 @@ public final class Conv3x3 {
     /**
      * The implementation forward and backwardInput use for a layer of these sizes: the forced variant,
      * or for a CPU device without one, WINOGRAD4 where it measured fastest ({@link #useWinograd4}: 64
-     * channels in and out, planes from about 12 x 12),
-     * else WINOGRAD where it measured faster than DIRECT ({@link #useWinograd}: smaller planes, or
-     * everywhere when {@link #WINOGRAD4_PROPERTY} is false), and DIRECT elsewhere.
+     * channels in and out), else WINOGRAD where it measured faster than DIRECT ({@link #useWinograd};
+     * only reached when {@link #WINOGRAD4_PROPERTY} is false), and DIRECT elsewhere.
      */
     public Variant variantFor(int cin, int cout, int h, int w) {
-        if (perLayer && winograd4Enabled() && useWinograd4(cin, cout, h, w, 8 * nv)) {
+        if (perLayer && winograd4Enabled() && useWinograd4(cin, cout)) {
             return Variant.WINOGRAD4;
         }
         if (perLayer && useWinograd(cin, cout)) {
@@ -404,17 +401,16 @@ public final class Conv3x3 {
      * 23/13/8.7, 23/13/8.4.
      * The 3-channel first layer stays DIRECT (the transforms cost more than a 3-channel GEMM saves;
      * F(2x2, 3x3) was 2-3x slower there).
-     * On small planes the tiles padded to whole NR-tile GEMM blocks decide: 512->512 at 10x10 (9 F(4,3)
-     * tiles padded to 16, 25 F(2,3) tiles padded to 32) WINOGRAD 2.1/2.1 ms against WINOGRAD4 2.7/2.7,
-     * at 8x8 1.4/1.3 against 2.8/2.7, at 6x6 1.3/1.3 against 2.6/2.6; at 12x12 (9 tiles against 36
-     * padded to 48) WINOGRAD4 won 2.7/2.8 against 3.1/2.9, at 16x16 2.9/2.8 against 3.5/3.6
-     * (bench ConvVariants). So WINOGRAD4 only where its padded GEMM work, 36 x its tiles rounded up to
-     * NR, is below F(2x2, 3x3)'s, 16 x its tiles rounded up to NR: from 12 x 12 on in square planes.
+     * Not yet used: on small planes, where the tiles padded to whole NR-tile GEMM blocks decide,
+     * WINOGRAD was faster (bench ConvVariants, 512->512, ms fwd/bwd WINOGRAD against WINOGRAD4: 10x10
+     * 2.1/2.1 against 2.7/2.7, 8x8 1.4/1.3 against 2.8/2.7, 6x6 1.3/1.3 against 2.6/2.6; at 12x12
+     * WINOGRAD4 won 2.7/2.8 against 3.1/2.9, at 16x16 2.9/2.8 against 3.5/3.6), i.e. in VGG19's deepest
+     * layers for images below about 192 px. Choosing by plane would need both packings of such layers
+     * (prepare() does not know the plane, and callers release the raw weights once packed), so the
+     * choice depends on the channels only.
      */
-    static boolean useWinograd4(int cin, int cout, int h, int w, int nr) {
-        long t4 = (long) ((h + 3) / 4) * ((w + 3) / 4), t2 = (long) ((h + 1) / 2) * ((w + 1) / 2);
-        long padded4 = (t4 + nr - 1) / nr * nr * 36, padded2 = (t2 + nr - 1) / nr * nr * 16;
-        return cin >= 64 && cout >= 64 && padded4 < padded2;
+    private static boolean useWinograd4(int cin, int cout) {
+        return cin >= 64 && cout >= 64;
     }
 
     /**
