@@ -218,6 +218,21 @@ public final class Conv3x3 {
 
     public Variant variant() { return variant; }
 
+    /**
+     * At most how many floats the weights of a cin -> cout layer occupy on any device with the default
+     * settings (register block MR = 6): the raw [cout, cin, 3, 3] weights plus the forward and backward
+     * copies that the CPU per-layer choice packs (WINOGRAD4 36, WINOGRAD 16, DIRECT 9 floats per
+     * (row, input channel) pair, rows padded to MR), and never less than three raw copies (what memory
+     * estimates counted before the packings grew). Not the bias.
+     */
+    public static long weightFloats(int cin, int cout) {
+        int mr = 6;
+        long raw = 9L * cout * cin;
+        int per = winograd4Enabled() && useWinograd4(cin, cout) ? 36 : useWinograd(cin, cout) ? 16 : 9;
+        long packed = (long) per * ((long) (cout + mr - 1) / mr * mr * cin + (long) (cin + mr - 1) / mr * mr * cout);
+        return Math.max(3 * raw, raw + packed);
+    }
+
     /** Floating-point operations of one forward pass (multiply and add counted separately). */
     public static double flops(int cin, int cout, int h, int w) {
         return 2.0 * cout * cin * 9 * h * w;
