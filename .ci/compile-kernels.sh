@@ -78,13 +78,14 @@ for wg in 256 64; do
 done
 BUILDS+=(
   "pool|" "relu|" "image|" "pad|" "resample|" "channels|" "pointwise|" "noise|" "warp|"
-  "conv3x3_direct|-DMR=6 -DNV=2" "conv3x3_winograd|-DMR=6 -DNV=2" "gram_direct|-DGM=3 -DGN=4 -DMR=6 -DNV=2"
+  "conv3x3_direct|-DMR=6 -DNV=2" "conv3x3_winograd|-DMR=6 -DNV=2" "conv3x3_winograd4|-DMR=6 -DNV=2"
+  "gram_direct|-DGM=3 -DGN=4 -DMR=6 -DNV=2"
   "conv2d_direct|-DCONV_K=9 -DCONV_S=1 -DMR=4 -DNV=3 -DWMR=2" "conv2d_direct|-DCONV_K=3 -DCONV_S=2 -DMR=6 -DNV=2 -DWMR=4"
   "conv2d_direct|-DCONV_K=1 -DCONV_S=1 -DMR=3 -DNV=4 -DWMR=8" "conv2d_direct|-DCONV_K=3 -DCONV_S=1 -DMR=1 -DNV=8 -DWMR=4"
   "peak|-DPEAK_WIDTH=8 -DPEAK_CHAINS=8" "peak|-DPEAK_WIDTH=8 -DPEAK_CHAINS=12" "peak|-DPEAK_WIDTH=16 -DPEAK_CHAINS=4"
 )
 # Families only CPU devices run by default (ops pick them by ClDevice.isCpu): spills there are reported, not failed.
-CPU_ONLY=" conv3x3_direct conv3x3_winograd gram_direct conv2d_direct peak "
+CPU_ONLY=" conv3x3_direct conv3x3_winograd conv3x3_winograd4 gram_direct conv2d_direct peak "
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -8,16 +8,16 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HashSet;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.Callable;
 import org.clstyle.io.AtomicFile;
 import org.clstyle.cl.ClContext;
 import org.clstyle.cl.ClDevice;
+import org.clstyle.ops.Conv3x3;
 import org.clstyle.ops.DevicePeak;
 import org.clstyle.loss.LossFactory;
 import org.clstyle.perf.IterationBench;
@@ -137,23 +137,21 @@ final class BenchCommand implements Callable<Integer> {
             p = IterationBench.pipeline(ctx, size, warmup, iterations, 1);
         }
         IterationBench.Result r;
-        Set<String> winograd = new HashSet<>();
+        Map<String, Conv3x3.Variant> variants = new HashMap<>();
         try (ClContext ctx = new ClContext(dev, true); IterationBench bench = new IterationBench(ctx, size, 1)) {
             r = bench.run(warmup, iterations);
             for (IterationBench.ConvLayer c : IterationBench.LAYERS) {
-                if (bench.winograd(c.name())) {
-                    winograd.add(c.name());
-                }
+                variants.put(c.name(), bench.variant(c.name()));
             }
         }
-        this.winograd = winograd;
+        this.convVariants = variants;
 
         out.printf("%-16s %5s %9s %9s %9s %8s %9s %9s %8s %7s%n", "stage", "alg", "fwd ms", "bwd ms", "total ms", "GFLOP",
                 "eff GF/s", "exec GF/s", "GB/s", "% peak");
         for (IterationBench.Row row : r.rows()) {
             double s = row.seconds();
             out.printf(Locale.ROOT, "%-16s %5s %9.2f %9.2f %9.2f %8.2f %9s %9s %8s %7s%n", row.name(),
-                    row.name().startsWith("conv") ? (winograd.contains(row.name()) ? "wino" : "direct") : "",
+                    row.name().startsWith("conv") ? algorithm(row.name(), true) : "",
                     1e3 * row.forwardSeconds(), 1e3 * row.backwardSeconds(), 1e3 * s, row.gflop(),
                     row.gflop() > 0 ? fmt("%.1f", row.gflop() / s) : "",
                     row.gflop() > 0 ? fmt("%.1f", executedGflop(row) / s) : "",
@@ -170,8 +168,9 @@ final class BenchCommand implements Callable<Integer> {
         out.println();
         out.println("GFLOP counts a direct 3x3 convolution's multiply-adds (2 per MAC) for every conv, whichever algorithm ran;"
                 + " eff GF/s is that count over the time (above the device's peak is possible with Winograd);"
-                + " exec GF/s counts what the algorithm executes (Winograd F(2x2,3x3) does 16 of direct's 36 multiplies"
-                + " per 2x2 output tile; its transforms are not counted), and % peak is exec GF/s (or GB/s for memory-bound"
+                + " exec GF/s counts what the algorithm executes (Winograd F(2x2,3x3), 'wino', does 16 of direct's 36"
+                + " multiplies per 2x2 output tile, F(4x4,3x3), 'wino4', 36 of 144 per 4x4 tile; their transforms are"
+                + " not counted), and % peak is exec GF/s (or GB/s for memory-bound"
                 + " stages) over the measured peak; above 100% means the peak was measured low (a busy device).");
         out.printf(Locale.ROOT, "stage replay     median %.3f s, min %.3f s (a finish after every stage)%n",
                 r.medianSeconds(), r.minSeconds());
@@ -323,7 +322,7 @@ final class BenchCommand implements Callable<Integer> {
             l.put("seconds", s);
             l.put("gflop", row.gflop());
             l.put("gbytes", row.gbytes());
-            l.put("algorithm", row.name().startsWith("conv") ? (winograd.contains(row.name()) ? "winograd" : "direct") : null);
+            l.put("algorithm", row.name().startsWith("conv") ? algorithm(row.name(), false) : null);
             l.put("gflop_per_second", row.gflop() / s);
             l.put("effective_gflop_per_second", row.gflop() / s);
             l.put("executed_gflop_per_second", executedGflop(row) / s);
@@ -374,15 +373,32 @@ final class BenchCommand implements Callable<Integer> {
     /** Device bytes per megapixel (slope between size/2 and size) and the size-independent part; NaN if not measured. */
     private double memorySlope = Double.NaN, memoryFixed = Double.NaN;
 
-    /** Convolutions that ran as Winograd in the stage replay. */
-    private Set<String> winograd = Set.of();
+    /** The variant each convolution ran as in the stage replay. */
+    private Map<String, Conv3x3.Variant> convVariants = Map.of();
 
     /** Winograd F(2x2, 3x3) multiplies per output: 16 per 2x2 tile against direct's 36. */
     static final double WINOGRAD_MULTIPLY_RATIO = 16.0 / 36.0;
+    /** Winograd F(4x4, 3x3) multiplies per output: 36 per 4x4 tile against direct's 144. */
+    static final double WINOGRAD4_MULTIPLY_RATIO = 36.0 / 144.0;
+
+    /** The algorithm of convolution {@code layer}: short for the table ("wino", "wino4"), else for the JSON. */
+    private String algorithm(String layer, boolean table) {
+        Conv3x3.Variant v = convVariants.get(layer);
+        if (v == Conv3x3.Variant.WINOGRAD) {
+            return table ? "wino" : "winograd";
+        }
+        if (v == Conv3x3.Variant.WINOGRAD4) {
+            return table ? "wino4" : "winograd4";
+        }
+        return v == Conv3x3.Variant.GEMM ? "gemm" : "direct";
+    }
 
     /** GFLOP the stage's algorithm executes: the direct count, scaled for Winograd convolutions. */
     private double executedGflop(IterationBench.Row row) {
-        return winograd.contains(row.name()) ? row.gflop() * WINOGRAD_MULTIPLY_RATIO : row.gflop();
+        Conv3x3.Variant v = convVariants.get(row.name());
+        double ratio = v == Conv3x3.Variant.WINOGRAD ? WINOGRAD_MULTIPLY_RATIO
+                : v == Conv3x3.Variant.WINOGRAD4 ? WINOGRAD4_MULTIPLY_RATIO : 1;
+        return row.gflop() * ratio;
     }
 
     /** Fraction of the peak that matters for the stage: executed FLOP/s when it computes, else bandwidth. */

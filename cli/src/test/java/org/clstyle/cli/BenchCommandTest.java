@@ -31,6 +31,8 @@ class BenchCommandTest {
             String alg = l.get("algorithm").isNull() ? "" : l.get("algorithm").asText();
             if (alg.equals("winograd")) {
                 assertEquals(eff * 16 / 36, exec, 1e-9 * eff, l.get("name").asText());
+            } else if (alg.equals("winograd4")) {
+                assertEquals(eff * 36 / 144, exec, 1e-9 * eff, l.get("name").asText());
             } else {
                 assertEquals(eff, exec, 1e-9 * Math.max(1, eff), l.get("name").asText());
             }
@@ -38,7 +40,7 @@ class BenchCommandTest {
                 assertEquals(100 * exec / j.get("peak_gflop_per_second").asDouble(), l.get("percent_of_peak").asDouble(),
                         1e-6 * Math.max(1, exec), "% of peak from the executed rate: " + l.get("name").asText());
             }
-            executed += l.get("gflop").asDouble() * (alg.equals("winograd") ? 16.0 / 36 : 1);
+            executed += l.get("gflop").asDouble() * (alg.equals("winograd") ? 16.0 / 36 : alg.equals("winograd4") ? 36.0 / 144 : 1);
         }
         assertEquals(executed, j.get("executed_gflop_per_iteration").asDouble(), 1e-9 * executed);
         assertTrue(j.get("device_bytes_per_megapixel_slope").asDouble() > 0);

@@ -8,6 +8,7 @@ import java.util.Map;
 import org.clstyle.nn.Layer;
 import org.clstyle.nn.Network;
 import org.clstyle.nn.Node;
+import org.clstyle.ops.Conv3x3;
 
 /**
  * Device bytes a loss evaluation takes, from buffer sizes alone (no device): what {@code --max-device-memory}
@@ -19,7 +20,8 @@ import org.clstyle.nn.Node;
  *     activations; this is the upper end of what it adds),</li>
  * <li>the convolution's workspace: one zero-padded copy of the widest convolution input
  *     (Conv3x3's direct path) plus the Winograd chunk buffers (capped, counted as {@link #WINOGRAD_BYTES}),</li>
- * <li>the weights: raw plus two packed copies (forward and backward) of every conv up to the deepest layer,</li>
+ * <li>the weights: raw plus the packed copies (forward and backward) of every conv up to the deepest layer
+ *     ({@link Conv3x3#weightFloats}),</li>
  * </ul>
  * plus the loss's own buffers: the [3, h, w] network input and its gradient (untiled) or four tile-sized
  * [3, h, w] buffers and two core copies per layer read (tiled), content targets (one full-size copy of
@@ -73,7 +75,8 @@ public final class MemoryEstimate {
         for (int i = 0; i <= end; i++) {
             Layer l = network.nodes().get(i).layer();
             if (l instanceof Layer.Conv2d c) {
-                floats += 3L * c.outChannels() * c.inChannels() * c.kernel() * c.kernel() + c.outChannels();
+                floats += (c.kernel() == 3 ? Conv3x3.weightFloats(c.inChannels(), c.outChannels())
+                        : 3L * c.outChannels() * c.inChannels() * c.kernel() * c.kernel()) + c.outChannels();
             }
         }
         Map<String, int[]> full = network.shapes(h, w, deepest);

@@ -16,12 +16,14 @@ import org.clstyle.cl.ClProgram;
  * 3x3 convolution, stride 1, zero padding 1, bias, optional fused ReLU. Tensors are single images:
  * x [Cin, H, W], weight [Cout, Cin, 3, 3], bias [Cout], y [Cout, H, W]. Every method only enqueues work.
  *
- * <p>Three implementations of forward and backwardInput, picked per device ({@link Variant#forDevice})
+ * <p>Four implementations of forward and backwardInput, picked per device ({@link Variant#forDevice})
  * and, on CPU devices, per layer ({@link #variantFor}): GPUs get implicit GEMM on the tiled
  * local-memory core in gemm.cl (kernels/conv3x3.cl); CPU devices get a register-blocked direct
  * convolution without local memory or barriers (kernels/conv3x3_direct.cl), which CPU OpenCL compilers
- * turn into plain vector FMA loops, or Winograd F(2x2, 3x3) (kernels/conv3x3_winograd.cl) for the
- * layers with many channels, where it measured faster.
+ * turn into plain vector FMA loops, or Winograd F(4x4, 3x3) (kernels/conv3x3_winograd4.cl) for the
+ * layers with at least 64 channels in and out, where it measured fastest; Winograd F(2x2, 3x3)
+ * (kernels/conv3x3_winograd.cl) remains as a forced variant, a tuner candidate and, with the system
+ * property {@value #WINOGRAD4_PROPERTY}=false, the per-layer choice from 128 channels.
  * backwardWeights always uses the GEMM kernels.
  *
  * <p>The direct and Winograd variants pack (transform) each weight buffer once, at its first use or at {@link #prepare}, and
@@ -34,6 +36,12 @@ public final class Conv3x3 {
     private static final String FAMILY = "conv3x3";
     private static final String DIRECT_FAMILY = "conv3x3_direct";
     private static final String WINO_FAMILY = "conv3x3_winograd";
+    private static final String WINO4_FAMILY = "conv3x3_winograd4";
+    /**
+     * System property that turns F(4x4, 3x3) off in the per-layer choice (false: the choice as before
+     * WINOGRAD4 existed), so that one build can measure both; forced variants ignore it.
+     */
+    public static final String WINOGRAD4_PROPERTY = "clstyle.conv3x3.winograd4";
     /**
      * Defines of the direct variant: register block MR x 8*NV (kernel), and on the host DIRECT_WG
      * work-items per group and the cache blocking (see {@link #blocking}): DIRECT_KC input channels per
@@ -53,7 +61,15 @@ public final class Conv3x3 {
          * Winograd F(2x2, 3x3) (kernels/conv3x3_winograd.cl): input transform, 16 register-blocked
          * GEMMs, output transform; for CPU devices, on the layers where it measured faster than DIRECT.
          */
-        WINOGRAD;
+        WINOGRAD,
+        /**
+         * Winograd F(4x4, 3x3) (kernels/conv3x3_winograd4.cl): the same three steps with 6x6 input tiles
+         * and 36 GEMMs (2.25 multiplies per output against 4); less accurate (see the kernel file). For
+         * CPU devices, on the layers where it measured faster than DIRECT and WINOGRAD. Its packed
+         * weights take 4x the raw weights per direction (WINOGRAD 16/9x, DIRECT 1x), forward and
+         * backward: for VGG19 to conv5_1 about 395 MiB against 175 MiB with WINOGRAD from 128 channels.
+         */
+        WINOGRAD4;
 
         /** DIRECT for CPU devices (that are not also GPUs), GEMM for everything else. */
         public static Variant forDevice(ClDevice d) {
@@ -74,6 +90,7 @@ public final class Conv3x3 {
     private final int winoGroup;
     /** Bytes of V and M per chunk of tiles of the Winograd variant (WINO_KB kibibytes): kept in the shared cache. */
     private final long winoBytes;
+    private final long[] transformGroup;
     private final int rowsInnerOverride;
     private final int kcOverride;
     private final int bandOverride;
@@ -97,9 +114,12 @@ public final class Conv3x3 {
     private static final int MIN_BAND = 4;
     private ClProgram direct;
     private ClProgram winograd;
+    private ClProgram winograd4;
     /** Transformed weights per weight buffer: [0] forward, [1] backward; see conv3x3_wino_pack. */
     private final Map<ClBuffer, ClBuffer[]> winoPacked = new IdentityHashMap<>();
-    /** Winograd scratch: transformed input [16, K, NTP] and GEMM result [16, M, NTP]. */
+    /** F(4x4, 3x3) transformed weights per weight buffer: [0] forward, [1] backward; see conv3x3_wino4_pack. */
+    private final Map<ClBuffer, ClBuffer[]> wino4Packed = new IdentityHashMap<>();
+    /** Winograd scratch (both tile sizes): transformed input [E, K, NTP] and GEMM result [E, M, NTP], E = 16 or 36. */
     private ClBuffer winoIn;
     private ClBuffer winoOut;
     /** Packed weights per weight buffer: [0] forward, [1] backward (flipped, transposed); see conv3x3_direct_pack. */
@@ -176,6 +196,7 @@ public final class Conv3x3 {
         this.winoBytes = 1024L * intDefine(defines, "WINO_KB", 1024, 64, 1 << 20);
         this.winoGroup = intDefine(defines, "WINO_WG", 8, 1,
                 (int) Math.min(1024, ctx.device().maxWorkGroupSize()));
+        this.transformGroup = transformGroup(ctx.device());
         this.directGroup = intDefine(defines, "DIRECT_WG", 4, 1,
                 (int) Math.min(1024, ctx.device().maxWorkGroupSize()));
     }
@@ -196,6 +217,21 @@ public final class Conv3x3 {
     }
 
     public Variant variant() { return variant; }
+
+    /**
+     * At most how many floats the weights of a cin -> cout layer occupy on any device with the default
+     * settings (register block MR = 6): the raw [cout, cin, 3, 3] weights plus the forward and backward
+     * copies that the CPU per-layer choice packs (WINOGRAD4 36, WINOGRAD 16, DIRECT 9 floats per
+     * (row, input channel) pair, rows padded to MR), and never less than three raw copies (what memory
+     * estimates counted before the packings grew). Not the bias.
+     */
+    public static long weightFloats(int cin, int cout) {
+        int mr = 6;
+        long raw = 9L * cout * cin;
+        int per = winograd4Enabled() && useWinograd4(cin, cout) ? 36 : useWinograd(cin, cout) ? 16 : 9;
+        long packed = (long) per * ((long) (cout + mr - 1) / mr * mr * cin + (long) (cin + mr - 1) / mr * mr * cout);
+        return Math.max(3 * raw, raw + packed);
+    }
 
     /** Floating-point operations of one forward pass (multiply and add counted separately). */
     public static double flops(int cin, int cout, int h, int w) {
@@ -230,8 +266,9 @@ public final class Conv3x3 {
             return;
         }
         Variant v = variantFor(s.cin, s.cout, s.h, s.w);
-        if (v == Variant.WINOGRAD) {
-            winograd(x, null, winoPacked(weight)[0], bias, y, s.cin, s.cout, s.h, s.w, relu);
+        if (v == Variant.WINOGRAD || v == Variant.WINOGRAD4) {
+            Wino f = wino(v);
+            winograd(f, x, null, winoPacked(f, weight)[0], bias, y, s.cin, s.cout, s.h, s.w, relu);
             return;
         }
         if (v == Variant.DIRECT) {
@@ -260,8 +297,9 @@ public final class Conv3x3 {
         }
         // Chosen by the forward layer's shape (the backward's cost is the same with Cin and Cout swapped).
         Variant v = variantFor(s.cin, s.cout, s.h, s.w);
-        if (v == Variant.WINOGRAD) {
-            winograd(dy, reluOutput, winoPacked(weight)[1], null, dx, s.cout, s.cin, s.h, s.w, false);
+        if (v == Variant.WINOGRAD || v == Variant.WINOGRAD4) {
+            Wino f = wino(v);
+            winograd(f, dy, reluOutput, winoPacked(f, weight)[1], null, dx, s.cout, s.cin, s.h, s.w, false);
             return;
         }
         if (v == Variant.DIRECT) {
@@ -326,13 +364,16 @@ public final class Conv3x3 {
             old[0].close();
             old[1].close();
         }
-        ClBuffer[] oldWino = winoPacked.remove(weight);
-        if (oldWino != null) {
-            oldWino[0].close();
-            oldWino[1].close();
+        for (Map<ClBuffer, ClBuffer[]> cache : List.of(winoPacked, wino4Packed)) {
+            ClBuffer[] oldWino = cache.remove(weight);
+            if (oldWino != null) {
+                oldWino[0].close();
+                oldWino[1].close();
+            }
         }
-        if (variant == Variant.WINOGRAD || (perLayer && useWinograd(ws[1], ws[0]))) {
-            winoPacked(weight);
+        Variant v = variantFor(ws[1], ws[0], 1, 1); // depends on the channels only
+        if (v == Variant.WINOGRAD || v == Variant.WINOGRAD4) {
+            winoPacked(wino(v), weight);
         } else {
             packed(weight);
         }
@@ -340,14 +381,51 @@ public final class Conv3x3 {
 
     /**
      * The implementation forward and backwardInput use for a layer of these sizes: the forced variant,
-     * or for a CPU device without one, WINOGRAD where it measured faster ({@link #useWinograd}) and
-     * DIRECT elsewhere.
+     * or for a CPU device without one, WINOGRAD4 where it measured fastest ({@link #useWinograd4}: 64
+     * channels in and out), else WINOGRAD where it measured faster than DIRECT ({@link #useWinograd};
+     * only reached when {@link #WINOGRAD4_PROPERTY} is false), and DIRECT elsewhere.
      */
     public Variant variantFor(int cin, int cout, int h, int w) {
+        if (perLayer && winograd4Enabled() && useWinograd4(cin, cout)) {
+            return Variant.WINOGRAD4;
+        }
         if (perLayer && useWinograd(cin, cout)) {
             return Variant.WINOGRAD;
         }
         return variant;
+    }
+
+    /** Whether the per-layer choice may pick WINOGRAD4: unless {@link #WINOGRAD4_PROPERTY} is "false". */
+    private static boolean winograd4Enabled() {
+        return !"false".equalsIgnoreCase(System.getProperty(WINOGRAD4_PROPERTY, "true").trim());
+    }
+
+    /**
+     * Where WINOGRAD4 beat both DIRECT and WINOGRAD, forward and backward, in every run on PoCL (2
+     * shared EPYC cores, AVX2; other helpers' work running beside it): at least 64 input and output
+     * channels. Wall time per call, the three variants interleaved in one JVM on the same buffers (ReLU
+     * inputs, He-scaled weights), minimum of 5 rounds at 256 px and 3 at 512 px, VGG19 layers; ms of
+     * DIRECT / WINOGRAD / WINOGRAD4, forward then backwardInput:
+     * 256 px: 64->64 at 256x256 26.5/28.7/15.3, 27.0/29.9/16.6; 64->128 at 128x128 12.7/11.2/6.4,
+     * 13.5/12.5/7.5; 128->128 24.5/19.2/10.8, 25.4/18.6/11.7; 128->256 at 64x64 11.7/8.0/5.3,
+     * 12.2/9.2/6.1; 256->256 23.3/17.4/10.6, 24.7/17.5/11.0; 256->512 at 32x32 11.9/7.8/4.9,
+     * 12.8/9.4/5.3; 512->512 23.0/14.0/8.7, 23.5/14.6/8.9; 512->512 at 16x16 5.9/3.8/3.0, 6.3/4.1/3.2.
+     * 512 px: 64->64 at 512x512 108/116/60, 106/121/66; 64->128 at 256x256 50/42/24, 52/49/28;
+     * 128->128 95/70/41, 98/73/44; 128->256 at 128x128 46/30/18, 49/34/21; 256->256 90/57/38,
+     * 93/61/36; 256->512 at 64x64 46/27/17, 46/31/20; 512->512 91/52/31, 91/52/32; 512->512 at 32x32
+     * 23/13/8.7, 23/13/8.4.
+     * The 3-channel first layer stays DIRECT (the transforms cost more than a 3-channel GEMM saves;
+     * F(2x2, 3x3) was 2-3x slower there).
+     * Not yet used: on small planes, where the tiles padded to whole NR-tile GEMM blocks decide,
+     * WINOGRAD was faster (bench ConvVariants, 512->512, ms fwd/bwd WINOGRAD against WINOGRAD4: 10x10
+     * 2.1/2.1 against 2.7/2.7, 8x8 1.4/1.3 against 2.8/2.7, 6x6 1.3/1.3 against 2.6/2.6; at 12x12
+     * WINOGRAD4 won 2.7/2.8 against 3.1/2.9, at 16x16 2.9/2.8 against 3.5/3.6), i.e. in VGG19's deepest
+     * layers for images below about 192 px. Choosing by plane would need both packings of such layers
+     * (prepare() does not know the plane, and callers release the raw weights once packed), so the
+     * choice depends on the channels only.
+     */
+    private static boolean useWinograd4(int cin, int cout) {
+        return cin >= 64 && cout >= 64;
     }
 
     /**
@@ -375,22 +453,47 @@ public final class Conv3x3 {
         return winograd;
     }
 
+    private ClProgram winograd4Program() {
+        if (winograd4 == null) {
+            winograd4 = ctx.program(WINO4_FAMILY, Map.of("MR", mr, "NV", nv));
+        }
+        return winograd4;
+    }
+
+    /**
+     * One Winograd tile size: m x m outputs per tile, E = (m + 2)^2 transformed elements (GEMMs), the
+     * kernels' name prefix and the packed-weight cache.
+     */
+    private record Wino(int m, int elements, String prefix, boolean f4) {}
+
+    private static final Wino F2 = new Wino(2, 16, "conv3x3_wino_", false);
+    private static final Wino F4 = new Wino(4, 36, "conv3x3_wino4_", true);
+
+    private static Wino wino(Variant v) {
+        return v == Variant.WINOGRAD4 ? F4 : F2;
+    }
+
+    private ClProgram program(Wino f) {
+        return f.f4 ? winograd4Program() : winogradProgram();
+    }
+
     /**
      * out [m, h, w] = conv(in [k, h, w] (times (mask > 0) when mask != null), transformed weight u) (+
      * bias, ReLU) by Winograd F(2x2, 3x3): input transform, 16 GEMMs, output transform (see
      * conv3x3_winograd.cl). A forward (bias != null) reserves scratch for its backward too.
      */
-    private void winograd(ClBuffer in, ClBuffer mask, ClBuffer u, ClBuffer bias, ClBuffer out,
+    private void winograd(Wino f, ClBuffer in, ClBuffer mask, ClBuffer u, ClBuffer bias, ClBuffer out,
                           int k, int m, int h, int w, boolean relu) {
         int nr = 8 * nv;
-        int th = (h + 1) / 2, tw = (w + 1) / 2, tiles = th * tw;
+        int e = f.elements;
+        int th = (h + f.m - 1) / f.m, tw = (w + f.m - 1) / f.m, tiles = th * tw;
         int unit = nr * winoGroup;
-        // Tiles per chunk: V [16, k, chunk] and M [16, m, chunk] within WINO_BYTES, a whole GEMM group at least.
-        long perTile = 16L * (k + m) * Float.BYTES;
+        // Tiles per chunk: V [E, k, chunk] and M [E, m, chunk] within WINO_BYTES, a whole GEMM group at least.
+        long perTile = (long) e * (k + m) * Float.BYTES;
         int chunk = (int) Math.max(unit, Math.min((long) (tiles + unit - 1) / unit * unit,
                 winoBytes / perTile / unit * unit));
         int most = bias != null ? Math.max(k, m) : k;
-        long needIn = 16L * most * chunk, needOut = 16L * (bias != null ? Math.max(k, m) : m) * chunk;
+        long needIn = (long) e * most * chunk, needOut = (long) e * (bias != null ? Math.max(k, m) : m) * chunk;
         if (needIn > Integer.MAX_VALUE || needOut > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("Conv3x3: Winograd buffers of " + Math.max(needIn, needOut)
                     + " floats are too large");
@@ -407,41 +510,69 @@ public final class Conv3x3 {
             }
             winoOut = ctx.buffer((int) needOut);
         }
-        ClProgram p = winogradProgram();
-        ClKernel input = p.kernel("conv3x3_wino_input");
-        ClKernel gemm = p.kernel("conv3x3_wino_gemm");
-        ClKernel output = p.kernel("conv3x3_wino_output");
+        ClProgram p = program(f);
+        ClKernel input = p.kernel(f.prefix + "input");
+        ClKernel gemm = p.kernel(f.prefix + "gemm");
+        ClKernel output = p.kernel(f.prefix + "output");
         long mblocks = (m + mr - 1) / mr;
         for (int nbase = 0; nbase < tiles; nbase += chunk) {
             int count = Math.min(chunk, tiles - nbase);
             int ntp = (count + nr - 1) / nr * nr; // V and M row stride of this chunk
-            input.launch(new long[] {ntp / 8, k}, null, in, mask != null ? mask : in, mask != null ? 1 : 0,
-                    winoIn, k, h, w, tw, tiles, nbase, ntp);
+            input.launch(transformGlobal(f, ntp / 8, k), transformLocal(f), in, mask != null ? mask : in,
+                    mask != null ? 1 : 0, winoIn, k, h, w, tw, tiles, nbase, ntp);
             int nblocks = ntp / nr;
             int group = Math.min(winoGroup, nblocks);
             int ngroups = (nblocks + group - 1) / group;
-            gemm.launch(new long[] {group, mblocks, 16L * ngroups}, new long[] {group, 1, 1},
+            gemm.launch(new long[] {group, mblocks, (long) e * ngroups}, new long[] {group, 1, 1},
                     u, winoIn, winoOut, k, m, ntp, group, ngroups);
-            output.launch(new long[] {(count + 7) / 8, m}, null, winoOut, bias != null ? bias : out,
+            output.launch(transformGlobal(f, (count + 7) / 8, m), transformLocal(f), winoOut, bias != null ? bias : out,
                     bias != null ? 1 : 0, out, m, h, w, tw, tiles, nbase, ntp, relu ? 1 : 0);
         }
     }
 
+    /**
+     * Work-group of the F(4x4, 3x3) transforms (the kernels return outside their range): 4 x 8, less
+     * where the device's per-dimension limits are lower. Left to PoCL, it chose groups so large that
+     * their copies of the 6x6x8-float tiles of each work-item overflowed the thread's stack (a crash at
+     * 512 channels of 64 x 64); F(2x2, 3x3) keeps the runtime's choice.
+     */
+    private long[] transformLocal(Wino f) {
+        return f.f4 ? transformGroup.clone() : null;
+    }
+
+    private long[] transformGlobal(Wino f, long d0, long d1) {
+        if (!f.f4) {
+            return new long[] {d0, d1};
+        }
+        long g0 = transformGroup[0], g1 = transformGroup[1];
+        return new long[] {(d0 + g0 - 1) / g0 * g0, (d1 + g1 - 1) / g1 * g1};
+    }
+
+    /** The F(4x4, 3x3) transforms' work-group, see {@link #transformLocal}. */
+    private static long[] transformGroup(ClDevice d) {
+        long[] items = d.maxWorkItemSizes();
+        long g1 = Math.max(1, Math.min(8, items != null && items.length > 1 ? items[1] : 1));
+        long g0 = Math.max(1, Math.min(Math.min(4, d.maxWorkGroupSize() / g1), items != null && items.length > 0 ? items[0] : 1));
+        return new long[] {g0, g1};
+    }
+
     /** The transformed forward and backward weights of {@code weight}, made at the first use. */
-    private ClBuffer[] winoPacked(ClBuffer weight) {
-        ClBuffer[] p = winoPacked.get(weight);
+    private ClBuffer[] winoPacked(Wino f, ClBuffer weight) {
+        Map<ClBuffer, ClBuffer[]> cache = f.f4 ? wino4Packed : winoPacked;
+        ClBuffer[] p = cache.get(weight);
         if (p != null) {
             return p;
         }
         int cout = weight.dim(0), cin = weight.dim(1);
-        ClKernel pack = winogradProgram().kernel("conv3x3_wino_pack");
-        // [16, ceil(Cout/MR), Cin, MR] and, for the backward, [16, ceil(Cin/MR), Cout, MR].
-        ClBuffer fwd = ctx.buffer(16, (cout + mr - 1) / mr, cin, mr);
-        ClBuffer bwd = ctx.buffer(16, (cin + mr - 1) / mr, cout, mr);
-        pack.launch(new long[] {fwd.elements() / 16}, null, weight, fwd, cout, cin, 0);
-        pack.launch(new long[] {bwd.elements() / 16}, null, weight, bwd, cout, cin, 1);
+        int e = f.elements;
+        ClKernel pack = program(f).kernel(f.prefix + "pack");
+        // [E, ceil(Cout/MR), Cin, MR] and, for the backward, [E, ceil(Cin/MR), Cout, MR].
+        ClBuffer fwd = ctx.buffer(e, (cout + mr - 1) / mr, cin, mr);
+        ClBuffer bwd = ctx.buffer(e, (cin + mr - 1) / mr, cout, mr);
+        pack.launch(new long[] {fwd.elements() / e}, null, weight, fwd, cout, cin, 0);
+        pack.launch(new long[] {bwd.elements() / e}, null, weight, bwd, cout, cin, 1);
         p = new ClBuffer[] {fwd, bwd};
-        winoPacked.put(weight, p);
+        cache.put(weight, p);
         return p;
     }
 
@@ -568,7 +699,7 @@ public final class Conv3x3 {
                 t.forget(weight);
             }
         }
-        for (Map<ClBuffer, ClBuffer[]> cache : List.of(packed, winoPacked)) {
+        for (Map<ClBuffer, ClBuffer[]> cache : List.of(packed, winoPacked, wino4Packed)) {
             ClBuffer[] p = cache.remove(weight);
             if (p != null) {
                 p[0].close();

@@ -153,15 +153,15 @@ public final class IterationBench implements AutoCloseable {
 
     public int size() { return size; }
 
-    /** Whether the convolution {@code layer} runs as Winograd F(2x2, 3x3) on this device (else direct). */
-    public boolean winograd(String layer) {
+    /** The variant the convolution {@code layer} runs as on this device (DIRECT, WINOGRAD, WINOGRAD4 or GEMM). */
+    public Conv3x3.Variant variant(String layer) {
         for (ConvLayer c : LAYERS) {
             if (c.name().equals(layer)) {
                 int h = size / c.divisor();
-                return conv.variantFor(c.cin(), c.cout(), h, h) == Conv3x3.Variant.WINOGRAD;
+                return conv.variantFor(c.cin(), c.cout(), h, h);
             }
         }
-        return false;
+        throw new IllegalArgumentException("unknown layer " + layer);
     }
 
     /** What {@link #pipeline} measured: per-iteration seconds, the last total loss, the context's peak memory. */

@@ -230,6 +230,12 @@ public final class KernelSelftest {
 
     /** cin, cout, h, w: tiny, a channel count past one 64-wide tile, odd planes. */
     private static final int[][] CONV_SHAPES = {{3, 5, 7, 5}, {17, 67, 5, 9}, {66, 3, 3, 1}};
+    /**
+     * Added for the Winograd variants: 13 x 44 is the smallest kind of plane on which both tile sizes
+     * take their vector paths (8 tiles of one tile row inside the image: tiles 24-31 of F(4x4, 3x3)'s
+     * 11 tile columns, 24-31 of F(2x2, 3x3)'s 22) besides their border paths.
+     */
+    private static final int[][] WINO_SHAPES = {{5, 7, 13, 44}};
     /** c, h, w of the Gram checks. */
     private static final int[][] GRAM_SHAPES = {{5, 7, 5}, {67, 3, 11}};
     /** c, h, w of the pooling checks (odd sides drop a row or column). */
@@ -348,9 +354,18 @@ public final class KernelSelftest {
         return out;
     }
 
+    private static int[][] convShapes(Conv3x3.Variant v) {
+        if (v != Conv3x3.Variant.WINOGRAD && v != Conv3x3.Variant.WINOGRAD4) {
+            return CONV_SHAPES;
+        }
+        int[][] all = java.util.Arrays.copyOf(CONV_SHAPES, CONV_SHAPES.length + WINO_SHAPES.length);
+        System.arraycopy(WINO_SHAPES, 0, all, CONV_SHAPES.length, WINO_SHAPES.length);
+        return all;
+    }
+
     private void convForward(Conv3x3.Variant v) {
         Conv3x3 conv = new Conv3x3(ctx, Map.of(), v);
-        for (int[] s : CONV_SHAPES) {
+        for (int[] s : convShapes(v)) {
             int cin = s[0], cout = s[1], h = s[2], w = s[3];
             double[] x = uniform(cin * h * w, -1, 1), wt = uniform(cout * cin * 9, -1, 1), b = uniform(cout, -1, 1);
             ClBuffer wb = buffer(wt, cout, cin, 3, 3);
@@ -366,7 +381,7 @@ public final class KernelSelftest {
 
     private void convBackwardInput(Conv3x3.Variant v) {
         Conv3x3 conv = new Conv3x3(ctx, Map.of(), v);
-        for (int[] s : CONV_SHAPES) {
+        for (int[] s : convShapes(v)) {
             int cin = s[0], cout = s[1], h = s[2], w = s[3];
             double[] dy = uniform(cout * h * w, -1, 1), wt = uniform(cout * cin * 9, -1, 1);
             double[] mask = uniform(cout * h * w, -1, 1);

@@ -43,18 +43,19 @@ public class ConvTuning extends OpTuning {
 
     @Override
     public Candidate defaultCandidate(ClDevice d) {
-        // What new Conv3x3(ctx) runs untuned: the variant chosen per layer (DIRECT or WINOGRAD on CPUs).
+        // What new Conv3x3(ctx) runs untuned: the variant chosen per layer (DIRECT, WINOGRAD or WINOGRAD4 on CPUs).
         return new Candidate(Conv3x3.PER_LAYER, Map.of());
     }
 
     @Override
     public List<Stage> stages(ClDevice d, boolean quick) {
         boolean cpu = Conv3x3.Variant.forDevice(d) == Conv3x3.Variant.DIRECT;
-        List<String> others = cpu ? List.of("GEMM", "DIRECT", "WINOGRAD") : List.of("DIRECT", "WINOGRAD");
+        List<String> others = cpu ? List.of("GEMM", "DIRECT", "WINOGRAD", "WINOGRAD4")
+                : List.of("DIRECT", "WINOGRAD", "WINOGRAD4");
         return List.of(
                 best -> {
                     if (!best.variant().equals("GEMM")) {
-                        // PER_LAYER, DIRECT and WINOGRAD share the register block (MR rows x NV float8).
+                        // PER_LAYER, DIRECT, WINOGRAD and WINOGRAD4 share the register block (MR rows x NV float8).
                         // MR x NV register blocks around the default 6 x 2 (12 float8 accumulators): smaller
                         // for 16-register machines, larger for 32-register ones (AVX-512).
                         List<Candidate> out = new ArrayList<>(quick
