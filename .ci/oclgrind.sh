@@ -13,7 +13,9 @@
 #      stops with "Unsupported instruction: freeze" (and the kernel then does nothing) on the LLVM
 #      freeze instruction that clang emits in conv3x3*.cl (GEMM, direct, Winograd), conv2d.cl and
 #      gram.cl (the gemm.cl core), tv.cl and warp.cl, and crashes the JVM (SIGSEGV in memcpy) in
-#      gram_direct_forward; so it runs on pool, relu, image, optim (the vector kernels), pad, norm,
+#      gram_direct_forward and in norm's ROWS kernels (norm_stats_rows and the others: float8 runs summed
+#      lane by lane, like gram_direct's; clean in pass 1); so it runs on pool, relu, image, optim (the
+#      vector kernels), pad (both layouts), norm (the work-group layout and batch norm's running statistics),
 #      resample (upsample, average pooling), channels, pointwise and noise. Its other false reports:
 #      when a buffer is released and a larger one created in its slot, values a kernel writes past the
 #      old buffer's size are later read as "uninitialised" (the reported offsets start exactly at the
@@ -77,7 +79,7 @@ run_pass() { # name, row regex, log-must-be-empty (1/0), test (suite or silent-k
 
 status=0
 run_pass races '(?!conv2d gpu-tiles ).*' 1 suite CLSTYLE_OCLGRIND_SUITE=1 OCLGRIND_DATA_RACES=1 || status=1
-run_pass uninitialized '(pool|relu|image|pad|norm|resample|channels|pointwise|noise) .*|optim dot/.*' 1 suite \
+run_pass uninitialized '(pool|relu|image|pad|norm WORK_GROUPS|norm batch|resample|channels|pointwise|noise) .*|optim dot/.*' 1 suite \
   CLSTYLE_OCLGRIND_SUITE=1 OCLGRIND_UNINITIALIZED=1 || status=1
 # 3. The conv kernels abort under the uninitialised-value plugin while their calls succeed: the
 #    engine's first-forward check must report it (the log holds the aborts here, by design).
