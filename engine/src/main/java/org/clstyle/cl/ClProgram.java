@@ -17,6 +17,13 @@ public final class ClProgram implements AutoCloseable {
     private final String options;
     private final Map<String, ClKernel> kernels = new HashMap<>();
     private long program;
+    /**
+     * Builds run one at a time in this process: several contexts (one per device, each loss shard on its
+     * own thread) building the same source at once made PoCL 3.1's kernel cache fail with "unable to rename
+     * temporary ... to output file" (two builds sharing its temporary file names). Builds happen once per
+     * program and context, before any iteration, so the lock costs nothing later.
+     */
+    private static final Object BUILD_LOCK = new Object();
 
     ClProgram(ClContext ctx, String label, String source, String options) {
         this.ctx = ctx;
@@ -26,7 +33,10 @@ public final class ClProgram implements AutoCloseable {
             IntBuffer err = stack.mallocInt(1);
             program = clCreateProgramWithSource(ctx.handle(), source, err);
             ClError.check(err.get(0), "clCreateProgramWithSource(" + label + ")");
-            int rc = clBuildProgram(program, ctx.device().deviceId(), options, null, 0);
+            int rc;
+            synchronized (BUILD_LOCK) {
+                rc = clBuildProgram(program, ctx.device().deviceId(), options, null, 0);
+            }
             if (rc != CL_SUCCESS) {
                 String log = buildLog();
                 clReleaseProgram(program);
