@@ -80,6 +80,13 @@ public final class DeviceGraph implements AutoCloseable {
     private final boolean[] needNoInput;   // ... when it is not
     private final Conv2d conv;
     private final Pad2d pad;
+    /**
+     * Inference on CPU devices: 3x3, stride 1, unpadded convolutions with at least 64 channels in and out
+     * (Johnson's residual blocks, behind their own reflection pad) run as Conv3x3's Winograd, its
+     * zero-padded output's interior being exactly the unpadded convolution. Null until first used.
+     */
+    private org.clstyle.ops.Conv3x3 conv3;
+    private ClBuffer wideIn, wideOut, cropOut; // [Cin, H+2, W+2], [Cout, H+2, W+2], [1, Cout, H, W] scratch
     private final InstanceNorm instanceNorm;
     private final BatchNorm batchNorm;
     private final Pointwise pw;
@@ -192,6 +199,14 @@ public final class DeviceGraph implements AutoCloseable {
      */
     public void setTraining(boolean training) {
         this.training = training;
+        if (training && conv3 != null) {
+            // Training changes the weights: the Winograd copies packed for inference would go stale.
+            for (Node node : nodes) {
+                if (node.layer() instanceof Layer.Conv2d) {
+                    conv3.forget(param(node, "weight"));
+                }
+            }
+        }
     }
 
     /** Tests: UniformNoise nodes take these values (node -> [N, C, h, w]) instead of drawing from the seed. */
@@ -235,7 +250,11 @@ public final class DeviceGraph implements AutoCloseable {
             ClBuffer x = act(p, input, inputIndex[k][0]);
             ClBuffer y = p.out[k].buffer;
             if (l instanceof Layer.Conv2d c) {
-                conv.forward(x, param(node, "weight"), param(node, "bias"), y, c.stride(), c.padding());
+                if (!training && winogradInference(c, x, y)) {
+                    convWinograd(x, param(node, "weight"), param(node, "bias"), y);
+                } else {
+                    conv.forward(x, param(node, "weight"), param(node, "bias"), y, c.stride(), c.padding());
+                }
             } else if (l instanceof Layer.Relu) {
                 relu.forward(x, y);
             } else if (l instanceof Layer.Pool2d pl) {
@@ -462,8 +481,62 @@ public final class DeviceGraph implements AutoCloseable {
         return b + (trainingPlan == null ? 0 : trainingPlan.bytes()) + (inferencePlan == null ? 0 : inferencePlan.bytes());
     }
 
+    /** Tests: whether an inference forward ran a convolution through Conv3x3's Winograd. */
+    boolean usedWinograd() {
+        return wideOut != null;
+    }
+
+    /** Whether this inference conv runs as Conv3x3's Winograd (see {@link #conv3}). */
+    private boolean winogradInference(Layer.Conv2d c, ClBuffer x, ClBuffer y) {
+        if (c.kernel() != 3 || c.stride() != 1 || c.padding() != 0 || !ctx.device().isCpu()) {
+            return false;
+        }
+        int cin = x.dim(1), cout = y.dim(1);
+        if (cin < 64 || cout < 64) {
+            return false;
+        }
+        if (conv3 == null) {
+            conv3 = new org.clstyle.ops.Conv3x3(ctx);
+        }
+        return conv3.variantFor(cin, cout, x.dim(2), x.dim(3)) != org.clstyle.ops.Conv3x3.Variant.DIRECT;
+    }
+
+    /** y [N, Cout, H, W] = the unpadded 3x3 convolution of x [N, Cin, H+2, W+2], image by image, through Conv3x3. */
+    private void convWinograd(ClBuffer x, ClBuffer weight, ClBuffer bias, ClBuffer y) {
+        int n = x.dim(0), cin = x.dim(1), hp = x.dim(2), wp = x.dim(3), cout = y.dim(1), h = y.dim(2), w = y.dim(3);
+        long inPlane = (long) cin * hp * wp, outPlane = (long) cout * hp * wp, yPlane = (long) cout * h * w;
+        wideIn = grow(wideIn, inPlane);
+        wideOut = grow(wideOut, outPlane);
+        cropOut = grow(cropOut, yPlane);
+        for (int b = 0; b < n; b++) {
+            ClBuffer in = wideIn.view(cin, hp, wp);
+            in.copyFrom(x, b * inPlane, 0, inPlane);
+            ClBuffer out = wideOut.view(cout, hp, wp);
+            conv3.forward(in, weight, bias, out, false);
+            ClBuffer crop = cropOut.view(1, cout, h, w);
+            pad.forward(wideOut.view(1, cout, hp, wp), crop, Pad2d.Mode.ZERO, new Pad2d.Amounts(-1, -1, -1, -1));
+            y.copyFrom(crop, 0, b * yPlane, yPlane);
+        }
+    }
+
+    private ClBuffer grow(ClBuffer b, long floats) {
+        if (b != null && b.elements() >= floats) {
+            return b;
+        }
+        if (b != null) {
+            b.close();
+        }
+        return ctx.buffer(Math.toIntExact(floats));
+    }
+
     @Override
     public void close() {
+        for (ClBuffer b : new ClBuffer[] {cropOut, wideOut, wideIn}) {
+            if (b != null) {
+                b.close();
+            }
+        }
+        cropOut = wideOut = wideIn = null;
         for (Plan p : new Plan[] {trainingPlan, inferencePlan}) {
             if (p != null) {
                 p.close();

@@ -353,6 +353,31 @@ class DeviceGraphTest {
      * norm: no mode difference), fewer bytes held, nothing allocated on repeat.
      */
     @Test
+    void inferenceRunsWideUnpaddedConvolutionsAsWinogradOnCpus() {
+        // Johnson at width 16: its residual convolutions are 64 -> 64 (3x3, unpadded behind a reflection pad),
+        // which inference on CPU devices runs through Conv3x3's Winograd; training keeps Conv2d.
+        Network net = Generators.johnson(16);
+        Map<String, float[]> params = randomParameters(net, 31);
+        float[] x = random(new Random(32), 2 * 3 * 20 * 28, 0, 1);
+        try (DeviceGraph train = new DeviceGraph(ctx, net, params::get);
+                DeviceGraph infer = new DeviceGraph(ctx, net, params::get);
+                ClBuffer xb = ctx.buffer(x, 2, 3, 20, 28)) {
+            float[] expected = train.forward(xb, 0).read();
+            infer.setTraining(false);
+            float[] got = infer.forward(xb, 0).read();
+            assertEquals(ctx.device().isCpu(), infer.usedWinograd());
+            double max = 0, err = 0;
+            for (int i = 0; i < got.length; i++) {
+                max = Math.max(max, Math.abs(expected[i]));
+                err = Math.max(err, Math.abs(got[i] - expected[i]));
+            }
+            System.out.printf("DeviceGraphTest johnson(16) 2x20x28 inference through Winograd: %.3g of max|y|%n", err / max);
+            // Winograd F(4x4,3x3) rounds 2.5-4x worse than direct (Conv3x3Test), through 10 convolutions and norms.
+            assertTrue(err / max <= 1e-4, "inference differs from training by " + err / max + " of max|y|");
+        }
+    }
+
+    @Test
     void inferenceForwardHoldsLess() {
         Network net = Generators.johnson(2);
         Map<String, float[]> params = randomParameters(net, 23);
