@@ -61,16 +61,7 @@ public final class LossFunction implements ImageLoss {
      */
     public LossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, boolean normalizeGradients) {
-        if (h < 1 || w < 1) {
-            throw new IllegalArgumentException("image size must be positive, got " + h + "x" + w);
-        }
-        if (contentRgb != null && contentRgb.length != 3 * h * w) {
-            throw new IllegalArgumentException("content image has " + contentRgb.length + " values, expected 3x"
-                    + h + "x" + w + " = " + 3 * h * w);
-        }
-        if (styleRgb.size() != styleHW.size()) {
-            throw new IllegalArgumentException(styleRgb.size() + " style images but " + styleHW.size() + " sizes");
-        }
+        this.network = checkedNetwork(weights, recipe, contentRgb, h, w, styleRgb, styleHW);
         boolean withStyle = !styleRgb.isEmpty() && !recipe.style().layers().isEmpty();
         boolean withContent = contentRgb != null && !recipe.content().layers().isEmpty();
         double[] blend = styleRgb.isEmpty() ? new double[0] : recipe.blendWeights(styleRgb.size());
@@ -79,12 +70,6 @@ public final class LossFunction implements ImageLoss {
         this.h = h;
         this.w = w;
         this.preprocess = new Preprocess(ctx, weights.preprocessing());
-        this.network = Vgg.network(weights, recipe.pooling());
-        for (String l : recipe.layers(true)) {
-            if (network.indexOf(l) < 0) {
-                throw new IllegalArgumentException("recipe: " + network.unknownNodeMessage(l));
-            }
-        }
         this.vgg = new DeviceNetwork(ctx, network, Vgg.parameters(weights));
         this.tv = new TotalVariationLoss(ctx, recipe.tv().kind());
         this.vectors = new VectorOps(ctx);
@@ -279,20 +264,56 @@ public final class LossFunction implements ImageLoss {
         float[] raw = results.read(); // the one host round trip
         Map<String, Double> contentTerms = new LinkedHashMap<>();
         Map<String, Double> styleTerms = new LinkedHashMap<>();
-        double total = 0;
         for (int i = 0; i < nc; i++) {
-            String l = content.get(i).layer();
-            contentTerms.put(l, (double) raw[i]);
-            total += recipe.content().weight() * recipe.content().layers().get(l) * raw[i];
+            contentTerms.put(content.get(i).layer(), (double) raw[i]);
         }
         for (int i = 0; i < ns; i++) {
-            String l = style.get(i).layer();
-            styleTerms.put(l, (double) raw[nc + i]);
-            total += recipe.style().weight() * recipe.style().layers().get(l) * raw[nc + i];
+            styleTerms.put(style.get(i).layer(), (double) raw[nc + i]);
         }
-        double tvRaw = raw[tvIndex];
+        return values(recipe, contentTerms, styleTerms, raw[tvIndex]);
+    }
+
+    /**
+     * The raw terms with the recipe's weighted total: content terms, then style terms, then TV, each times
+     * its term weight and layer weight, summed in that order (the same sum whole and tiled).
+     */
+    static LossValues values(Recipe recipe, Map<String, Double> contentTerms, Map<String, Double> styleTerms,
+            double tvRaw) {
+        double total = 0;
+        for (Map.Entry<String, Double> e : contentTerms.entrySet()) {
+            total += recipe.content().weight() * recipe.content().layers().get(e.getKey()) * e.getValue();
+        }
+        for (Map.Entry<String, Double> e : styleTerms.entrySet()) {
+            total += recipe.style().weight() * recipe.style().layers().get(e.getKey()) * e.getValue();
+        }
         total += recipe.tv().weight() * tvRaw;
         return new LossValues(total, contentTerms, styleTerms, tvRaw);
+    }
+
+    /**
+     * The loss network for {@code recipe} after the checks every loss makes of its inputs: a positive
+     * size, a content image of 3 x h x w values, a size per style image, and every layer the recipe reads
+     * in the network.
+     */
+    static Network checkedNetwork(VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
+            List<float[]> styleRgb, List<int[]> styleHW) {
+        if (h < 1 || w < 1) {
+            throw new IllegalArgumentException("image size must be positive, got " + h + "x" + w);
+        }
+        if (contentRgb != null && contentRgb.length != 3 * h * w) {
+            throw new IllegalArgumentException("content image has " + contentRgb.length + " values, expected 3x"
+                    + h + "x" + w + " = " + 3 * h * w);
+        }
+        if (styleRgb.size() != styleHW.size()) {
+            throw new IllegalArgumentException(styleRgb.size() + " style images but " + styleHW.size() + " sizes");
+        }
+        Network network = Vgg.network(weights, recipe.pooling());
+        for (String l : recipe.layers(true)) {
+            if (network.indexOf(l) < 0) {
+                throw new IllegalArgumentException("recipe: " + network.unknownNodeMessage(l));
+            }
+        }
+        return network;
     }
 
     /**

@@ -114,19 +114,10 @@ public final class TiledLossFunction implements ImageLoss {
         if (shards < 1 || shard < 0 || shard >= shards) {
             throw new IllegalArgumentException("shard " + shard + " of " + shards);
         }
-        if (h < 1 || w < 1) {
-            throw new IllegalArgumentException("image size must be positive, got " + h + "x" + w);
-        }
         if (tile < 1) {
             throw new IllegalArgumentException("tile size must be positive, got " + tile);
         }
-        if (contentRgb != null && contentRgb.length != 3 * h * w) {
-            throw new IllegalArgumentException("content image has " + contentRgb.length + " values, expected 3x"
-                    + h + "x" + w + " = " + 3 * h * w);
-        }
-        if (styleRgb.size() != styleHW.size()) {
-            throw new IllegalArgumentException(styleRgb.size() + " style images but " + styleHW.size() + " sizes");
-        }
+        this.network = LossFunction.checkedNetwork(weights, recipe, contentRgb, h, w, styleRgb, styleHW);
         boolean withStyle = !styleRgb.isEmpty() && !recipe.style().layers().isEmpty();
         boolean withContent = contentRgb != null && !recipe.content().layers().isEmpty();
         double[] blend = styleRgb.isEmpty() ? new double[0] : recipe.blendWeights(styleRgb.size());
@@ -135,12 +126,6 @@ public final class TiledLossFunction implements ImageLoss {
         this.h = h;
         this.w = w;
         this.preprocess = new Preprocess(ctx, weights.preprocessing());
-        this.network = Vgg.network(weights, recipe.pooling());
-        for (String l : recipe.layers(true)) {
-            if (network.indexOf(l) < 0) {
-                throw new IllegalArgumentException("recipe: " + network.unknownNodeMessage(l));
-            }
-        }
         this.tv = new TotalVariationLoss(ctx, recipe.tv().kind());
         this.vectors = new VectorOps(ctx);
         this.distance = new Distance(ctx);
@@ -382,20 +367,13 @@ public final class TiledLossFunction implements ImageLoss {
         int nc = content.size(), ns = style.size();
         Map<String, Double> contentTerms = new LinkedHashMap<>();
         Map<String, Double> styleTerms = new LinkedHashMap<>();
-        double total = 0;
         for (int i = 0; i < nc; i++) {
-            String l = content.get(i).layer();
-            double v = (float) contentSum[i]; // float, as the untiled loss reports it
-            contentTerms.put(l, v);
-            total += recipe.content().weight() * recipe.content().layers().get(l) * v;
+            contentTerms.put(content.get(i).layer(), (double) (float) contentSum[i]); // float, as the untiled loss reports it
         }
         for (int i = 0; i < ns; i++) {
-            String l = style.get(i).layer();
-            styleTerms.put(l, (double) raw[nc + i]);
-            total += recipe.style().weight() * recipe.style().layers().get(l) * raw[nc + i];
+            styleTerms.put(style.get(i).layer(), (double) raw[nc + i]);
         }
-        total += recipe.tv().weight() * tvRaw;
-        return new LossValues(total, contentTerms, styleTerms, tvRaw);
+        return LossFunction.values(recipe, contentTerms, styleTerms, tvRaw);
     }
 
     /**
