@@ -20,23 +20,8 @@ final class CommonOptions {
          * a plain --device. A bad entry is a UserError naming it.
          */
         java.util.List<org.clstyle.cl.ClDevice> devices() {
-            java.util.List<org.clstyle.cl.ClDevice> out = new java.util.ArrayList<>();
-            if (device == null || !device.contains(",")) {
-                out.add(select(device));
-                return out;
-            }
-            for (String part : device.split(",", -1)) {
-                if (part.isBlank()) {
-                    throw new UserError("--device " + device + ": an empty entry in the list");
-                }
-                out.add(select(part.trim()));
-            }
-            return out;
-        }
-
-        private static org.clstyle.cl.ClDevice select(String spec) {
             try {
-                return org.clstyle.cl.ClDevice.select(spec);
+                return org.clstyle.cl.ClDevice.selectList(device);
             } catch (IllegalArgumentException e) {
                 throw new UserError(e.getMessage());
             }

@@ -194,6 +194,25 @@ public record ClDevice(
                         + ": no device name contains that text (see 'clstyle devices')"));
     }
 
+    /**
+     * {@code --device} as a comma list ("0,1": several devices sharing a loss's tiles), each entry as
+     * {@link #select}; a spec without a comma (null included) gives one device. An empty entry is an
+     * IllegalArgumentException naming the list.
+     */
+    public static List<ClDevice> selectList(String spec) {
+        if (spec == null || !spec.contains(",")) {
+            return List.of(select(spec));
+        }
+        List<ClDevice> out = new ArrayList<>();
+        for (String part : spec.split(",", -1)) {
+            if (part.isBlank()) {
+                throw new IllegalArgumentException("--device " + spec + ": an empty entry in the list");
+            }
+            out.add(select(part.trim()));
+        }
+        return out;
+    }
+
     /** Loads the OpenCL library once, turning a missing ICD loader into a readable error. */
     static void ensureLoaded() {
         // The ICD loader's soname is libOpenCL.so.1; the unversioned libOpenCL.so that LWJGL asks for by

@@ -355,18 +355,9 @@ public final class Stylizer {
         }
         log = s.logJson() == null ? null : IterationLog.open(s.logJson(), recipe);
 
-        List<ClDevice> devices = new ArrayList<>();
+        List<ClDevice> devices;
         try {
-            if (s.device() == null || !s.device().contains(",")) {
-                devices.add(ClDevice.select(s.device()));
-            } else {
-                for (String part : s.device().split(",", -1)) {
-                    if (part.isBlank()) {
-                        throw new IllegalArgumentException("--device " + s.device() + ": an empty entry in the list");
-                    }
-                    devices.add(ClDevice.select(part.trim()));
-                }
-            }
+            devices = ClDevice.selectList(s.device());
         } catch (IllegalArgumentException | ClException e) {
             throw new StylizeException(e.getMessage(), e);
         }
