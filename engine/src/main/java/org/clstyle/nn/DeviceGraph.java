@@ -505,17 +505,23 @@ public final class DeviceGraph implements AutoCloseable {
     private void convWinograd(ClBuffer x, ClBuffer weight, ClBuffer bias, ClBuffer y) {
         int n = x.dim(0), cin = x.dim(1), hp = x.dim(2), wp = x.dim(3), cout = y.dim(1), h = y.dim(2), w = y.dim(3);
         long inPlane = (long) cin * hp * wp, outPlane = (long) cout * hp * wp, yPlane = (long) cout * h * w;
-        wideIn = grow(wideIn, inPlane);
         wideOut = grow(wideOut, outPlane);
-        cropOut = grow(cropOut, yPlane);
+        if (n > 1) { // views start at a buffer's first element: later images go through scratch copies
+            wideIn = grow(wideIn, inPlane);
+            cropOut = grow(cropOut, yPlane);
+        }
         for (int b = 0; b < n; b++) {
-            ClBuffer in = wideIn.view(cin, hp, wp);
-            in.copyFrom(x, b * inPlane, 0, inPlane);
+            ClBuffer in = n == 1 ? x.view(cin, hp, wp) : wideIn.view(cin, hp, wp);
+            if (n > 1) {
+                in.copyFrom(x, b * inPlane, 0, inPlane);
+            }
             ClBuffer out = wideOut.view(cout, hp, wp);
             conv3.forward(in, weight, bias, out, false);
-            ClBuffer crop = cropOut.view(1, cout, h, w);
+            ClBuffer crop = n == 1 ? y : cropOut.view(1, cout, h, w);
             pad.forward(wideOut.view(1, cout, hp, wp), crop, Pad2d.Mode.ZERO, new Pad2d.Amounts(-1, -1, -1, -1));
-            y.copyFrom(crop, 0, b * yPlane, yPlane);
+            if (n > 1) {
+                y.copyFrom(crop, 0, b * yPlane, yPlane);
+            }
         }
     }
 

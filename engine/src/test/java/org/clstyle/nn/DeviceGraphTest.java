@@ -375,6 +375,21 @@ class DeviceGraphTest {
             // Winograd F(4x4,3x3) rounds 2.5-4x worse than direct (Conv3x3Test), through 10 convolutions and norms.
             assertTrue(err / max <= 1e-4, "inference differs from training by " + err / max + " of max|y|");
         }
+        // One image: the convolutions read the input and write the output in place, without scratch copies.
+        float[] one = java.util.Arrays.copyOf(x, 3 * 20 * 28);
+        try (DeviceGraph train = new DeviceGraph(ctx, net, params::get);
+                DeviceGraph infer = new DeviceGraph(ctx, net, params::get);
+                ClBuffer xb = ctx.buffer(one, 1, 3, 20, 28)) {
+            float[] expected = train.forward(xb, 0).read();
+            infer.setTraining(false);
+            float[] got = infer.forward(xb, 0).read();
+            double max = 0, err = 0;
+            for (int i = 0; i < got.length; i++) {
+                max = Math.max(max, Math.abs(expected[i]));
+                err = Math.max(err, Math.abs(got[i] - expected[i]));
+            }
+            assertTrue(err / max <= 1e-4, "one image: inference differs from training by " + err / max + " of max|y|");
+        }
     }
 
     @Test
