@@ -63,6 +63,11 @@ public final class DeviceNetwork implements AutoCloseable {
     private ClBuffer lastInput;                      // [C, H, W], the caller's, not owned
     private Set<String> lastNodes = Set.of();        // the last forward's requested nodes
     private boolean activationsClobbered;            // a backward ran since the last forward
+    // Kept activations (see keepAfter): nodes after keptFrom - 1 get one buffer set per slot.
+    private int keptFrom = Integer.MAX_VALUE;        // index of the first node whose output is per slot
+    private int slot;                                // the slot this plan's per-slot nodes use
+    private int planSlot = -1;                       // the slot the current act views were made for
+    private final Map<Integer, Boolean> slotHolds = new HashMap<>(); // slot -> its kept outputs hold a complete forward
 
     public DeviceNetwork(ClContext ctx, Network network, Parameters parameters) {
         this.ctx = ctx;
@@ -108,17 +113,82 @@ public final class DeviceNetwork implements AutoCloseable {
             throw new IllegalArgumentException(network.name() + ".forward: no layer to compute");
         }
         int deep = network.indexOf(network.deepest(outputs));
+        run(input, outputs, deep, deep);
+    }
+
+    /**
+     * As {@link #forward(ClBuffer, Collection)} but computing only the nodes up to {@code upTo} (inclusive):
+     * the outputs of the later nodes are the current slot's kept ones (see {@link #keepAfter}), which must
+     * hold a forward of this same input (the slot's last {@link #forward(ClBuffer, Collection)}, with no
+     * backward in the slot since). This is how a tiled loss's second pass recomputes only the shallow
+     * part of a tile.
+     */
+    public void forwardUpTo(ClBuffer input /* [C, H, W] */, Collection<String> outputs, String upTo) {
+        if (input.shape().length != 3 || input.dim(0) != network.inputChannels()) {
+            throw new IllegalArgumentException(network.name() + ".forwardUpTo: input must be [" + network.inputChannels()
+                    + ", H, W], got " + input);
+        }
+        int deep = network.indexOf(network.deepest(outputs));
+        int stop = network.indexOf(upTo);
+        if (stop < 0) {
+            throw new IllegalArgumentException(network.name() + ".forwardUpTo: " + network.unknownNodeMessage(upTo));
+        }
+        if (stop < deep && stop + 1 != keptFrom) {
+            throw new IllegalStateException(network.name() + ".forwardUpTo " + upTo + ": the outputs after it are not kept per slot"
+                    + (keptFrom == Integer.MAX_VALUE ? "" : " (they are after " + nodes.get(keptFrom - 1).name() + ")"));
+        }
+        if (stop < deep && !slotHolds.getOrDefault(slot, false)) {
+            throw new IllegalStateException(network.name() + ".forwardUpTo: slot " + slot + " holds no complete forward");
+        }
+        run(input, outputs, deep, Math.min(stop, deep));
+    }
+
+    /**
+     * Gives every node after {@code node} one set of output buffers per slot (null: none, the default),
+     * so that several inputs' deep activations stay on the device at once, each in its slot
+     * ({@link #useSlot}); the nodes up to {@code node} share one set. A tiled loss keeps each tile's deep
+     * activations from its first pass this way and recomputes only the shallow part in its second
+     * ({@link #forwardUpTo}). Memory: the deep outputs once per slot used, each sized for its own input.
+     */
+    public void keepAfter(String node) {
+        int k = node == null ? Integer.MAX_VALUE : network.indexOf(node) + 1;
+        if (node != null && k == 0) {
+            throw new IllegalArgumentException(network.name() + ".keepAfter: " + network.unknownNodeMessage(node));
+        }
+        if (node != null && network.node(node).layer() instanceof Layer.Conv2d) {
+            throw new IllegalArgumentException(network.name() + ".keepAfter: " + node + " is a convolution (it may run fused with"
+                    + " the ReLU after it); keep after a ReLU or a pool");
+        }
+        if (k != keptFrom) {
+            releasePlan();
+            keptFrom = k;
+        }
+    }
+
+    /** Selects the slot whose kept outputs the next forward, {@link #forwardUpTo} and backward use (0 at first). */
+    public void useSlot(int s) {
+        if (s < 0) {
+            throw new IllegalArgumentException("slot " + s);
+        }
+        slot = s;
+    }
+
+    /** Computes nodes 0..last of a plan reaching node {@code deep}. */
+    private void run(ClBuffer input, Collection<String> outputs, int deep, int last) {
         plan(input.dim(1), input.dim(2), deep, Set.copyOf(outputs));
         lastInput = input;
         lastNodes = Set.copyOf(outputs);
         activationsClobbered = false;
+        if (last == deep) {
+            slotHolds.put(slot, true);
+        }
         ClBuffer x = input;
-        for (int i = 0; i <= deep; i++) {
+        for (int i = 0; i <= last; i++) {
             Node n = nodes.get(i);
             Layer l = n.layer();
             if (l instanceof Layer.Conv2d) {
                 if (fusedWithRelu(i)) {
-                    Node r = nodes.get(i + 1);
+                    Node r = nodes.get(i + 1); // (a kept boundary is never between a conv and its fused ReLU)
                     conv.forward(x, weight.get(n.name()), bias.get(n.name()), act.get(r.name()), true);
                     x = act.get(r.name());
                     i++; // the ReLU ran with the conv
@@ -251,6 +321,7 @@ public final class DeviceNetwork implements AutoCloseable {
         }
         walk(sources.keySet(), sources, dInput);
         activationsClobbered = true;
+        slotHolds.put(slot, false);
     }
 
     /**
@@ -455,7 +526,7 @@ public final class DeviceNetwork implements AutoCloseable {
      * one too small for its new shape is replaced by a larger one.
      */
     private void plan(int h, int w, int deep, Set<String> outputs) {
-        if (h == planH && w == planW && deep == deepest && outputs.equals(requested)) {
+        if (h == planH && w == planW && deep == deepest && outputs.equals(requested) && slot == planSlot) {
             return;
         }
         Map<String, int[]> shapes = network.shapes(h, w, nodes.get(deep).name());
@@ -471,21 +542,23 @@ public final class DeviceNetwork implements AutoCloseable {
         int c = network.inputChannels();
         for (int i = 0; i <= deep; i++) {
             Node n = nodes.get(i);
+            String key = i >= keptFrom ? n.name() + "#" + slot : n.name();
             if (n.layer() instanceof Layer.Conv2d cv) {
                 uploadParameters(n, cv, c);
                 if (!fusedWithRelu(i)) {
-                    act.put(n.name(), backed(n.name(), shapes.get(n.name())));
+                    act.put(n.name(), backed(key, shapes.get(n.name())));
                 }
             } else {
-                act.put(n.name(), backed(n.name(), shapes.get(n.name())));
+                act.put(n.name(), backed(key, shapes.get(n.name())));
             }
             c = shapes.get(n.name())[0];
         }
         planH = h;
         planW = w;
+        planSlot = slot;
     }
 
-    /** Node {@code name}'s output buffer of {@code shape}: its backing buffer (grown if too small), viewed with the shape. */
+    /** The output buffer of {@code shape} under {@code name} (a node, or node#slot): its backing buffer (grown if too small), viewed with the shape. */
     private ClBuffer backed(String name, int[] shape) {
         ClBuffer b = backing.get(name);
         if (b == null || b.elements() < elements(shape)) {
@@ -526,7 +599,8 @@ public final class DeviceNetwork implements AutoCloseable {
         scratchPool.forEach(ClBuffer::close);
         scratchPool.clear();
         scratchUsed = 0;
-        planH = planW = deepest = -1;
+        planH = planW = deepest = planSlot = -1;
+        slotHolds.clear();
         requested = Set.of();
         lastInput = null;
         lastNodes = Set.of();

@@ -229,4 +229,73 @@ class DeviceNetworkTest {
             }
         }
     }
+    /**
+     * Kept activations (a tiled loss's two passes): every input forward in its own slot, then, in reverse,
+     * only the shallow part recomputed and the backward run from the slot's kept deep outputs. Activations
+     * and gradients equal a fresh network's bit for bit; a second round allocates nothing; misuse is refused.
+     */
+    @Test
+    void keptSlotsGiveWhatAFreshNetworkGives() {
+        VggWeights weights = randomWeights(VggArchitecture.VGG19, 9);
+        Network net = Vgg.network(weights, Pooling.MAX);
+        List<String> outputs = List.of("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1");
+        int[][] sizes = {{40, 37}, {33, 45}, {17, 16}};
+        try (ClContext other = ClContext.createDefault(); DeviceNetwork dev = new DeviceNetwork(ctx, net, Vgg.parameters(weights))) {
+            dev.keepAfter("pool2");
+            ClBuffer[] in = new ClBuffer[sizes.length];
+            try {
+                for (int k = 0; k < sizes.length; k++) {
+                    in[k] = ctx.buffer(Tensors.normal(60 + k, 3 * sizes[k][0] * sizes[k][1], 1), 3, sizes[k][0], sizes[k][1]);
+                }
+                long afterFirstRound = -1;
+                for (int round = 0; round < 2; round++) {
+                    for (int k = 0; k < sizes.length; k++) {
+                        dev.useSlot(k);
+                        dev.forward(in[k], outputs);
+                    }
+                    for (int k = sizes.length - 1; k >= 0; k--) {
+                        int h = sizes[k][0], w = sizes[k][1];
+                        dev.useSlot(k);
+                        dev.forwardUpTo(in[k], outputs, "pool2");
+                        try (ClBuffer inFresh = other.buffer(in[k].read(), 3, h, w); ClBuffer dFresh = other.buffer(3, h, w);
+                                ClBuffer dIn = ctx.buffer(3, h, w);
+                                DeviceNetwork fresh = new DeviceNetwork(other, net, Vgg.parameters(weights))) {
+                            fresh.forward(inFresh, outputs);
+                            for (String n : outputs) {
+                                assertArrayEquals(fresh.activation(n).read(), dev.activation(n).read(), "slot " + k + " " + n);
+                            }
+                            Map<String, ClBuffer> grads = new LinkedHashMap<>(), gradsFresh = new LinkedHashMap<>();
+                            for (String n : List.of("relu1_1", "relu3_1", "relu5_1")) {
+                                float[] g = Tensors.normal(70 + k, dev.activation(n).size(), 1);
+                                grads.put(n, ctx.buffer(g, dev.shape(n, h, w)));
+                                gradsFresh.put(n, other.buffer(g, dev.shape(n, h, w)));
+                            }
+                            dev.backward(grads, dIn);
+                            fresh.backward(gradsFresh, dFresh);
+                            assertArrayEquals(dFresh.read(), dIn.read(), "slot " + k + " d/d input");
+                            grads.values().forEach(ClBuffer::close);
+                            gradsFresh.values().forEach(ClBuffer::close);
+                            if (round == 1) {
+                                assertEquals(afterFirstRound, ctx.allocatedBytes() - 4L * 3 * h * w, "round 2 allocates nothing");
+                            }
+                        }
+                    }
+                    afterFirstRound = ctx.allocatedBytes();
+                }
+                // The slot's deep outputs were clobbered by its backward: recomputing only the shallow part is refused.
+                dev.useSlot(0);
+                IllegalStateException e = assertThrows(IllegalStateException.class, () -> dev.forwardUpTo(in[0], outputs, "pool2"));
+                assertEquals("vgg19.forwardUpTo: slot 0 holds no complete forward", e.getMessage());
+                IllegalStateException notKept = assertThrows(IllegalStateException.class, () -> dev.forwardUpTo(in[0], outputs, "pool1"));
+                assertTrue(notKept.getMessage().contains("not kept per slot"), notKept.getMessage());
+                assertThrows(IllegalArgumentException.class, () -> dev.keepAfter("conv2_1"));
+            } finally {
+                for (ClBuffer b : in) {
+                    if (b != null) {
+                        b.close();
+                    }
+                }
+            }
+        }
+    }
 }
