@@ -217,21 +217,35 @@ public final class LossFactory {
         return sum;
     }
 
-    /** The share of the forward's multiply-adds (to the deepest tap) in the nodes up to {@code node}. */
+    /**
+     * Multiply-adds that one activation element written costs as much as, in the work model: memory-bound
+     * stages (ReLU, pool, the shallow layers' wide transforms) cost more than their arithmetic. Fitted to
+     * the per-layer times of {@code clstyle bench} at 1024 px on PoCL (the forward to pool1, pool2, pool3,
+     * pool4 measured 22%, 42%, 72%, 98% of the network's forward; this model gives 24%, 42%, 73%, 98%;
+     * multiply-adds alone 11%, 26%, 62%, 97%). GPUs have more arithmetic per byte, so there the model
+     * undervalues keeping shallow outputs a little; the plan only compares candidates.
+     */
+    private static final double ELEMENT_COST = 400;
+
+    /** The share of the forward's work (to the deepest tap) in the nodes up to {@code node}: multiply-adds and elements written. */
     static double forwardShare(Network network, List<String> taps, String node) {
         int end = network.indexOf(network.deepest(taps)), upTo = network.indexOf(node);
         double area = 1, all = 0, part = 0; // per input pixel
+        int channels = network.inputChannels();
         for (int i = 0; i <= end; i++) {
             org.clstyle.nn.Layer l = network.nodes().get(i).layer();
+            double cost = 0;
             if (l instanceof org.clstyle.nn.Layer.Conv2d c) {
-                double macs = (double) c.inChannels() * c.outChannels() * c.kernel() * c.kernel() * area / ((double) c.stride() * c.stride());
                 area /= (double) c.stride() * c.stride();
-                all += macs;
-                if (i <= upTo) {
-                    part += macs;
-                }
+                cost = (double) c.inChannels() * c.outChannels() * c.kernel() * c.kernel() * area;
+                channels = c.outChannels();
             } else if (l instanceof org.clstyle.nn.Layer.Pool2d p) {
                 area /= (double) p.size() * p.size();
+            }
+            cost += ELEMENT_COST * channels * area;
+            all += cost;
+            if (i <= upTo) {
+                part += cost;
             }
         }
         return all == 0 ? 1 : part / all;
