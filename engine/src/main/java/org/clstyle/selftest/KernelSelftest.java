@@ -377,6 +377,7 @@ public final class KernelSelftest {
             }
             conv.forget(wb);
         }
+        conv.close();
     }
 
     private void convBackwardInput(Conv3x3.Variant v) {
@@ -398,6 +399,7 @@ public final class KernelSelftest {
             }
             conv.forget(wb);
         }
+        conv.close();
     }
 
     private void convBackwardWeights() {
