@@ -561,6 +561,7 @@ public final class DeviceGraph implements AutoCloseable {
             conv3.close(); // its Winograd chunk buffers and packed weights
             conv3 = null;
         }
+        vectors.close(); // its reduction's partials
     }
 
     /** A tensor of the pass with its lifetime (steps), and the physical buffer it was given. */
