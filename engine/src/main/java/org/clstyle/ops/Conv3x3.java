@@ -167,7 +167,7 @@ public final class Conv3x3 implements AutoCloseable {
 
     /**
      * With {@code defines} overriding kernel defines (tile sizes TS_M, TS_N, TS_K, WPT_M, WPT_N of
-     * gemm.cl, BIAS_WG; MR, NV, DIRECT_WG, ROWS_INNER, DIRECT_KC, DIRECT_BAND, DIRECT_SEG of the direct variant, WINO_WG, WINO_KB of the Winograd one), e.g. from an autotuner.
+     * gemm.cl, BIAS_WG; MR, NV, DIRECT_WG, ROWS_INNER, DIRECT_KC, DIRECT_BAND, DIRECT_SEG, DIRECT_PAD_KB of the direct variant, WINO_WG, WINO_KB of the Winograd one), e.g. from an autotuner.
      */
     public Conv3x3(ClContext ctx, Map<String, ?> defines) {
         this(ctx, defines, Variant.forDevice(ctx.device()), true);
