@@ -18,8 +18,9 @@ import org.clstyle.ops.Conv3x3;
  *     read themselves: a conv followed by a ReLU runs fused),</li>
  * <li>the backward's scratch: one buffer of each activation shape (it writes most gradients over dead
  *     activations; this is the upper end of what it adds),</li>
- * <li>the convolution's workspace: one zero-padded copy of the widest convolution input
- *     (Conv3x3's direct path) plus the Winograd chunk buffers (capped, counted as {@link #WINOGRAD_BYTES}),</li>
+ * <li>the convolution's workspace: the largest zero-padded band of a convolution input (Conv3x3's direct
+ *     path pads in bands of rows within a cap, {@link Conv3x3#directScratchFloats}; the whole padded input
+ *     when smaller) plus the Winograd chunk buffers (capped, counted as {@link #WINOGRAD_BYTES}),</li>
  * <li>the weights: raw plus the packed copies (forward and backward) of every conv up to the deepest layer
  *     ({@link Conv3x3#weightFloats}),</li>
  * </ul>
@@ -142,8 +143,9 @@ public final class MemoryEstimate {
             int[] s = shapes.get(n.name());
             boolean fused = n.layer() instanceof Layer.Conv2d && i + 1 <= end
                     && nodes.get(i + 1).layer() instanceof Layer.Relu && !taps.contains(n.name());
-            if (n.layer() instanceof Layer.Conv2d) {
-                workspace = Math.max(workspace, (long) Math.max(in[0], s[0]) * (in[1] + 2) * (in[2] + 8));
+            if (n.layer() instanceof Layer.Conv2d c) {
+                workspace = Math.max(workspace, c.kernel() == 3 ? Conv3x3.directScratchFloats(in[0], s[0], in[1], in[2])
+                        : (long) Math.max(in[0], s[0]) * (in[1] + 2) * (in[2] + 8));
             }
             if (!fused) {
                 long e = (long) s[0] * s[1] * s[2];
