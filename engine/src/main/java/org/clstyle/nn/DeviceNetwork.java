@@ -619,5 +619,7 @@ public final class DeviceNetwork implements AutoCloseable {
         }
         weight.clear();
         bias.clear();
+        conv.close();     // its workspace and packed weights
+        vectors.close();  // its reduction partials
     }
 }

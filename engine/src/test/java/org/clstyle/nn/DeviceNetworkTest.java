@@ -298,4 +298,26 @@ class DeviceNetworkTest {
             }
         }
     }
+
+    /** Closing the network releases everything it allocated: its buffers, weights and its ops' workspaces. */
+    @Test
+    void closeReturnsTheContextToItsStartingBytes() {
+        VggWeights weights = randomWeights(VggArchitecture.VGG19, 5);
+        Network net = Vgg.network(weights, Pooling.MAX);
+        int h = 37, w = 45;
+        try (ClContext c = ClContext.createDefault();
+                ClBuffer in = c.buffer(Tensors.normal(3, 3 * h * w, 1), 3, h, w); ClBuffer dIn = c.buffer(3, h, w)) {
+            long start = c.allocatedBytes();
+            try (DeviceNetwork dev = new DeviceNetwork(c, net, Vgg.parameters(weights))) {
+                dev.keepAfter("pool2");
+                dev.forward(in, List.of("relu1_1", "relu2_1", "relu3_1"));
+                try (ClBuffer g = c.buffer(Tensors.normal(4, dev.activation("relu3_1").size(), 1), dev.shape("relu3_1", h, w))) {
+                    dev.backward(Map.of("relu3_1", g), dIn);
+                }
+                c.finish();
+                assertTrue(c.allocatedBytes() > start);
+            }
+            assertEquals(start, c.allocatedBytes(), "device bytes left after DeviceNetwork.close()");
+        }
+    }
 }
