@@ -85,6 +85,80 @@ public final class MemoryEstimate {
         return 4 * (sum - largest);
     }
 
+    /** The segment boundaries a checkpointed loss uses: every pool before the deepest of {@code taps}. */
+    public static List<String> checkpoints(Network network, List<String> taps) {
+        List<String> out = new ArrayList<>();
+        int end = network.indexOf(network.deepest(taps));
+        for (int i = 0; i < end; i++) {
+            if (network.nodes().get(i).layer() instanceof Layer.Pool2d) {
+                out.add(network.nodes().get(i).name());
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Bytes that running the network from checkpoints ({@link TiledLossFunction#checkpoint}) changes in
+     * {@link #tiled} (negative: it saves): for the largest region, the shared buffers (per position in a
+     * segment, the largest of the segments' outputs there) and two buffers for the gradient at a
+     * segment's input, instead of every output; plus every tile's checkpoints (the boundaries' outputs).
+     */
+    public static long checkpointed(Network network, List<String> taps, TileGrid grid) {
+        if (taps.isEmpty()) {
+            return 0;
+        }
+        List<String> bounds = checkpoints(network, taps);
+        if (bounds.isEmpty()) {
+            return 0;
+        }
+        int[] r = grid.largestRegion();
+        String deepest = network.deepest(taps);
+        int end = network.indexOf(deepest);
+        Map<String, int[]> shapes = network.shapes(r[0], r[1], deepest);
+        List<Node> nodes = network.nodes();
+        List<Long> perPosition = new ArrayList<>();
+        long all = 0, largestBoundary = 0;
+        int start = 0, pos = 0;
+        for (int i = 0; i <= end; i++) {
+            Node n = nodes.get(i);
+            boolean boundary = bounds.contains(n.name());
+            boolean fused = n.layer() instanceof Layer.Conv2d && i + 1 <= end
+                    && nodes.get(i + 1).layer() instanceof Layer.Relu && !taps.contains(n.name());
+            int[] s = shapes.get(n.name());
+            long e = (long) s[0] * s[1] * s[2];
+            if (!fused) {
+                all += e;
+                if (boundary) {
+                    largestBoundary = Math.max(largestBoundary, e);
+                } else {
+                    if (perPosition.size() <= pos) {
+                        perPosition.add(0L);
+                    }
+                    perPosition.set(pos, Math.max(perPosition.get(pos), e));
+                }
+            }
+            pos = i - start + 1;
+            if (boundary) {
+                start = i + 1;
+                pos = 0;
+            }
+        }
+        long shared = 0;
+        for (long e : perPosition) {
+            shared += e;
+        }
+        long checkpointFloats = 0;
+        for (TileGrid.Tile t : grid.tiles()) {
+            Map<String, int[]> ts = network.shapes(t.h(), t.w(), deepest);
+            for (String b : bounds) {
+                int[] s = ts.get(b);
+                checkpointFloats += (long) s[0] * s[1] * s[2];
+            }
+        }
+        // The 5% margin networkFloats puts on the outputs applies to the shared buffers too.
+        return 4 * ((shared + 2 * largestBoundary + checkpointFloats) * 21 / 20 - all * 21 / 20);
+    }
+
     /** Floats of the outputs DeviceNetwork keeps for nodes from index {@code from} to the deepest tap, for an h x w input. */
     static long outputFloats(Network network, Collection<String> taps, int h, int w, int from) {
         String deepest = network.deepest(taps);

@@ -83,6 +83,7 @@ public final class TiledLossFunction implements ImageLoss {
     private TileGrid.Tile forwarded;         // the tile whose forward the network and coreView hold, or null
     private final List<TileGrid.Tile> owned; // the tiles this instance evaluates: all, or one shard's (ShardedTiledLoss)
     private String keptAfter;                // pass 1 keeps every tile's outputs after this node (null: none), see keepAfter
+    private boolean checkpointed;            // the network runs in segments from per-tile checkpoints, see checkpoint
 
     /** A content term: per tile, its core of F_l(content); factor 1/(whole layer's size) or 1/2. */
     private record ContentTerm(String layer, Distance.Kind kind, double factor, float scale, ClBuffer[] targets) {}
@@ -282,12 +283,33 @@ public final class TiledLossFunction implements ImageLoss {
      * {@link LossFactory} chooses the node that fits the device memory budget.
      */
     public void keepAfter(String node) {
+        if (node != null && checkpointed) {
+            throw new IllegalStateException("keepAfter: the loss runs from checkpoints; the two do not combine");
+        }
         if (node != null && network.indexOf(node) < 0) {
             throw new IllegalArgumentException("keepAfter: " + network.unknownNodeMessage(node));
         }
         boolean deeperThanTaps = node != null && !taps.isEmpty() && network.indexOf(node) >= network.indexOf(network.deepest(taps));
         keptAfter = deeperThanTaps ? null : node;
         vgg.keepAfter(keptAfter);
+        forwarded = null;
+    }
+
+    /**
+     * With {@code on}, the network runs in segments ending at each pool before the deepest layer read
+     * ({@link DeviceNetwork#checkpointAfter}): pass 1 keeps each tile's segment outputs (the pools'), and
+     * pass 2 recomputes each segment from them just before walking back through it. The device then
+     * holds one segment's activations for the largest tile, not the whole network's, plus every tile's
+     * checkpoints ({@link MemoryEstimate#checkpointed}); the work is pass 2's forward, which runs anyway,
+     * but now also for the last tile. The values are the same. {@link LossFactory} chooses it when it
+     * lets larger tiles fit the budget.
+     */
+    public void checkpoint(boolean on) {
+        if (on && keptAfter != null) {
+            throw new IllegalStateException("checkpoint: the loss keeps outputs after " + keptAfter + "; the two do not combine");
+        }
+        checkpointed = on && !taps.isEmpty();
+        vgg.checkpointAfter(checkpointed ? MemoryEstimate.checkpoints(network, taps) : null);
         forwarded = null;
     }
 
@@ -325,27 +347,41 @@ public final class TiledLossFunction implements ImageLoss {
 
     /** As above, computing only up to {@code upTo} (null: everything): the later outputs are the tile's kept ones. */
     private void forwardTile(TileGrid.Tile t, TileGrid g, ClBuffer rgb, List<String> layers, String upTo) {
+        ClBuffer net = tileInput(t, g, rgb);
+        coreView.clear();
+        if (upTo == null) {
+            vgg.forward(net, layers, l -> copyCore(t, g, l)); // each core copied while its layer is readable
+        } else {
+            vgg.forwardUpTo(net, layers, upTo);
+            for (String l : layers) {
+                copyCore(t, g, l);
+            }
+        }
+        forwarded = t;
+    }
+
+    /** Tile t of {@code g}'s image {@code rgb} cut out and preprocessed into the network input buffer, which it returns. */
+    private ClBuffer tileInput(TileGrid.Tile t, TileGrid g, ClBuffer rgb) {
         ClBuffer tileRgb = rgbBacking.view(3, t.h(), t.w());
         ClBuffer net = netBacking.view(3, t.h(), t.w());
         tileRgb.copyRegionFrom(rgb, t.y0(), t.x0(), 0, 0, t.h(), t.w());
         preprocess.forward(tileRgb, net);
-        if (upTo == null) {
-            vgg.forward(net, layers);
-        } else {
-            vgg.forwardUpTo(net, layers, upTo);
+        return net;
+    }
+
+    /** Copies layer l's core of tile t (of grid g) out of the network's activation into {@link #coreView} (none when empty). */
+    private ClBuffer copyCore(TileGrid.Tile t, TileGrid g, String l) {
+        int j = strideOf.get(l);
+        int[] r = t.coreRows(j, g.height()), c = t.coreCols(j, g.width());
+        int ch = r[1] - r[0], cw = c[1] - c[0];
+        if (ch <= 0 || cw <= 0) {
+            coreView.remove(l);
+            return null;
         }
-        coreView.clear();
-        for (String l : layers) {
-            int j = strideOf.get(l);
-            int[] r = t.coreRows(j, g.height()), c = t.coreCols(j, g.width());
-            int ch = r[1] - r[0], cw = c[1] - c[0];
-            if (ch > 0 && cw > 0) {
-                ClBuffer core = coreBacking.get(l).view(network.channels(l), ch, cw);
-                core.copyRegionFrom(vgg.activation(l), r[0], c[0], 0, 0, ch, cw);
-                coreView.put(l, core);
-            }
-        }
-        forwarded = t;
+        ClBuffer core = coreBacking.get(l).view(network.channels(l), ch, cw);
+        core.copyRegionFrom(vgg.activation(l), r[0], c[0], 0, 0, ch, cw);
+        coreView.put(l, core);
+        return core;
     }
 
     @Override
@@ -415,7 +451,7 @@ public final class TiledLossFunction implements ImageLoss {
         }
         for (int k = 0; k < owned.size(); k++) {
             TileGrid.Tile t = owned.get(k);
-            vgg.useSlot(keptAfter == null ? 0 : k);
+            vgg.useSlot(keptAfter == null && !checkpointed ? 0 : k);
             forwardTile(t, grid, image, taps);
             addContentValues(t, contentSum);
             for (StyleTerm s : style) {
@@ -483,8 +519,12 @@ public final class TiledLossFunction implements ImageLoss {
         }
         for (int k = owned.size() - 1; k >= 0; k--) {
             TileGrid.Tile t = owned.get(k);
-            vgg.useSlot(keptAfter == null ? 0 : k);
-            if (forwarded != t) {
+            vgg.useSlot(keptAfter == null && !checkpointed ? 0 : k);
+            if (checkpointed) {
+                if (forwarded != t) {
+                    tileInput(t, grid, image); // the backward recomputes each segment from the tile's checkpoints
+                }
+            } else if (forwarded != t) {
                 forwardTile(t, grid, image, taps, keptAfter);
             }
             backwardTile(t, gradOut);
@@ -543,8 +583,9 @@ public final class TiledLossFunction implements ImageLoss {
             }
             int j = strideOf.get(l);
             int[] r = t.coreRows(j, h), cc = t.coreCols(j, w);
-            ClBuffer core = coreView.get(l);
             sources.put(l, (g, accumulate) -> {
+                // The core from the activation now (the walk is at l): with checkpoints no earlier copy survives.
+                ClBuffer core = copyCore(t, grid, l);
                 if (core == null) {
                     if (!accumulate) {
                         vectors.fill(g, 0f);
@@ -581,7 +622,11 @@ public final class TiledLossFunction implements ImageLoss {
         if (sources.isEmpty()) {
             return; // no weighted network term: nothing to add
         }
-        vgg.backwardFrom(sources, dNet);
+        if (checkpointed) {
+            vgg.backwardFrom(netBacking.view(3, t.h(), t.w()), taps, sources, dNet);
+        } else {
+            vgg.backwardFrom(sources, dNet);
+        }
         forwarded = null; // the backward clobbered the activations
         preprocess.backward(dNet, dRgb);
         acc.copyRegionFrom(gradOut, t.y0(), t.x0(), 0, 0, t.h(), t.w());
