@@ -25,7 +25,7 @@ import org.clstyle.ops.Conv3x3;
  *     ({@link Conv3x3#weightFloats}),</li>
  * </ul>
  * plus the loss's own buffers: the [3, h, w] network input and its gradient (untiled) or four tile-sized
- * [3, h, w] buffers and two core copies per layer read (tiled), content targets (one full-size copy of
+ * [3, h, w] buffers and one core copy and gradient for the largest layer read (tiled), content targets (one full-size copy of
  * every content layer), and the Grams. The caller's image and gradient ([3, H, W] each) are counted
  * too, and the content image's upload while the targets are made; an optimiser's state is the caller's to add. Checked against the measured peak in {@code MemoryEstimateTest}.
  */
@@ -60,10 +60,12 @@ public final class MemoryEstimate {
         }
         long floats = networkFloats(network, taps, rh, rw) + 4L * 3 * rh * rw;
         Map<String, int[]> shapes = network.shapes(rh, rw, network.deepest(taps));
+        long core = 0;
         for (String l : taps) {
             int[] s = shapes.get(l);
-            floats += 2L * s[0] * s[1] * s[2]; // core copy and core gradient (at most the region's)
+            core = Math.max(core, (long) s[0] * s[1] * s[2]); // at most the region's
         }
+        floats += 2 * core; // one core copy and one core gradient, shared by the layers
         return 4 * (floats + fixedFloats(network, taps, contentLayers, styleLayers, h, w)) + WINOGRAD_BYTES;
     }
 
@@ -131,7 +133,7 @@ public final class MemoryEstimate {
                 if (boundary) {
                     largestBoundary = Math.max(largestBoundary, e);
                 } else {
-                    if (perPosition.size() <= pos) {
+                    while (perPosition.size() <= pos) {
                         perPosition.add(0L);
                     }
                     perPosition.set(pos, Math.max(perPosition.get(pos), e));

@@ -44,8 +44,8 @@ import org.clstyle.weights.VggWeights;
  * tile by tile; the content targets (the core of each content layer of every tile, together one
  * full-size copy of the content layers) stay on the device, like the untiled loss's.
  *
- * <p>Device memory: the network's buffers for the largest tile region, one core-sized copy and one
- * core-sized gradient per layer read, the tile's [3, h, w] input buffers, the Grams ([C, C] per style
+ * <p>Device memory: the network's buffers for the largest tile region, one core copy and one core
+ * gradient sized for the largest layer read (the layers use them one at a time), the tile's [3, h, w] input buffers, the Grams ([C, C] per style
  * layer, four each), the content targets, and the caller's full-size image and gradient.
  *
  * <p>{@code --normalize-gradients} divides each term's layer gradient by its L1 norm over the whole
@@ -74,13 +74,13 @@ public final class TiledLossFunction implements ImageLoss {
     private final ClBuffer netBacking;       // [3, h, w] network input
     private final ClBuffer dNetBacking;      // [3, h, w] d total / d network input
     private final ClBuffer dRgbBacking;      // [3, h, w] d total / d tile
-    private final Map<String, ClBuffer> coreBacking = new LinkedHashMap<>();     // layer -> [C, ch, cw] core copy
-    private final Map<String, ClBuffer> coreGradBacking = new LinkedHashMap<>(); // layer -> [C, ch, cw] d total / d core
+    // One core at a time: each layer's core is used as soon as it is copied (pass 1, targets) or while the
+    // backward walk is at its layer (pass 2), so one buffer of the largest [C, ch, cw] serves every layer.
+    private final ClBuffer coreBacking;      // [C, ch, cw] a layer's core copy
+    private final ClBuffer coreGradBacking;  // [C, ch, cw] d total / d that core
     private final ClBuffer results;          // [terms]: content layers, style layers, tv
     private final ClBuffer tileResults;      // [content terms] one tile's part of each content term
-    // Per tile of the pass now running: the core views of each layer (null where the core is empty there).
-    private final Map<String, ClBuffer> coreView = new HashMap<>();
-    private TileGrid.Tile forwarded;         // the tile whose forward the network and coreView hold, or null
+    private TileGrid.Tile forwarded;         // the tile whose forward the network holds, or null
     private final List<TileGrid.Tile> owned; // the tiles this instance evaluates: all, or one shard's (ShardedTiledLoss)
     private String keptAfter;                // pass 1 keeps every tile's outputs after this node (null: none), see keepAfter
     private boolean checkpointed;            // the network runs in segments from per-tile checkpoints, see checkpoint
@@ -98,13 +98,23 @@ public final class TiledLossFunction implements ImageLoss {
      */
     public TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile) {
-        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, 0, 1);
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, 0, 1, null, false);
+    }
+
+    /**
+     * As above, pass 1 keeping each tile's outputs after {@code keepAfter} (null: none; {@link #keepAfter})
+     * or, with {@code checkpoint}, the network run from each tile's checkpoints ({@link #checkpoint}),
+     * already while the targets are built (so that they too take only that mode's memory).
+     */
+    public TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
+            List<float[]> styleRgb, List<int[]> styleHW, int tile, String keepAfter, boolean checkpoint) {
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, 0, 1, keepAfter, checkpoint);
     }
 
     /** As above with the halo given ({@code halo} >= 0, a multiple of the alignment) instead of the rule's: for tests. */
     TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo) {
-        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, halo, 0, 1);
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, halo, 0, 1, null, false);
     }
 
     /**
@@ -113,7 +123,8 @@ public final class TiledLossFunction implements ImageLoss {
      * targets are whole on every shard. {@link ShardedTiledLoss} runs one per device and reduces on the host.
      */
     TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
-            List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo, int shard, int shards) {
+            List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo, int shard, int shards, String keepAfter,
+            boolean checkpoint) {
         if (shards < 1 || shard < 0 || shard >= shards) {
             throw new IllegalArgumentException("shard " + shard + " of " + shards);
         }
@@ -196,13 +207,15 @@ public final class TiledLossFunction implements ImageLoss {
         this.netBacking = ctx.buffer(3, maxTile);
         this.dNetBacking = ctx.buffer(3, maxTile);
         this.dRgbBacking = ctx.buffer(3, maxTile);
+        long coreFloats = 1;
         for (String l : taps) {
-            int c = network.channels(l);
-            long n = Math.max(1, maxCore.get(l));
-            coreBacking.put(l, ctx.buffer(c, Math.toIntExact(n)));
-            coreGradBacking.put(l, ctx.buffer(c, Math.toIntExact(n)));
+            coreFloats = Math.max(coreFloats, network.channels(l) * Math.max(1, maxCore.get(l)));
         }
+        this.coreBacking = ctx.buffer(Math.toIntExact(coreFloats));
+        this.coreGradBacking = ctx.buffer(Math.toIntExact(coreFloats));
         this.vgg = new DeviceNetwork(ctx, network, Vgg.parameters(weights));
+        keepAfter(keepAfter);
+        checkpoint(checkpoint);
         this.results = ctx.buffer(recipe.content().layers().size() + recipe.style().layers().size() + 1);
         this.tileResults = ctx.buffer(Math.max(1, recipe.content().layers().size()));
 
@@ -220,15 +233,16 @@ public final class TiledLossFunction implements ImageLoss {
                 TileGrid g = styleGrids.get(k);
                 Map<String, int[]> shapes = network.shapes(g.height(), g.width(), network.deepest(styleTaps));
                 try (ClBuffer rgb = ctx.buffer(styleRgb.get(k), 3, g.height(), g.width())) {
+                    float b = (float) blend[k];
                     for (TileGrid.Tile t : g.tiles()) {
-                        forwardTile(t, g, rgb, styleTaps);
-                        for (StyleTerm s : style) {
-                            ClBuffer core = coreView.get(s.layer());
-                            if (core != null) {
-                                gram.forward(core, s.tileGram(), gramN(shapes.get(s.layer())));
-                                vectors.axpy((float) blend[k], s.tileGram(), s.target());
+                        forwardTile(t, g, rgb, styleTaps, null, (l, core) -> {
+                            for (StyleTerm s : style) {
+                                if (s.layer().equals(l)) {
+                                    gram.forward(core, s.tileGram(), gramN(shapes.get(l)));
+                                    vectors.axpy(b, s.tileGram(), s.target());
+                                }
                             }
-                        }
+                        });
                     }
                     ctx.finish();
                 }
@@ -248,14 +262,14 @@ public final class TiledLossFunction implements ImageLoss {
             }
             try (ClBuffer rgb = ctx.buffer(contentRgb, 3, h, w)) {
                 for (TileGrid.Tile t : owned) {
-                    forwardTile(t, grid, rgb, taps);
-                    for (ContentTerm c : content) {
-                        ClBuffer core = coreView.get(c.layer());
-                        if (core != null) {
-                            c.targets()[t.index()] = ctx.buffer(core.shape());
-                            c.targets()[t.index()].copyFrom(core);
+                    forwardTile(t, grid, rgb, taps, null, (l, core) -> {
+                        for (ContentTerm c : content) {
+                            if (c.layer().equals(l)) {
+                                c.targets()[t.index()] = ctx.buffer(core.shape());
+                                c.targets()[t.index()].copyFrom(core);
+                            }
                         }
-                    }
+                    });
                 }
                 ctx.finish();
             }
@@ -339,22 +353,25 @@ public final class TiledLossFunction implements ImageLoss {
 
     /**
      * Tile {@code t} of {@code g}'s image {@code rgb} ([3, H, W]): cut out, preprocessed, forward to the
-     * deepest of {@code layers}, and each layer's core copied into {@link #coreView}.
+     * deepest of {@code layers} (only up to {@code upTo} when not null: the later outputs are the tile's
+     * kept ones), and each layer's core (where not empty) copied out and handed to {@code onCore} (null:
+     * none) at once: the core buffer is shared by the layers.
      */
-    private void forwardTile(TileGrid.Tile t, TileGrid g, ClBuffer rgb, List<String> layers) {
-        forwardTile(t, g, rgb, layers, null);
-    }
-
-    /** As above, computing only up to {@code upTo} (null: everything): the later outputs are the tile's kept ones. */
-    private void forwardTile(TileGrid.Tile t, TileGrid g, ClBuffer rgb, List<String> layers, String upTo) {
+    private void forwardTile(TileGrid.Tile t, TileGrid g, ClBuffer rgb, List<String> layers, String upTo,
+            java.util.function.BiConsumer<String, ClBuffer> onCore) {
         ClBuffer net = tileInput(t, g, rgb);
-        coreView.clear();
+        java.util.function.Consumer<String> ready = onCore == null ? null : l -> {
+            ClBuffer core = copyCore(t, g, l); // while its layer is readable (with checkpoints, only until the next segment)
+            if (core != null) {
+                onCore.accept(l, core);
+            }
+        };
         if (upTo == null) {
-            vgg.forward(net, layers, l -> copyCore(t, g, l)); // each core copied while its layer is readable
+            vgg.forward(net, layers, ready);
         } else {
             vgg.forwardUpTo(net, layers, upTo);
-            for (String l : layers) {
-                copyCore(t, g, l);
+            if (ready != null) {
+                layers.forEach(ready);
             }
         }
         forwarded = t;
@@ -369,18 +386,16 @@ public final class TiledLossFunction implements ImageLoss {
         return net;
     }
 
-    /** Copies layer l's core of tile t (of grid g) out of the network's activation into {@link #coreView} (none when empty). */
+    /** Layer l's core of tile t (of grid g) copied out of the network's activation into the shared core buffer; null when empty. */
     private ClBuffer copyCore(TileGrid.Tile t, TileGrid g, String l) {
         int j = strideOf.get(l);
         int[] r = t.coreRows(j, g.height()), c = t.coreCols(j, g.width());
         int ch = r[1] - r[0], cw = c[1] - c[0];
         if (ch <= 0 || cw <= 0) {
-            coreView.remove(l);
             return null;
         }
-        ClBuffer core = coreBacking.get(l).view(network.channels(l), ch, cw);
+        ClBuffer core = coreBacking.view(network.channels(l), ch, cw);
         core.copyRegionFrom(vgg.activation(l), r[0], c[0], 0, 0, ch, cw);
-        coreView.put(l, core);
         return core;
     }
 
@@ -409,8 +424,9 @@ public final class TiledLossFunction implements ImageLoss {
             } else {
                 vgg.useSlot(0);
                 for (TileGrid.Tile t : owned) { // content only: one pass
-                    forwardTile(t, grid, image, taps);
-                    addContentValues(t, contentSum);
+                    boolean[] present = new boolean[content.size()];
+                    forwardTile(t, grid, image, taps, null, (l, core) -> contentParts(t, l, core, present));
+                    addContentValues(present, contentSum);
                     backwardTile(t, gradOut);
                 }
             }
@@ -452,15 +468,17 @@ public final class TiledLossFunction implements ImageLoss {
         for (int k = 0; k < owned.size(); k++) {
             TileGrid.Tile t = owned.get(k);
             vgg.useSlot(keptAfter == null && !checkpointed ? 0 : k);
-            forwardTile(t, grid, image, taps);
-            addContentValues(t, contentSum);
-            for (StyleTerm s : style) {
-                ClBuffer core = coreView.get(s.layer());
-                if (core != null) {
-                    gram.forward(core, s.tileGram(), gramN(fullShape.get(s.layer())));
-                    vectors.axpy(1f, s.tileGram(), s.g());
+            boolean[] present = new boolean[content.size()];
+            forwardTile(t, grid, image, taps, null, (l, core) -> {
+                contentParts(t, l, core, present);
+                for (StyleTerm s : style) {
+                    if (s.layer().equals(l)) {
+                        gram.forward(core, s.tileGram(), gramN(fullShape.get(l)));
+                        vectors.axpy(1f, s.tileGram(), s.g());
+                    }
                 }
-            }
+            });
+            addContentValues(present, contentSum);
         }
         return contentSum;
     }
@@ -525,7 +543,7 @@ public final class TiledLossFunction implements ImageLoss {
                     tileInput(t, grid, image); // the backward recomputes each segment from the tile's checkpoints
                 }
             } else if (forwarded != t) {
-                forwardTile(t, grid, image, taps, keptAfter);
+                forwardTile(t, grid, image, taps, keptAfter, null); // the cores are copied while the walk is at them
             }
             backwardTile(t, gradOut);
         }
@@ -541,23 +559,29 @@ public final class TiledLossFunction implements ImageLoss {
         return !taps.isEmpty();
     }
 
-    /** Adds the forwarded tile's part of each content term (one small read). */
-    private void addContentValues(TileGrid.Tile t, double[] sum) {
-        boolean any = false;
+    /** Tile t's part of each content term at layer l (core: its core) into the tile results; marks them present. */
+    private void contentParts(TileGrid.Tile t, String l, ClBuffer core, boolean[] present) {
         for (int i = 0; i < content.size(); i++) {
             ContentTerm c = content.get(i);
-            ClBuffer core = coreView.get(c.layer());
-            if (core != null) {
+            if (c.layer().equals(l)) {
                 distance.forward(c.kind(), core, c.targets()[t.index()], c.factor(), tileResults, i);
-                any = true;
+                present[i] = true;
             }
+        }
+    }
+
+    /** Adds the tile's parts of the present content terms (one small read). */
+    private void addContentValues(boolean[] present, double[] sum) {
+        boolean any = false;
+        for (boolean p : present) {
+            any |= p;
         }
         if (!any) {
             return;
         }
         float[] part = tileResults.read();
         for (int i = 0; i < content.size(); i++) {
-            if (coreView.get(content.get(i).layer()) != null) {
+            if (present[i]) {
                 sum[i] += part[i];
             }
         }
@@ -593,7 +617,7 @@ public final class TiledLossFunction implements ImageLoss {
                     return;
                 }
                 int ch = r[1] - r[0], cw = cc[1] - cc[0];
-                ClBuffer cg = coreGradBacking.get(l).view(core.shape());
+                ClBuffer cg = coreGradBacking.view(core.shape());
                 boolean acc = accumulate;
                 if (accumulate) {
                     cg.copyRegionFrom(g, r[0], cc[0], 0, 0, ch, cw);
@@ -650,8 +674,8 @@ public final class TiledLossFunction implements ImageLoss {
             s.dg().close();
             s.tileGram().close();
         }
-        coreBacking.values().forEach(ClBuffer::close);
-        coreGradBacking.values().forEach(ClBuffer::close);
+        coreBacking.close();
+        coreGradBacking.close();
         rgbBacking.close();
         netBacking.close();
         dNetBacking.close();
