@@ -33,11 +33,12 @@ public final class LossFactory {
     /**
      * The decision: tile core (0: untiled), the estimated device bytes of the loss, one line saying so, and
      * the node after which pass 1 keeps every tile's outputs (null: none; {@link TiledLossFunction#keepAfter}),
-     * and whether the network runs in segments from every tile's checkpoints ({@link TiledLossFunction#checkpoint}).
+     * and the pools after which the network keeps every tile's checkpoints and runs in segments (empty:
+     * none; {@link TiledLossFunction#checkpoint}).
      */
-    public record Plan(int tile, long estimateBytes, String description, String keepAfter, boolean checkpointed) {
+    public record Plan(int tile, long estimateBytes, String description, String keepAfter, List<String> checkpoints) {
         public Plan(int tile, long estimateBytes, String description) {
-            this(tile, estimateBytes, description, null, false);
+            this(tile, estimateBytes, description, null, List.of());
         }
 
         public boolean tiled() {
@@ -107,7 +108,7 @@ public final class LossFactory {
             }
             return new Plan(tiling.tile(), est + otherBytes, "tiled: " + describe(network, taps, h, w, tiling.tile()) + mode.text()
                     + ", about " + MemoryEstimate.format(est + otherBytes) + " of device memory (estimate)", mode.keepAfter(),
-                    mode.checkpointed());
+                    mode.checkpoints());
         }
         // Untiled: the largest of the image and the style images sets the network's plan.
         int ph = h, pw = w;
@@ -173,7 +174,7 @@ public final class LossFactory {
         }
         return new Plan(tile, est, "tiled to fit --max-device-memory " + MemoryEstimate.format(budget) + " (untiled about "
                 + MemoryEstimate.format(untiled + otherBytes) + "): " + describe(network, taps, h, w, tile) + mode.text() + ", about "
-                + MemoryEstimate.format(est) + " (estimate)", mode.keepAfter(), mode.checkpointed());
+                + MemoryEstimate.format(est) + " (estimate)", mode.keepAfter(), mode.checkpoints());
     }
 
     /**
@@ -181,12 +182,12 @@ public final class LossFactory {
      * tile's outputs after a node between the passes, or the network in segments from each tile's
      * checkpoints.
      */
-    record Mode(String keepAfter, boolean checkpointed) {
-        static final Mode PLAIN = new Mode(null, false);
+    record Mode(String keepAfter, List<String> checkpoints) {
+        static final Mode PLAIN = new Mode(null, List.of());
 
         String text() {
-            if (checkpointed) {
-                return ", the network run in segments from each tile's checkpoints (the pools' outputs)";
+            if (!checkpoints.isEmpty()) {
+                return ", the network run in segments from each tile's checkpoints after " + String.join(", ", checkpoints);
             }
             return keepAfter == null ? "" : ", keeping each tile's outputs after " + keepAfter + " between the passes";
         }
@@ -194,7 +195,7 @@ public final class LossFactory {
 
     /**
      * The modes to consider: plain; with style terms (two passes), keeping the outputs after each pool
-     * before the deepest layer; and running from checkpoints. The system properties
+     * before the deepest layer; and running from checkpoints after any set of those pools. The system properties
      * {@code clstyle.tile.keep=none} and {@code clstyle.tile.checkpoint=none} leave out the latter two
      * (to compare with the plain way, e.g. in benches).
      */
@@ -206,11 +207,20 @@ public final class LossFactory {
         }
         if (!styleLayers.isEmpty() && !"none".equals(System.getProperty("clstyle.tile.keep"))) {
             for (String k : MemoryEstimate.checkpoints(network, taps)) {
-                out.add(new Mode(k, false));
+                out.add(new Mode(k, List.of()));
             }
         }
-        if (!MemoryEstimate.checkpoints(network, taps).isEmpty() && !"none".equals(System.getProperty("clstyle.tile.checkpoint"))) {
-            out.add(new Mode(null, true));
+        List<String> pools = MemoryEstimate.checkpoints(network, taps);
+        if (!"none".equals(System.getProperty("clstyle.tile.checkpoint"))) {
+            for (int subset = 1; subset < 1 << pools.size(); subset++) { // every nonempty set of pools, in forward order
+                List<String> b = new ArrayList<>();
+                for (int k = 0; k < pools.size(); k++) {
+                    if ((subset & 1 << k) != 0) {
+                        b.add(pools.get(k));
+                    }
+                }
+                out.add(new Mode(null, List.copyOf(b)));
+            }
         }
         return out;
     }
@@ -219,9 +229,9 @@ public final class LossFactory {
     private static long estimate(Network network, List<String> taps, List<String> contentLayers, List<String> styleLayers,
             int h, int w, List<int[]> styleHW, int tile, Mode mode) {
         long est = tiledEstimate(network, taps, contentLayers, styleLayers, h, w, styleHW, tile);
-        if (mode.checkpointed()) {
-            // The style images' grids run from checkpoints too, but without keeping them per tile: the image's estimate bounds them.
-            return est + MemoryEstimate.checkpointed(network, taps, TileGrid.forLayers(network, taps, h, w, tile));
+        if (!mode.checkpoints().isEmpty()) {
+            // The style images' grids run from checkpoints too, in one slot: the image's estimate bounds them.
+            return est + MemoryEstimate.checkpointed(network, taps, TileGrid.forLayers(network, taps, h, w, tile), mode.checkpoints());
         }
         return mode.keepAfter() == null ? est
                 : est + MemoryEstimate.kept(network, taps, TileGrid.forLayers(network, taps, h, w, tile), mode.keepAfter());
@@ -239,7 +249,7 @@ public final class LossFactory {
         double sum = 0;
         for (int i = 0; i < tiles.size(); i++) {
             double area = (double) tiles.get(i).h() * tiles.get(i).w();
-            boolean reused = i == tiles.size() - 1 && !mode.checkpointed();
+            boolean reused = i == tiles.size() - 1 && mode.checkpoints().isEmpty();
             sum += area * (1 + (reused ? 0 : FORWARD_SHARE * recompute));
         }
         return sum;
@@ -324,7 +334,7 @@ public final class LossFactory {
                 throw new TilingException("--normalize-gradients cannot be combined with tiled evaluation");
             }
             return new TiledLossFunction(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, plan.tile(), plan.keepAfter(),
-                    plan.checkpointed());
+                    plan.checkpoints());
         }
         return new LossFunction(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, normalizeGradients);
     }

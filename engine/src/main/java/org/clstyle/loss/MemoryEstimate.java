@@ -87,7 +87,7 @@ public final class MemoryEstimate {
         return 4 * (sum - largest);
     }
 
-    /** The segment boundaries a checkpointed loss uses: every pool before the deepest of {@code taps}. */
+    /** Where a tiled loss may keep outputs or checkpoints: every pool before the deepest of {@code taps}. */
     public static List<String> checkpoints(Network network, List<String> taps) {
         List<String> out = new ArrayList<>();
         int end = network.indexOf(network.deepest(taps));
@@ -103,14 +103,12 @@ public final class MemoryEstimate {
      * Bytes that running the network from checkpoints ({@link TiledLossFunction#checkpoint}) changes in
      * {@link #tiled} (negative: it saves): for the largest region, the shared buffers (per position in a
      * segment, the largest of the segments' outputs there) and two buffers for the gradient at a
-     * segment's input, instead of every output; plus every tile's checkpoints (the boundaries' outputs).
+     * segment's input, instead of every output; the backward's scratch of the largest segment (its
+     * slots are shared by the segments) instead of one per shape of the whole network; plus every
+     * tile's checkpoints (the boundaries' outputs).
      */
-    public static long checkpointed(Network network, List<String> taps, TileGrid grid) {
-        if (taps.isEmpty()) {
-            return 0;
-        }
-        List<String> bounds = checkpoints(network, taps);
-        if (bounds.isEmpty()) {
+    public static long checkpointed(Network network, List<String> taps, TileGrid grid, List<String> bounds) {
+        if (taps.isEmpty() || bounds.isEmpty()) {
             return 0;
         }
         int[] r = grid.largestRegion();
@@ -121,6 +119,8 @@ public final class MemoryEstimate {
         List<Long> perPosition = new ArrayList<>();
         long all = 0, largestBoundary = 0;
         int start = 0, pos = 0;
+        Map<List<Integer>, Long> distinct = new HashMap<>(), segmentShapes = new HashMap<>();
+        long segmentScratch = 0;
         for (int i = 0; i <= end; i++) {
             Node n = nodes.get(i);
             boolean boundary = bounds.contains(n.name());
@@ -130,6 +130,8 @@ public final class MemoryEstimate {
             long e = (long) s[0] * s[1] * s[2];
             if (!fused) {
                 all += e;
+                distinct.put(key(s), e);
+                segmentShapes.put(key(s), e);
                 if (boundary) {
                     largestBoundary = Math.max(largestBoundary, e);
                 } else {
@@ -140,11 +142,16 @@ public final class MemoryEstimate {
                 }
             }
             pos = i - start + 1;
+            if (boundary || i == end) {
+                segmentScratch = Math.max(segmentScratch, segmentShapes.values().stream().mapToLong(Long::longValue).sum());
+                segmentShapes.clear();
+            }
             if (boundary) {
                 start = i + 1;
                 pos = 0;
             }
         }
+        long scratch = distinct.values().stream().mapToLong(Long::longValue).sum();
         long shared = 0;
         for (long e : perPosition) {
             shared += e;
@@ -158,7 +165,7 @@ public final class MemoryEstimate {
             }
         }
         // The 5% margin networkFloats puts on the outputs applies to the shared buffers too.
-        return 4 * ((shared + 2 * largestBoundary + checkpointFloats) * 21 / 20 - all * 21 / 20);
+        return 4 * ((shared + 2 * largestBoundary + checkpointFloats + segmentScratch) * 21 / 20 - (all + scratch) * 21 / 20);
     }
 
     /** Floats of the outputs DeviceNetwork keeps for nodes from index {@code from} to the deepest tap, for an h x w input. */

@@ -56,7 +56,7 @@ public final class ShardedTiledLoss implements ImageLoss {
             for (int k = 0; k < contexts.size(); k++) {
                 int shard = k;
                 made.add(pool.submit(() -> new TiledLossFunction(contexts.get(shard), weights, recipe, contentRgb, h, w,
-                        styleRgb, styleHW, tile, -1, shard, contexts.size(), null, false)));
+                        styleRgb, styleHW, tile, -1, shard, contexts.size(), null, List.of())));
             }
             for (Future<TiledLossFunction> f : made) {
                 shards.add(get(f));

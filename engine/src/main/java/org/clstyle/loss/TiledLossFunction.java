@@ -84,6 +84,7 @@ public final class TiledLossFunction implements ImageLoss {
     private final List<TileGrid.Tile> owned; // the tiles this instance evaluates: all, or one shard's (ShardedTiledLoss)
     private String keptAfter;                // pass 1 keeps every tile's outputs after this node (null: none), see keepAfter
     private boolean checkpointed;            // the network runs in segments from per-tile checkpoints, see checkpoint
+    private List<String> checkpointsAfter = List.of(); // the pools ending those segments
 
     /** A content term: per tile, its core of F_l(content); factor 1/(whole layer's size) or 1/2. */
     private record ContentTerm(String layer, Distance.Kind kind, double factor, float scale, ClBuffer[] targets) {}
@@ -98,23 +99,23 @@ public final class TiledLossFunction implements ImageLoss {
      */
     public TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile) {
-        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, 0, 1, null, false);
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, 0, 1, null, List.of());
     }
 
     /**
      * As above, pass 1 keeping each tile's outputs after {@code keepAfter} (null: none; {@link #keepAfter})
-     * or, with {@code checkpoint}, the network run from each tile's checkpoints ({@link #checkpoint}),
+     * or the network run from each tile's checkpoints after the pools {@code checkpoints} (empty: none; {@link #checkpoint}),
      * already while the targets are built (so that they too take only that mode's memory).
      */
     public TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
-            List<float[]> styleRgb, List<int[]> styleHW, int tile, String keepAfter, boolean checkpoint) {
-        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, 0, 1, keepAfter, checkpoint);
+            List<float[]> styleRgb, List<int[]> styleHW, int tile, String keepAfter, List<String> checkpoints) {
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, 0, 1, keepAfter, checkpoints);
     }
 
     /** As above with the halo given ({@code halo} >= 0, a multiple of the alignment) instead of the rule's: for tests. */
     TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo) {
-        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, halo, 0, 1, null, false);
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, halo, 0, 1, null, List.of());
     }
 
     /**
@@ -124,7 +125,7 @@ public final class TiledLossFunction implements ImageLoss {
      */
     TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo, int shard, int shards, String keepAfter,
-            boolean checkpoint) {
+            List<String> checkpoints) {
         if (shards < 1 || shard < 0 || shard >= shards) {
             throw new IllegalArgumentException("shard " + shard + " of " + shards);
         }
@@ -215,7 +216,7 @@ public final class TiledLossFunction implements ImageLoss {
         this.coreGradBacking = ctx.buffer(Math.toIntExact(coreFloats));
         this.vgg = new DeviceNetwork(ctx, network, Vgg.parameters(weights));
         keepAfter(keepAfter);
-        checkpoint(checkpoint);
+        checkpoint(checkpoints);
         this.results = ctx.buffer(recipe.content().layers().size() + recipe.style().layers().size() + 1);
         this.tileResults = ctx.buffer(Math.max(1, recipe.content().layers().size()));
 
@@ -310,20 +311,31 @@ public final class TiledLossFunction implements ImageLoss {
     }
 
     /**
-     * With {@code on}, the network runs in segments ending at each pool before the deepest layer read
-     * ({@link DeviceNetwork#checkpointAfter}): pass 1 keeps each tile's segment outputs (the pools'), and
+     * The network runs in segments ending at the pools {@code after} (before the deepest layer read; empty:
+     * none) ({@link DeviceNetwork#checkpointAfter}): pass 1 keeps each tile's segment outputs (the pools'), and
      * pass 2 recomputes each segment from them just before walking back through it. The device then
      * holds one segment's activations for the largest tile, not the whole network's, plus every tile's
      * checkpoints ({@link MemoryEstimate#checkpointed}); the work is pass 2's forward, which runs anyway,
      * but now also for the last tile. The values are the same. {@link LossFactory} chooses it when it
      * lets larger tiles fit the budget.
      */
-    public void checkpoint(boolean on) {
+    /** The pools {@link #keepAfter} and {@link #checkpoint} accept: those before the deepest layer read. */
+    List<String> pools() {
+        return taps.isEmpty() ? List.of() : MemoryEstimate.checkpoints(network, taps);
+    }
+
+    public void checkpoint(List<String> after) {
+        boolean on = after != null && !after.isEmpty();
         if (on && keptAfter != null) {
             throw new IllegalStateException("checkpoint: the loss keeps outputs after " + keptAfter + "; the two do not combine");
         }
+        List<String> pools = taps.isEmpty() ? List.of() : MemoryEstimate.checkpoints(network, taps);
+        if (on && !pools.containsAll(after)) {
+            throw new IllegalArgumentException("checkpoint: " + after + " are not all pools before " + network.deepest(taps));
+        }
         checkpointed = on && !taps.isEmpty();
-        vgg.checkpointAfter(checkpointed ? MemoryEstimate.checkpoints(network, taps) : null);
+        checkpointsAfter = checkpointed ? List.copyOf(after) : List.of();
+        vgg.checkpointAfter(checkpointsAfter);
         forwarded = null;
     }
 

@@ -30,25 +30,28 @@ class MemoryEstimateTest {
         Network net = Vgg.network(WEIGHTS, RECIPE.pooling());
         List<String> taps = new ArrayList<>(RECIPE.layers(true));
         List<String> cl = new ArrayList<>(RECIPE.content().layers().keySet()), sl = new ArrayList<>(RECIPE.style().layers().keySet());
-        String[] keeps = {null, null, null, null, "pool2", "pool4"};
-        int[][] cases = {{96, 96, 0}, {160, 192, 0}, {256, 256, 128}, {200, 230, 64}, {256, 256, 128}, {200, 230, 64}};
+        String[] keeps = {null, null, null, null, "pool2", "pool4", "checkpoints", "checkpoints"};
+        int[][] cases = {{96, 96, 0}, {160, 192, 0}, {256, 256, 128}, {200, 230, 64}, {256, 256, 128}, {200, 230, 64},
+            {256, 256, 256}, {200, 230, 112}};
         for (int i = 0; i < cases.length; i++) {
             int[] c = cases[i];
             String keep = keeps[i];
             int h = c[0], w = c[1];
             float[] img = Tensors01(h, w);
             try (ClContext ctx = ClContext.createDefault()) {
+                boolean ck = "checkpoints".equals(keep);
+                String kept = ck ? null : keep;
                 ImageLoss f = c[2] == 0 ? new LossFunction(ctx, WEIGHTS, RECIPE, img, h, w, List.of(img), List.of(new int[] {h, w}))
-                        : new TiledLossFunction(ctx, WEIGHTS, RECIPE, img, h, w, List.of(img), List.of(new int[] {h, w}), c[2]);
-                if (keep != null) {
-                    ((TiledLossFunction) f).keepAfter(keep);
-                }
+                        : new TiledLossFunction(ctx, WEIGHTS, RECIPE, img, h, w, List.of(img), List.of(new int[] {h, w}), c[2], kept,
+                                ck ? (i % 2 == 0 ? List.of("pool1", "pool2", "pool3", "pool4") : List.of("pool2")) : List.of());
                 try (f; ClBuffer x = ctx.buffer(img, 3, h, w); ClBuffer g = ctx.buffer(3, h, w)) {
                     f.evaluate(x, g);
                     ctx.finish();
                     long est = c[2] == 0 ? MemoryEstimate.untiled(net, taps, cl, sl, h, w)
                             : MemoryEstimate.tiled(net, taps, cl, sl, ((TiledLossFunction) f).grid())
-                                    + MemoryEstimate.kept(net, taps, ((TiledLossFunction) f).grid(), keep);
+                                    + MemoryEstimate.kept(net, taps, ((TiledLossFunction) f).grid(), kept)
+                                    + (ck ? MemoryEstimate.checkpointed(net, taps, ((TiledLossFunction) f).grid(),
+                                            i % 2 == 0 ? List.of("pool1", "pool2", "pool3", "pool4") : List.of("pool2")) : 0);
                     long peak = ctx.peakBytes();
                     String what = h + "x" + w + " tile " + c[2] + " kept after " + keep + ": estimate " + est + ", peak " + peak;
                     assertTrue(est >= peak, what);
@@ -103,7 +106,7 @@ class MemoryEstimateTest {
     /** The plan's modelled work for the 4K image. */
     private static double work(LossFactory.Plan p) {
         return LossFactory.work(NET, TAPS, TileGrid.forLayers(NET, TAPS, 2160, 3840, p.tile()),
-                new LossFactory.Mode(p.keepAfter(), p.checkpointed()));
+                new LossFactory.Mode(p.keepAfter(), p.checkpoints()));
     }
 
     /** The plan without kept outputs (clstyle.tile.keep=none). */
@@ -114,7 +117,7 @@ class MemoryEstimateTest {
             LossFactory.Plan p = LossFactory.plan(WEIGHTS, RECIPE, true, h, w, List.of(new int[] {512, 512}), false,
                     new LossFactory.Tiling(0, budget), 0);
             assertEquals(null, p.keepAfter(), p.toString());
-            assertFalse(p.checkpointed(), p.toString());
+            assertTrue(p.checkpoints().isEmpty(), p.toString());
             return p;
         } finally {
             System.clearProperty("clstyle.tile.checkpoint");

@@ -84,10 +84,17 @@ class TiledLossTest {
             }
         }
 
-        /** Tiled, the network run in segments from every tile's checkpoints. */
+        /** Tiled, the network run in segments from every tile's checkpoints after every pool before the deepest layer read. */
         Result checkpointed(int tile) {
             try (TiledLossFunction f = new TiledLossFunction(ctx, weights, recipe, content, h, w, styles, styleHW, tile, -1)) {
-                f.checkpoint(true);
+                f.checkpoint(f.pools());
+                return run(f);
+            }
+        }
+
+        /** Tiled, checkpoints after the pools {@code at}. */
+        Result checkpointed(int tile, List<String> at) {
+            try (TiledLossFunction f = new TiledLossFunction(ctx, weights, recipe, content, h, w, styles, styleHW, tile, null, at)) {
                 return run(f);
             }
         }
@@ -240,10 +247,13 @@ class TiledLossTest {
                 assertEquals(plain.values().total(), kept.values().total(), 0.0, what + ": total");
                 org.junit.jupiter.api.Assertions.assertArrayEquals(plain.grad(), kept.grad(), what + ": gradient");
             }
-            Result ck = c.checkpointed(tile);
-            assertSame("tile " + tile + ", checkpointed", want, ck);
-            assertEquals(plain.values().total(), ck.values().total(), 0.0, "tile " + tile + ", checkpointed: total");
-            org.junit.jupiter.api.Assertions.assertArrayEquals(plain.grad(), ck.grad(), "tile " + tile + ", checkpointed: gradient");
+            for (List<String> at : List.of(List.<String>of(), List.of("pool2"), List.of("pool1", "pool3"))) {
+                Result ck = at.isEmpty() ? c.checkpointed(tile) : c.checkpointed(tile, at); // empty: after every pool
+                String what = "tile " + tile + ", checkpointed after " + (at.isEmpty() ? "every pool" : at);
+                assertSame(what, want, ck);
+                assertEquals(plain.values().total(), ck.values().total(), 0.0, what + ": total");
+                org.junit.jupiter.api.Assertions.assertArrayEquals(plain.grad(), ck.grad(), what + ": gradient");
+            }
         }
     }
 
