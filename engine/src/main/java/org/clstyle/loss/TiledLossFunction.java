@@ -6,6 +6,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntPredicate;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.nn.DeviceNetwork;
@@ -80,7 +81,9 @@ public final class TiledLossFunction implements ImageLoss {
     // Per tile of the pass now running: the core views of each layer (null where the core is empty there).
     private final Map<String, ClBuffer> coreView = new HashMap<>();
     private TileGrid.Tile forwarded;         // the tile whose forward the network and coreView hold, or null
-    private final List<TileGrid.Tile> owned; // the tiles this instance evaluates: all, or one shard's (ShardedTiledLoss)
+    private List<TileGrid.Tile> owned;       // the tiles this instance evaluates: all, or one shard's (ShardedTiledLoss); null until chosen
+    private final boolean withContent;
+    private float[] contentRgb;              // the caller's content image until {@link #own} built the targets
 
     /** A content term: per tile, its core of F_l(content); factor 1/(whole layer's size) or 1/2. */
     private record ContentTerm(String layer, Distance.Kind kind, double factor, float scale, ClBuffer[] targets) {}
@@ -95,25 +98,24 @@ public final class TiledLossFunction implements ImageLoss {
      */
     public TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile) {
-        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, 0, 1);
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, t -> true);
     }
 
     /** As above with the halo given ({@code halo} >= 0, a multiple of the alignment) instead of the rule's: for tests. */
     TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo) {
-        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, halo, 0, 1);
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, halo, t -> true);
     }
 
     /**
-     * One shard of the grid: the tiles whose index is {@code shard} modulo {@code shards} (halo -1: the
-     * rule's). Its {@link #forwardPass} and {@link #backwardPass} cover only those tiles; the style
-     * targets are whole on every shard. {@link ShardedTiledLoss} runs one per device and reduces on the host.
+     * One shard of the grid: the tiles whose index {@code owns} accepts (halo -1: the rule's), or, with
+     * {@code owns} null, none until {@link #own} says which (after {@link #forwardSeconds} timed the
+     * device). Its {@link #forwardPass} and {@link #backwardPass} cover only those tiles; the style
+     * targets are whole on every shard, the content targets only for its tiles. {@link ShardedTiledLoss}
+     * runs one per device and reduces on the host.
      */
     TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
-            List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo, int shard, int shards) {
-        if (shards < 1 || shard < 0 || shard >= shards) {
-            throw new IllegalArgumentException("shard " + shard + " of " + shards);
-        }
+            List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo, IntPredicate owns) {
         if (tile < 1) {
             throw new IllegalArgumentException("tile size must be positive, got " + tile);
         }
@@ -121,6 +123,8 @@ public final class TiledLossFunction implements ImageLoss {
         boolean withStyle = !styleRgb.isEmpty() && !recipe.style().layers().isEmpty();
         boolean withContent = contentRgb != null && !recipe.content().layers().isEmpty();
         double[] blend = styleRgb.isEmpty() ? new double[0] : recipe.blendWeights(styleRgb.size());
+        this.withContent = withContent;
+        this.contentRgb = contentRgb;
         this.ctx = ctx;
         this.recipe = recipe;
         this.h = h;
@@ -144,13 +148,6 @@ public final class TiledLossFunction implements ImageLoss {
         layers.sort((a, b) -> Integer.compare(network.indexOf(a), network.indexOf(b)));
         this.taps = List.copyOf(layers);
         this.grid = gridFor(taps, h, w, tile, halo);
-        List<TileGrid.Tile> mine = new ArrayList<>();
-        for (TileGrid.Tile t : grid.tiles()) {
-            if (t.index() % shards == shard) {
-                mine.add(t);
-            }
-        }
-        this.owned = List.copyOf(mine);
         for (String l : taps) {
             strideOf.put(l, ReceptiveField.of(network, l).stride());
         }
@@ -232,7 +229,20 @@ public final class TiledLossFunction implements ImageLoss {
             }
             forwarded = null;
         }
+        if (owns != null) {
+            own(owns);
+        }
+    }
 
+    /**
+     * Sets the tiles this instance evaluates (those whose index {@code owns} accepts; once, for a shard
+     * made without) and builds their content targets.
+     */
+    void own(IntPredicate owns) {
+        if (owned != null) {
+            throw new IllegalStateException("TiledLossFunction.own: the tiles are already chosen");
+        }
+        owned = grid.tiles().stream().filter(t -> owns.test(t.index())).toList();
         // Content targets: each tile's core of each content layer.
         if (withContent) {
             int nt = grid.tiles().size();
@@ -258,6 +268,33 @@ public final class TiledLossFunction implements ImageLoss {
             }
             forwarded = null;
         }
+        contentRgb = null;
+    }
+
+    /**
+     * Seconds of one forward of the grid's largest tile region of {@code image} ([3, H, W] on this
+     * context; its values do not matter) to the deepest layer read, timed after one untimed forward of
+     * the same region, with the queue finished before and after: how fast this device runs the loss.
+     * 0 when the loss reads no network layer.
+     */
+    double forwardSeconds(ClBuffer image) {
+        if (taps.isEmpty()) {
+            return 0;
+        }
+        TileGrid.Tile largest = grid.tiles().get(0);
+        for (TileGrid.Tile t : grid.tiles()) {
+            if ((long) t.h() * t.w() > (long) largest.h() * largest.w()) {
+                largest = t;
+            }
+        }
+        forwardTile(largest, grid, image, taps);
+        ctx.finish();
+        long t0 = System.nanoTime();
+        forwardTile(largest, grid, image, taps);
+        ctx.finish();
+        long t1 = System.nanoTime();
+        forwarded = null;
+        return (t1 - t0) / 1e9;
     }
 
     private TileGrid gridFor(List<String> layers, int h, int w, int tile, int halo) {
