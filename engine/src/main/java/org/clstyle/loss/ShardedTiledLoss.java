@@ -24,9 +24,9 @@ import org.clstyle.weights.VggWeights;
  * device waits on another only at the two reductions.
  *
  * <p><b>The split.</b> Once, when the loss is made: every shard builds its network and style targets
- * (at once), then each device in turn times one forward of the grid's largest tile region
- * ({@link TiledLossFunction#forwardSeconds}, after an untimed one), its speed that region's area over
- * the time; {@link TileDealer#deal} gives each tile to a device so that the predicted finishing times
+ * (at once), then each device in turn times a forward of the grid's largest tile region
+ * ({@link TiledLossFunction#forwardSeconds}: the least of three, after an untimed one), its speed that
+ * region's area over the time (the backward is taken to scale alike); {@link TileDealer#deal} gives each tile to a device so that the predicted finishing times
  * (area over speed) are as even as the tiles allow (a slow device may get none, and then only copies
  * the image and takes part in the reductions); then each device builds the content targets of its
  * tiles. The system property {@value TileDealer#SPEEDS_PROPERTY} forces the speeds instead of timing
@@ -210,7 +210,7 @@ public final class ShardedTiledLoss implements ImageLoss {
         for (int k = 0; k < shards.size(); k++) {
             ClBuffer probe = grads.get(k); // [3, H, W], not yet used: zeros for the timed forward
             shards.get(k).clear(probe);
-            double s = shards.get(k).forwardSeconds(probe);
+            double s = shards.get(k).forwardSeconds(probe, 3);
             speeds[k] = s > 0 ? largest / s : 1;
         }
         return speeds;
