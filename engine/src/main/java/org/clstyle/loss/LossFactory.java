@@ -138,8 +138,8 @@ public final class LossFactory {
 
     /**
      * The loss on several contexts (one per device; the first holds the image): {@link ShardedTiledLoss}
-     * with the plan's tiles, or, for an untiled plan, tiles of half the longest side (or less) so that
-     * every device gets some. One context: {@link #create(Plan, ClContext, VggWeights, Recipe, float[], int,
+     * with the plan's tiles, or, for an untiled plan, tiles of the longest side / number of devices (so
+     * that there are at least as many tiles as devices), dealt by the devices' speed. One context: {@link #create(Plan, ClContext, VggWeights, Recipe, float[], int,
      * int, List, List, boolean)}.
      */
     public static ImageLoss create(Plan plan, List<ClContext> contexts, VggWeights weights, Recipe recipe, float[] contentRgb,
