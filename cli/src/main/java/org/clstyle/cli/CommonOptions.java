@@ -8,12 +8,13 @@ import picocli.CommandLine.Option;
 final class CommonOptions {
     private CommonOptions() {}
 
-    /** {@code --device}: stylize, texture, loss, bench, tune. */
+    /** {@code --device}: stylize, texture, loss, bench, train, tune. */
     static final class Device {
         @Option(names = "--device", paramLabel = "DEV",
                 description = "OpenCL device: index or part of its name (see `clstyle devices`; default: the first GPU, else the first device)."
                         + " stylize, texture, loss and bench take a comma list (e.g. 0,1): the loss's tiles are shared by those devices,"
-                        + " in proportion to their speed measured at the start (CLSTYLE_JAVA_OPTS=-Dclstyle.device.speeds=1,3 forces it).")
+                        + " in proportion to their speed measured at the start (CLSTYLE_JAVA_OPTS=-Dclstyle.device.speeds=1,3 forces it);"
+                        + " train shares each batch's images among them the same way.")
         String device;
 
         /**
