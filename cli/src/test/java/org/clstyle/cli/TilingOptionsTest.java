@@ -239,6 +239,7 @@ class TilingOptionsTest {
         }
         LossCommandTest.Result r = LossCommandTest.run(args.toArray(String[]::new));
         assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("clstyle: note: 4 tiles dealt by speed (measured): device 0: "), r.err());
         JsonNode got = json.readTree(r.out());
         JsonNode expected = c.get("expected");
         LossCommandTest.close("total", expected.get("total").asDouble(), got.get("total").asDouble());
