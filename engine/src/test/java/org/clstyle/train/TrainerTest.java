@@ -180,8 +180,15 @@ class TrainerTest {
         assertSameParameters(full.model(), resumed.model());
     }
 
+    /** A second device like the default one where the platform has one (PoCL with POCL_DEVICES="pthread pthread"), else the default. */
+    private static org.clstyle.cl.ClDevice secondDevice() {
+        org.clstyle.cl.ClDevice first = ctx.device();
+        return org.clstyle.cl.ClDevice.list().stream().filter(d -> d.name().equals(first.name()) && d.unmetRequirements().isEmpty()
+                && !d.label().equals(first.label())).findFirst().orElse(first);
+    }
+
     /**
-     * Two contexts (a second device's code path; one device here): the batch's 3 images dealt by forced
+     * Two contexts (on a second device where the platform has one like the default, else on the default): the batch's 3 images dealt by forced
      * speeds 1:3 and 1000:1 (the second device idle) and by measured ones, the generator and Adam on the
      * first; each image's loss and gradient are independent and summed in image order, so the parameters
      * equal one context's bit for bit. The split is noted once.
@@ -209,7 +216,7 @@ class TrainerTest {
                     }
                 };
                 Trainer.Result two;
-                try (ClContext second = ClContext.createDefault();
+                try (ClContext second = new ClContext(secondDevice(), false);
                         Trainer t = new Trainer(List.of(ctx, second), vgg, recipe, TrainFixtures.style(), Map.of(),
                                 settings(spec, 2, 3, 32, 0.01, photos), null, l)) {
                     two = t.run(false);
