@@ -125,6 +125,7 @@ class TilingOptionsTest {
                 weights.toString(), "--size", "40x24", "--iterations", "2", "--device", "0,0");
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.err().contains("the loss's tiles shared by 2 devices"), r.err());
+        assertTrue(r.err().contains("(40x24): ") && r.err().contains(" dealt by speed (measured): device 0: "), r.err());
         Path bad = java.nio.file.Files.createDirectory(d.resolve("bad")); // must stay empty
         List<String> base = List.of("stylize", "--content", content.toString(), "--style", style.toString(), "-o",
                 bad.resolve("bad.png").toString(), "--weights", weights.toString(), "--size", "48", "--iterations", "1", "--quiet");
