@@ -264,6 +264,7 @@ final class BenchCommand implements Callable<Integer> {
             m.put("height", height);
             m.put("loss", plan.description());
             m.put("tile", plan.tile());
+            m.put("kept_after", plan.keepAfter());
             m.put("warmup", warmup);
             m.put("iterations", iterations);
             m.put("iteration_seconds_median", p.medianSeconds());

@@ -30,12 +30,25 @@ public final class LossFactory {
         }
     }
 
-    /** The decision: tile core (0: untiled), the estimated device bytes of the loss, and one line saying so. */
-    public record Plan(int tile, long estimateBytes, String description) {
+    /**
+     * The decision: tile core (0: untiled), the estimated device bytes of the loss, one line saying so, and
+     * the node after which pass 1 keeps every tile's outputs (null: none; {@link TiledLossFunction#keepAfter}).
+     */
+    public record Plan(int tile, long estimateBytes, String description, String keepAfter) {
+        public Plan(int tile, long estimateBytes, String description) {
+            this(tile, estimateBytes, description, null);
+        }
+
         public boolean tiled() {
             return tile > 0;
         }
     }
+
+    /**
+     * The share of an iteration's work that is the network's forward (the rest: the backward to the image,
+     * as many multiply-adds). Only the ratio of modelled costs matters: which plan does less work.
+     */
+    private static final double FORWARD_SHARE = 0.5;
 
     /** Thrown when no tiling fits the budget or the options cannot be combined; the message is one line for the user. */
     public static final class TilingException extends IllegalArgumentException {
@@ -70,8 +83,23 @@ public final class LossFactory {
                         + " it divides each term's gradient by its L1 norm over the whole layer");
             }
             long est = taps.isEmpty() ? 0 : tiledEstimate(network, taps, contentLayers, styleLayers, h, w, styleHW, tiling.tile());
-            return new Plan(tiling.tile(), est + otherBytes, "tiled: " + describe(network, taps, h, w, tiling.tile())
-                    + ", about " + MemoryEstimate.format(est + otherBytes) + " of device memory (estimate)");
+            String keep = null;
+            if (tiling.maxDeviceBytes() > 0 && !taps.isEmpty() && !styleLayers.isEmpty() && keepAllowed()) {
+                // A budget beside --tile: keep the deep outputs that save the most work and still fit.
+                TileGrid grid = TileGrid.forLayers(network, taps, h, w, tiling.tile());
+                double best = work(network, taps, grid, null);
+                for (String k : keepCandidates(network, taps)) {
+                    long withKeep = est + MemoryEstimate.kept(network, taps, grid, k) + otherBytes;
+                    double cost = work(network, taps, grid, k);
+                    if (withKeep <= tiling.maxDeviceBytes() && cost < best) {
+                        best = cost;
+                        keep = k;
+                        est = withKeep - otherBytes;
+                    }
+                }
+            }
+            return new Plan(tiling.tile(), est + otherBytes, "tiled: " + describe(network, taps, h, w, tiling.tile()) + keepText(keep)
+                    + ", about " + MemoryEstimate.format(est + otherBytes) + " of device memory (estimate)", keep);
         }
         // Untiled: the largest of the image and the style images sets the network's plan.
         int ph = h, pw = w;
@@ -94,27 +122,133 @@ public final class LossFactory {
         }
         // The largest core (a multiple of the alignment) whose estimate fits: the estimate grows with the core.
         int align = ReceptiveField.of(network, network.deepest(taps)).stride();
-        int lo = 1, hi = (Math.max(Math.max(h, w), Math.max(ph, pw)) + align - 1) / align; // in alignment units
         long smallest = tiledEstimate(network, taps, contentLayers, styleLayers, h, w, styleHW, align) + otherBytes;
         if (smallest > budget) {
             throw new TilingException("--max-device-memory " + MemoryEstimate.format(budget) + " is too small for " + w + "x" + h
                     + ": even tiles of " + align + " px need about " + MemoryEstimate.format(smallest)
                     + (otherBytes > 0 ? " (" + MemoryEstimate.format(otherBytes) + " of it the optimiser's state)" : ""));
         }
-        while (lo < hi) {
-            int mid = (lo + hi + 1) / 2;
-            long est = tiledEstimate(network, taps, contentLayers, styleLayers, h, w, styleHW, mid * align) + otherBytes;
-            if (est <= budget) {
-                lo = mid;
-            } else {
-                hi = mid - 1;
+        // For each choice of kept outputs (none, or after a pool; only with style terms, which need two passes),
+        // the largest core whose estimate fits; of those, the plan with the least modelled work.
+        List<String> keeps = new ArrayList<>();
+        keeps.add(null);
+        if (!styleLayers.isEmpty() && keepAllowed()) {
+            keeps.addAll(keepCandidates(network, taps));
+        }
+        int tile = 0;
+        String keep = null;
+        long est = 0;
+        double best = Double.MAX_VALUE;
+        // Every core size (in alignment units, largest first: among equal work the larger core wins) whose
+        // grid differs from the last one tried; the estimate with kept outputs is not monotone in the core
+        // (small cores multiply the halos kept), so each is checked.
+        int units = (Math.max(Math.max(h, w), Math.max(ph, pw)) + align - 1) / align;
+        for (String k : keeps) {
+            String lastGrid = null;
+            for (int u = units; u >= 1; u--) {
+                TileGrid grid = TileGrid.forLayers(network, taps, h, w, u * align);
+                String shape = grid.toString();
+                if (shape.equals(lastGrid)) {
+                    continue;
+                }
+                lastGrid = shape;
+                double cost = work(network, taps, grid, k);
+                if (cost >= best) {
+                    continue;
+                }
+                long e = estimate(network, taps, contentLayers, styleLayers, h, w, styleHW, u * align, k) + otherBytes;
+                if (e <= budget) {
+                    best = cost;
+                    tile = u * align;
+                    keep = k;
+                    est = e;
+                }
             }
         }
-        int tile = lo * align;
-        long est = tiledEstimate(network, taps, contentLayers, styleLayers, h, w, styleHW, tile) + otherBytes;
         return new Plan(tile, est, "tiled to fit --max-device-memory " + MemoryEstimate.format(budget) + " (untiled about "
-                + MemoryEstimate.format(untiled + otherBytes) + "): " + describe(network, taps, h, w, tile) + ", about "
-                + MemoryEstimate.format(est) + " (estimate)");
+                + MemoryEstimate.format(untiled + otherBytes) + "): " + describe(network, taps, h, w, tile) + keepText(keep) + ", about "
+                + MemoryEstimate.format(est) + " (estimate)", keep);
+    }
+
+    /** The tiled estimate with the outputs after {@code keep} kept per tile (null: none). */
+    private static long estimate(Network network, List<String> taps, List<String> contentLayers, List<String> styleLayers,
+            int h, int w, List<int[]> styleHW, int tile, String keep) {
+        long est = tiledEstimate(network, taps, contentLayers, styleLayers, h, w, styleHW, tile);
+        return keep == null ? est : est + MemoryEstimate.kept(network, taps, TileGrid.forLayers(network, taps, h, w, tile), keep);
+    }
+
+    /**
+     * Whether plans may keep tiles' outputs between the passes: yes unless the system property
+     * {@code clstyle.tile.keep} is {@code none} (to compare with recomputing everything, e.g. in benches).
+     */
+    private static boolean keepAllowed() {
+        return !"none".equals(System.getProperty("clstyle.tile.keep"));
+    }
+
+    /** Where pass 1 may keep the deeper outputs: after each pool before the deepest tap. */
+    private static List<String> keepCandidates(Network network, List<String> taps) {
+        List<String> out = new ArrayList<>();
+        int end = network.indexOf(network.deepest(taps));
+        for (int i = 0; i < end; i++) {
+            if (network.nodes().get(i).layer() instanceof org.clstyle.nn.Layer.Pool2d) {
+                out.add(network.nodes().get(i).name());
+            }
+        }
+        return out;
+    }
+
+    private static String keepText(String keep) {
+        return keep == null ? "" : ", keeping each tile's outputs after " + keep + " between the passes";
+    }
+
+    /**
+     * Modelled work of one tiled evaluation (in pixel-iterations: an untiled image of n pixels is n): every
+     * tile region forward and backward, plus pass 2's recomputed forward for every tile but the last, of
+     * only the part up to {@code keep} when that is kept (its share of the forward's multiply-adds).
+     */
+    static double work(Network network, List<String> taps, TileGrid grid, String keep) {
+        double recompute = keep == null ? 1 : forwardShare(network, taps, keep);
+        List<TileGrid.Tile> tiles = grid.tiles();
+        double sum = 0;
+        for (int i = 0; i < tiles.size(); i++) {
+            double area = (double) tiles.get(i).h() * tiles.get(i).w();
+            sum += area * (1 + (i == tiles.size() - 1 ? 0 : FORWARD_SHARE * recompute));
+        }
+        return sum;
+    }
+
+    /**
+     * Multiply-adds that one activation element written costs as much as, in the work model: memory-bound
+     * stages (ReLU, pool, the shallow layers' wide transforms) cost more than their arithmetic. Fitted to
+     * the per-layer times of {@code clstyle bench} at 1024 px on PoCL (the forward to pool1, pool2, pool3,
+     * pool4 measured 22%, 42%, 72%, 98% of the network's forward; this model gives 24%, 42%, 73%, 98%;
+     * multiply-adds alone 11%, 26%, 62%, 97%). GPUs have more arithmetic per byte, so there the model
+     * undervalues keeping shallow outputs a little; the plan only compares candidates.
+     */
+    private static final double ELEMENT_COST = 400;
+
+    /** The share of the forward's work (to the deepest tap) in the nodes up to {@code node}: multiply-adds and elements written. */
+    static double forwardShare(Network network, List<String> taps, String node) {
+        int end = network.indexOf(network.deepest(taps)), upTo = network.indexOf(node);
+        double area = 1, all = 0, part = 0; // per input pixel
+        int channels = network.inputChannels();
+        for (int i = 0; i <= end; i++) {
+            org.clstyle.nn.Layer l = network.nodes().get(i).layer();
+            double cost = 0;
+            if (l instanceof org.clstyle.nn.Layer.Conv2d c) {
+                area /= (double) c.stride() * c.stride();
+                cost = (double) c.inChannels() * c.outChannels() * c.kernel() * c.kernel() * area;
+                channels = c.outChannels();
+            } else if (l instanceof org.clstyle.nn.Layer.Pool2d p) {
+                area /= (double) p.size() * p.size();
+            }
+            cost += ELEMENT_COST * channels * area;
+            all += cost;
+            if (i <= upTo) {
+                part += cost;
+            }
+        }
+        return all == 0 ? 1 : part / all;
     }
 
     private static String describe(Network network, List<String> taps, int h, int w, int tile) {
@@ -139,8 +273,8 @@ public final class LossFactory {
     /**
      * The loss on several contexts (one per device; the first holds the image): {@link ShardedTiledLoss}
      * with the plan's tiles, or, for an untiled plan, tiles of the longest side / number of devices (so
-     * that there are at least as many tiles as devices), dealt by the devices' speed. One context: {@link #create(Plan, ClContext, VggWeights, Recipe, float[], int,
-     * int, List, List, boolean)}.
+     * that there are at least as many tiles as devices), dealt by the devices' speed. One context:
+     * {@link #create(Plan, ClContext, VggWeights, Recipe, float[], int, int, List, List, boolean)}.
      */
     public static ImageLoss create(Plan plan, List<ClContext> contexts, VggWeights weights, Recipe recipe, float[] contentRgb,
             int h, int w, List<float[]> styleRgb, List<int[]> styleHW, boolean normalizeGradients) {
@@ -161,7 +295,9 @@ public final class LossFactory {
             if (normalizeGradients) {
                 throw new TilingException("--normalize-gradients cannot be combined with tiled evaluation");
             }
-            return new TiledLossFunction(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, plan.tile());
+            TiledLossFunction f = new TiledLossFunction(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, plan.tile());
+            f.keepAfter(plan.keepAfter());
+            return f;
         }
         return new LossFunction(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, normalizeGradients);
     }

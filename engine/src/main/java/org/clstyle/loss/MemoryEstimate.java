@@ -18,8 +18,9 @@ import org.clstyle.ops.Conv3x3;
  *     read themselves: a conv followed by a ReLU runs fused),</li>
  * <li>the backward's scratch: one buffer of each activation shape (it writes most gradients over dead
  *     activations; this is the upper end of what it adds),</li>
- * <li>the convolution's workspace: one zero-padded copy of the widest convolution input
- *     (Conv3x3's direct path) plus the Winograd chunk buffers (capped, counted as {@link #WINOGRAD_BYTES}),</li>
+ * <li>the convolution's workspace: the largest zero-padded band of a convolution input (Conv3x3's direct
+ *     path pads in bands of rows within a cap, {@link Conv3x3#directScratchFloats}; the whole padded input
+ *     when smaller) plus the Winograd chunk buffers (capped, counted as {@link #WINOGRAD_BYTES}),</li>
  * <li>the weights: raw plus the packed copies (forward and backward) of every conv up to the deepest layer
  *     ({@link Conv3x3#weightFloats}),</li>
  * </ul>
@@ -66,6 +67,43 @@ public final class MemoryEstimate {
         return 4 * (floats + fixedFloats(network, taps, contentLayers, styleLayers, h, w)) + WINOGRAD_BYTES;
     }
 
+    /**
+     * Bytes that keeping every tile's outputs after {@code keepAfter} ({@link TiledLossFunction#keepAfter})
+     * adds to {@link #tiled}: those outputs once per tile at its own region, less the one set
+     * {@link #tiled} already counts for the largest region. 0 for null.
+     */
+    public static long kept(Network network, List<String> taps, TileGrid grid, String keepAfter) {
+        if (keepAfter == null || taps.isEmpty()) {
+            return 0;
+        }
+        long sum = 0, largest = 0;
+        for (TileGrid.Tile t : grid.tiles()) {
+            long f = outputFloats(network, taps, t.h(), t.w(), network.indexOf(keepAfter) + 1);
+            sum += f;
+            largest = Math.max(largest, f);
+        }
+        return 4 * (sum - largest);
+    }
+
+    /** Floats of the outputs DeviceNetwork keeps for nodes from index {@code from} to the deepest tap, for an h x w input. */
+    static long outputFloats(Network network, Collection<String> taps, int h, int w, int from) {
+        String deepest = network.deepest(taps);
+        int end = network.indexOf(deepest);
+        Map<String, int[]> shapes = network.shapes(h, w, deepest);
+        List<Node> nodes = network.nodes();
+        long floats = 0;
+        for (int i = from; i <= end; i++) {
+            Node n = nodes.get(i);
+            boolean fused = n.layer() instanceof Layer.Conv2d && i + 1 <= end
+                    && nodes.get(i + 1).layer() instanceof Layer.Relu && !taps.contains(n.name());
+            if (!fused) {
+                int[] s = shapes.get(n.name());
+                floats += (long) s[0] * s[1] * s[2];
+            }
+        }
+        return floats;
+    }
+
     /** Weights, Grams, content targets and the caller's image and gradient. */
     private static long fixedFloats(Network network, List<String> taps, List<String> contentLayers,
             List<String> styleLayers, int h, int w) {
@@ -105,8 +143,9 @@ public final class MemoryEstimate {
             int[] s = shapes.get(n.name());
             boolean fused = n.layer() instanceof Layer.Conv2d && i + 1 <= end
                     && nodes.get(i + 1).layer() instanceof Layer.Relu && !taps.contains(n.name());
-            if (n.layer() instanceof Layer.Conv2d) {
-                workspace = Math.max(workspace, (long) Math.max(in[0], s[0]) * (in[1] + 2) * (in[2] + 8));
+            if (n.layer() instanceof Layer.Conv2d c) {
+                workspace = Math.max(workspace, c.kernel() == 3 ? Conv3x3.directScratchFloats(in[0], s[0], in[1], in[2])
+                        : (long) Math.max(in[0], s[0]) * (in[1] + 2) * (in[2] + 8));
             }
             if (!fused) {
                 long e = (long) s[0] * s[1] * s[2];

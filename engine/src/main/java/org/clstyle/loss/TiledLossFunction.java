@@ -33,7 +33,8 @@ import org.clstyle.weights.VggWeights;
  *     element count (the mean over the image); style terms add the core's F F^T / n (n from the whole
  *     layer's size) into the global Gram.</li>
  * <li>Once: each style term's value and d style / d G from the global Gram.</li>
- * <li>Pass 2, the tiles in reverse order (the last tile of pass 1 keeps its forward): forward again,
+ * <li>Pass 2, the tiles in reverse order (the last tile of pass 1 keeps its forward): forward again
+ *     (only up to the kept node when pass 1 kept each tile's deeper outputs, see {@link #keepAfter}),
  *     the loss gradient at each layer written into the core and zero outside it, the network's backward
  *     to the tile's input, and the tile's image gradient (core and halo: halo pixels feed core features)
  *     added into the full-size gradient.</li>
@@ -84,6 +85,7 @@ public final class TiledLossFunction implements ImageLoss {
     private List<TileGrid.Tile> owned;       // the tiles this instance evaluates: all, or one shard's (ShardedTiledLoss); null until chosen
     private final boolean withContent;
     private float[] contentRgb;              // the caller's content image until {@link #own} built the targets
+    private String keptAfter;                // pass 1 keeps every tile's outputs after this node (null: none), see keepAfter
 
     /** A content term: per tile, its core of F_l(content); factor 1/(whole layer's size) or 1/2. */
     private record ContentTerm(String layer, Distance.Kind kind, double factor, float scale, ClBuffer[] targets) {}
@@ -313,6 +315,22 @@ public final class TiledLossFunction implements ImageLoss {
     /** The grid this loss evaluates on. */
     public TileGrid grid() { return grid; }
 
+    /**
+     * Pass 1 keeps each tile's network outputs after {@code node} (null: none, the default) on the device,
+     * so that pass 2 recomputes only the nodes up to it ({@link DeviceNetwork#keepAfter}): less work for
+     * the memory of those outputs once per tile ({@link MemoryEstimate#kept}). The values are the same.
+     * {@link LossFactory} chooses the node that fits the device memory budget.
+     */
+    public void keepAfter(String node) {
+        if (node != null && network.indexOf(node) < 0) {
+            throw new IllegalArgumentException("keepAfter: " + network.unknownNodeMessage(node));
+        }
+        boolean deeperThanTaps = node != null && !taps.isEmpty() && network.indexOf(node) >= network.indexOf(network.deepest(taps));
+        keptAfter = deeperThanTaps ? null : node;
+        vgg.keepAfter(keptAfter);
+        forwarded = null;
+    }
+
     @Override
     public Recipe recipe() { return recipe; }
 
@@ -342,11 +360,20 @@ public final class TiledLossFunction implements ImageLoss {
      * deepest of {@code layers}, and each layer's core copied into {@link #coreView}.
      */
     private void forwardTile(TileGrid.Tile t, TileGrid g, ClBuffer rgb, List<String> layers) {
+        forwardTile(t, g, rgb, layers, null);
+    }
+
+    /** As above, computing only up to {@code upTo} (null: everything): the later outputs are the tile's kept ones. */
+    private void forwardTile(TileGrid.Tile t, TileGrid g, ClBuffer rgb, List<String> layers, String upTo) {
         ClBuffer tileRgb = rgbBacking.view(3, t.h(), t.w());
         ClBuffer net = netBacking.view(3, t.h(), t.w());
         tileRgb.copyRegionFrom(rgb, t.y0(), t.x0(), 0, 0, t.h(), t.w());
         preprocess.forward(tileRgb, net);
-        vgg.forward(net, layers);
+        if (upTo == null) {
+            vgg.forward(net, layers);
+        } else {
+            vgg.forwardUpTo(net, layers, upTo);
+        }
         coreView.clear();
         for (String l : layers) {
             int j = strideOf.get(l);
@@ -384,6 +411,7 @@ public final class TiledLossFunction implements ImageLoss {
                     backwardPass(image, gradOut);
                 }
             } else {
+                vgg.useSlot(0);
                 for (TileGrid.Tile t : owned) { // content only: one pass
                     forwardTile(t, grid, image, taps);
                     addContentValues(t, contentSum);
@@ -425,7 +453,9 @@ public final class TiledLossFunction implements ImageLoss {
         for (StyleTerm s : style) {
             vectors.fill(s.g(), 0f);
         }
-        for (TileGrid.Tile t : owned) {
+        for (int k = 0; k < owned.size(); k++) {
+            TileGrid.Tile t = owned.get(k);
+            vgg.useSlot(keptAfter == null ? 0 : k);
             forwardTile(t, grid, image, taps);
             addContentValues(t, contentSum);
             for (StyleTerm s : style) {
@@ -493,8 +523,9 @@ public final class TiledLossFunction implements ImageLoss {
         }
         for (int k = owned.size() - 1; k >= 0; k--) {
             TileGrid.Tile t = owned.get(k);
+            vgg.useSlot(keptAfter == null ? 0 : k);
             if (forwarded != t) {
-                forwardTile(t, grid, image, taps);
+                forwardTile(t, grid, image, taps, keptAfter);
             }
             backwardTile(t, gradOut);
         }

@@ -557,6 +557,11 @@ public final class DeviceGraph implements AutoCloseable {
             instanceNorm.close();
             batchNorm.close();
         }
+        if (conv3 != null) {
+            conv3.close(); // its Winograd chunk buffers and packed weights
+            conv3 = null;
+        }
+        vectors.close(); // its reduction's partials
     }
 
     /** A tensor of the pass with its lifetime (steps), and the physical buffer it was given. */

@@ -63,6 +63,18 @@ public final class DeviceNetwork implements AutoCloseable {
     private ClBuffer lastInput;                      // [C, H, W], the caller's, not owned
     private Set<String> lastNodes = Set.of();        // the last forward's requested nodes
     private boolean activationsClobbered;            // a backward ran since the last forward
+    // Kept activations (see keepAfter): nodes after keptFrom - 1 get one buffer set per slot.
+    private int keptFrom = Integer.MAX_VALUE;        // index of the first node whose output is per slot
+    private int slot;                                // the slot this plan's per-slot nodes use
+    private int planSlot = -1;                       // the slot the current act views were made for
+    private final Map<Integer, Boolean> slotHolds = new HashMap<>(); // slot -> its kept outputs hold a complete forward
+    // Checkpoints (see checkpointAfter): the network runs in segments that share their buffers.
+    private int[] segEnds;                           // index of each boundary node (a segment's last), ascending; null: off
+    private int planSegment = -1;                    // the segment the current act views were made for
+    private int segRan = -1, segRanSlot = -1;        // the segment (and slot) whose activations the buffers hold
+    private int walkStart;                           // the first node of the range the walk covers (0 without segments)
+    private ClBuffer walkInput;                      // [C, h, w] what feeds node walkStart
+    private final ClBuffer[] dCheck = new ClBuffer[2]; // owned: d loss / d a segment's input, alternating
 
     public DeviceNetwork(ClContext ctx, Network network, Parameters parameters) {
         this.ctx = ctx;
@@ -100,6 +112,15 @@ public final class DeviceNetwork implements AutoCloseable {
      * {@link #activation} and {@link #backwardFrom} can use them.
      */
     public void forward(ClBuffer input /* [C, H, W] */, Collection<String> outputs) {
+        forward(input, outputs, null);
+    }
+
+    /**
+     * As {@link #forward(ClBuffer, Collection)}, calling {@code ready} with each output node while its
+     * activation is readable: at the end, or with checkpoints ({@link #checkpointAfter}) right after the
+     * output's segment ran (a later segment overwrites it).
+     */
+    public void forward(ClBuffer input /* [C, H, W] */, Collection<String> outputs, java.util.function.Consumer<String> ready) {
         if (input.shape().length != 3 || input.dim(0) != network.inputChannels()) {
             throw new IllegalArgumentException(network.name() + ".forward: input must be [" + network.inputChannels()
                     + ", H, W], got " + input);
@@ -108,17 +129,184 @@ public final class DeviceNetwork implements AutoCloseable {
             throw new IllegalArgumentException(network.name() + ".forward: no layer to compute");
         }
         int deep = network.indexOf(network.deepest(outputs));
+        if (segEnds == null) {
+            run(input, outputs, deep, deep);
+            if (ready != null) {
+                outputs.stream().sorted((a, b) -> Integer.compare(network.indexOf(a), network.indexOf(b))).forEach(ready);
+            }
+            return;
+        }
+        lastInput = input;
+        lastNodes = Set.copyOf(outputs);
+        activationsClobbered = false;
+        slotHolds.put(slot, false); // until the last segment ran
+        for (int sg = 0; sg <= segmentOf(deep); sg++) {
+            runSegment(sg, deep);
+            if (ready != null) {
+                for (int i = segStart(sg); i <= segEnd(sg, deep); i++) {
+                    if (lastNodes.contains(nodes.get(i).name())) {
+                        ready.accept(nodes.get(i).name());
+                    }
+                }
+            }
+        }
+        slotHolds.put(slot, true);
+    }
+
+    /**
+     * Runs the network in segments that end at {@code boundaries} (pool nodes, in forward order; empty or
+     * null: off, the default), all segments sharing one set of buffers: a forward keeps only each
+     * boundary's output (a checkpoint, per slot: {@link #useSlot}) and the last segment's activations,
+     * and {@link #backwardFrom(ClBuffer, Collection, Map, ClBuffer)} recomputes every segment from its
+     * checkpoint just before walking back through it. Device memory: the largest segment's activations
+     * instead of all of them, plus the checkpoints, for one more forward per backward. A tiled loss's
+     * second pass recomputes its tiles' forwards anyway, so there it costs only the checkpoint copies.
+     * Not combined with {@link #keepAfter}.
+     */
+    public void checkpointAfter(List<String> boundaries) {
+        int[] ends = null;
+        if (boundaries != null && !boundaries.isEmpty()) {
+            if (keptFrom != Integer.MAX_VALUE) {
+                throw new IllegalStateException(network.name() + ": checkpoints and kept outputs (keepAfter) do not combine");
+            }
+            ends = new int[boundaries.size()];
+            for (int k = 0; k < ends.length; k++) {
+                String b = boundaries.get(k);
+                int i = network.indexOf(b);
+                if (i < 0) {
+                    throw new IllegalArgumentException(network.name() + ".checkpointAfter: " + network.unknownNodeMessage(b));
+                }
+                if (!(nodes.get(i).layer() instanceof Layer.Pool2d)) {
+                    throw new IllegalArgumentException(network.name() + ".checkpointAfter: " + b + " is not a pool");
+                }
+                if (k > 0 && i <= ends[k - 1]) {
+                    throw new IllegalArgumentException(network.name() + ".checkpointAfter: boundaries must be in forward order");
+                }
+                ends[k] = i;
+            }
+        }
+        if (!Arrays.equals(ends, segEnds)) {
+            releasePlan();
+            segEnds = ends;
+        }
+    }
+
+    /** The segment holding node i (checkpoints on). */
+    private int segmentOf(int i) {
+        int sg = 0;
+        while (sg < segEnds.length && segEnds[sg] < i) {
+            sg++;
+        }
+        return sg;
+    }
+
+    private int segStart(int sg) {
+        return sg == 0 ? 0 : segEnds[sg - 1] + 1;
+    }
+
+    private int segEnd(int sg, int deep) {
+        return sg < segEnds.length ? Math.min(segEnds[sg], deep) : deep;
+    }
+
+    /** The buffer feeding segment sg: the network input, or the previous boundary's checkpoint of this slot. */
+    private ClBuffer segmentInput(int sg) {
+        if (sg == 0) {
+            return lastInput;
+        }
+        String prev = nodes.get(segEnds[sg - 1]).name();
+        return backed("ck:" + prev + "#" + slot, network.shapes(planH, planW, prev).get(prev));
+    }
+
+    /** Forward through segment sg of a plan reaching node deep (lastInput and lastNodes set), views made first. */
+    private void runSegment(int sg, int deep) {
+        planSegment(lastInput.dim(1), lastInput.dim(2), deep, lastNodes, sg);
+        int a = segStart(sg), e = segEnd(sg, deep);
+        ClBuffer x = segmentInput(sg);
+        forwardNodes(a, e, x);
+        segRan = sg;
+        segRanSlot = slot;
+    }
+
+    /**
+     * As {@link #forward(ClBuffer, Collection)} but computing only the nodes up to {@code upTo} (inclusive):
+     * the outputs of the later nodes are the current slot's kept ones (see {@link #keepAfter}), which must
+     * hold a forward of this same input (the slot's last {@link #forward(ClBuffer, Collection)}, with no
+     * backward in the slot since). This is how a tiled loss's second pass recomputes only the shallow
+     * part of a tile.
+     */
+    public void forwardUpTo(ClBuffer input /* [C, H, W] */, Collection<String> outputs, String upTo) {
+        if (input.shape().length != 3 || input.dim(0) != network.inputChannels()) {
+            throw new IllegalArgumentException(network.name() + ".forwardUpTo: input must be [" + network.inputChannels()
+                    + ", H, W], got " + input);
+        }
+        int deep = network.indexOf(network.deepest(outputs));
+        int stop = network.indexOf(upTo);
+        if (stop < 0) {
+            throw new IllegalArgumentException(network.name() + ".forwardUpTo: " + network.unknownNodeMessage(upTo));
+        }
+        if (stop < deep && stop + 1 != keptFrom) {
+            throw new IllegalStateException(network.name() + ".forwardUpTo " + upTo + ": the outputs after it are not kept per slot"
+                    + (keptFrom == Integer.MAX_VALUE ? "" : " (they are after " + nodes.get(keptFrom - 1).name() + ")"));
+        }
+        if (stop < deep && !slotHolds.getOrDefault(slot, false)) {
+            throw new IllegalStateException(network.name() + ".forwardUpTo: slot " + slot + " holds no complete forward");
+        }
+        run(input, outputs, deep, Math.min(stop, deep));
+    }
+
+    /**
+     * Gives every node after {@code node} one set of output buffers per slot (null: none, the default),
+     * so that several inputs' deep activations stay on the device at once, each in its slot
+     * ({@link #useSlot}); the nodes up to {@code node} share one set. A tiled loss keeps each tile's deep
+     * activations from its first pass this way and recomputes only the shallow part in its second
+     * ({@link #forwardUpTo}). Memory: the deep outputs once per slot used, each sized for its own input.
+     */
+    public void keepAfter(String node) {
+        int k = node == null ? Integer.MAX_VALUE : network.indexOf(node) + 1;
+        if (node != null && k == 0) {
+            throw new IllegalArgumentException(network.name() + ".keepAfter: " + network.unknownNodeMessage(node));
+        }
+        if (node != null && segEnds != null) {
+            throw new IllegalStateException(network.name() + ": kept outputs and checkpoints (checkpointAfter) do not combine");
+        }
+        if (node != null && network.node(node).layer() instanceof Layer.Conv2d) {
+            throw new IllegalArgumentException(network.name() + ".keepAfter: " + node + " is a convolution (it may run fused with"
+                    + " the ReLU after it); keep after a ReLU or a pool");
+        }
+        if (k != keptFrom) {
+            releasePlan();
+            keptFrom = k;
+        }
+    }
+
+    /** Selects the slot whose kept outputs the next forward, {@link #forwardUpTo} and backward use (0 at first). */
+    public void useSlot(int s) {
+        if (s < 0) {
+            throw new IllegalArgumentException("slot " + s);
+        }
+        slot = s;
+    }
+
+    /** Computes nodes 0..last of a plan reaching node {@code deep}. */
+    private void run(ClBuffer input, Collection<String> outputs, int deep, int last) {
         plan(input.dim(1), input.dim(2), deep, Set.copyOf(outputs));
         lastInput = input;
         lastNodes = Set.copyOf(outputs);
         activationsClobbered = false;
-        ClBuffer x = input;
-        for (int i = 0; i <= deep; i++) {
+        if (last == deep) {
+            slotHolds.put(slot, true);
+        }
+        forwardNodes(0, last, input);
+    }
+
+    /** Runs nodes a..e (inclusive) of the current plan, node a reading x. */
+    private void forwardNodes(int a, int e, ClBuffer x) {
+        for (int i = a; i <= e; i++) {
             Node n = nodes.get(i);
             Layer l = n.layer();
             if (l instanceof Layer.Conv2d) {
                 if (fusedWithRelu(i)) {
-                    Node r = nodes.get(i + 1);
+                    Node r = nodes.get(i + 1); // (a kept boundary is never between a conv and its fused ReLU)
                     conv.forward(x, weight.get(n.name()), bias.get(n.name()), act.get(r.name()), true);
                     x = act.get(r.name());
                     i++; // the ReLU ran with the conv
@@ -159,8 +347,13 @@ public final class DeviceNetwork implements AutoCloseable {
         ClBuffer b = kept(node, "activation");
         if (activationsClobbered) {
             refresh();
+            b = kept(node, "activation");
         }
-        return b;
+        if (segEnds != null && segmentOf(network.indexOf(node)) != planSegment) {
+            throw new IllegalStateException(node + " was overwritten by a later segment: with checkpoints, read it in the forward's"
+                    + " callback or while the backward walk is at it");
+        }
+        return act.get(node);
     }
 
     /** {@code node}'s activation buffer, checking that the last forward computed and kept it. */
@@ -176,7 +369,7 @@ public final class DeviceNetwork implements AutoCloseable {
         if (!requested.contains(node)) {
             throw new IllegalStateException(node + " was not requested by the last forward: name it in the forward's outputs");
         }
-        return act.get(node);
+        return act.get(node); // null with checkpoints when the node's segment is not the current one
     }
 
     /** Recomputes the activations a backward overwrote: the last forward again, same input buffer and nodes. */
@@ -207,13 +400,17 @@ public final class DeviceNetwork implements AutoCloseable {
      * shaped like {@link #activation}); the buffers are read, not changed.
      */
     public void backward(Map<String, ClBuffer> nodeGradients, ClBuffer dInput /* [C, H, W] */) {
+        if (lastInput == null) {
+            throw new IllegalStateException(network.name() + ".backward before any forward");
+        }
         Map<String, NodeGradient> sources = new LinkedHashMap<>();
         for (Map.Entry<String, ClBuffer> e : nodeGradients.entrySet()) {
             ClBuffer b = e.getValue();
-            ClBuffer a = kept(e.getKey(), "backward");
-            if (!Arrays.equals(a.shape(), b.shape())) {
+            kept(e.getKey(), "backward");
+            int[] want = shape(e.getKey(), lastInput.dim(1), lastInput.dim(2));
+            if (!Arrays.equals(want, b.shape())) {
                 throw new IllegalArgumentException(network.name() + ".backward: gradient for " + e.getKey() + " is " + b
-                        + ", the activation is " + a);
+                        + ", the activation is " + Arrays.toString(want));
             }
             sources.put(e.getKey(), (g, accumulate) -> {
                 if (accumulate) {
@@ -249,8 +446,117 @@ public final class DeviceNetwork implements AutoCloseable {
         if (activationsClobbered) {
             refresh(); // a second backward after one forward
         }
-        walk(sources.keySet(), sources, dInput);
+        if (segEnds != null) {
+            segmentedWalk(sources.keySet(), sources, dInput);
+        } else {
+            walkStart = 0;
+            walkInput = lastInput;
+            walk(sources.keySet(), sources, dInput);
+        }
         activationsClobbered = true;
+        slotHolds.put(slot, false);
+    }
+
+    /**
+     * The backward of this slot's last forward of {@code input} with {@code outputs}: with checkpoints
+     * ({@link #checkpointAfter}) from the slot's checkpoints, recomputing each segment just before
+     * walking back through it, so other inputs may have run forward in other slots since; otherwise a
+     * forward of {@code input} and then {@link #backwardFrom(Map, ClBuffer)}.
+     */
+    public void backwardFrom(ClBuffer input /* [C, H, W] */, Collection<String> outputs, Map<String, NodeGradient> sources,
+            ClBuffer dInput /* [C, H, W] */) {
+        if (segEnds == null) {
+            forward(input, outputs);
+            backwardFrom(sources, dInput);
+            return;
+        }
+        if (!slotHolds.getOrDefault(slot, false)) {
+            throw new IllegalStateException(network.name() + ".backwardFrom: slot " + slot + " holds no complete forward");
+        }
+        if (lastInput != input || !lastNodes.equals(Set.copyOf(outputs))) {
+            segRan = -1; // the live segment is another input's
+        }
+        lastInput = input;
+        lastNodes = Set.copyOf(outputs);
+        activationsClobbered = false;
+        backwardFrom(sources, dInput);
+    }
+
+    /**
+     * The walk with checkpoints: from the segment of the deepest source down to the first, each segment
+     * recomputed from its input (unless its activations are live) and walked back to its input, the
+     * gradient at its input carried to the segment before as a source at that segment's last node. With
+     * {@code sources} null, a dry run (see {@link #walk}).
+     */
+    private void segmentedWalk(Set<String> sourceNodes, Map<String, NodeGradient> sources, ClBuffer dInput) {
+        boolean dry = sources == null;
+        int deep = network.indexOf(network.deepest(lastNodes));
+        int top = -1;
+        for (String n : sourceNodes) {
+            top = Math.max(top, network.indexOf(n));
+        }
+        ClBuffer carried = null; // d loss / d the input of the segment after this one
+        for (int sg = segmentOf(top); sg >= 0; sg--) {
+            int a = segStart(sg), e = segEnd(sg, deep);
+            boolean live = segRan == sg && segRanSlot == slot && !activationsClobbered;
+            if (dry || live) {
+                planSegment(lastInput.dim(1), lastInput.dim(2), deep, lastNodes, sg);
+            } else {
+                runSegment(sg, deep);
+            }
+            Set<String> srcNodes = new java.util.HashSet<>();
+            Map<String, NodeGradient> src = new LinkedHashMap<>();
+            for (String n : sourceNodes) {
+                int i = network.indexOf(n);
+                if (i >= a && i <= e) {
+                    srcNodes.add(n);
+                    if (!dry) {
+                        src.put(n, sources.get(n));
+                    }
+                }
+            }
+            if (carried != null) {
+                String b = nodes.get(e).name();
+                srcNodes.add(b);
+                if (!dry) {
+                    NodeGradient own = src.get(b);
+                    ClBuffer c = carried;
+                    src.put(b, (g, accumulate) -> {
+                        boolean acc = accumulate;
+                        if (own != null) {
+                            own.writeInto(g, acc);
+                            acc = true;
+                        }
+                        if (acc) {
+                            vectors.axpy(1f, c, g);
+                        } else {
+                            vectors.copy(c, g);
+                        }
+                    });
+                }
+            }
+            ClBuffer in = segmentInput(sg);
+            ClBuffer dSeg = sg == 0 ? dInput : dCheck(sg % 2, in.shape());
+            walkStart = a;
+            walkInput = in;
+            walk(srcNodes, dry ? null : src, dSeg);
+            segRan = -1; // the walk overwrote activations with gradients
+            carried = dSeg;
+        }
+        walkStart = 0;
+        walkInput = null;
+    }
+
+    /** Owned buffer k (0 or 1) for d loss / d a segment's input, viewed with {@code shape}; grows, never shrinks. */
+    private ClBuffer dCheck(int k, int[] shape) {
+        long need = elements(shape);
+        if (dCheck[k] == null || dCheck[k].elements() < need) {
+            if (dCheck[k] != null) {
+                dCheck[k].close();
+            }
+            dCheck[k] = ctx.buffer(Math.toIntExact(need));
+        }
+        return dCheck[k].view(shape);
     }
 
     /**
@@ -273,7 +579,8 @@ public final class DeviceNetwork implements AutoCloseable {
         }
         ClBuffer g = null;       // d loss / d output of the node being walked
         boolean masked = false;  // g already carries the mask of the ReLU the walk reaches next
-        for (int i = start; i >= 0; i--) {
+        int a = walkStart;
+        for (int i = start; i >= a; i--) {
             Node n = nodes.get(i);
             String name = n.name();
             if (sourceNodes.contains(name)) {
@@ -295,7 +602,7 @@ public final class DeviceNetwork implements AutoCloseable {
                 Node inNode = nodes.get(i - 1 >= 0 ? i - 1 : 0);
                 ClBuffer in = layerInput(i); // [C, h, w]
                 boolean max = p.kind() == Layer.PoolKind.MAX;
-                if (i > 0 && inNode.layer() instanceof Layer.Relu && !sourceNodes.contains(inNode.name())) {
+                if (i > a && inNode.layer() instanceof Layer.Relu && !sourceNodes.contains(inNode.name())) {
                     // Nothing reads that ReLU output after this but its own mask: overwrite it with the masked gradient.
                     if (!dry) {
                         if (max) {
@@ -307,7 +614,7 @@ public final class DeviceNetwork implements AutoCloseable {
                     g = in;
                     masked = true;
                 } else {
-                    ClBuffer dx = i == 0 ? dInput : free(in.shape(), i, sourceNodes, g, in);
+                    ClBuffer dx = i == a ? dInput : free(in.shape(), i, sourceNodes, g, in);
                     if (!dry) {
                         if (max) {
                             pool.maxBackward(in, g, dx);
@@ -319,7 +626,7 @@ public final class DeviceNetwork implements AutoCloseable {
                 }
             } else if (l instanceof Layer.Relu) {
                 Node below = nodes.get(i - 1 >= 0 ? i - 1 : 0);
-                boolean fused = i > 0 && below.layer() instanceof Layer.Conv2d && fusedWithRelu(i - 1);
+                boolean fused = i > a && below.layer() instanceof Layer.Conv2d && fusedWithRelu(i - 1);
                 if (!fused) {
                     if (!masked && !dry) {
                         relu.backward(act.get(name), g, g); // in place; the layer below reads g next
@@ -328,7 +635,7 @@ public final class DeviceNetwork implements AutoCloseable {
                 } else {
                     // Fused conv+ReLU: one masked backward to the conv's input, then skip the conv's slot.
                     ClBuffer mask = masked ? null : act.get(name);
-                    ClBuffer dx = i - 1 == 0 ? dInput : free(layerInput(i - 1).shape(), i - 1, sourceNodes, g, mask);
+                    ClBuffer dx = i - 1 == a ? dInput : free(layerInput(i - 1).shape(), i - 1, sourceNodes, g, mask);
                     if (!dry) {
                         conv.backwardInput(g, weight.get(below.name()), mask, dx);
                     }
@@ -337,7 +644,7 @@ public final class DeviceNetwork implements AutoCloseable {
                     i--;
                 }
             } else {
-                ClBuffer dx = i == 0 ? dInput : free(layerInput(i).shape(), i, sourceNodes, g, null);
+                ClBuffer dx = i == a ? dInput : free(layerInput(i).shape(), i, sourceNodes, g, null);
                 if (!dry) {
                     conv.backwardInput(g, weight.get(name), null, dx);
                 }
@@ -411,6 +718,9 @@ public final class DeviceNetwork implements AutoCloseable {
 
     /** The buffer feeding node i (i > 0): the previous node's output (never a fused conv's, which has none). */
     private ClBuffer layerInput(int i) {
+        if (i == walkStart && walkInput != null) {
+            return walkInput;
+        }
         String prev = nodes.get(i - 1).name();
         ClBuffer b = act.get(prev);
         if (b == null) {
@@ -444,7 +754,14 @@ public final class DeviceNetwork implements AutoCloseable {
         if (lastInput == null) {
             throw new IllegalStateException(network.name() + ".reserveBackward before any forward");
         }
-        if (!sourceNodes.isEmpty()) {
+        if (sourceNodes.isEmpty()) {
+            return;
+        }
+        if (segEnds != null) {
+            segmentedWalk(Set.copyOf(sourceNodes), null, null);
+        } else {
+            walkStart = 0;
+            walkInput = lastInput;
             walk(Set.copyOf(sourceNodes), null, null);
         }
     }
@@ -455,7 +772,7 @@ public final class DeviceNetwork implements AutoCloseable {
      * one too small for its new shape is replaced by a larger one.
      */
     private void plan(int h, int w, int deep, Set<String> outputs) {
-        if (h == planH && w == planW && deep == deepest && outputs.equals(requested)) {
+        if (h == planH && w == planW && deep == deepest && outputs.equals(requested) && slot == planSlot) {
             return;
         }
         Map<String, int[]> shapes = network.shapes(h, w, nodes.get(deep).name());
@@ -471,21 +788,62 @@ public final class DeviceNetwork implements AutoCloseable {
         int c = network.inputChannels();
         for (int i = 0; i <= deep; i++) {
             Node n = nodes.get(i);
+            String key = i >= keptFrom ? n.name() + "#" + slot : n.name();
             if (n.layer() instanceof Layer.Conv2d cv) {
                 uploadParameters(n, cv, c);
                 if (!fusedWithRelu(i)) {
-                    act.put(n.name(), backed(n.name(), shapes.get(n.name())));
+                    act.put(n.name(), backed(key, shapes.get(n.name())));
                 }
             } else {
-                act.put(n.name(), backed(n.name(), shapes.get(n.name())));
+                act.put(n.name(), backed(key, shapes.get(n.name())));
             }
             c = shapes.get(n.name())[0];
         }
         planH = h;
         planW = w;
+        planSlot = slot;
+        planSegment = -1;
     }
 
-    /** Node {@code name}'s output buffer of {@code shape}: its backing buffer (grown if too small), viewed with the shape. */
+    /**
+     * The views for segment sg (checkpoints on) of a plan reaching node deep: the segment's nodes in
+     * the shared buffers by their position in the segment, its last node (a boundary, when a segment
+     * follows) in this slot's checkpoint. Nothing is released: the buffers only grow.
+     */
+    private void planSegment(int h, int w, int deep, Set<String> outputs, int sg) {
+        if (h == planH && w == planW && deep == deepest && outputs.equals(requested) && slot == planSlot && sg == planSegment) {
+            return;
+        }
+        Map<String, int[]> shapes = network.shapes(h, w, nodes.get(deep).name());
+        act.clear();
+        scratch.clear();
+        scratchUsed = 0;
+        deepest = deep;
+        requested = Set.copyOf(outputs);
+        int c = network.inputChannels();
+        for (int i = 0; i <= deep; i++) {
+            Node n = nodes.get(i);
+            if (n.layer() instanceof Layer.Conv2d cv) {
+                uploadParameters(n, cv, c);
+            }
+            c = shapes.get(n.name())[0];
+        }
+        int a = segStart(sg), e = segEnd(sg, deep);
+        for (int i = a; i <= e; i++) {
+            Node n = nodes.get(i);
+            if (n.layer() instanceof Layer.Conv2d && fusedWithRelu(i)) {
+                continue;
+            }
+            String key = i == e && e < deep ? "ck:" + n.name() + "#" + slot : "p" + (i - a);
+            act.put(n.name(), backed(key, shapes.get(n.name())));
+        }
+        planH = h;
+        planW = w;
+        planSlot = slot;
+        planSegment = sg;
+    }
+
+    /** The output buffer of {@code shape} under {@code name} (a node, or node#slot): its backing buffer (grown if too small), viewed with the shape. */
     private ClBuffer backed(String name, int[] shape) {
         ClBuffer b = backing.get(name);
         if (b == null || b.elements() < elements(shape)) {
@@ -526,7 +884,14 @@ public final class DeviceNetwork implements AutoCloseable {
         scratchPool.forEach(ClBuffer::close);
         scratchPool.clear();
         scratchUsed = 0;
-        planH = planW = deepest = -1;
+        planH = planW = deepest = planSlot = planSegment = segRan = segRanSlot = -1;
+        slotHolds.clear();
+        for (int k = 0; k < dCheck.length; k++) {
+            if (dCheck[k] != null) {
+                dCheck[k].close();
+                dCheck[k] = null;
+            }
+        }
         requested = Set.of();
         lastInput = null;
         lastNodes = Set.of();
@@ -545,5 +910,7 @@ public final class DeviceNetwork implements AutoCloseable {
         }
         weight.clear();
         bias.clear();
+        conv.close();     // its workspace and packed weights
+        vectors.close();  // its reduction partials
     }
 }

@@ -30,9 +30,11 @@ import org.clstyle.cl.ClProgram;
  * keeps the packed copy while the weight buffer is open: after changing a weight buffer's contents,
  * call {@link #prepare} on it again. It pads the input into a scratch buffer that grows to the
  * largest layer seen (a forward reserves room for its own backward) and is then reused, so a loop of
- * forwards and backwards over layers already run forward once allocates nothing.
+ * forwards and backwards over layers already run forward once allocates nothing. The direct variant
+ * pads and convolves in bands of rows, so its scratch is bounded (DIRECT_PAD_KB), not a copy of the
+ * image. {@link #close} releases the workspace and the packed copies.
  */
-public final class Conv3x3 {
+public final class Conv3x3 implements AutoCloseable {
     private static final String FAMILY = "conv3x3";
     private static final String DIRECT_FAMILY = "conv3x3_direct";
     private static final String WINO_FAMILY = "conv3x3_winograd";
@@ -45,11 +47,13 @@ public final class Conv3x3 {
     /**
      * Defines of the direct variant: register block MR x 8*NV (kernel), and on the host DIRECT_WG
      * work-items per group and the cache blocking (see {@link #blocking}): DIRECT_KC input channels per
-     * pass, DIRECT_BAND rows and DIRECT_SEG pixel blocks per tile, ROWS_INNER (1: one band of all rows,
-     * 0: bands of one row, Cin not split).
+     * pass, DIRECT_BAND rows and DIRECT_SEG pixel blocks per tile, ROWS_INNER (1: one tile of all rows
+     * of a padded band, 0: tiles of one row, Cin not split), DIRECT_PAD_KB the cap on the padded band
+     * (kibibytes; see {@link #PAD_BYTES}).
      */
     private static final Set<String> DIRECT_KEYS =
-            Set.of("MR", "NV", "DIRECT_WG", "ROWS_INNER", "DIRECT_KC", "DIRECT_BAND", "DIRECT_SEG", "WINO_WG", "WINO_KB");
+            Set.of("MR", "NV", "DIRECT_WG", "ROWS_INNER", "DIRECT_KC", "DIRECT_BAND", "DIRECT_SEG", "DIRECT_PAD_KB",
+                    "WINO_WG", "WINO_KB");
 
     /** Which kernels run forward and backwardInput. */
     public enum Variant {
@@ -95,6 +99,8 @@ public final class Conv3x3 {
     private final int kcOverride;
     private final int bandOverride;
     private final int segOverride;
+    /** Cap on the direct variant's padded band of input rows (DIRECT_PAD_KB), see {@link #PAD_BYTES}. */
+    private final long padBytes;
     /**
      * Bytes of padded input rows one tile of the direct kernel may use: half of a 512 KiB L2, leaving
      * room for the weights and outputs going by. Measured on PoCL (2 EPYC cores): at 512 channels and
@@ -110,6 +116,16 @@ public final class Conv3x3 {
      * band of all rows against 85% in tiles, while at 64 x 64 (11 MB) tiles won 77% against 42%.
      */
     private static final long INPUT_IN_CACHE = 3L << 20;
+    /**
+     * Default cap on the direct variant's scratch: the input is zero-padded and convolved in bands of
+     * output rows whose padded copy (band rows + 2 halo rows, all channels) stays within this many bytes,
+     * so that the scratch does not grow with the image (a whole padded copy of VGG's conv1_1 backward
+     * input, 64 channels, took 64 floats per image pixel: 286 MB at 1024 x 1024). Far above a tile
+     * ({@link #TILE_BYTES}) and above {@link #INPUT_IN_CACHE}, so the cache blocking inside a band is
+     * that of the whole image; each band costs one more pad launch and one more convolution launch per
+     * Cin pass.
+     */
+    static final long PAD_BYTES = 32L << 20;
     /** Fewest rows per tile before Cin is split into passes (weights are reused band times per tile). */
     private static final int MIN_BAND = 4;
     private ClProgram direct;
@@ -124,7 +140,7 @@ public final class Conv3x3 {
     private ClBuffer winoOut;
     /** Packed weights per weight buffer: [0] forward, [1] backward (flipped, transposed); see conv3x3_direct_pack. */
     private final Map<ClBuffer, ClBuffer[]> packed = new IdentityHashMap<>();
-    /** Padded input of the direct variant, [capacity] floats used as [H+2, C, WP]. */
+    /** Padded input band of the direct variant, [capacity] floats used as [rows+2, S, C, SW]. */
     private ClBuffer scratch;
     /** Whether a forward of this instance was checked to write its whole output (once per instance). */
     private boolean outputVerified;
@@ -151,7 +167,7 @@ public final class Conv3x3 {
 
     /**
      * With {@code defines} overriding kernel defines (tile sizes TS_M, TS_N, TS_K, WPT_M, WPT_N of
-     * gemm.cl, BIAS_WG; MR, NV, DIRECT_WG, ROWS_INNER, DIRECT_KC, DIRECT_BAND, DIRECT_SEG of the direct variant, WINO_WG, WINO_KB of the Winograd one), e.g. from an autotuner.
+     * gemm.cl, BIAS_WG; MR, NV, DIRECT_WG, ROWS_INNER, DIRECT_KC, DIRECT_BAND, DIRECT_SEG, DIRECT_PAD_KB of the direct variant, WINO_WG, WINO_KB of the Winograd one), e.g. from an autotuner.
      */
     public Conv3x3(ClContext ctx, Map<String, ?> defines) {
         this(ctx, defines, Variant.forDevice(ctx.device()), true);
@@ -193,6 +209,7 @@ public final class Conv3x3 {
         this.kcOverride = intDefine(defines, "DIRECT_KC", 0, 0, 1 << 20);
         this.bandOverride = intDefine(defines, "DIRECT_BAND", 0, 0, 1 << 20);
         this.segOverride = intDefine(defines, "DIRECT_SEG", 0, 0, 1 << 20);
+        this.padBytes = 1024L * intDefine(defines, "DIRECT_PAD_KB", (int) (PAD_BYTES >> 10), 1, 1 << 22);
         this.winoBytes = 1024L * intDefine(defines, "WINO_KB", 1024, 64, 1 << 20);
         this.winoGroup = intDefine(defines, "WINO_WG", 8, 1,
                 (int) Math.min(1024, ctx.device().maxWorkGroupSize()));
@@ -585,8 +602,9 @@ public final class Conv3x3 {
 
     /**
      * out [m, h, w] = conv(in [k, h, w] (times (mask > 0) when mask != null), packed weight) (+ bias,
-     * ReLU): pad into the scratch buffer, then the register-blocked kernel. A forward (bias != null)
-     * packs and reserves for the backward too.
+     * ReLU): in bands of {@link Blocking#rows} output rows, pad the band's rows (and its two halo rows)
+     * into the scratch buffer, then run the register-blocked kernel on them. A forward (bias != null)
+     * reserves scratch for its backward too.
      */
     private void direct(ClBuffer in, ClBuffer mask, ClBuffer wp, ClBuffer bias, ClBuffer out,
                         int k, int m, int h, int w, boolean relu) {
@@ -597,9 +615,12 @@ public final class Conv3x3 {
         // The forward reserves room for its own backward (which pads Cout channels in the same
         // segments: they depend on w only), so that a backward after the forward of the same layers
         // allocates nothing.
-        long need = (long) (bias != null ? Math.max(k, m) : k) * (h + 2) * nsegs * segw;
+        long need = (long) (b.rows + 2) * nsegs * segw * k;
+        if (bias != null) {
+            need = Math.max(need, (long) (blocking(m, k, h, w).rows + 2) * nsegs * segw * m);
+        }
         if (need > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("Conv3x3: padded input of " + need + " floats is too large");
+            throw new IllegalArgumentException("Conv3x3: padded input band of " + need + " floats is too large");
         }
         if (scratch == null || scratch.elements() < need) {
             if (scratch != null) {
@@ -608,36 +629,46 @@ public final class Conv3x3 {
             scratch = ctx.buffer((int) need);
         }
         ClProgram p = directProgram();
-        p.kernel("conv3x3_direct_pad").launch(new long[] {(long) k * (h + 2)}, null,
-                in, mask != null ? mask : in, mask != null ? 1 : 0, scratch, k, h, w, nsegs, segpx);
+        ClKernel pad = p.kernel("conv3x3_direct_pad");
+        ClKernel conv = p.kernel("conv3x3_direct");
         long mblocks = (m + mr - 1) / mr;
         long group = Math.min(directGroup, b.segBlocks);
         long dim0 = (b.segBlocks + group - 1) / group * group;
-        long bands = (h + b.band - 1) / b.band;
-        ClKernel conv = p.kernel("conv3x3_direct");
-        // Passes over Cin in a fixed order, each adding into out: deterministic.
-        for (int k0 = 0; k0 < k; k0 += b.kc) {
-            int kc = Math.min(b.kc, k - k0);
-            boolean first = k0 == 0, last = k0 + kc == k;
-            conv.launch(new long[] {dim0, b.band * mblocks, bands * nsegs}, new long[] {group, 1, 1},
-                    scratch, wp, bias != null ? bias : out, out, k, m, h, w, segw,
-                    first && bias != null ? 1 : 0, last && relu ? 1 : 0, k0, kc, first ? 0 : 1,
-                    b.band, b.segBlocks, nsegs);
+        // Bands in order on the in-order queue: each pads over the scratch after the previous band's
+        // convolution read it.
+        for (int row0 = 0; row0 < h; row0 += b.rows) {
+            int rows = Math.min(b.rows, h - row0);
+            pad.launch(new long[] {(long) k * (rows + 2)}, null,
+                    in, mask != null ? mask : in, mask != null ? 1 : 0, scratch, k, h, w, nsegs, segpx, row0, rows);
+            long tiles = (rows + b.band - 1) / b.band;
+            // Passes over Cin in a fixed order, each adding into out: deterministic, and the same sums
+            // in the same order as one band of all rows (each output row lies in one band).
+            for (int k0 = 0; k0 < k; k0 += b.kc) {
+                int kc = Math.min(b.kc, k - k0);
+                boolean first = k0 == 0, last = k0 + kc == k;
+                conv.launch(new long[] {dim0, b.band * mblocks, tiles * nsegs}, new long[] {group, 1, 1},
+                        scratch, wp, bias != null ? bias : out, out, k, m, h, w, segw,
+                        first && bias != null ? 1 : 0, last && relu ? 1 : 0, k0, kc, first ? 0 : 1,
+                        b.band, b.segBlocks, nsegs, row0, rows);
+            }
         }
     }
 
     /**
      * Cache blocking of one direct call: kc input channels per pass, tiles of band rows x segBlocks
-     * pixel blocks (see conv3x3_direct).
+     * pixel blocks (see conv3x3_direct), and the input padded and convolved in bands of {@code rows}
+     * output rows (all h rows when they fit the cap, else a multiple of band, at least one band).
      */
-    record Blocking(int kc, int band, int segBlocks) {}
+    record Blocking(int kc, int band, int segBlocks, int rows) {}
 
     /**
      * The blocking for k input channels, m output channels and an h x w image: host overrides
      * (DIRECT_KC, DIRECT_BAND, DIRECT_SEG, ROWS_INNER) first, else from the sizes: a tile's padded
      * input rows ((band + 2) rows x kc channels x WP floats) must fit {@link #TILE_BYTES}, with at least
      * {@link #MIN_BAND} rows so that the weights streaming by once per tile are used band times; when
-     * Cin is too large for that, Cin is split into equal passes.
+     * Cin is too large for that, Cin is split into equal passes. The padded band holds as many whole
+     * tiles of rows as fit the cap (DIRECT_PAD_KB, {@link #PAD_BYTES}), at least one tile, and no tile is
+     * taller than the cap allows (unless DIRECT_BAND says so).
      */
     Blocking blocking(int k, int m, int h, int w) {
         int blocks = (w + 8 * nv - 1) / (8 * nv);
@@ -645,9 +676,10 @@ public final class Conv3x3 {
         int seg = segOverride > 0 ? Math.min(segOverride, blocks) : Math.min(SEG_BLOCKS, blocks);
         long rowBytes = (long) (seg * 8 * nv + 2) * Float.BYTES; // one channel of one padded row segment
         int nsegs = (blocks + seg - 1) / seg;
+        int capRows = capRows(k, h, (long) nsegs * rowBytes, padBytes);
         // A small image's whole padded input stays in the shared cache: one band of all rows, so each
         // channel block's weights are read once while the input streams by from that cache.
-        boolean small = (long) (h + 2) * nsegs * rowBytes * k <= INPUT_IN_CACHE;
+        boolean small = (long) (h + 2) * nsegs * rowBytes * k <= Math.min(INPUT_IN_CACHE, padBytes);
         int kc = k;
         if (kcOverride > 0) {
             kc = Math.min(kcOverride, k);
@@ -661,13 +693,41 @@ public final class Conv3x3 {
         if (bandOverride > 0) {
             band = Math.min(bandOverride, h);
         } else if (rowsInnerOverride >= 0) {
-            band = rowsInnerOverride == 1 ? h : 1;
+            band = rowsInnerOverride == 1 ? capRows : 1;
         } else if (small) {
-            band = h;
+            band = h; // capRows == h here
         } else {
-            band = (int) Math.max(1, Math.min(h, TILE_BYTES / (rowBytes * kc) - 2));
+            band = (int) Math.max(1, Math.min(capRows, TILE_BYTES / (rowBytes * kc) - 2));
         }
-        return new Blocking(kc, band, seg);
+        int rows = capRows == h ? h : Math.max(band, capRows / band * band);
+        return new Blocking(kc, band, seg, rows);
+    }
+
+    /**
+     * Output rows of a padded band of c channels, (rows + 2) padded rows of rowBytes bytes per channel,
+     * within cap bytes: between 1 and h.
+     */
+    private static int capRows(int c, int h, long rowBytes, long cap) {
+        return (int) Math.max(1, Math.min(h, cap / (rowBytes * c) - 2));
+    }
+
+    /**
+     * At most how many floats the direct variant's scratch (the padded input band) takes for the
+     * forward and backward of a cin -> cout layer on an h x w image with the default cap, register block
+     * width (NV = 2) and row segments, whatever the work order or Cin split: a band of at most
+     * {@link #PAD_BYTES} (at least one output row and its two halo rows), and never more than the whole
+     * padded input.
+     */
+    public static long directScratchFloats(int cin, int cout, int h, int w) {
+        int nr = 8 * 2; // NV = 2
+        int blocks = (w + nr - 1) / nr;
+        int seg = Math.min(SEG_BLOCKS, blocks);
+        long rowFloats = (long) (blocks + seg - 1) / seg * (seg * nr + 2); // one channel of one padded row
+        long most = 0;
+        for (int c : new int[] {cin, cout}) {
+            most = Math.max(most, (capRows(c, h, rowFloats * Float.BYTES, PAD_BYTES) + 2L) * rowFloats * c);
+        }
+        return most;
     }
 
     /** The packed forward and backward weights of {@code weight}, packing them at the first use. */
@@ -706,6 +766,38 @@ public final class Conv3x3 {
                 p[1].close();
             }
         }
+    }
+
+    /**
+     * Releases what this instance (and its tuned instances) holds on the device: the workspace (the
+     * direct variant's padded band, the Winograd chunk buffers) and every packed weight copy. Buffers
+     * still used by queued kernels are freed once those finish. The instance stays usable: the
+     * workspace is made again at the next call, and weights are packed again at their next use or
+     * {@link #prepare} (which needs the weight buffer open: call this when its owner is done with the
+     * layers, e.g. from the owner's close()).
+     */
+    @Override
+    public void close() {
+        if (tuned != null) {
+            for (Conv3x3 t : tuned.made()) {
+                if (t != this) {
+                    t.close();
+                }
+            }
+        }
+        for (Map<ClBuffer, ClBuffer[]> cache : List.of(packed, winoPacked, wino4Packed)) {
+            for (ClBuffer[] p : cache.values()) {
+                p[0].close();
+                p[1].close();
+            }
+            cache.clear();
+        }
+        for (ClBuffer b : new ClBuffer[] {scratch, winoIn, winoOut}) {
+            if (b != null) {
+                b.close();
+            }
+        }
+        scratch = winoIn = winoOut = null;
     }
 
     /**

@@ -43,6 +43,11 @@ final class Reduction {
         this.partials = ctx.buffer(MAX_GROUPS);
     }
 
+    /** Releases the partials buffer; the reduction is unusable afterwards. */
+    void close() {
+        partials.close();
+    }
+
     /**
      * The largest power of two that is at most {@code preferred}, the device's maximum work-group
      * size, and (for a float per work-item of local scratch) its local memory.

@@ -7,7 +7,7 @@ import org.clstyle.cl.ClContext;
  * Vector operations for the optimisers, over buffers seen as flat [n] (kernels/optim.cl). The
  * reductions (dot, sumAbs) are reduce.cl's deterministic two-stage sums.
  */
-public final class VectorOps {
+public final class VectorOps implements AutoCloseable {
     private static final String FAMILY = "optim";
     private final ClContext ctx;
     private final Reduction reduction;
@@ -16,6 +16,16 @@ public final class VectorOps {
     public VectorOps(ClContext ctx) {
         this.ctx = ctx;
         this.reduction = new Reduction(ctx);
+    }
+
+    /** Releases the reduction's partials and the scalar buffer; unusable afterwards. */
+    @Override
+    public void close() {
+        reduction.close();
+        if (scalar != null) {
+            scalar.close();
+            scalar = null;
+        }
     }
 
     /** out[index] = sum(a * b). */

@@ -525,5 +525,6 @@ public final class IterationBench implements AutoCloseable {
         for (ClBuffer b : all) {
             b.close();
         }
+        conv.close(); // its workspace and packed weights
     }
 }

@@ -301,6 +301,10 @@ public final class KernelSelftest {
             out.add(new Check("conv3x3 " + v + " forward", t -> t.convForward(v)));
             out.add(new Check("conv3x3 " + v + " backward input", t -> t.convBackwardInput(v)));
         }
+        // The direct variant in bands of rows (a 1 KiB cap: bands of 1-2 rows, a ragged last one).
+        out.add(new Check("conv3x3 DIRECT row-bands forward", t -> t.convForward(Conv3x3.Variant.DIRECT, DIRECT_BANDS)));
+        out.add(new Check("conv3x3 DIRECT row-bands backward input",
+                t -> t.convBackwardInput(Conv3x3.Variant.DIRECT, DIRECT_BANDS)));
         out.add(new Check("conv3x3 backward weights+bias", t -> t.convBackwardWeights()));
         for (GramMatrix.Variant v : GramMatrix.Variant.values()) {
             out.add(new Check("gram " + v + " forward", t -> t.gramForward(v, Map.of())));
@@ -363,8 +367,15 @@ public final class KernelSelftest {
         return all;
     }
 
+    /** Conv3x3 defines that make the direct variant pad and convolve the conv shapes in several bands of rows. */
+    private static final Map<String, Integer> DIRECT_BANDS = Map.of("DIRECT_PAD_KB", 1);
+
     private void convForward(Conv3x3.Variant v) {
-        Conv3x3 conv = new Conv3x3(ctx, Map.of(), v);
+        convForward(v, Map.of());
+    }
+
+    private void convForward(Conv3x3.Variant v, Map<String, ?> defines) {
+        Conv3x3 conv = new Conv3x3(ctx, defines, v);
         for (int[] s : convShapes(v)) {
             int cin = s[0], cout = s[1], h = s[2], w = s[3];
             double[] x = uniform(cin * h * w, -1, 1), wt = uniform(cout * cin * 9, -1, 1), b = uniform(cout, -1, 1);
@@ -377,10 +388,15 @@ public final class KernelSelftest {
             }
             conv.forget(wb);
         }
+        conv.close();
     }
 
     private void convBackwardInput(Conv3x3.Variant v) {
-        Conv3x3 conv = new Conv3x3(ctx, Map.of(), v);
+        convBackwardInput(v, Map.of());
+    }
+
+    private void convBackwardInput(Conv3x3.Variant v, Map<String, ?> defines) {
+        Conv3x3 conv = new Conv3x3(ctx, defines, v);
         for (int[] s : convShapes(v)) {
             int cin = s[0], cout = s[1], h = s[2], w = s[3];
             double[] dy = uniform(cout * h * w, -1, 1), wt = uniform(cout * cin * 9, -1, 1);
@@ -398,6 +414,7 @@ public final class KernelSelftest {
             }
             conv.forget(wb);
         }
+        conv.close();
     }
 
     private void convBackwardWeights() {

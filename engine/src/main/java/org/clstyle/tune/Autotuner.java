@@ -123,7 +123,14 @@ public final class Autotuner {
             }
             double defaultMs = d.ms();
             if (best != null && !best.equals(dflt) && d.status() == Status.OK) {
-                double[] both = confirm(t.create(ctx, dflt), t.create(ctx, best), time);
+                Object dfltOp = t.create(ctx, dflt), bestOp = t.create(ctx, best);
+                double[] both;
+                try {
+                    both = confirm(dfltOp, bestOp, time);
+                } finally {
+                    release(dfltOp);
+                    release(bestOp);
+                }
                 defaultMs = both[0];
                 bestMs = both[1];
                 if (!(bestMs < defaultMs * (1 - MIN_GAIN))) {
@@ -150,9 +157,32 @@ public final class Autotuner {
 
     private Attempt attempt(OpTuning t, Candidate c, Workload check, Workload time) {
         Object op;
-        List<float[]> out;
         try {
             op = t.create(ctx, c);
+        } catch (RuntimeException e) {
+            return new Attempt(c, Status.SKIPPED, firstLine(e), Double.NaN);
+        }
+        try {
+            return attempt(t, c, op, check, time);
+        } finally {
+            release(op); // its workspace and packed weights (Conv3x3, Conv2d): one candidate's at a time
+        }
+    }
+
+    /** Closes a candidate's op once it is done with, when it holds device buffers of its own. */
+    private void release(Object op) {
+        if (op instanceof AutoCloseable a) {
+            try {
+                a.close();
+            } catch (Exception e) {
+                throw new IllegalStateException("closing " + op.getClass().getSimpleName() + ": " + e.getMessage(), e);
+            }
+        }
+    }
+
+    private Attempt attempt(OpTuning t, Candidate c, Object op, Workload check, Workload time) {
+        List<float[]> out;
+        try {
             out = check.outputs(op);
         } catch (RuntimeException e) {
             return new Attempt(c, Status.SKIPPED, firstLine(e), Double.NaN);

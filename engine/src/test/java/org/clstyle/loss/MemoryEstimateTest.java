@@ -30,19 +30,27 @@ class MemoryEstimateTest {
         Network net = Vgg.network(WEIGHTS, RECIPE.pooling());
         List<String> taps = new ArrayList<>(RECIPE.layers(true));
         List<String> cl = new ArrayList<>(RECIPE.content().layers().keySet()), sl = new ArrayList<>(RECIPE.style().layers().keySet());
-        for (int[] c : new int[][] {{96, 96, 0}, {160, 192, 0}, {256, 256, 128}, {200, 230, 64}}) {
+        String[] keeps = {null, null, null, null, "pool2", "pool4"};
+        int[][] cases = {{96, 96, 0}, {160, 192, 0}, {256, 256, 128}, {200, 230, 64}, {256, 256, 128}, {200, 230, 64}};
+        for (int i = 0; i < cases.length; i++) {
+            int[] c = cases[i];
+            String keep = keeps[i];
             int h = c[0], w = c[1];
             float[] img = Tensors01(h, w);
             try (ClContext ctx = ClContext.createDefault()) {
                 ImageLoss f = c[2] == 0 ? new LossFunction(ctx, WEIGHTS, RECIPE, img, h, w, List.of(img), List.of(new int[] {h, w}))
                         : new TiledLossFunction(ctx, WEIGHTS, RECIPE, img, h, w, List.of(img), List.of(new int[] {h, w}), c[2]);
+                if (keep != null) {
+                    ((TiledLossFunction) f).keepAfter(keep);
+                }
                 try (f; ClBuffer x = ctx.buffer(img, 3, h, w); ClBuffer g = ctx.buffer(3, h, w)) {
                     f.evaluate(x, g);
                     ctx.finish();
                     long est = c[2] == 0 ? MemoryEstimate.untiled(net, taps, cl, sl, h, w)
-                            : MemoryEstimate.tiled(net, taps, cl, sl, ((TiledLossFunction) f).grid());
+                            : MemoryEstimate.tiled(net, taps, cl, sl, ((TiledLossFunction) f).grid())
+                                    + MemoryEstimate.kept(net, taps, ((TiledLossFunction) f).grid(), keep);
                     long peak = ctx.peakBytes();
-                    String what = h + "x" + w + " tile " + c[2] + ": estimate " + est + ", peak " + peak;
+                    String what = h + "x" + w + " tile " + c[2] + " kept after " + keep + ": estimate " + est + ", peak " + peak;
                     assertTrue(est >= peak, what);
                     assertTrue(est <= 1.5 * peak, what);
                 }
@@ -66,7 +74,9 @@ class MemoryEstimateTest {
         assertEquals(0, eight.tile() % 16, "cores are multiples of the alignment");
         LossFactory.Plan larger = LossFactory.plan(WEIGHTS, RECIPE, true, 2160, 3840, style, false,
                 new LossFactory.Tiling(0, (8L << 30) + (1L << 30)), 0);
-        assertTrue(larger.tile() >= eight.tile(), "a larger budget never gives smaller tiles");
+        assertTrue(work(larger) <= work(eight), "a larger budget never gives more work: " + larger + " vs " + eight);
+        // Keeping outputs between the passes is chosen when it saves work within the budget, and it does here.
+        assertTrue(eight.keepAfter() != null && work(eight) < work(noKeep(2160, 3840, 8L << 30)), eight.toString());
         LossFactory.Plan four = LossFactory.plan(WEIGHTS, RECIPE, true, 2160, 3840, style, false, new LossFactory.Tiling(0, 4L << 30), 0);
         assertTrue(four.tiled() && four.tile() < eight.tile() && four.estimateBytes() <= 4L << 30, four.toString());
         // Fits: untiled even with a budget.
@@ -75,7 +85,7 @@ class MemoryEstimateTest {
         // The optimiser's state counts against the budget.
         LossFactory.Plan withState = LossFactory.plan(WEIGHTS, RECIPE, true, 2160, 3840, style, false,
                 new LossFactory.Tiling(0, 8L << 30), 2L << 30);
-        assertTrue(withState.tile() < eight.tile(), withState.toString());
+        assertTrue(work(withState) > work(eight), withState.toString());
         LossFactory.TilingException small = assertThrows(LossFactory.TilingException.class, () -> LossFactory.plan(WEIGHTS, RECIPE,
                 true, 2160, 3840, style, false, new LossFactory.Tiling(0, 100L << 20), 0));
         assertTrue(small.getMessage().startsWith("--max-device-memory 100 MiB is too small for 3840x2160"), small.getMessage());
@@ -85,6 +95,27 @@ class MemoryEstimateTest {
         LossFactory.Plan forced = LossFactory.plan(WEIGHTS, RECIPE, true, 300, 400, style, false, new LossFactory.Tiling(100, 0), 0);
         assertTrue(forced.tiled() && forced.tile() == 100, forced.toString());
         assertTrue(forced.description().contains("halo 80 px"), forced.description());
+    }
+
+    private static final Network NET = Vgg.network(WEIGHTS, RECIPE.pooling());
+    private static final List<String> TAPS = new ArrayList<>(RECIPE.layers(true));
+
+    /** The plan's modelled work for the 4K image. */
+    private static double work(LossFactory.Plan p) {
+        return LossFactory.work(NET, TAPS, TileGrid.forLayers(NET, TAPS, 2160, 3840, p.tile()), p.keepAfter());
+    }
+
+    /** The plan without kept outputs (clstyle.tile.keep=none). */
+    private static LossFactory.Plan noKeep(int h, int w, long budget) {
+        System.setProperty("clstyle.tile.keep", "none");
+        try {
+            LossFactory.Plan p = LossFactory.plan(WEIGHTS, RECIPE, true, h, w, List.of(new int[] {512, 512}), false,
+                    new LossFactory.Tiling(0, budget), 0);
+            assertEquals(null, p.keepAfter(), p.toString());
+            return p;
+        } finally {
+            System.clearProperty("clstyle.tile.keep");
+        }
     }
 
     @Test

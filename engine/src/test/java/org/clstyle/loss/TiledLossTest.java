@@ -73,7 +73,13 @@ class TiledLossTest {
         }
 
         Result tiled(int tile, int halo) {
+            return tiled(tile, halo, null);
+        }
+
+        /** Tiled, pass 1 keeping every tile's outputs after {@code keep} (null: none). */
+        Result tiled(int tile, int halo, String keep) {
             try (TiledLossFunction f = new TiledLossFunction(ctx, weights, recipe, content, h, w, styles, styleHW, tile, halo)) {
+                f.keepAfter(keep);
                 return run(f);
             }
         }
@@ -204,5 +210,28 @@ class TiledLossTest {
         Result short3 = pooled.tiled(16, 8);
         double off3 = deviation(want3, short3);
         assertTrue(off3 > 1e-2, "halo 8 < 10 must change the gradient, deviation " + off3);
+    }
+
+    /**
+     * Pass 1 keeping each tile's deeper outputs (pass 2 recomputes only up to the kept node) changes no
+     * value: bit for bit what recomputing everything gives (the same launches on the same values), at
+     * every kept node from pool1 to relu5_1 (past the deepest tap: nothing to keep), one tile and many.
+     */
+    @Test
+    void keepingDeepOutputsChangesNothing() {
+        VggWeights w = randomWeights(VggArchitecture.VGG19, 16);
+        Recipe.Builder r = recipe(w).tvWeight(1e-3);
+        Case c = makeCase(VggArchitecture.VGG19, r, false, 150, 131, new int[] {61, 83});
+        Result want = c.untiled();
+        for (int tile : new int[] {48, 1000}) {
+            Result plain = c.tiled(tile, -1);
+            for (String keep : new String[] {"pool1", "pool2", "relu3_1", "pool4", "relu5_1"}) {
+                Result kept = c.tiled(tile, -1, keep);
+                String what = "tile " + tile + ", kept after " + keep;
+                assertSame(what, want, kept);
+                assertEquals(plain.values().total(), kept.values().total(), 0.0, what + ": total");
+                org.junit.jupiter.api.Assertions.assertArrayEquals(plain.grad(), kept.grad(), what + ": gradient");
+            }
+        }
     }
 }

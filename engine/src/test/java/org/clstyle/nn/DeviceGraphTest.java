@@ -359,6 +359,7 @@ class DeviceGraphTest {
         Network net = Generators.johnson(16);
         Map<String, float[]> params = randomParameters(net, 31);
         float[] x = random(new Random(32), 2 * 3 * 20 * 28, 0, 1);
+        long start = ctx.allocatedBytes();
         try (DeviceGraph train = new DeviceGraph(ctx, net, params::get);
                 DeviceGraph infer = new DeviceGraph(ctx, net, params::get);
                 ClBuffer xb = ctx.buffer(x, 2, 3, 20, 28)) {
@@ -390,6 +391,8 @@ class DeviceGraphTest {
             }
             assertTrue(err / max <= 1e-4, "one image: inference differs from training by " + err / max + " of max|y|");
         }
+        // Closed graphs leave nothing on the device (Conv3x3's Winograd workspace and packed weights included).
+        assertEquals(start, ctx.allocatedBytes(), "device bytes still allocated after the graphs were closed");
     }
 
     @Test

@@ -10,6 +10,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
@@ -225,6 +226,196 @@ class DeviceNetworkTest {
                 }
                 if (k > 2) {
                     assertEquals(afterFirstRound, ctx.allocatedBytes(), "sizes no larger than before allocate nothing (" + h + "x" + w + ")");
+                }
+            }
+        }
+    }
+    /**
+     * Kept activations (a tiled loss's two passes): every input forward in its own slot, then, in reverse,
+     * only the shallow part recomputed and the backward run from the slot's kept deep outputs. Activations
+     * and gradients equal a fresh network's bit for bit; a second round allocates nothing; misuse is refused.
+     */
+    @Test
+    void keptSlotsGiveWhatAFreshNetworkGives() {
+        VggWeights weights = randomWeights(VggArchitecture.VGG19, 9);
+        Network net = Vgg.network(weights, Pooling.MAX);
+        List<String> outputs = List.of("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1");
+        int[][] sizes = {{40, 37}, {33, 45}, {17, 16}};
+        try (ClContext other = ClContext.createDefault(); DeviceNetwork dev = new DeviceNetwork(ctx, net, Vgg.parameters(weights))) {
+            dev.keepAfter("pool2");
+            ClBuffer[] in = new ClBuffer[sizes.length];
+            try {
+                for (int k = 0; k < sizes.length; k++) {
+                    in[k] = ctx.buffer(Tensors.normal(60 + k, 3 * sizes[k][0] * sizes[k][1], 1), 3, sizes[k][0], sizes[k][1]);
+                }
+                long afterFirstRound = -1;
+                for (int round = 0; round < 2; round++) {
+                    for (int k = 0; k < sizes.length; k++) {
+                        dev.useSlot(k);
+                        dev.forward(in[k], outputs);
+                    }
+                    for (int k = sizes.length - 1; k >= 0; k--) {
+                        int h = sizes[k][0], w = sizes[k][1];
+                        dev.useSlot(k);
+                        dev.forwardUpTo(in[k], outputs, "pool2");
+                        try (ClBuffer inFresh = other.buffer(in[k].read(), 3, h, w); ClBuffer dFresh = other.buffer(3, h, w);
+                                ClBuffer dIn = ctx.buffer(3, h, w);
+                                DeviceNetwork fresh = new DeviceNetwork(other, net, Vgg.parameters(weights))) {
+                            fresh.forward(inFresh, outputs);
+                            for (String n : outputs) {
+                                assertArrayEquals(fresh.activation(n).read(), dev.activation(n).read(), "slot " + k + " " + n);
+                            }
+                            Map<String, ClBuffer> grads = new LinkedHashMap<>(), gradsFresh = new LinkedHashMap<>();
+                            for (String n : List.of("relu1_1", "relu3_1", "relu5_1")) {
+                                float[] g = Tensors.normal(70 + k, dev.activation(n).size(), 1);
+                                grads.put(n, ctx.buffer(g, dev.shape(n, h, w)));
+                                gradsFresh.put(n, other.buffer(g, dev.shape(n, h, w)));
+                            }
+                            dev.backward(grads, dIn);
+                            fresh.backward(gradsFresh, dFresh);
+                            assertArrayEquals(dFresh.read(), dIn.read(), "slot " + k + " d/d input");
+                            grads.values().forEach(ClBuffer::close);
+                            gradsFresh.values().forEach(ClBuffer::close);
+                            if (round == 1) {
+                                assertEquals(afterFirstRound, ctx.allocatedBytes() - 4L * 3 * h * w, "round 2 allocates nothing");
+                            }
+                        }
+                    }
+                    afterFirstRound = ctx.allocatedBytes();
+                }
+                // The slot's deep outputs were clobbered by its backward: recomputing only the shallow part is refused.
+                dev.useSlot(0);
+                IllegalStateException e = assertThrows(IllegalStateException.class, () -> dev.forwardUpTo(in[0], outputs, "pool2"));
+                assertEquals("vgg19.forwardUpTo: slot 0 holds no complete forward", e.getMessage());
+                IllegalStateException notKept = assertThrows(IllegalStateException.class, () -> dev.forwardUpTo(in[0], outputs, "pool1"));
+                assertTrue(notKept.getMessage().contains("not kept per slot"), notKept.getMessage());
+                assertThrows(IllegalArgumentException.class, () -> dev.keepAfter("conv2_1"));
+            } finally {
+                for (ClBuffer b : in) {
+                    if (b != null) {
+                        b.close();
+                    }
+                }
+            }
+        }
+    }
+
+    /** Closing the network releases everything it allocated: its buffers, weights and its ops' workspaces. */
+    @Test
+    void closeReturnsTheContextToItsStartingBytes() {
+        VggWeights weights = randomWeights(VggArchitecture.VGG19, 5);
+        Network net = Vgg.network(weights, Pooling.MAX);
+        int h = 37, w = 45;
+        try (ClContext c = ClContext.createDefault();
+                ClBuffer in = c.buffer(Tensors.normal(3, 3 * h * w, 1), 3, h, w); ClBuffer dIn = c.buffer(3, h, w)) {
+            long start = c.allocatedBytes();
+            try (DeviceNetwork dev = new DeviceNetwork(c, net, Vgg.parameters(weights))) {
+                dev.keepAfter("pool2");
+                dev.forward(in, List.of("relu1_1", "relu2_1", "relu3_1"));
+                try (ClBuffer g = c.buffer(Tensors.normal(4, dev.activation("relu3_1").size(), 1), dev.shape("relu3_1", h, w))) {
+                    dev.backward(Map.of("relu3_1", g), dIn);
+                }
+                c.finish();
+                assertTrue(c.allocatedBytes() > start);
+            }
+            assertEquals(start, c.allocatedBytes(), "device bytes left after DeviceNetwork.close()");
+        }
+    }
+
+    /**
+     * Checkpoints: the network in segments sharing one set of buffers. Every output read in the forward's
+     * callback and every input gradient equal a fresh network's bit for bit, for inputs forwarded in their
+     * own slots and walked back later (each segment recomputed from the slot's checkpoint), in two rounds;
+     * an earlier segment's activation is a clear error after the forward; and the buffers take less than
+     * without segments.
+     */
+    @Test
+    void checkpointedSegmentsGiveWhatAFreshNetworkGives() {
+        VggWeights weights = randomWeights(VggArchitecture.VGG19, 10);
+        Network net = Vgg.network(weights, Pooling.MAX);
+        List<String> outputs = List.of("relu1_1", "relu2_1", "pool2", "relu3_1", "relu4_1", "relu4_2", "relu5_1");
+        List<String> sourcesAt = List.of("relu1_1", "pool2", "relu3_1", "relu5_1");
+        int[][] sizes = {{48, 40}, {33, 45}, {17, 16}};
+        try (ClContext other = ClContext.createDefault(); ClContext own = ClContext.createDefault();
+                DeviceNetwork dev = new DeviceNetwork(own, net, Vgg.parameters(weights))) {
+            dev.checkpointAfter(List.of("pool1", "pool2", "pool3", "pool4"));
+            ClBuffer[] in = new ClBuffer[sizes.length];
+            try {
+                for (int k = 0; k < sizes.length; k++) {
+                    in[k] = own.buffer(Tensors.normal(80 + k, 3 * sizes[k][0] * sizes[k][1], 1), 3, sizes[k][0], sizes[k][1]);
+                }
+                for (int round = 0; round < 2; round++) {
+                    List<Map<String, float[]>> seen = new ArrayList<>();
+                    for (int k = 0; k < sizes.length; k++) {
+                        dev.useSlot(k);
+                        Map<String, float[]> got = new LinkedHashMap<>();
+                        dev.forward(in[k], outputs, n -> got.put(n, dev.activation(n).read()));
+                        seen.add(got);
+                    }
+                    for (int k = sizes.length - 1; k >= 0; k--) {
+                        int h = sizes[k][0], w = sizes[k][1];
+                        dev.useSlot(k);
+                        try (ClBuffer inFresh = other.buffer(in[k].read(), 3, h, w); ClBuffer dFresh = other.buffer(3, h, w);
+                                ClBuffer dIn = own.buffer(3, h, w);
+                                DeviceNetwork fresh = new DeviceNetwork(other, net, Vgg.parameters(weights))) {
+                            fresh.forward(inFresh, outputs);
+                            assertEquals(outputs, List.copyOf(seen.get(k).keySet()), "callback order");
+                            Map<String, float[]> want = new LinkedHashMap<>();
+                            for (String n : outputs) {
+                                want.put(n, fresh.activation(n).read());
+                                assertArrayEquals(want.get(n), seen.get(k).get(n), "slot " + k + " " + n);
+                            }
+                            Map<String, DeviceNetwork.NodeGradient> sources = new LinkedHashMap<>();
+                            Map<String, ClBuffer> gradsFresh = new LinkedHashMap<>();
+                            List<ClBuffer> made = new ArrayList<>();
+                            for (String n : sourcesAt) {
+                                float[] g = Tensors.normal(90 + k, want.get(n).length, 1);
+                                ClBuffer gb = own.buffer(g, dev.shape(n, h, w));
+                                made.add(gb);
+                                int kk = k;
+                                sources.put(n, (dst, acc) -> {
+                                    // The walk is at n: its activation is readable and is the forward's.
+                                    assertArrayEquals(want.get(n), dev.activation(n).read(), "slot " + kk + " at the walk: " + n);
+                                    if (acc) { // a deeper source's gradient is already there
+                                        float[] cur = dst.read();
+                                        for (int i = 0; i < cur.length; i++) {
+                                            cur[i] += g[i];
+                                        }
+                                        dst.write(cur);
+                                    } else {
+                                        dst.copyFrom(gb);
+                                    }
+                                });
+                                gradsFresh.put(n, other.buffer(g, dev.shape(n, h, w)));
+                            }
+                            dev.backwardFrom(in[k], outputs, sources, dIn);
+                            fresh.backward(gradsFresh, dFresh);
+                            assertArrayEquals(dFresh.read(), dIn.read(), "round " + round + " slot " + k + " d/d input");
+                            made.forEach(ClBuffer::close);
+                            gradsFresh.values().forEach(ClBuffer::close);
+                        }
+                    }
+                }
+                // An activation of an earlier segment is gone after the forward: a clear error.
+                dev.useSlot(0);
+                dev.forward(in[0], outputs);
+                IllegalStateException e = assertThrows(IllegalStateException.class, () -> dev.activation("relu1_1"));
+                assertTrue(e.getMessage().startsWith("relu1_1 was overwritten by a later segment"), e.getMessage());
+                assertThrows(IllegalStateException.class, () -> dev.keepAfter("pool2"));
+                // Memory: against the same network without segments on the 48x40 input alone.
+                long withSegments = own.allocatedBytes() - 4L * 3 * (48 * 40 + 33 * 45 + 17 * 16); // less the three inputs
+                try (ClContext c = ClContext.createDefault(); ClBuffer x = c.buffer(in[0].read(), 3, 48, 40);
+                        ClBuffer dx = c.buffer(3, 48, 40); DeviceNetwork plain = new DeviceNetwork(c, net, Vgg.parameters(weights))) {
+                    plain.forward(x, outputs);
+                    plain.reserveBackward(Set.copyOf(sourcesAt));
+                    long without = c.allocatedBytes() - 4L * 3 * 48 * 40 * 2;
+                    assertTrue(withSegments < without, "segments " + withSegments + " bytes (3 slots of checkpoints), without " + without);
+                }
+            } finally {
+                for (ClBuffer b : in) {
+                    if (b != null) {
+                        b.close();
+                    }
                 }
             }
         }

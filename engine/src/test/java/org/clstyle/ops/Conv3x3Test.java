@@ -3,6 +3,7 @@ package org.clstyle.ops;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.clstyle.cl.ClBuffer;
@@ -150,6 +151,139 @@ class Conv3x3Test {
                 Map.of("DIRECT_SEG", 2, "DIRECT_WG", 3),
                 Map.of("DIRECT_KC", 2, "DIRECT_BAND", 2, "DIRECT_SEG", 3, "DIRECT_WG", 2),
                 Map.of("MR", 4, "NV", 3, "DIRECT_KC", 20, "DIRECT_BAND", 4, "DIRECT_SEG", 1));
+    }
+
+    /**
+     * The direct variant pads and convolves in bands of output rows when the padded input exceeds the
+     * cap (DIRECT_PAD_KB, forced small here; checked, so that every shape really runs several bands,
+     * except h = 1): bands not dividing h, prime h, bands of one row, tile bands inside a padded band
+     * (explicit, ROWS_INNER both ways), Cin passes inside a band and other register blocks; forward and
+     * backwardInput with and without the ReLU mask against the reference, and bit-identical to the same
+     * instance settings with one band of all rows (each output sums the same terms in the same order).
+     */
+    @ParameterizedTest(name = "{0} cin={1} cout={2} {3}x{4}")
+    @MethodSource("bandedShapes")
+    void directRowBandsMatchReferenceAndOneBand(Map<String, Integer> defines, int cin, int cout, int h, int w) {
+        Conv3x3 c = new Conv3x3(ctx, defines, Conv3x3.Variant.DIRECT);
+        Map<String, Integer> whole = new java.util.HashMap<>(defines);
+        whole.remove("DIRECT_PAD_KB");
+        Conv3x3 one = new Conv3x3(ctx, whole, Conv3x3.Variant.DIRECT);
+        for (int[] kc : new int[][] {{cin, cout}, {cout, cin}}) { // forward, then backwardInput
+            Conv3x3.Blocking b = c.blocking(kc[0], kc[1], h, w);
+            assertTrue(h == 1 ? b.rows() == 1 : b.rows() < h, "expected several bands of " + h + " rows, got " + b);
+            assertTrue(b.rows() % b.band() == 0 || b.rows() == h, "bands hold whole tiles: " + b);
+            assertTrue(one.blocking(kc[0], kc[1], h, w).rows() == h, "the default cap holds these images whole");
+        }
+        checkForward(c, cin, cout, h, w);
+        checkBackward(c, cin, cout, h, w);
+        float[] x = Tensors.uniform(41, cin * h * w, -1, 1);
+        float[] wt = Tensors.uniform(42, cout * cin * 9, -1, 1);
+        float[] g = Tensors.uniform(43, cout * h * w, -1, 1);
+        float[] mask = Tensors.uniform(44, cout * h * w, -1, 1);
+        try (ClBuffer bx = ctx.buffer(x, cin, h, w); ClBuffer bw = ctx.buffer(wt, cout, cin, 3, 3);
+                ClBuffer bb = ctx.buffer(Tensors.uniform(45, cout, -1, 1), cout); ClBuffer by = ctx.buffer(cout, h, w);
+                ClBuffer bg = ctx.buffer(g, cout, h, w); ClBuffer bm = ctx.buffer(mask, cout, h, w);
+                ClBuffer dx = ctx.buffer(cin, h, w)) {
+            float[][] got = new float[4][];
+            Conv3x3[] both = {c, one};
+            for (int i = 0; i < 2; i++) {
+                both[i].forward(bx, bw, bb, by, true);
+                got[2 * i] = by.read();
+                both[i].backwardInput(bg, bw, bm, dx);
+                got[2 * i + 1] = dx.read();
+            }
+            assertTrue(java.util.Arrays.equals(got[0], got[2]), "forward in bands differs from one band");
+            assertTrue(java.util.Arrays.equals(got[1], got[3]), "masked backwardInput in bands differs from one band");
+        }
+        c.close();
+        one.close();
+    }
+
+    static Stream<Arguments> bandedShapes() {
+        // Rows per band with these caps (one padded row of c channels and S segments: c * S * 136 bytes at NV = 2):
+        // 3 ch, 20 wide at 4 KiB: 8 rows (37 = 4 * 8 + 5), backward 16 ch: 1 row.
+        Map<String, Integer> kb4 = Map.of("DIRECT_PAD_KB", 4);
+        return Stream.of(
+                Arguments.of(kb4, 3, 16, 37, 20),
+                Arguments.of(kb4, 16, 3, 37, 20),
+                Arguments.of(kb4, 3, 16, 1, 20), // h = 1: one band of one row
+                Arguments.of(Map.of("DIRECT_PAD_KB", 1), 5, 7, 13, 70), // prime h, one row per band, 3 segments
+                // explicit tile band 3 inside padded bands of 3 rows (above the cap for the 7-channel backward)
+                Arguments.of(Map.of("DIRECT_PAD_KB", 8, "DIRECT_BAND", 3), 5, 7, 29, 40),
+                // Cin passes of 2 channels inside bands of 10 rows (23 = 2 * 10 + 3), backward 20 rows
+                Arguments.of(Map.of("DIRECT_PAD_KB", 8, "DIRECT_KC", 2), 9, 5, 23, 11),
+                Arguments.of(Map.of("DIRECT_PAD_KB", 4, "ROWS_INNER", 1), 3, 7, 31, 17),
+                Arguments.of(Map.of("DIRECT_PAD_KB", 4, "ROWS_INNER", 0), 7, 3, 31, 17),
+                Arguments.of(Map.of("DIRECT_PAD_KB", 4, "MR", 4, "NV", 3), 3, 13, 19, 50),
+                Arguments.of(Map.of("DIRECT_PAD_KB", 8, "DIRECT_SEG", 1, "DIRECT_WG", 3), 67, 5, 11, 33));
+    }
+
+    /**
+     * The direct variant's scratch stays within the cap on a tall image (a forward reserves room for its
+     * backward's band of 64 channels), and with the default settings within
+     * {@link Conv3x3#directScratchFloats}, which MemoryEstimate counts, far below the whole padded input.
+     */
+    @Test
+    void directScratchIsBoundedByTheBandCap() {
+        int cin = 3, cout = 64, h = 200, w = 1000;
+        long whole = (long) cout * (h + 2) * ((w + 31) / 32 * 34) * Float.BYTES; // the padded backward input
+        for (Map<String, Integer> defines : List.of(Map.<String, Integer>of("DIRECT_PAD_KB", 2048), Map.<String, Integer>of())) {
+            Conv3x3 c = new Conv3x3(ctx, defines, Conv3x3.Variant.DIRECT);
+            try (ClBuffer bx = ctx.buffer(Tensors.uniform(51, cin * h * w, -1, 1), cin, h, w);
+                    ClBuffer bw = ctx.buffer(Tensors.uniform(52, cout * cin * 9, -1, 1), cout, cin, 3, 3);
+                    ClBuffer bb = ctx.buffer(Tensors.uniform(53, cout, -1, 1), cout); ClBuffer by = ctx.buffer(cout, h, w)) {
+                c.prepare(bw);
+                long before = ctx.allocatedBytes();
+                c.forward(bx, bw, bb, by, true);
+                ctx.finish();
+                long scratch = ctx.allocatedBytes() - before;
+                long cap = defines.isEmpty() ? Conv3x3.PAD_BYTES : 2048 << 10;
+                assertTrue(scratch > 0 && scratch <= cap, defines + ": scratch " + scratch + " bytes, cap " + cap);
+                if (defines.isEmpty()) {
+                    assertTrue(scratch <= 4 * Conv3x3.directScratchFloats(cin, cout, h, w),
+                            "scratch " + scratch + " above the estimate's " + 4 * Conv3x3.directScratchFloats(cin, cout, h, w));
+                    assertTrue(whole > 1.5 * Conv3x3.PAD_BYTES, "this image pads to more than the cap: " + whole);
+                }
+                float[] ref = toFloat(Conv3x3Reference.forward(Tensors.toDouble(bx.read()), cin, h, w,
+                        Tensors.toDouble(bw.read()), Tensors.toDouble(bb.read()), cout, true));
+                Tensors.assertClose("forward " + defines, ref, by.read(), atol(cin * 9), 1e-4);
+            }
+            c.close();
+        }
+    }
+
+    /**
+     * close() releases everything an instance allocated (workspace, packed weights; also those of the
+     * per-layer default's variants): the context's allocated bytes return to their value before its first
+     * call, and the instance still works afterwards (packing again).
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"DIRECT", "WINOGRAD", "WINOGRAD4", "GEMM", "default"})
+    void closeReleasesWorkspaceAndPackedWeights(String variant) {
+        int cin = 64, cout = 67, h = 11, w = 21; // the default runs it as WINOGRAD4 on CPUs
+        float[] x = Tensors.uniform(61, cin * h * w, -1, 1);
+        float[] wt = Tensors.uniform(62, cout * cin * 9, -1, 1);
+        float[] b = Tensors.uniform(63, cout, -1, 1);
+        float[] g = Tensors.uniform(64, cout * h * w, -1, 1);
+        double[] ref = Conv3x3Reference.forward(Tensors.toDouble(x), cin, h, w, Tensors.toDouble(wt), Tensors.toDouble(b), cout, true);
+        try (ClBuffer bx = ctx.buffer(x, cin, h, w); ClBuffer bw = ctx.buffer(wt, cout, cin, 3, 3);
+                ClBuffer bb = ctx.buffer(b, cout); ClBuffer by = ctx.buffer(cout, h, w);
+                ClBuffer bg = ctx.buffer(g, cout, h, w); ClBuffer dx = ctx.buffer(cin, h, w)) {
+            long start = ctx.allocatedBytes();
+            Conv3x3 c = variant.equals("default") ? new Conv3x3(ctx)
+                    : new Conv3x3(ctx, Map.of(), Conv3x3.Variant.valueOf(variant));
+            for (int round = 0; round < 2; round++) { // the second round after close: packs and allocates again
+                c.prepare(bw);
+                c.forward(bx, bw, bb, by, true);
+                c.backwardInput(bg, bw, by, dx);
+                ctx.finish();
+                Tensors.assertClose("forward round " + round, toFloat(ref), by.read(), atol(cin * 9), 1e-4);
+                assertTrue(variant.equals("GEMM") || ctx.allocatedBytes() > start, "nothing allocated by " + variant);
+                c.close();
+                assertTrue(ctx.allocatedBytes() == start, variant + ": " + (ctx.allocatedBytes() - start)
+                        + " bytes still allocated after close (round " + round + ")");
+            }
+        }
     }
 
     /**

@@ -2,8 +2,11 @@
 // convolution for CPU devices (PoCL and the like). No local memory and no barriers: each work-item
 // keeps an MR x NR block of outputs (MR output channels x NR consecutive pixels of one row) in
 // float8 registers and walks K = Cin*9 with one broadcast weight and NR/8 vector loads per tap.
-// The input is zero-padded once per call into xp [H+2, S, Cin, SW]: S row segments of SW = SEG*NR + 2
-// columns (halo included), so every load of the inner loop is in bounds and branch-free. Rows come
+// The input is zero-padded into xp [R+2, S, Cin, SW], one band of R output rows at a time (the host
+// bounds R so that the padded band stays within a byte cap: the scratch does not grow with the image):
+// the band's R + 2 input rows (its halo rows are the image's neighbouring rows, zeros only past the
+// image's top and bottom) in S row segments of SW = SEG*NR + 2 columns (halo included), so every load
+// of the inner loop is in bounds and branch-free. Rows come
 // before channels so that the three input rows of one output row segment, over all channels, are
 // dense streams (the [Cin, H+2, WP] order jumps a whole plane per channel, which prefetchers and TLB
 // cannot follow: 2-4x slower at 64-256 channels; whole wide rows per channel are sparse likewise). The weights are packed once per weight buffer into
@@ -43,18 +46,20 @@ __kernel void conv3x3_direct_pack(__global const float* w, __global float* wp, i
     wp[idx] = v;
 }
 
-// xp [h+2, nsegs, c, segpx+2] = x [c, h, w] cut into row segments of segpx columns, each with its
-// two halo columns, transposed to rows-segments-channels and surrounded by zeros (also past column w);
+// xp [rows+2, nsegs, c, segpx+2] = image rows row0-1 .. row0+rows of x [c, h, w] (one band of rows
+// output rows and its two halo rows; zeros for rows outside the image) cut into row segments of segpx
+// columns, each with its two halo columns, transposed to rows-segments-channels, zeros past column w;
 // when masked != 0 each value is multiplied by (mask > 0), the ReLU mask of the backward pass.
 // Segments keep the channels of one segment close together: one work-group's loads over all channels
 // are a dense stream (a full 512-pixel row per channel would leave 72 used bytes per 2 KiB: 1.6x slower).
 __kernel void conv3x3_direct_pad(__global const float* x, __global const float* mask, int masked,
-                                 __global float* xp, int c, int h, int w, int nsegs, int segpx) {
+                                 __global float* xp, int c, int h, int w, int nsegs, int segpx,
+                                 int row0, int rows) {
     // One work-item per padded row of one channel: plain loops over contiguous runs that the compiler
     // vectorises, and a select rather than a branch on the (random) mask.
     const int row = get_global_id(0);
-    if (row >= c * (h + 2)) return;
-    const int ii = row / c, ch = row - ii * c, i = ii - 1;
+    if (row >= c * (rows + 2)) return;
+    const int ii = row / c, ch = row - ii * c, i = row0 + ii - 1; // band row ii holds image row i
     const int segw = segpx + 2;
     for (int s = 0; s < nsegs; s++) {
         __global float* dst = xp + ((size_t)(ii * nsegs + s) * c + ch) * segw;
@@ -79,29 +84,30 @@ __kernel void conv3x3_direct_pad(__global const float* x, __global const float* 
 }
 
 // y [cout, h, w] = conv(x, weight) (+ bias [cout] when has_bias, then ReLU when relu) with
-// xp [h+2, nsegs, cin, segw] the padded input (segw = segblocks*NR + 2, see conv3x3_direct_pad) and
-// wp [ceil(cout/MR), cin*9, MR] the packed weight.
+// xp [rows+2, nsegs, cin, segw] the padded band of output rows row0 .. row0+rows-1 (segw = segblocks*NR + 2,
+// see conv3x3_direct_pad) and wp [ceil(cout/MR), cin*9, MR] the packed weight. One call writes that band only.
 // One call sums input channels k0 .. k0+kc-1 only: with accumulate != 0 it adds them to y (the
 // partial sums of earlier calls over other channels) instead of starting from the bias, so the host
 // can split Cin into cache-sized passes; the sum order is fixed, the result deterministic. The host
 // passes has_bias on the first pass and relu on the last.
-// Work order (cache blocking): the image is cut into tiles of `band` output rows x one row segment of
+// Work order (cache blocking): the band is cut into tiles of `band` output rows x one row segment of
 // `segblocks` pixel blocks (NR pixels each). Global size: dim 0 = segblocks pixel blocks of one row segment (rounded up
 // to the work-group), dim 1 = band * ceil(cout/MR) (rows inner, then channel blocks), dim 2 =
-// bands * nsegs tiles (segments inner). Work-groups run in linear order, so one channel block's
+// ceil(rows/band) * nsegs tiles (segments inner). Work-groups run in linear order, so one channel block's
 // weights stay in L1 while it sweeps a tile's rows, and a tile's (band+2) input rows of the kc
-// channels stay in L2 while all channel blocks go by. band = h, nsegs = 1 gives "rows inner" (the
+// channels stay in L2 while all channel blocks go by. band = rows, nsegs = 1 gives "rows inner" (the
 // input streams once per channel block); band = 1 "rows outer" (the weights stream once per row).
 __kernel void conv3x3_direct(__global const float* xp, __global const float* wp, __global const float* bias,
                              __global float* y, int cin, int cout, int h, int w, int segw,
                              int has_bias, int relu, int k0, int kc, int accumulate,
-                             int band, int segblocks, int nsegs) {
+                             int band, int segblocks, int nsegs, int row0, int rows) {
     const int q = get_global_id(1), t = get_global_id(2);
-    const int mb = q / band, i = (t / nsegs) * band + (q - mb * band);
+    const int mb = q / band, ib = (t / nsegs) * band + (q - mb * band); // row of the band
     const int pb = get_global_id(0);
     const int seg = t % nsegs;
     const int j0 = (seg * segblocks + pb) * NR;
-    if (pb >= segblocks || j0 >= w || i >= h || mb * MR >= cout) return;
+    if (pb >= segblocks || j0 >= w || ib >= rows || mb * MR >= cout) return;
+    const int i = row0 + ib; // row of the image
 
     const int hw = h * w;
     // Fully unrolled loops over r, v and t keep acc in registers (PoCL's LLVM does not unroll them itself).
@@ -124,8 +130,8 @@ __kernel void conv3x3_direct(__global const float* xp, __global const float* wp,
         }
     }
 
-    // Output pixel (i, j) reads padded rows i..i+2 and columns j..j+2.
-    __global const float* xr = xp + (((size_t)i * nsegs + seg) * cin + k0) * segw + pb * NR;
+    // Output pixel (i, j) reads the band's padded rows ib..ib+2 and columns j..j+2.
+    __global const float* xr = xp + (((size_t)ib * nsegs + seg) * cin + k0) * segw + pb * NR;
     __global const float* wk = wp + ((size_t)mb * cin + k0) * 9 * MR;
     const int rowstride = nsegs * cin * segw;
     for (int c = 0; c < kc; c++) {
