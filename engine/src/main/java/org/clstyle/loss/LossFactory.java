@@ -285,7 +285,14 @@ public final class LossFactory {
             throw new TilingException("--normalize-gradients cannot be combined with several devices (they evaluate the loss in tiles)");
         }
         int tile = plan.tiled() ? plan.tile() : (Math.max(h, w) + contexts.size() - 1) / contexts.size();
-        return new ShardedTiledLoss(contexts, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile);
+        ShardedTiledLoss f = new ShardedTiledLoss(contexts, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile);
+        try {
+            f.keepAfter(plan.keepAfter());
+        } catch (RuntimeException e) {
+            f.close();
+            throw e;
+        }
+        return f;
     }
 
     /** The loss the plan says: {@link LossFunction} or {@link TiledLossFunction}. */

@@ -224,6 +224,14 @@ public final class ShardedTiledLoss implements ImageLoss {
         return split;
     }
 
+    /**
+     * As {@link TiledLossFunction#keepAfter} on every device: each keeps the outputs of its own tiles
+     * between the passes (no more than one device holding every tile would).
+     */
+    public void keepAfter(String node) {
+        shards.forEach(s -> s.keepAfter(node));
+    }
+
     /** Per tile of the grid (by index), the shard (context) that evaluates it. */
     int[] owners() {
         return owner.clone();

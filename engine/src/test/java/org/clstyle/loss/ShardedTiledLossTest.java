@@ -31,6 +31,12 @@ class ShardedTiledLossTest {
     /** {@code speeds} null: measured, against the untiled loss; else forced, against the one-device tiled loss. */
     private static void check(VggWeights weights, Recipe recipe, boolean texture, int h, int w, int tile, int devices,
             double[] speeds) {
+        check(weights, recipe, texture, h, w, tile, devices, speeds, null);
+    }
+
+    /** As above, every device keeping its tiles' outputs after {@code keep} between the passes (null: none). */
+    private static void check(VggWeights weights, Recipe recipe, boolean texture, int h, int w, int tile, int devices,
+            double[] speeds, String keep) {
         float[] content = texture ? null : Tensors.uniform(5, 3 * h * w, 0, 1);
         List<float[]> styles = List.of(Tensors.uniform(6, 3 * 70 * 51, 0, 1));
         List<int[]> hw = List.of(new int[] {70, 51});
@@ -62,6 +68,7 @@ class ShardedTiledLossTest {
             try (ShardedTiledLoss f = new ShardedTiledLoss(contexts, weights, recipe, content, h, w, styles, hw, tile, speeds);
                     ClBuffer xb = ctx.buffer(x, 3, h, w); ClBuffer g = ctx.buffer(3, h, w)) {
                 System.out.println("ShardedTiledLossTest: " + f.split());
+                f.keepAfter(keep);
                 if (speeds != null) { // the dealer's deal on these speeds and the grid's region areas
                     assertArrayEquals(TileDealer.deal(areas, speeds), f.owners(), f.split());
                     assertTrue(f.split().startsWith(areas.length + " tile" + (areas.length == 1 ? "" : "s")
@@ -107,6 +114,7 @@ class ShardedTiledLossTest {
         check(weights, r, false, 197, 230, 100, 2, new double[] {1, 1000});   // 3x3 tiles: the image's device evaluates none
         check(weights, r, false, 197, 230, 100, 2, new double[] {1000, 1});   // the second evaluates none
         check(weights, r, false, 197, 230, 100, 3, new double[] {2, 1, 1});
+        check(weights, r, false, 197, 230, 64, 2, new double[] {1, 3}, "pool2"); // each device keeps its tiles' outputs
         Recipe shallow = Recipe.defaultsFor(weights.preprocessing()).toBuilder().tvWeight(0.1)
                 .styleLayers(Map.of("relu1_1", 1.0, "relu3_1", 1.0)).build();
         check(weights, shallow, true, 53, 67, 12, 2, new double[] {3, 1});   // texture: style only
