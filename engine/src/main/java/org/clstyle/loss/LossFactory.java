@@ -32,11 +32,12 @@ public final class LossFactory {
 
     /**
      * The decision: tile core (0: untiled), the estimated device bytes of the loss, one line saying so, and
-     * the node after which pass 1 keeps every tile's outputs (null: none; {@link TiledLossFunction#keepAfter}).
+     * the node after which pass 1 keeps every tile's outputs (null: none; {@link TiledLossFunction#keepAfter}),
+     * and whether the network runs in segments from every tile's checkpoints ({@link TiledLossFunction#checkpoint}).
      */
-    public record Plan(int tile, long estimateBytes, String description, String keepAfter) {
+    public record Plan(int tile, long estimateBytes, String description, String keepAfter, boolean checkpointed) {
         public Plan(int tile, long estimateBytes, String description) {
-            this(tile, estimateBytes, description, null);
+            this(tile, estimateBytes, description, null, false);
         }
 
         public boolean tiled() {
@@ -83,23 +84,30 @@ public final class LossFactory {
                         + " it divides each term's gradient by its L1 norm over the whole layer");
             }
             long est = taps.isEmpty() ? 0 : tiledEstimate(network, taps, contentLayers, styleLayers, h, w, styleHW, tiling.tile());
-            String keep = null;
-            if (tiling.maxDeviceBytes() > 0 && !taps.isEmpty() && !styleLayers.isEmpty() && keepAllowed()) {
-                // A budget beside --tile: keep the deep outputs that save the most work and still fit.
+            Mode mode = Mode.PLAIN;
+            if (tiling.maxDeviceBytes() > 0 && !taps.isEmpty()) {
+                // A budget beside --tile: of the ways to run these tiles that fit it, the least work; when the plain
+                // way does not fit, the smallest estimate.
                 TileGrid grid = TileGrid.forLayers(network, taps, h, w, tiling.tile());
-                double best = work(network, taps, grid, null);
-                for (String k : keepCandidates(network, taps)) {
-                    long withKeep = est + MemoryEstimate.kept(network, taps, grid, k) + otherBytes;
-                    double cost = work(network, taps, grid, k);
-                    if (withKeep <= tiling.maxDeviceBytes() && cost < best) {
-                        best = cost;
-                        keep = k;
-                        est = withKeep - otherBytes;
+                double best = Double.MAX_VALUE;
+                long smallest = Long.MAX_VALUE;
+                for (Mode m : modes(network, taps, styleLayers)) {
+                    long e = estimate(network, taps, contentLayers, styleLayers, h, w, styleHW, tiling.tile(), m) + otherBytes;
+                    double cost = work(network, taps, grid, m);
+                    boolean fits = e <= tiling.maxDeviceBytes();
+                    if (fits ? cost < best : best == Double.MAX_VALUE && e < smallest) {
+                        if (fits) {
+                            best = cost;
+                        }
+                        smallest = Math.min(smallest, e);
+                        mode = m;
+                        est = e - otherBytes;
                     }
                 }
             }
-            return new Plan(tiling.tile(), est + otherBytes, "tiled: " + describe(network, taps, h, w, tiling.tile()) + keepText(keep)
-                    + ", about " + MemoryEstimate.format(est + otherBytes) + " of device memory (estimate)", keep);
+            return new Plan(tiling.tile(), est + otherBytes, "tiled: " + describe(network, taps, h, w, tiling.tile()) + mode.text()
+                    + ", about " + MemoryEstimate.format(est + otherBytes) + " of device memory (estimate)", mode.keepAfter(),
+                    mode.checkpointed());
         }
         // Untiled: the largest of the image and the style images sets the network's plan.
         int ph = h, pw = w;
@@ -122,7 +130,10 @@ public final class LossFactory {
         }
         // The largest core (a multiple of the alignment) whose estimate fits: the estimate grows with the core.
         int align = ReceptiveField.of(network, network.deepest(taps)).stride();
-        long smallest = tiledEstimate(network, taps, contentLayers, styleLayers, h, w, styleHW, align) + otherBytes;
+        long smallest = Long.MAX_VALUE;
+        for (Mode m : modes(network, taps, styleLayers)) {
+            smallest = Math.min(smallest, estimate(network, taps, contentLayers, styleLayers, h, w, styleHW, align, m) + otherBytes);
+        }
         if (smallest > budget) {
             throw new TilingException("--max-device-memory " + MemoryEstimate.format(budget) + " is too small for " + w + "x" + h
                     + ": even tiles of " + align + " px need about " + MemoryEstimate.format(smallest)
@@ -130,20 +141,15 @@ public final class LossFactory {
         }
         // For each choice of kept outputs (none, or after a pool; only with style terms, which need two passes),
         // the largest core whose estimate fits; of those, the plan with the least modelled work.
-        List<String> keeps = new ArrayList<>();
-        keeps.add(null);
-        if (!styleLayers.isEmpty() && keepAllowed()) {
-            keeps.addAll(keepCandidates(network, taps));
-        }
         int tile = 0;
-        String keep = null;
+        Mode mode = Mode.PLAIN;
         long est = 0;
         double best = Double.MAX_VALUE;
         // Every core size (in alignment units, largest first: among equal work the larger core wins) whose
         // grid differs from the last one tried; the estimate with kept outputs is not monotone in the core
         // (small cores multiply the halos kept), so each is checked.
         int units = (Math.max(Math.max(h, w), Math.max(ph, pw)) + align - 1) / align;
-        for (String k : keeps) {
+        for (Mode k : modes(network, taps, styleLayers)) {
             String lastGrid = null;
             for (int u = units; u >= 1; u--) {
                 TileGrid grid = TileGrid.forLayers(network, taps, h, w, u * align);
@@ -160,59 +166,81 @@ public final class LossFactory {
                 if (e <= budget) {
                     best = cost;
                     tile = u * align;
-                    keep = k;
+                    mode = k;
                     est = e;
                 }
             }
         }
         return new Plan(tile, est, "tiled to fit --max-device-memory " + MemoryEstimate.format(budget) + " (untiled about "
-                + MemoryEstimate.format(untiled + otherBytes) + "): " + describe(network, taps, h, w, tile) + keepText(keep) + ", about "
-                + MemoryEstimate.format(est) + " (estimate)", keep);
-    }
-
-    /** The tiled estimate with the outputs after {@code keep} kept per tile (null: none). */
-    private static long estimate(Network network, List<String> taps, List<String> contentLayers, List<String> styleLayers,
-            int h, int w, List<int[]> styleHW, int tile, String keep) {
-        long est = tiledEstimate(network, taps, contentLayers, styleLayers, h, w, styleHW, tile);
-        return keep == null ? est : est + MemoryEstimate.kept(network, taps, TileGrid.forLayers(network, taps, h, w, tile), keep);
+                + MemoryEstimate.format(untiled + otherBytes) + "): " + describe(network, taps, h, w, tile) + mode.text() + ", about "
+                + MemoryEstimate.format(est) + " (estimate)", mode.keepAfter(), mode.checkpointed());
     }
 
     /**
-     * Whether plans may keep tiles' outputs between the passes: yes unless the system property
-     * {@code clstyle.tile.keep} is {@code none} (to compare with recomputing everything, e.g. in benches).
+     * How a tiled loss runs its tiles: plainly (pass 2 recomputes each tile's forward), keeping each
+     * tile's outputs after a node between the passes, or the network in segments from each tile's
+     * checkpoints.
      */
-    private static boolean keepAllowed() {
-        return !"none".equals(System.getProperty("clstyle.tile.keep"));
+    record Mode(String keepAfter, boolean checkpointed) {
+        static final Mode PLAIN = new Mode(null, false);
+
+        String text() {
+            if (checkpointed) {
+                return ", the network run in segments from each tile's checkpoints (the pools' outputs)";
+            }
+            return keepAfter == null ? "" : ", keeping each tile's outputs after " + keepAfter + " between the passes";
+        }
     }
 
-    /** Where pass 1 may keep the deeper outputs: after each pool before the deepest tap. */
-    private static List<String> keepCandidates(Network network, List<String> taps) {
-        List<String> out = new ArrayList<>();
-        int end = network.indexOf(network.deepest(taps));
-        for (int i = 0; i < end; i++) {
-            if (network.nodes().get(i).layer() instanceof org.clstyle.nn.Layer.Pool2d) {
-                out.add(network.nodes().get(i).name());
+    /**
+     * The modes to consider: plain; with style terms (two passes), keeping the outputs after each pool
+     * before the deepest layer; and running from checkpoints. The system properties
+     * {@code clstyle.tile.keep=none} and {@code clstyle.tile.checkpoint=none} leave out the latter two
+     * (to compare with the plain way, e.g. in benches).
+     */
+    private static List<Mode> modes(Network network, List<String> taps, List<String> styleLayers) {
+        List<Mode> out = new ArrayList<>();
+        out.add(Mode.PLAIN);
+        if (taps.isEmpty()) {
+            return out;
+        }
+        if (!styleLayers.isEmpty() && !"none".equals(System.getProperty("clstyle.tile.keep"))) {
+            for (String k : MemoryEstimate.checkpoints(network, taps)) {
+                out.add(new Mode(k, false));
             }
+        }
+        if (!MemoryEstimate.checkpoints(network, taps).isEmpty() && !"none".equals(System.getProperty("clstyle.tile.checkpoint"))) {
+            out.add(new Mode(null, true));
         }
         return out;
     }
 
-    private static String keepText(String keep) {
-        return keep == null ? "" : ", keeping each tile's outputs after " + keep + " between the passes";
+    /** The tiled estimate in {@code mode}. */
+    private static long estimate(Network network, List<String> taps, List<String> contentLayers, List<String> styleLayers,
+            int h, int w, List<int[]> styleHW, int tile, Mode mode) {
+        long est = tiledEstimate(network, taps, contentLayers, styleLayers, h, w, styleHW, tile);
+        if (mode.checkpointed()) {
+            // The style images' grids run from checkpoints too, but without keeping them per tile: the image's estimate bounds them.
+            return est + MemoryEstimate.checkpointed(network, taps, TileGrid.forLayers(network, taps, h, w, tile));
+        }
+        return mode.keepAfter() == null ? est
+                : est + MemoryEstimate.kept(network, taps, TileGrid.forLayers(network, taps, h, w, tile), mode.keepAfter());
     }
 
     /**
      * Modelled work of one tiled evaluation (in pixel-iterations: an untiled image of n pixels is n): every
      * tile region forward and backward, plus pass 2's recomputed forward for every tile but the last, of
-     * only the part up to {@code keep} when that is kept (its share of the forward's multiply-adds).
+     * only the part up to the kept node when the rest is kept (its share of the forward's work); from
+     * checkpoints, the last tile's forward too.
      */
-    static double work(Network network, List<String> taps, TileGrid grid, String keep) {
-        double recompute = keep == null ? 1 : forwardShare(network, taps, keep);
+    static double work(Network network, List<String> taps, TileGrid grid, Mode mode) {
+        double recompute = mode.keepAfter() == null ? 1 : forwardShare(network, taps, mode.keepAfter());
         List<TileGrid.Tile> tiles = grid.tiles();
         double sum = 0;
         for (int i = 0; i < tiles.size(); i++) {
             double area = (double) tiles.get(i).h() * tiles.get(i).w();
-            sum += area * (1 + (i == tiles.size() - 1 ? 0 : FORWARD_SHARE * recompute));
+            boolean reused = i == tiles.size() - 1 && !mode.checkpointed();
+            sum += area * (1 + (reused ? 0 : FORWARD_SHARE * recompute));
         }
         return sum;
     }
@@ -285,14 +313,8 @@ public final class LossFactory {
             throw new TilingException("--normalize-gradients cannot be combined with several devices (they evaluate the loss in tiles)");
         }
         int tile = plan.tiled() ? plan.tile() : (Math.max(h, w) + contexts.size() - 1) / contexts.size();
-        ShardedTiledLoss f = new ShardedTiledLoss(contexts, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile);
-        try {
-            f.keepAfter(plan.keepAfter());
-        } catch (RuntimeException e) {
-            f.close();
-            throw e;
-        }
-        return f;
+        return new ShardedTiledLoss(contexts, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, plan.keepAfter(),
+                plan.checkpointed());
     }
 
     /** The loss the plan says: {@link LossFunction} or {@link TiledLossFunction}. */
@@ -302,9 +324,8 @@ public final class LossFactory {
             if (normalizeGradients) {
                 throw new TilingException("--normalize-gradients cannot be combined with tiled evaluation");
             }
-            TiledLossFunction f = new TiledLossFunction(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, plan.tile());
-            f.keepAfter(plan.keepAfter());
-            return f;
+            return new TiledLossFunction(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, plan.tile(), plan.keepAfter(),
+                    plan.checkpointed());
         }
         return new LossFunction(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, normalizeGradients);
     }

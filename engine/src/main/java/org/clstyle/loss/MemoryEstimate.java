@@ -25,7 +25,7 @@ import org.clstyle.ops.Conv3x3;
  *     ({@link Conv3x3#weightFloats}),</li>
  * </ul>
  * plus the loss's own buffers: the [3, h, w] network input and its gradient (untiled) or four tile-sized
- * [3, h, w] buffers and two core copies per layer read (tiled), content targets (one full-size copy of
+ * [3, h, w] buffers and one core copy and gradient for the largest layer read (tiled), content targets (one full-size copy of
  * every content layer), and the Grams. The caller's image and gradient ([3, H, W] each) are counted
  * too, and the content image's upload while the targets are made; an optimiser's state is the caller's to add. Checked against the measured peak in {@code MemoryEstimateTest}.
  */
@@ -60,10 +60,12 @@ public final class MemoryEstimate {
         }
         long floats = networkFloats(network, taps, rh, rw) + 4L * 3 * rh * rw;
         Map<String, int[]> shapes = network.shapes(rh, rw, network.deepest(taps));
+        long core = 0;
         for (String l : taps) {
             int[] s = shapes.get(l);
-            floats += 2L * s[0] * s[1] * s[2]; // core copy and core gradient (at most the region's)
+            core = Math.max(core, (long) s[0] * s[1] * s[2]); // at most the region's
         }
+        floats += 2 * core; // one core copy and one core gradient, shared by the layers
         return 4 * (floats + fixedFloats(network, taps, contentLayers, styleLayers, h, w)) + WINOGRAD_BYTES;
     }
 
@@ -83,6 +85,80 @@ public final class MemoryEstimate {
             largest = Math.max(largest, f);
         }
         return 4 * (sum - largest);
+    }
+
+    /** The segment boundaries a checkpointed loss uses: every pool before the deepest of {@code taps}. */
+    public static List<String> checkpoints(Network network, List<String> taps) {
+        List<String> out = new ArrayList<>();
+        int end = network.indexOf(network.deepest(taps));
+        for (int i = 0; i < end; i++) {
+            if (network.nodes().get(i).layer() instanceof Layer.Pool2d) {
+                out.add(network.nodes().get(i).name());
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Bytes that running the network from checkpoints ({@link TiledLossFunction#checkpoint}) changes in
+     * {@link #tiled} (negative: it saves): for the largest region, the shared buffers (per position in a
+     * segment, the largest of the segments' outputs there) and two buffers for the gradient at a
+     * segment's input, instead of every output; plus every tile's checkpoints (the boundaries' outputs).
+     */
+    public static long checkpointed(Network network, List<String> taps, TileGrid grid) {
+        if (taps.isEmpty()) {
+            return 0;
+        }
+        List<String> bounds = checkpoints(network, taps);
+        if (bounds.isEmpty()) {
+            return 0;
+        }
+        int[] r = grid.largestRegion();
+        String deepest = network.deepest(taps);
+        int end = network.indexOf(deepest);
+        Map<String, int[]> shapes = network.shapes(r[0], r[1], deepest);
+        List<Node> nodes = network.nodes();
+        List<Long> perPosition = new ArrayList<>();
+        long all = 0, largestBoundary = 0;
+        int start = 0, pos = 0;
+        for (int i = 0; i <= end; i++) {
+            Node n = nodes.get(i);
+            boolean boundary = bounds.contains(n.name());
+            boolean fused = n.layer() instanceof Layer.Conv2d && i + 1 <= end
+                    && nodes.get(i + 1).layer() instanceof Layer.Relu && !taps.contains(n.name());
+            int[] s = shapes.get(n.name());
+            long e = (long) s[0] * s[1] * s[2];
+            if (!fused) {
+                all += e;
+                if (boundary) {
+                    largestBoundary = Math.max(largestBoundary, e);
+                } else {
+                    while (perPosition.size() <= pos) {
+                        perPosition.add(0L);
+                    }
+                    perPosition.set(pos, Math.max(perPosition.get(pos), e));
+                }
+            }
+            pos = i - start + 1;
+            if (boundary) {
+                start = i + 1;
+                pos = 0;
+            }
+        }
+        long shared = 0;
+        for (long e : perPosition) {
+            shared += e;
+        }
+        long checkpointFloats = 0;
+        for (TileGrid.Tile t : grid.tiles()) {
+            Map<String, int[]> ts = network.shapes(t.h(), t.w(), deepest);
+            for (String b : bounds) {
+                int[] s = ts.get(b);
+                checkpointFloats += (long) s[0] * s[1] * s[2];
+            }
+        }
+        // The 5% margin networkFloats puts on the outputs applies to the shared buffers too.
+        return 4 * ((shared + 2 * largestBoundary + checkpointFloats) * 21 / 20 - all * 21 / 20);
     }
 
     /** Floats of the outputs DeviceNetwork keeps for nodes from index {@code from} to the deepest tap, for an h x w input. */

@@ -57,13 +57,23 @@ public final class ShardedTiledLoss implements ImageLoss {
      */
     public ShardedTiledLoss(List<ClContext> contexts, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile) {
-        this(contexts, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile,
+        this(contexts, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, null, false);
+    }
+
+    /**
+     * As above, every device keeping its own tiles' outputs after {@code keepAfter} between the passes
+     * (null: none) or running the network from each tile's checkpoints, as {@link
+     * TiledLossFunction#TiledLossFunction(ClContext, VggWeights, Recipe, float[], int, int, List, List, int, String, boolean)}.
+     */
+    public ShardedTiledLoss(List<ClContext> contexts, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
+            List<float[]> styleRgb, List<int[]> styleHW, int tile, String keepAfter, boolean checkpoint) {
+        this(contexts, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, keepAfter, checkpoint,
                 TileDealer.forcedSpeeds(contexts.size())); // a bad value refused before anything is made
     }
 
     /** As above with the devices' speeds given (one per context, relative), or null to measure them. */
     ShardedTiledLoss(List<ClContext> contexts, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
-            List<float[]> styleRgb, List<int[]> styleHW, int tile, double[] forced) {
+            List<float[]> styleRgb, List<int[]> styleHW, int tile, String keepAfter, boolean checkpoint, double[] forced) {
         if (contexts.isEmpty()) {
             throw new IllegalArgumentException("ShardedTiledLoss needs at least one context");
         }
@@ -84,7 +94,7 @@ public final class ShardedTiledLoss implements ImageLoss {
             for (int k = 0; k < contexts.size(); k++) {
                 int shard = k;
                 made.add(pool.submit(() -> new TiledLossFunction(contexts.get(shard), weights, recipe, contentRgb, h, w,
-                        styleRgb, styleHW, tile, -1, null)));
+                        styleRgb, styleHW, tile, -1, null, keepAfter, checkpoint)));
             }
             RuntimeException failed = null;
             for (Future<TiledLossFunction> f : made) {
@@ -222,14 +232,6 @@ public final class ShardedTiledLoss implements ImageLoss {
      */
     public String split() {
         return split;
-    }
-
-    /**
-     * As {@link TiledLossFunction#keepAfter} on every device: each keeps the outputs of its own tiles
-     * between the passes (no more than one device holding every tile would).
-     */
-    public void keepAfter(String node) {
-        shards.forEach(s -> s.keepAfter(node));
     }
 
     /** Per tile of the grid (by index), the shard (context) that evaluates it. */

@@ -45,8 +45,8 @@ import org.clstyle.weights.VggWeights;
  * tile by tile; the content targets (the core of each content layer of every tile, together one
  * full-size copy of the content layers) stay on the device, like the untiled loss's.
  *
- * <p>Device memory: the network's buffers for the largest tile region, one core-sized copy and one
- * core-sized gradient per layer read, the tile's [3, h, w] input buffers, the Grams ([C, C] per style
+ * <p>Device memory: the network's buffers for the largest tile region, one core copy and one core
+ * gradient sized for the largest layer read (the layers use them one at a time), the tile's [3, h, w] input buffers, the Grams ([C, C] per style
  * layer, four each), the content targets, and the caller's full-size image and gradient.
  *
  * <p>{@code --normalize-gradients} divides each term's layer gradient by its L1 norm over the whole
@@ -75,17 +75,18 @@ public final class TiledLossFunction implements ImageLoss {
     private final ClBuffer netBacking;       // [3, h, w] network input
     private final ClBuffer dNetBacking;      // [3, h, w] d total / d network input
     private final ClBuffer dRgbBacking;      // [3, h, w] d total / d tile
-    private final Map<String, ClBuffer> coreBacking = new LinkedHashMap<>();     // layer -> [C, ch, cw] core copy
-    private final Map<String, ClBuffer> coreGradBacking = new LinkedHashMap<>(); // layer -> [C, ch, cw] d total / d core
+    // One core at a time: each layer's core is used as soon as it is copied (pass 1, targets) or while the
+    // backward walk is at its layer (pass 2), so one buffer of the largest [C, ch, cw] serves every layer.
+    private final ClBuffer coreBacking;      // [C, ch, cw] a layer's core copy
+    private final ClBuffer coreGradBacking;  // [C, ch, cw] d total / d that core
     private final ClBuffer results;          // [terms]: content layers, style layers, tv
     private final ClBuffer tileResults;      // [content terms] one tile's part of each content term
-    // Per tile of the pass now running: the core views of each layer (null where the core is empty there).
-    private final Map<String, ClBuffer> coreView = new HashMap<>();
-    private TileGrid.Tile forwarded;         // the tile whose forward the network and coreView hold, or null
+    private TileGrid.Tile forwarded;         // the tile whose forward the network holds, or null
     private List<TileGrid.Tile> owned;       // the tiles this instance evaluates: all, or one shard's (ShardedTiledLoss); null until chosen
     private final boolean withContent;
     private float[] contentRgb;              // the caller's content image until {@link #own} built the targets
     private String keptAfter;                // pass 1 keeps every tile's outputs after this node (null: none), see keepAfter
+    private boolean checkpointed;            // the network runs in segments from per-tile checkpoints, see checkpoint
 
     /** A content term: per tile, its core of F_l(content); factor 1/(whole layer's size) or 1/2. */
     private record ContentTerm(String layer, Distance.Kind kind, double factor, float scale, ClBuffer[] targets) {}
@@ -100,13 +101,23 @@ public final class TiledLossFunction implements ImageLoss {
      */
     public TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile) {
-        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, t -> true);
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, t -> true, null, false);
+    }
+
+    /**
+     * As above, pass 1 keeping each tile's outputs after {@code keepAfter} (null: none; {@link #keepAfter})
+     * or, with {@code checkpoint}, the network run from each tile's checkpoints ({@link #checkpoint}),
+     * already while the targets are built (so that they too take only that mode's memory).
+     */
+    public TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
+            List<float[]> styleRgb, List<int[]> styleHW, int tile, String keepAfter, boolean checkpoint) {
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, t -> true, keepAfter, checkpoint);
     }
 
     /** As above with the halo given ({@code halo} >= 0, a multiple of the alignment) instead of the rule's: for tests. */
     TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo) {
-        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, halo, t -> true);
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, halo, t -> true, null, false);
     }
 
     /**
@@ -117,7 +128,8 @@ public final class TiledLossFunction implements ImageLoss {
      * runs one per device and reduces on the host.
      */
     TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
-            List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo, IntPredicate owns) {
+            List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo, IntPredicate owns, String keepAfter,
+            boolean checkpoint) {
         if (tile < 1) {
             throw new IllegalArgumentException("tile size must be positive, got " + tile);
         }
@@ -192,13 +204,15 @@ public final class TiledLossFunction implements ImageLoss {
         this.netBacking = ctx.buffer(3, maxTile);
         this.dNetBacking = ctx.buffer(3, maxTile);
         this.dRgbBacking = ctx.buffer(3, maxTile);
+        long coreFloats = 1;
         for (String l : taps) {
-            int c = network.channels(l);
-            long n = Math.max(1, maxCore.get(l));
-            coreBacking.put(l, ctx.buffer(c, Math.toIntExact(n)));
-            coreGradBacking.put(l, ctx.buffer(c, Math.toIntExact(n)));
+            coreFloats = Math.max(coreFloats, network.channels(l) * Math.max(1, maxCore.get(l)));
         }
+        this.coreBacking = ctx.buffer(Math.toIntExact(coreFloats));
+        this.coreGradBacking = ctx.buffer(Math.toIntExact(coreFloats));
         this.vgg = new DeviceNetwork(ctx, network, Vgg.parameters(weights));
+        keepAfter(keepAfter);
+        checkpoint(checkpoint);
         this.results = ctx.buffer(recipe.content().layers().size() + recipe.style().layers().size() + 1);
         this.tileResults = ctx.buffer(Math.max(1, recipe.content().layers().size()));
 
@@ -216,15 +230,16 @@ public final class TiledLossFunction implements ImageLoss {
                 TileGrid g = styleGrids.get(k);
                 Map<String, int[]> shapes = network.shapes(g.height(), g.width(), network.deepest(styleTaps));
                 try (ClBuffer rgb = ctx.buffer(styleRgb.get(k), 3, g.height(), g.width())) {
+                    float b = (float) blend[k];
                     for (TileGrid.Tile t : g.tiles()) {
-                        forwardTile(t, g, rgb, styleTaps);
-                        for (StyleTerm s : style) {
-                            ClBuffer core = coreView.get(s.layer());
-                            if (core != null) {
-                                gram.forward(core, s.tileGram(), gramN(shapes.get(s.layer())));
-                                vectors.axpy((float) blend[k], s.tileGram(), s.target());
+                        forwardTile(t, g, rgb, styleTaps, null, (l, core) -> {
+                            for (StyleTerm s : style) {
+                                if (s.layer().equals(l)) {
+                                    gram.forward(core, s.tileGram(), gramN(shapes.get(l)));
+                                    vectors.axpy(b, s.tileGram(), s.target());
+                                }
                             }
-                        }
+                        });
                     }
                     ctx.finish();
                 }
@@ -257,14 +272,14 @@ public final class TiledLossFunction implements ImageLoss {
             }
             try (ClBuffer rgb = ctx.buffer(contentRgb, 3, h, w)) {
                 for (TileGrid.Tile t : owned) {
-                    forwardTile(t, grid, rgb, taps);
-                    for (ContentTerm c : content) {
-                        ClBuffer core = coreView.get(c.layer());
-                        if (core != null) {
-                            c.targets()[t.index()] = ctx.buffer(core.shape());
-                            c.targets()[t.index()].copyFrom(core);
+                    forwardTile(t, grid, rgb, taps, null, (l, core) -> {
+                        for (ContentTerm c : content) {
+                            if (c.layer().equals(l)) {
+                                c.targets()[t.index()] = ctx.buffer(core.shape());
+                                c.targets()[t.index()].copyFrom(core);
+                            }
                         }
-                    }
+                    });
                 }
                 ctx.finish();
             }
@@ -289,12 +304,12 @@ public final class TiledLossFunction implements ImageLoss {
                 largest = t;
             }
         }
-        forwardTile(largest, grid, image, taps);
+        forwardTile(largest, grid, image, taps, null, null);
         ctx.finish();
         long best = Long.MAX_VALUE;
         for (int i = 0; i < runs; i++) {
             long t0 = System.nanoTime();
-            forwardTile(largest, grid, image, taps);
+            forwardTile(largest, grid, image, taps, null, null);
             ctx.finish();
             best = Math.min(best, System.nanoTime() - t0);
         }
@@ -322,12 +337,33 @@ public final class TiledLossFunction implements ImageLoss {
      * {@link LossFactory} chooses the node that fits the device memory budget.
      */
     public void keepAfter(String node) {
+        if (node != null && checkpointed) {
+            throw new IllegalStateException("keepAfter: the loss runs from checkpoints; the two do not combine");
+        }
         if (node != null && network.indexOf(node) < 0) {
             throw new IllegalArgumentException("keepAfter: " + network.unknownNodeMessage(node));
         }
         boolean deeperThanTaps = node != null && !taps.isEmpty() && network.indexOf(node) >= network.indexOf(network.deepest(taps));
         keptAfter = deeperThanTaps ? null : node;
         vgg.keepAfter(keptAfter);
+        forwarded = null;
+    }
+
+    /**
+     * With {@code on}, the network runs in segments ending at each pool before the deepest layer read
+     * ({@link DeviceNetwork#checkpointAfter}): pass 1 keeps each tile's segment outputs (the pools'), and
+     * pass 2 recomputes each segment from them just before walking back through it. The device then
+     * holds one segment's activations for the largest tile, not the whole network's, plus every tile's
+     * checkpoints ({@link MemoryEstimate#checkpointed}); the work is pass 2's forward, which runs anyway,
+     * but now also for the last tile. The values are the same. {@link LossFactory} chooses it when it
+     * lets larger tiles fit the budget.
+     */
+    public void checkpoint(boolean on) {
+        if (on && keptAfter != null) {
+            throw new IllegalStateException("checkpoint: the loss keeps outputs after " + keptAfter + "; the two do not combine");
+        }
+        checkpointed = on && !taps.isEmpty();
+        vgg.checkpointAfter(checkpointed ? MemoryEstimate.checkpoints(network, taps) : null);
         forwarded = null;
     }
 
@@ -357,35 +393,50 @@ public final class TiledLossFunction implements ImageLoss {
 
     /**
      * Tile {@code t} of {@code g}'s image {@code rgb} ([3, H, W]): cut out, preprocessed, forward to the
-     * deepest of {@code layers}, and each layer's core copied into {@link #coreView}.
+     * deepest of {@code layers} (only up to {@code upTo} when not null: the later outputs are the tile's
+     * kept ones), and each layer's core (where not empty) copied out and handed to {@code onCore} (null:
+     * none) at once: the core buffer is shared by the layers.
      */
-    private void forwardTile(TileGrid.Tile t, TileGrid g, ClBuffer rgb, List<String> layers) {
-        forwardTile(t, g, rgb, layers, null);
+    private void forwardTile(TileGrid.Tile t, TileGrid g, ClBuffer rgb, List<String> layers, String upTo,
+            java.util.function.BiConsumer<String, ClBuffer> onCore) {
+        ClBuffer net = tileInput(t, g, rgb);
+        java.util.function.Consumer<String> ready = onCore == null ? null : l -> {
+            ClBuffer core = copyCore(t, g, l); // while its layer is readable (with checkpoints, only until the next segment)
+            if (core != null) {
+                onCore.accept(l, core);
+            }
+        };
+        if (upTo == null) {
+            vgg.forward(net, layers, ready);
+        } else {
+            vgg.forwardUpTo(net, layers, upTo);
+            if (ready != null) {
+                layers.forEach(ready);
+            }
+        }
+        forwarded = t;
     }
 
-    /** As above, computing only up to {@code upTo} (null: everything): the later outputs are the tile's kept ones. */
-    private void forwardTile(TileGrid.Tile t, TileGrid g, ClBuffer rgb, List<String> layers, String upTo) {
+    /** Tile t of {@code g}'s image {@code rgb} cut out and preprocessed into the network input buffer, which it returns. */
+    private ClBuffer tileInput(TileGrid.Tile t, TileGrid g, ClBuffer rgb) {
         ClBuffer tileRgb = rgbBacking.view(3, t.h(), t.w());
         ClBuffer net = netBacking.view(3, t.h(), t.w());
         tileRgb.copyRegionFrom(rgb, t.y0(), t.x0(), 0, 0, t.h(), t.w());
         preprocess.forward(tileRgb, net);
-        if (upTo == null) {
-            vgg.forward(net, layers);
-        } else {
-            vgg.forwardUpTo(net, layers, upTo);
+        return net;
+    }
+
+    /** Layer l's core of tile t (of grid g) copied out of the network's activation into the shared core buffer; null when empty. */
+    private ClBuffer copyCore(TileGrid.Tile t, TileGrid g, String l) {
+        int j = strideOf.get(l);
+        int[] r = t.coreRows(j, g.height()), c = t.coreCols(j, g.width());
+        int ch = r[1] - r[0], cw = c[1] - c[0];
+        if (ch <= 0 || cw <= 0) {
+            return null;
         }
-        coreView.clear();
-        for (String l : layers) {
-            int j = strideOf.get(l);
-            int[] r = t.coreRows(j, g.height()), c = t.coreCols(j, g.width());
-            int ch = r[1] - r[0], cw = c[1] - c[0];
-            if (ch > 0 && cw > 0) {
-                ClBuffer core = coreBacking.get(l).view(network.channels(l), ch, cw);
-                core.copyRegionFrom(vgg.activation(l), r[0], c[0], 0, 0, ch, cw);
-                coreView.put(l, core);
-            }
-        }
-        forwarded = t;
+        ClBuffer core = coreBacking.view(network.channels(l), ch, cw);
+        core.copyRegionFrom(vgg.activation(l), r[0], c[0], 0, 0, ch, cw);
+        return core;
     }
 
     @Override
@@ -413,8 +464,9 @@ public final class TiledLossFunction implements ImageLoss {
             } else {
                 vgg.useSlot(0);
                 for (TileGrid.Tile t : owned) { // content only: one pass
-                    forwardTile(t, grid, image, taps);
-                    addContentValues(t, contentSum);
+                    boolean[] present = new boolean[content.size()];
+                    forwardTile(t, grid, image, taps, null, (l, core) -> contentParts(t, l, core, present));
+                    addContentValues(present, contentSum);
                     backwardTile(t, gradOut);
                 }
             }
@@ -455,16 +507,18 @@ public final class TiledLossFunction implements ImageLoss {
         }
         for (int k = 0; k < owned.size(); k++) {
             TileGrid.Tile t = owned.get(k);
-            vgg.useSlot(keptAfter == null ? 0 : k);
-            forwardTile(t, grid, image, taps);
-            addContentValues(t, contentSum);
-            for (StyleTerm s : style) {
-                ClBuffer core = coreView.get(s.layer());
-                if (core != null) {
-                    gram.forward(core, s.tileGram(), gramN(fullShape.get(s.layer())));
-                    vectors.axpy(1f, s.tileGram(), s.g());
+            vgg.useSlot(keptAfter == null && !checkpointed ? 0 : k);
+            boolean[] present = new boolean[content.size()];
+            forwardTile(t, grid, image, taps, null, (l, core) -> {
+                contentParts(t, l, core, present);
+                for (StyleTerm s : style) {
+                    if (s.layer().equals(l)) {
+                        gram.forward(core, s.tileGram(), gramN(fullShape.get(l)));
+                        vectors.axpy(1f, s.tileGram(), s.g());
+                    }
                 }
-            }
+            });
+            addContentValues(present, contentSum);
         }
         return contentSum;
     }
@@ -523,9 +577,13 @@ public final class TiledLossFunction implements ImageLoss {
         }
         for (int k = owned.size() - 1; k >= 0; k--) {
             TileGrid.Tile t = owned.get(k);
-            vgg.useSlot(keptAfter == null ? 0 : k);
-            if (forwarded != t) {
-                forwardTile(t, grid, image, taps, keptAfter);
+            vgg.useSlot(keptAfter == null && !checkpointed ? 0 : k);
+            if (checkpointed) {
+                if (forwarded != t) {
+                    tileInput(t, grid, image); // the backward recomputes each segment from the tile's checkpoints
+                }
+            } else if (forwarded != t) {
+                forwardTile(t, grid, image, taps, keptAfter, null); // the cores are copied while the walk is at them
             }
             backwardTile(t, gradOut);
         }
@@ -541,23 +599,29 @@ public final class TiledLossFunction implements ImageLoss {
         return !taps.isEmpty();
     }
 
-    /** Adds the forwarded tile's part of each content term (one small read). */
-    private void addContentValues(TileGrid.Tile t, double[] sum) {
-        boolean any = false;
+    /** Tile t's part of each content term at layer l (core: its core) into the tile results; marks them present. */
+    private void contentParts(TileGrid.Tile t, String l, ClBuffer core, boolean[] present) {
         for (int i = 0; i < content.size(); i++) {
             ContentTerm c = content.get(i);
-            ClBuffer core = coreView.get(c.layer());
-            if (core != null) {
+            if (c.layer().equals(l)) {
                 distance.forward(c.kind(), core, c.targets()[t.index()], c.factor(), tileResults, i);
-                any = true;
+                present[i] = true;
             }
+        }
+    }
+
+    /** Adds the tile's parts of the present content terms (one small read). */
+    private void addContentValues(boolean[] present, double[] sum) {
+        boolean any = false;
+        for (boolean p : present) {
+            any |= p;
         }
         if (!any) {
             return;
         }
         float[] part = tileResults.read();
         for (int i = 0; i < content.size(); i++) {
-            if (coreView.get(content.get(i).layer()) != null) {
+            if (present[i]) {
                 sum[i] += part[i];
             }
         }
@@ -583,8 +647,9 @@ public final class TiledLossFunction implements ImageLoss {
             }
             int j = strideOf.get(l);
             int[] r = t.coreRows(j, h), cc = t.coreCols(j, w);
-            ClBuffer core = coreView.get(l);
             sources.put(l, (g, accumulate) -> {
+                // The core from the activation now (the walk is at l): with checkpoints no earlier copy survives.
+                ClBuffer core = copyCore(t, grid, l);
                 if (core == null) {
                     if (!accumulate) {
                         vectors.fill(g, 0f);
@@ -592,7 +657,7 @@ public final class TiledLossFunction implements ImageLoss {
                     return;
                 }
                 int ch = r[1] - r[0], cw = cc[1] - cc[0];
-                ClBuffer cg = coreGradBacking.get(l).view(core.shape());
+                ClBuffer cg = coreGradBacking.view(core.shape());
                 boolean acc = accumulate;
                 if (accumulate) {
                     cg.copyRegionFrom(g, r[0], cc[0], 0, 0, ch, cw);
@@ -621,7 +686,11 @@ public final class TiledLossFunction implements ImageLoss {
         if (sources.isEmpty()) {
             return; // no weighted network term: nothing to add
         }
-        vgg.backwardFrom(sources, dNet);
+        if (checkpointed) {
+            vgg.backwardFrom(netBacking.view(3, t.h(), t.w()), taps, sources, dNet);
+        } else {
+            vgg.backwardFrom(sources, dNet);
+        }
         forwarded = null; // the backward clobbered the activations
         preprocess.backward(dNet, dRgb);
         acc.copyRegionFrom(gradOut, t.y0(), t.x0(), 0, 0, t.h(), t.w());
@@ -645,8 +714,8 @@ public final class TiledLossFunction implements ImageLoss {
             s.dg().close();
             s.tileGram().close();
         }
-        coreBacking.values().forEach(ClBuffer::close);
-        coreGradBacking.values().forEach(ClBuffer::close);
+        coreBacking.close();
+        coreGradBacking.close();
         rgbBacking.close();
         netBacking.close();
         dNetBacking.close();

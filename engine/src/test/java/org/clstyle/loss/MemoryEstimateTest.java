@@ -102,18 +102,22 @@ class MemoryEstimateTest {
 
     /** The plan's modelled work for the 4K image. */
     private static double work(LossFactory.Plan p) {
-        return LossFactory.work(NET, TAPS, TileGrid.forLayers(NET, TAPS, 2160, 3840, p.tile()), p.keepAfter());
+        return LossFactory.work(NET, TAPS, TileGrid.forLayers(NET, TAPS, 2160, 3840, p.tile()),
+                new LossFactory.Mode(p.keepAfter(), p.checkpointed()));
     }
 
     /** The plan without kept outputs (clstyle.tile.keep=none). */
     private static LossFactory.Plan noKeep(int h, int w, long budget) {
         System.setProperty("clstyle.tile.keep", "none");
+        System.setProperty("clstyle.tile.checkpoint", "none");
         try {
             LossFactory.Plan p = LossFactory.plan(WEIGHTS, RECIPE, true, h, w, List.of(new int[] {512, 512}), false,
                     new LossFactory.Tiling(0, budget), 0);
             assertEquals(null, p.keepAfter(), p.toString());
+            assertFalse(p.checkpointed(), p.toString());
             return p;
         } finally {
+            System.clearProperty("clstyle.tile.checkpoint");
             System.clearProperty("clstyle.tile.keep");
         }
     }

@@ -31,12 +31,15 @@ class ShardedTiledLossTest {
     /** {@code speeds} null: measured, against the untiled loss; else forced, against the one-device tiled loss. */
     private static void check(VggWeights weights, Recipe recipe, boolean texture, int h, int w, int tile, int devices,
             double[] speeds) {
-        check(weights, recipe, texture, h, w, tile, devices, speeds, null);
+        check(weights, recipe, texture, h, w, tile, devices, speeds, null, false);
     }
 
-    /** As above, every device keeping its tiles' outputs after {@code keep} between the passes (null: none). */
+    /**
+     * As above, every device keeping its tiles' outputs after {@code keep} between the passes (null: none)
+     * or running from its tiles' checkpoints.
+     */
     private static void check(VggWeights weights, Recipe recipe, boolean texture, int h, int w, int tile, int devices,
-            double[] speeds, String keep) {
+            double[] speeds, String keep, boolean checkpoint) {
         float[] content = texture ? null : Tensors.uniform(5, 3 * h * w, 0, 1);
         List<float[]> styles = List.of(Tensors.uniform(6, 3 * 70 * 51, 0, 1));
         List<int[]> hw = List.of(new int[] {70, 51});
@@ -65,10 +68,10 @@ class ShardedTiledLossTest {
                 areas = f instanceof TiledLossFunction t
                         ? t.grid().tiles().stream().mapToLong(q -> (long) q.h() * q.w()).toArray() : null;
             }
-            try (ShardedTiledLoss f = new ShardedTiledLoss(contexts, weights, recipe, content, h, w, styles, hw, tile, speeds);
+            try (ShardedTiledLoss f = new ShardedTiledLoss(contexts, weights, recipe, content, h, w, styles, hw, tile, keep,
+                    checkpoint, speeds);
                     ClBuffer xb = ctx.buffer(x, 3, h, w); ClBuffer g = ctx.buffer(3, h, w)) {
                 System.out.println("ShardedTiledLossTest: " + f.split());
-                f.keepAfter(keep);
                 if (speeds != null) { // the dealer's deal on these speeds and the grid's region areas
                     assertArrayEquals(TileDealer.deal(areas, speeds), f.owners(), f.split());
                     assertTrue(f.split().startsWith(areas.length + " tile" + (areas.length == 1 ? "" : "s")
@@ -114,7 +117,8 @@ class ShardedTiledLossTest {
         check(weights, r, false, 197, 230, 100, 2, new double[] {1, 1000});   // 3x3 tiles: the image's device evaluates none
         check(weights, r, false, 197, 230, 100, 2, new double[] {1000, 1});   // the second evaluates none
         check(weights, r, false, 197, 230, 100, 3, new double[] {2, 1, 1});
-        check(weights, r, false, 197, 230, 64, 2, new double[] {1, 3}, "pool2"); // each device keeps its tiles' outputs
+        check(weights, r, false, 197, 230, 64, 2, new double[] {1, 3}, "pool2", false); // each device keeps its tiles' outputs
+        check(weights, r, false, 197, 230, 64, 2, new double[] {3, 1}, null, true);     // each runs from its tiles' checkpoints
         Recipe shallow = Recipe.defaultsFor(weights.preprocessing()).toBuilder().tvWeight(0.1)
                 .styleLayers(Map.of("relu1_1", 1.0, "relu3_1", 1.0)).build();
         check(weights, shallow, true, 53, 67, 12, 2, new double[] {3, 1});   // texture: style only

@@ -84,6 +84,14 @@ class TiledLossTest {
             }
         }
 
+        /** Tiled, the network run in segments from every tile's checkpoints. */
+        Result checkpointed(int tile) {
+            try (TiledLossFunction f = new TiledLossFunction(ctx, weights, recipe, content, h, w, styles, styleHW, tile, -1)) {
+                f.checkpoint(true);
+                return run(f);
+            }
+        }
+
         Result run(ImageLoss f) {
             float[] x = Tensors.uniform(99, 3 * h * w, 0, 1);
             try (ClBuffer xb = ctx.buffer(x, 3, h, w); ClBuffer g = ctx.buffer(3, h, w)) {
@@ -232,6 +240,34 @@ class TiledLossTest {
                 assertEquals(plain.values().total(), kept.values().total(), 0.0, what + ": total");
                 org.junit.jupiter.api.Assertions.assertArrayEquals(plain.grad(), kept.grad(), what + ": gradient");
             }
+            Result ck = c.checkpointed(tile);
+            assertSame("tile " + tile + ", checkpointed", want, ck);
+            assertEquals(plain.values().total(), ck.values().total(), 0.0, "tile " + tile + ", checkpointed: total");
+            org.junit.jupiter.api.Assertions.assertArrayEquals(plain.grad(), ck.grad(), "tile " + tile + ", checkpointed: gradient");
         }
+    }
+
+    /** Checkpointed segments on the other recipes: VGG16 with shallow layers and every normalisation, texture, content only. */
+    @Test
+    void checkpointsOnEveryRecipeShape() {
+        VggWeights w16 = randomWeights(VggArchitecture.VGG16, 12);
+        Case shallow = makeCase(VggArchitecture.VGG16, recipe(w16).tvWeight(0.01).styleLayers(Map.of("relu1_2", 1.0, "relu2_2", 0.5,
+                "relu3_1", 2.0)).contentLayers(Map.of("relu2_2", 1.0, "conv3_1", 0.5)).gram(Recipe.GramNorm.GATYS), false, 53, 67,
+                new int[] {41, 29});
+        Result want = shallow.untiled();
+        for (int tile : new int[] {12, 28, 200}) {
+            assertSame("vgg16 shallow, checkpointed, tile " + tile, want, shallow.checkpointed(tile));
+        }
+        VggWeights w19 = randomWeights(VggArchitecture.VGG19, 13);
+        Case texture = makeCase(VggArchitecture.VGG19, recipe(w19).tvWeight(0.1).styleLayers(Map.of("relu1_1", 1.0, "relu2_1", 1.0,
+                "relu3_1", 1.0, "relu4_1", 1.0)), true, 71, 90, new int[] {150, 131});
+        Result wantT = texture.untiled();
+        for (int tile : new int[] {16, 500}) {
+            assertSame("texture, checkpointed, tile " + tile, wantT, texture.checkpointed(tile));
+        }
+        Case contentOnly = makeCase(VggArchitecture.VGG19, recipe(w19).tvWeight(0).styleLayers(Map.of())
+                .contentLayers(Map.of("relu3_2", 1.0, "relu1_1", 0.3)), false, 45, 38);
+        Result wantC = contentOnly.untiled();
+        assertSame("content only, checkpointed", wantC, contentOnly.checkpointed(8));
     }
 }
