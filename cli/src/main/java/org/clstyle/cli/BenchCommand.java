@@ -243,6 +243,9 @@ final class BenchCommand implements Callable<Integer> {
         } finally {
             contexts.forEach(ClContext::close);
         }
+        if (!p.split().isEmpty()) {
+            out.printf(Locale.ROOT, "split: %s%n", p.split());
+        }
         double megapixels = (double) width * height / 1e6;
         out.printf(Locale.ROOT, "iteration        median %.3f s, min %.3f s over %d (%s.evaluate); %.3f s per megapixel%n",
                 p.medianSeconds(), p.minSeconds(), iterations,
@@ -270,6 +273,9 @@ final class BenchCommand implements Callable<Integer> {
             m.put("seconds_per_megapixel", p.medianSeconds() / megapixels);
             m.put("peak_device_bytes", p.peakBytes());
             m.put("estimated_device_bytes", plan.estimateBytes());
+            if (!p.split().isEmpty()) {
+                m.put("split", p.split());
+            }
             try {
                 byte[] bytes = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsBytes(m);
                 AtomicFile.write(json, os -> os.write(bytes));

@@ -8,20 +8,27 @@ import picocli.CommandLine.Option;
 final class CommonOptions {
     private CommonOptions() {}
 
-    /** {@code --device}: stylize, texture, loss, bench, tune. */
+    /** {@code --device}: stylize, texture, loss, bench, train, tune. */
     static final class Device {
         @Option(names = "--device", paramLabel = "DEV",
                 description = "OpenCL device: index or part of its name (see `clstyle devices`; default: the first GPU, else the first device)."
-                        + " stylize, texture, loss and bench take a comma list (e.g. 0,1): the loss's tiles are shared by those devices.")
+                        + " stylize, texture, loss and bench take a comma list (e.g. 0,1): the loss's tiles are shared by those devices,"
+                        + " in proportion to their speed measured at the start (CLSTYLE_JAVA_OPTS=-Dclstyle.device.speeds=1,3 forces it);"
+                        + " train shares each batch's images among them the same way.")
         String device;
 
         /**
-         * --device as a comma list (several devices share the loss's tiles); one entry for
-         * a plain --device. A bad entry is a UserError naming it.
+         * --device as a comma list (several devices share the loss's tiles, dealt by their speed); one
+         * entry for a plain --device. A bad entry is a UserError naming it, and so is a bad
+         * -Dclstyle.device.speeds (the forced speeds, {@link org.clstyle.loss.TileDealer}) with several.
          */
         java.util.List<org.clstyle.cl.ClDevice> devices() {
             try {
-                return org.clstyle.cl.ClDevice.selectList(device);
+                java.util.List<org.clstyle.cl.ClDevice> list = org.clstyle.cl.ClDevice.selectList(device);
+                if (list.size() > 1) {
+                    org.clstyle.loss.TileDealer.forcedSpeeds(list.size());
+                }
+                return list;
             } catch (IllegalArgumentException e) {
                 throw new UserError(e.getMessage());
             }

@@ -162,6 +162,10 @@ final class LossCommand implements Callable<Integer> {
             }
             try (ImageLoss loss = LossFactory.create(plan, contexts, w, r, c == null ? null : c.data(), x.height(), x.width(),
                     styleRgb, styleHW, false)) {
+                if (loss instanceof org.clstyle.loss.ShardedTiledLoss sharded) {
+                    spec.commandLine().getErr().println("clstyle: note: " + sharded.split());
+                    spec.commandLine().getErr().flush();
+                }
                 ClBuffer xb = ctx.buffer(x.data(), 3, x.height(), x.width());
                 ClBuffer gb = gradOut == null ? null : ctx.buffer(3, x.height(), x.width());
                 v = loss.evaluate(xb, gb);

@@ -274,18 +274,15 @@ final class TrainCommand implements Callable<Integer> {
                 : contentDir.getFileName().toString());
         info.put("train.output_mapping", gs.isPyramid() ? "image = output" : "image = output / 255 + 0.5");
 
-        ClDevice dev;
-        try {
-            dev = ClDevice.select(device.device);
-        } catch (IllegalArgumentException e) {
-            throw new UserError(e.getMessage());
-        }
+        List<ClDevice> devs = device.devices(); // several: the batch's losses shared by them
+        ClDevice dev = devs.get(0);
         PrintWriter err = spec.commandLine().getErr();
         ProgressBar bar = new ProgressBar(err, ProgressBar.stderrIsTerminal(), printEvery, quiet);
         Trainer.Result result;
+        List<ClContext> others = new java.util.ArrayList<>(); // the second and later devices' contexts
         try (OutputGuard guard = OutputGuard.lock("-o", output);
                 ClContext ctx = new ClContext(dev, false);
-                Trainer t = new Trainer(ctx, w, r, styleImages, info, settings, from, bar)) {
+                Trainer t = new Trainer(withOthers(ctx, devs, others), w, r, styleImages, info, settings, from, bar)) {
             try {
                 result = t.run(true);
             } catch (IllegalStateException e) { // non-finite loss: one line, nothing written
@@ -313,10 +310,12 @@ final class TrainCommand implements Callable<Integer> {
             throw new UserError(e.getMessage());
         } catch (ClException e) {
             if (e.isOutOfMemory()) {
-                throw new UserError("not enough memory on " + dev.label() + " to train at --size " + settings.size()
-                        + " with --batch " + settings.batch() + " (" + e.call() + ": " + e.errorName() + "); lower them");
+                throw new UserError("not enough memory on " + (devs.size() > 1 ? "a device" : dev.label()) + " to train at --size "
+                        + settings.size() + " with --batch " + settings.batch() + " (" + e.call() + ": " + e.errorName() + "); lower them");
             }
             throw e;
+        } finally {
+            others.forEach(ClContext::close);
         }
         if (!quiet) {
             spec.commandLine().getOut().println(String.format(Locale.ROOT, "wrote %s (%s %s, %d steps)", output, gs.arch(),
@@ -324,6 +323,17 @@ final class TrainCommand implements Callable<Integer> {
             spec.commandLine().getOut().flush();
         }
         return 0;
+    }
+
+    /** {@code first} and a new context for each of the other devices (added to {@code others}, which the caller closes). */
+    private static List<ClContext> withOthers(ClContext first, List<ClDevice> devs, List<ClContext> others) {
+        List<ClContext> all = new ArrayList<>(List.of(first));
+        for (ClDevice d : devs.subList(1, devs.size())) {
+            ClContext c = new ClContext(d, false);
+            others.add(c);
+            all.add(c);
+        }
+        return all;
     }
 
     /** Defaults for training: the weights' recipe with the authors' layers (style relu1_1..relu4_1, content relu4_2) and tv 0. */

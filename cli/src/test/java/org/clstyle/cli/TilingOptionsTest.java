@@ -125,6 +125,7 @@ class TilingOptionsTest {
                 weights.toString(), "--size", "40x24", "--iterations", "2", "--device", "0,0");
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.err().contains("the loss's tiles shared by 2 devices"), r.err());
+        assertTrue(r.err().contains("(40x24): ") && r.err().contains(" dealt by speed (measured): device 0: "), r.err());
         Path bad = java.nio.file.Files.createDirectory(d.resolve("bad")); // must stay empty
         List<String> base = List.of("stylize", "--content", content.toString(), "--style", style.toString(), "-o",
                 bad.resolve("bad.png").toString(), "--weights", weights.toString(), "--size", "48", "--iterations", "1", "--quiet");
@@ -239,6 +240,7 @@ class TilingOptionsTest {
         }
         LossCommandTest.Result r = LossCommandTest.run(args.toArray(String[]::new));
         assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("clstyle: note: 4 tiles dealt by speed (measured): device 0: "), r.err());
         JsonNode got = json.readTree(r.out());
         JsonNode expected = c.get("expected");
         LossCommandTest.close("total", expected.get("total").asDouble(), got.get("total").asDouble());
@@ -251,7 +253,47 @@ class TilingOptionsTest {
         CliFixtures.Run b = CliFixtures.run("bench", "--size", "48x32", "--device", "0,0", "--iterations", "1", "--warmup", "0");
         assertEquals(0, b.exit(), b.err());
         assertTrue(b.out().contains("ShardedTiledLoss.evaluate") && b.out().contains("dealt to 2 devices"), b.out());
+        assertTrue(b.out().contains("split: ") && b.out().contains("dealt by speed (measured): device 0: "), b.out());
         StylizeCommandTest.assertFails(2, null, List.of("bench", "--size", "32", "--device", "0,"), "--device 0,: an empty entry");
         StylizeCommandTest.assertFails(2, null, List.of("bench", "--size", "32", "--device", "0,99"), "--device 99");
+    }
+
+    /**
+     * -Dclstyle.device.speeds forces the split: bench reports the forced one (a device 1000 times
+     * slower gets no tile); a bad list is one line naming the property, exit 2, for bench, loss and
+     * stylize (nothing written); with one device the property is not read.
+     */
+    @Test
+    void forcedDeviceSpeeds(@TempDir Path d) throws Exception {
+        String before = System.getProperty("clstyle.device.speeds");
+        try {
+            System.setProperty("clstyle.device.speeds", "1000,1");
+            CliFixtures.Run b = CliFixtures.run("bench", "--size", "48x32", "--device", "0,0", "--tile", "16", "--iterations", "1",
+                    "--warmup", "0");
+            assertEquals(0, b.exit(), b.err());
+            assertTrue(b.out().contains("split: 6 tiles dealt by speed (speeds forced): device 0: 6 tiles [0 1 2 3 4 5] (100% of the area),"
+                    + " speed 1, device 1: 0 tiles (0% of the area), speed 0.001"), b.out());
+            for (String bad : List.of("1", "1,0", "1,x", "1,2,3", "")) {
+                System.setProperty("clstyle.device.speeds", bad);
+                StylizeCommandTest.assertFails(2, null, List.of("bench", "--size", "32", "--device", "0,0"),
+                        "-Dclstyle.device.speeds=" + bad + ": ");
+            }
+            System.setProperty("clstyle.device.speeds", "2,-1");
+            StylizeCommandTest.assertFails(2, null, List.of("loss", "--content", content.toString(), "--style", style.toString(),
+                    "--image", content.toString(), "--weights", weights.toString(), "--device", "0,0"),
+                    "-Dclstyle.device.speeds=2,-1: '-1' is not a positive number");
+            Path bad = java.nio.file.Files.createDirectory(d.resolve("bad")); // must stay empty
+            StylizeCommandTest.assertFails(2, bad, List.of("stylize", "--content", content.toString(), "--style", style.toString(),
+                    "-o", bad.resolve("bad.png").toString(), "--weights", weights.toString(), "--size", "48", "--iterations", "1",
+                    "--quiet", "--device", "0,0"), "-Dclstyle.device.speeds=2,-1: ");
+            CliFixtures.Run one = CliFixtures.run("bench", "--size", "32", "--device", "0", "--iterations", "1", "--warmup", "0");
+            assertEquals(0, one.exit(), one.err());
+        } finally {
+            if (before == null) {
+                System.clearProperty("clstyle.device.speeds");
+            } else {
+                System.setProperty("clstyle.device.speeds", before);
+            }
+        }
     }
 }

@@ -105,6 +105,46 @@ class TrainCommandTest {
         assertEquals(35, Images.read(outDir.resolve("other.png"), n -> { }).height());
     }
 
+    /**
+     * --device 0,0: the batch's images shared by two contexts (forced 1:3, and measured, which notes the
+     * split), the same model as one device bit for bit; a bad list is one line.
+     */
+    @Test
+    void severalDevicesShareTheBatch() throws Exception {
+        Path work = Files.createDirectory(dir.resolve("devices"));
+        Path one = work.resolve("one.safetensors"), two = work.resolve("two.safetensors"), measured = work.resolve("m.safetensors");
+        String[] args = {"--content-dir", photos.toString(), "--arch", "johnson", "--steps", "2", "--batch", "3"};
+        ok(train(one, args));
+        String before = System.getProperty("clstyle.device.speeds");
+        try {
+            System.setProperty("clstyle.device.speeds", "1,3");
+            List<String> a = train(two, args);
+            a.addAll(List.of("--device", "0,0"));
+            ok(a);
+        } finally {
+            if (before == null) {
+                System.clearProperty("clstyle.device.speeds");
+            } else {
+                System.setProperty("clstyle.device.speeds", before);
+            }
+        }
+        List<String> m = train(measured, args);
+        m.remove("--quiet");
+        m.addAll(List.of("--device", "0,0"));
+        CliFixtures.Run r = ok(m);
+        assertTrue(r.err().contains("the batch's losses shared by 2 devices: 3 images per batch dealt by speed (measured): device 0: "),
+                r.err());
+        GeneratorModel g1 = GeneratorModel.load(one);
+        for (Path p : List.of(two, measured)) {
+            GeneratorModel g2 = GeneratorModel.load(p);
+            for (String k : g1.parameters().keySet()) {
+                assertArrayEquals(g1.parameters().get(k), g2.parameters().get(k), p + " " + k);
+            }
+        }
+        Path empty = Files.createDirectory(work.resolve("empty"));
+        fails(empty, train(empty.resolve("x.safetensors"), "--device", "0,,0"), "--device 0,,0");
+    }
+
     private static void fails(Path emptyDir, List<String> args, String... mentions) throws Exception {
         byte[] w = Files.readAllBytes(weights), s = Files.readAllBytes(style);
         CliFixtures.Run r = CliFixtures.run(args.toArray(String[]::new));

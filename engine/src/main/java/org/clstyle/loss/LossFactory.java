@@ -310,9 +310,9 @@ public final class LossFactory {
 
     /**
      * The loss on several contexts (one per device; the first holds the image): {@link ShardedTiledLoss}
-     * with the plan's tiles, or, for an untiled plan, tiles of half the longest side (or less) so that
-     * every device gets some. One context: {@link #create(Plan, ClContext, VggWeights, Recipe, float[], int,
-     * int, List, List, boolean)}.
+     * with the plan's tiles, or, for an untiled plan, tiles of the longest side / number of devices (so
+     * that there are at least as many tiles as devices), dealt by the devices' speed. One context:
+     * {@link #create(Plan, ClContext, VggWeights, Recipe, float[], int, int, List, List, boolean)}.
      */
     public static ImageLoss create(Plan plan, List<ClContext> contexts, VggWeights weights, Recipe recipe, float[] contentRgb,
             int h, int w, List<float[]> styleRgb, List<int[]> styleHW, boolean normalizeGradients) {
@@ -323,7 +323,8 @@ public final class LossFactory {
             throw new TilingException("--normalize-gradients cannot be combined with several devices (they evaluate the loss in tiles)");
         }
         int tile = plan.tiled() ? plan.tile() : (Math.max(h, w) + contexts.size() - 1) / contexts.size();
-        return new ShardedTiledLoss(contexts, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile);
+        return new ShardedTiledLoss(contexts, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, plan.keepAfter(),
+                plan.checkpoints());
     }
 
     /** The loss the plan says: {@link LossFunction} or {@link TiledLossFunction}. */

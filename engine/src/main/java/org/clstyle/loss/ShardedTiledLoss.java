@@ -8,22 +8,33 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.stream.IntStream;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.weights.VggWeights;
 
 /**
- * The tiled loss ({@link TiledLossFunction}) with its tiles dealt round-robin to several contexts (one
- * per device), each with its own network, buffers and content targets for its tiles, running at once
- * on its own thread; the Grams and the image gradient are reduced on the host. The image and its
- * gradient live on the first context (the optimiser's). Per evaluate: the image is copied to the other
- * devices; pass 1 on every device; the Gram parts summed on the host and written back to every device,
- * where each computes the same style values and d style / d G; pass 2 on every device; the gradients
- * summed on the host into the first device's buffer, which then adds total variation. A device waits
- * on another only at the two reductions.
+ * The tiled loss ({@link TiledLossFunction}) with its tiles dealt to several contexts (one per device)
+ * in proportion to their speed, each with its own network, buffers and content targets for its tiles,
+ * running at once on its own thread; the Grams and the image gradient are reduced on the host. The
+ * image and its gradient live on the first context (the optimiser's). Per evaluate: the image is copied
+ * to the other devices; pass 1 on every device; the Gram parts summed on the host and written back to
+ * every device, where each computes the same style values and d style / d G; pass 2 on every device;
+ * the gradients summed on the host into the first device's buffer, which then adds total variation. A
+ * device waits on another only at the two reductions.
  *
- * <p>Not yet wired to the command line ({@code --device 0,1}); the tiles are dealt equally, not in
- * proportion to the devices' speed.
+ * <p><b>The split.</b> Once, when the loss is made: every shard builds its network and style targets
+ * (at once), then each device in turn times a forward of the grid's largest tile region
+ * ({@link TiledLossFunction#forwardSeconds}: the least of three, after an untimed one), its speed that
+ * region's area over the time (the backward is taken to scale alike); {@link TileDealer#deal} gives each tile to a device so that the predicted finishing times
+ * (area over speed) are as even as the tiles allow (a slow device may get none, and then only copies
+ * the image and takes part in the reductions); then each device builds the content targets of its
+ * tiles. The system property {@value TileDealer#SPEEDS_PROPERTY} forces the speeds instead of timing
+ * them. {@link #split()} says which tiles went where.
+ *
+ * <p>The values and gradient equal the one-device tiled loss's up to float rounding, and the rounding
+ * depends on the split: each device sums its tiles' Gram parts and gradients in float on the device,
+ * the host sums the devices' parts (in double), so another split sums in another order.
  */
 public final class ShardedTiledLoss implements ImageLoss {
     private final List<ClContext> contexts;
@@ -35,12 +46,39 @@ public final class ShardedTiledLoss implements ImageLoss {
     private final Recipe recipe;
     private final int h, w;
     private final ExecutorService pool;
+    private String split = "";
+    private int[] owner;                                        // per tile of the grid: the shard that evaluates it
+    private int[] active;                                       // the shards that take part in evaluate: the first and those with tiles
 
-    /** As {@link TiledLossFunction}'s constructor, one shard per context; the first context holds the image. */
+    /**
+     * As {@link TiledLossFunction}'s constructor, one shard per context; the first context holds the
+     * image. The tiles are dealt by the speeds {@value TileDealer#SPEEDS_PROPERTY} gives, else by the
+     * measured ones.
+     */
     public ShardedTiledLoss(List<ClContext> contexts, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile) {
+        this(contexts, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, null, List.of());
+    }
+
+    /**
+     * As above, every device keeping its own tiles' outputs after {@code keepAfter} between the passes
+     * (null: none) or running the network from each tile's checkpoints, as {@link
+     * TiledLossFunction#TiledLossFunction(ClContext, VggWeights, Recipe, float[], int, int, List, List, int, String, boolean)}.
+     */
+    public ShardedTiledLoss(List<ClContext> contexts, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
+            List<float[]> styleRgb, List<int[]> styleHW, int tile, String keepAfter, List<String> checkpoints) {
+        this(contexts, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, keepAfter, checkpoints,
+                TileDealer.forcedSpeeds(contexts.size())); // a bad value refused before anything is made
+    }
+
+    /** As above with the devices' speeds given (one per context, relative), or null to measure them. */
+    ShardedTiledLoss(List<ClContext> contexts, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
+            List<float[]> styleRgb, List<int[]> styleHW, int tile, String keepAfter, List<String> checkpoints, double[] forced) {
         if (contexts.isEmpty()) {
             throw new IllegalArgumentException("ShardedTiledLoss needs at least one context");
+        }
+        if (forced != null && forced.length != contexts.size()) {
+            throw new IllegalArgumentException(forced.length + " speeds for " + contexts.size() + " contexts");
         }
         this.contexts = List.copyOf(contexts);
         this.recipe = recipe;
@@ -56,15 +94,42 @@ public final class ShardedTiledLoss implements ImageLoss {
             for (int k = 0; k < contexts.size(); k++) {
                 int shard = k;
                 made.add(pool.submit(() -> new TiledLossFunction(contexts.get(shard), weights, recipe, contentRgb, h, w,
-                        styleRgb, styleHW, tile, -1, shard, contexts.size(), null, List.of())));
+                        styleRgb, styleHW, tile, -1, null, keepAfter, checkpoints)));
             }
+            RuntimeException failed = null;
             for (Future<TiledLossFunction> f : made) {
-                shards.add(get(f));
+                try {
+                    shards.add(get(f)); // every one collected, so that close() frees the ones made
+                } catch (RuntimeException e) {
+                    failed = failed == null ? e : failed;
+                }
+            }
+            if (failed != null) {
+                throw failed;
             }
             for (int k = 0; k < contexts.size(); k++) {
                 images.add(k == 0 ? null : contexts.get(k).buffer(3, h, w));
                 grads.add(contexts.get(k).buffer(3, h, w));
             }
+            List<TileGrid.Tile> tiles = shards.get(0).grid().tiles();
+            long[] areas = tiles.stream().mapToLong(t -> (long) t.h() * t.w()).toArray();
+            double[] speeds = forced;
+            String how = "speeds forced";
+            if (speeds == null) {
+                speeds = measuredSpeeds(areas);
+                how = shards.get(0).readsNetwork() ? "measured" : "not measured: no network layer read";
+            }
+            int[] owner = TileDealer.deal(areas, speeds);
+            this.owner = owner;
+            this.active = IntStream.range(0, contexts.size()).toArray();
+            runAll(k -> {
+                shards.get(k).own(i -> owner[i] == k);
+                return null;
+            });
+            this.active = IntStream.range(0, contexts.size())
+                    .filter(k -> k == 0 || Arrays.stream(owner).anyMatch(o -> o == k)).toArray();
+            this.split = tiles.size() + " tile" + (tiles.size() == 1 ? "" : "s") + " dealt by speed (" + how + "): "
+                    + TileDealer.describe(areas, speeds, owner);
             this.tv = new TotalVariationLoss(contexts.get(0), recipe.tv().kind());
             this.tvResult = contexts.get(0).buffer(1);
         } catch (RuntimeException e) {
@@ -82,11 +147,12 @@ public final class ShardedTiledLoss implements ImageLoss {
         if (gradOut != null && !Arrays.equals(gradOut.shape(), shape)) {
             throw new IllegalArgumentException("ShardedTiledLoss.evaluate: gradOut is " + gradOut + ", expected " + Arrays.toString(shape));
         }
-        int n = shards.size();
-        if (n > 1) {
+        if (active.length > 1) {
             float[] x = image.read();
-            for (int k = 1; k < n; k++) {
-                images.get(k).write(x);
+            for (int k : active) {
+                if (k > 0) {
+                    images.get(k).write(x);
+                }
             }
         }
         boolean network = shards.get(0).readsNetwork();
@@ -143,15 +209,44 @@ public final class ShardedTiledLoss implements ImageLoss {
         return shards.get(0).values(contentSum == null ? new double[0] : contentSum, raw, tvResult.read(0));
     }
 
+    /**
+     * Each device's speed (largest tile region's area per second of its forward), the devices timed one
+     * after another so that devices sharing hardware (PoCL's CPU devices) do not slow each other's
+     * timing; equal speeds when the loss reads no network layer.
+     */
+    private double[] measuredSpeeds(long[] areas) {
+        double[] speeds = new double[shards.size()];
+        long largest = Arrays.stream(areas).max().orElse(1);
+        for (int k = 0; k < shards.size(); k++) {
+            ClBuffer probe = grads.get(k); // [3, H, W], not yet used: zeros for the timed forward
+            shards.get(k).clear(probe);
+            double s = shards.get(k).forwardSeconds(probe, 3);
+            speeds[k] = s > 0 ? largest / s : 1;
+        }
+        return speeds;
+    }
+
+    /**
+     * Which tiles each device evaluates, one line: how the speeds were obtained, then per device its
+     * tiles, their share of the area and its speed relative to the fastest.
+     */
+    public String split() {
+        return split;
+    }
+
+    /** Per tile of the grid (by index), the shard (context) that evaluates it. */
+    int[] owners() {
+        return owner.clone();
+    }
+
     private ClBuffer imageOf(int k, ClBuffer image) {
         return k == 0 ? image : images.get(k);
     }
 
-    /** Runs {@code task} for every shard, each on its own thread, and returns the results in shard order. */
+    /** Runs {@code task} for every active shard, each on its own thread, and returns the results in shard order. */
     private <T> List<T> runAll(ShardTask<T> task) {
         List<Future<T>> futures = new ArrayList<>();
-        for (int k = 0; k < shards.size(); k++) {
-            int shard = k;
+        for (int shard : active) {
             futures.add(pool.submit((Callable<T>) () -> task.run(shard)));
         }
         List<T> out = new ArrayList<>();

@@ -6,6 +6,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntPredicate;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.nn.DeviceNetwork;
@@ -81,7 +82,9 @@ public final class TiledLossFunction implements ImageLoss {
     private final ClBuffer results;          // [terms]: content layers, style layers, tv
     private final ClBuffer tileResults;      // [content terms] one tile's part of each content term
     private TileGrid.Tile forwarded;         // the tile whose forward the network holds, or null
-    private final List<TileGrid.Tile> owned; // the tiles this instance evaluates: all, or one shard's (ShardedTiledLoss)
+    private List<TileGrid.Tile> owned;       // the tiles this instance evaluates: all, or one shard's (ShardedTiledLoss); null until chosen
+    private final boolean withContent;
+    private float[] contentRgb;              // the caller's content image until {@link #own} built the targets
     private String keptAfter;                // pass 1 keeps every tile's outputs after this node (null: none), see keepAfter
     private boolean checkpointed;            // the network runs in segments from per-tile checkpoints, see checkpoint
     private List<String> checkpointsAfter = List.of(); // the pools ending those segments
@@ -99,7 +102,7 @@ public final class TiledLossFunction implements ImageLoss {
      */
     public TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile) {
-        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, 0, 1, null, List.of());
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, t -> true, null, List.of());
     }
 
     /**
@@ -109,26 +112,25 @@ public final class TiledLossFunction implements ImageLoss {
      */
     public TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile, String keepAfter, List<String> checkpoints) {
-        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, 0, 1, keepAfter, checkpoints);
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, t -> true, keepAfter, checkpoints);
     }
 
     /** As above with the halo given ({@code halo} >= 0, a multiple of the alignment) instead of the rule's: for tests. */
     TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo) {
-        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, halo, 0, 1, null, List.of());
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, halo, t -> true, null, List.of());
     }
 
     /**
-     * One shard of the grid: the tiles whose index is {@code shard} modulo {@code shards} (halo -1: the
-     * rule's). Its {@link #forwardPass} and {@link #backwardPass} cover only those tiles; the style
-     * targets are whole on every shard. {@link ShardedTiledLoss} runs one per device and reduces on the host.
+     * One shard of the grid: the tiles whose index {@code owns} accepts (halo -1: the rule's), or, with
+     * {@code owns} null, none until {@link #own} says which (after {@link #forwardSeconds} timed the
+     * device). Its {@link #forwardPass} and {@link #backwardPass} cover only those tiles; the style
+     * targets are whole on every shard, the content targets only for its tiles. {@link ShardedTiledLoss}
+     * runs one per device and reduces on the host.
      */
     TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
-            List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo, int shard, int shards, String keepAfter,
+            List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo, IntPredicate owns, String keepAfter,
             List<String> checkpoints) {
-        if (shards < 1 || shard < 0 || shard >= shards) {
-            throw new IllegalArgumentException("shard " + shard + " of " + shards);
-        }
         if (tile < 1) {
             throw new IllegalArgumentException("tile size must be positive, got " + tile);
         }
@@ -136,6 +138,8 @@ public final class TiledLossFunction implements ImageLoss {
         boolean withStyle = !styleRgb.isEmpty() && !recipe.style().layers().isEmpty();
         boolean withContent = contentRgb != null && !recipe.content().layers().isEmpty();
         double[] blend = styleRgb.isEmpty() ? new double[0] : recipe.blendWeights(styleRgb.size());
+        this.withContent = withContent;
+        this.contentRgb = contentRgb;
         this.ctx = ctx;
         this.recipe = recipe;
         this.h = h;
@@ -159,13 +163,6 @@ public final class TiledLossFunction implements ImageLoss {
         layers.sort((a, b) -> Integer.compare(network.indexOf(a), network.indexOf(b)));
         this.taps = List.copyOf(layers);
         this.grid = gridFor(taps, h, w, tile, halo);
-        List<TileGrid.Tile> mine = new ArrayList<>();
-        for (TileGrid.Tile t : grid.tiles()) {
-            if (t.index() % shards == shard) {
-                mine.add(t);
-            }
-        }
-        this.owned = List.copyOf(mine);
         for (String l : taps) {
             strideOf.put(l, ReceptiveField.of(network, l).stride());
         }
@@ -250,7 +247,20 @@ public final class TiledLossFunction implements ImageLoss {
             }
             forwarded = null;
         }
+        if (owns != null) {
+            own(owns);
+        }
+    }
 
+    /**
+     * Sets the tiles this instance evaluates (those whose index {@code owns} accepts; once, for a shard
+     * made without) and builds their content targets.
+     */
+    void own(IntPredicate owns) {
+        if (owned != null) {
+            throw new IllegalStateException("TiledLossFunction.own: the tiles are already chosen");
+        }
+        owned = grid.tiles().stream().filter(t -> owns.test(t.index())).toList();
         // Content targets: each tile's core of each content layer.
         if (withContent) {
             int nt = grid.tiles().size();
@@ -276,6 +286,36 @@ public final class TiledLossFunction implements ImageLoss {
             }
             forwarded = null;
         }
+        contentRgb = null;
+    }
+
+    /**
+     * Seconds of one forward of the grid's largest tile region of {@code image} ([3, H, W] on this
+     * context; its values do not matter) to the deepest layer read: the least of {@code runs} timed
+     * forwards after an untimed one, the queue finished before and after each; how fast this device
+     * runs the loss. 0 when the loss reads no network layer.
+     */
+    double forwardSeconds(ClBuffer image, int runs) {
+        if (taps.isEmpty()) {
+            return 0;
+        }
+        TileGrid.Tile largest = grid.tiles().get(0);
+        for (TileGrid.Tile t : grid.tiles()) {
+            if ((long) t.h() * t.w() > (long) largest.h() * largest.w()) {
+                largest = t;
+            }
+        }
+        forwardTile(largest, grid, image, taps, null, null);
+        ctx.finish();
+        long best = Long.MAX_VALUE;
+        for (int i = 0; i < runs; i++) {
+            long t0 = System.nanoTime();
+            forwardTile(largest, grid, image, taps, null, null);
+            ctx.finish();
+            best = Math.min(best, System.nanoTime() - t0);
+        }
+        forwarded = null;
+        return best / 1e9;
     }
 
     private TileGrid gridFor(List<String> layers, int h, int w, int tile, int halo) {

@@ -18,6 +18,7 @@ import org.clstyle.loss.ImageLoss;
 import org.clstyle.loss.LossFactory;
 import org.clstyle.loss.LossFunction;
 import org.clstyle.loss.Recipe;
+import org.clstyle.loss.ShardedTiledLoss;
 import org.clstyle.weights.Preprocessing;
 import org.clstyle.weights.VggArchitecture;
 import org.clstyle.weights.VggWeights;
@@ -164,8 +165,11 @@ public final class IterationBench implements AutoCloseable {
         throw new IllegalArgumentException("unknown layer " + layer);
     }
 
-    /** What {@link #pipeline} measured: per-iteration seconds, the last total loss, the context's peak memory. */
-    public record PipelineResult(List<Double> iterationSeconds, double loss, long peakBytes) {
+    /**
+     * What {@link #pipeline} measured: per-iteration seconds, the last total loss, the context's peak
+     * memory; {@code split}: which tiles each device evaluated ({@link ShardedTiledLoss#split()}), "" for one device.
+     */
+    public record PipelineResult(List<Double> iterationSeconds, double loss, long peakBytes, String split) {
         public double medianSeconds() { return median(iterationSeconds.stream().mapToDouble(Double::doubleValue).toArray()); }
 
         public double minSeconds() { return Collections.min(iterationSeconds); }
@@ -229,11 +233,13 @@ public final class IterationBench implements AutoCloseable {
         LossFactory.Plan plan = pipelinePlan(weights, h, w, tiling);
         List<Double> times = new ArrayList<>();
         double loss;
+        String split;
         try (ImageLoss f = LossFactory.create(plan, contexts, weights, recipe, content, h, w, List.of(style), List.of(new int[] {h, w}), false);
              ClBuffer image = ctx.buffer(start, 3, h, w); // [3, H, W]
              ClBuffer grad = ctx.buffer(3, h, w)) {       // [3, H, W]
             content = null;
             style = null;
+            split = f instanceof ShardedTiledLoss s ? s.split() : "";
             for (int i = 0; i < warmup; i++) {
                 f.evaluate(image, grad);
             }
@@ -249,7 +255,7 @@ public final class IterationBench implements AutoCloseable {
                 throw new IllegalStateException("the pipeline's loss is " + loss + ": the iteration is broken");
             }
         }
-        return new PipelineResult(times, loss, ctx.peakBytes());
+        return new PipelineResult(times, loss, ctx.peakBytes(), split);
     }
 
     /** Full-width VGG19 with He-initialised weights and small random biases, Caffe preprocessing. */

@@ -69,7 +69,7 @@ public final class Trainer implements AutoCloseable {
     private final ProgressListener listener;
     private final Network network;
     private final DeviceGraph graph;
-    private final LossFunction loss;
+    private final List<LossFunction> losses = new ArrayList<>(); // one per context: the first's on ctx
     private final MultiTensorAdam adam;
     private final OutputMapping mapping;
     private final VectorOps vectors;
@@ -92,6 +92,18 @@ public final class Trainer implements AutoCloseable {
      */
     public Trainer(ClContext ctx, VggWeights weights, Recipe recipe, List<FloatImage> styles, Map<String, String> info,
             TrainSettings s, GeneratorModel resume, ProgressListener listener) {
+        this(List.of(ctx), weights, recipe, styles, info, s, resume, listener);
+    }
+
+    /**
+     * As above with the batch's losses shared by several contexts (one per device; {@link BatchLoss}
+     * deals the images by the devices' speed, measured here or forced by -Dclstyle.device.speeds): the
+     * generator, its optimiser and the batch live on the first. The same parameters as on one device
+     * (each image's loss and gradient are independent; the terms are summed in image order).
+     */
+    public Trainer(List<ClContext> contexts, VggWeights weights, Recipe recipe, List<FloatImage> styles, Map<String, String> info,
+            TrainSettings s, GeneratorModel resume, ProgressListener listener) {
+        ClContext ctx = contexts.get(0);
         this.ctx = ctx;
         this.s = s;
         this.recipe = recipe;
@@ -123,14 +135,22 @@ public final class Trainer implements AutoCloseable {
             styleData.add(st.data());
             styleHW.add(new int[] {st.height(), st.width()});
         }
-        this.loss = new LossFunction(ctx, weights, recipe, s.texture() ? null : new float[3 * sz * sz], sz, sz, styleData, styleHW);
-        this.mapping = new OutputMapping(ctx, s.spec());
+        double[] speeds = contexts.size() > 1 ? org.clstyle.loss.TileDealer.forcedSpeeds(contexts.size()) : null;
+        List<OutputMapping> mappings = new ArrayList<>();
+        for (ClContext c : contexts) {
+            losses.add(new LossFunction(c, weights, recipe, s.texture() ? null : new float[3 * sz * sz], sz, sz, styleData, styleHW));
+            mappings.add(new OutputMapping(c, s.spec()));
+        }
+        this.mapping = mappings.get(0);
         this.vectors = new VectorOps(ctx);
         this.imageOps = new ImageOps(ctx);
         this.noise = new UniformNoise(ctx);
         this.input = ctx.buffer(n, 3, sz, sz);
         this.crops = s.texture() ? null : ctx.buffer(n, 3, sz, sz);
-        this.batchLoss = new BatchLoss(ctx, loss, mapping, sz, sz);
+        this.batchLoss = new BatchLoss(contexts, losses, mappings, sz, sz, n, speeds);
+        if (contexts.size() > 1) {
+            this.listener.onNote("the batch's losses shared by " + contexts.size() + " devices: " + batchLoss.split());
+        }
         this.dOut = ctx.buffer(n, 3, sz, sz);
         vectors.fill(input, 0f);
         this.source = s.texture() ? null : new CropSource(CropSource.listImages(s.contentDir()), s.seed(), sz, s.maxPixels());
@@ -240,9 +260,9 @@ public final class Trainer implements AutoCloseable {
                 ClBuffer out = graph.forward(input, noiseSeed(k));
                 BatchLoss.Values bv;
                 try {
-                    bv = batchLoss.evaluate(out, crops, dOut, i -> {
+                    bv = batchLoss.evaluate(out, crops, dOut, (i, image) -> {
                         if (i == 0 && s.previewEvery() > 0 && k % s.previewEvery() == 0) {
-                            writePreview(k);
+                            writePreview(k, image);
                         }
                     });
                 } catch (ImageException | RuntimeException e) {
@@ -320,8 +340,8 @@ public final class Trainer implements AutoCloseable {
         return (z ^ (z >>> 27)) & Long.MAX_VALUE;
     }
 
-    private void writePreview(int k) throws ImageException {
-        float[] v = batchLoss.image().read();
+    private void writePreview(int k, ClBuffer image) throws ImageException {
+        float[] v = image.read();
         for (int i = 0; i < v.length; i++) {
             if (!Float.isFinite(v[i])) {
                 return; // never written as an image; the loss check reports it
@@ -370,7 +390,7 @@ public final class Trainer implements AutoCloseable {
     public void close() {
         if (source != null) source.close();
         batchLoss.close();
-        loss.close();
+        losses.forEach(LossFunction::close);
         adam.close();
         for (ClBuffer b : new ClBuffer[] {input, crops, dOut}) {
             if (b != null) b.close();

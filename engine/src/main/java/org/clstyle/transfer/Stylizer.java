@@ -22,6 +22,7 @@ import org.clstyle.loss.ImageLoss;
 import org.clstyle.loss.LossFactory;
 import org.clstyle.loss.LossValues;
 import org.clstyle.loss.Recipe;
+import org.clstyle.loss.ShardedTiledLoss;
 import org.clstyle.ops.ImageOps;
 import org.clstyle.ops.VectorOps;
 import org.clstyle.optim.Adam;
@@ -358,6 +359,9 @@ public final class Stylizer {
         List<ClDevice> devices;
         try {
             devices = ClDevice.selectList(s.device());
+            if (devices.size() > 1) {
+                org.clstyle.loss.TileDealer.forcedSpeeds(devices.size()); // a bad -Dclstyle.device.speeds refused here
+            }
         } catch (IllegalArgumentException | ClException e) {
             throw new StylizeException(e.getMessage(), e);
         }
@@ -525,6 +529,9 @@ public final class Stylizer {
                 Adam adam = s.optimizer() == StylizeSettings.Optimizer.ADAM
                         ? new Adam(ctx, shape, Adam.Options.withLr(s.effectiveLr()), clamp) : null;
                 ClBuffer stepDiff = log == null ? null : ctx.buffer(shape)) {
+            if (loss instanceof ShardedTiledLoss sharded) {
+                listener.onNote("scale " + (k + 1) + " (" + w + "x" + h + "): " + sharded.split());
+            }
             Objective lossObjective = (xb, gb) -> {
                 LossValues v = loss.evaluate(xb, gb);
                 last[0] = v;

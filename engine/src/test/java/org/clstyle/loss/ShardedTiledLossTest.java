@@ -1,5 +1,8 @@
 package org.clstyle.loss;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -14,12 +17,29 @@ import org.junit.jupiter.api.Test;
 /**
  * {@link ShardedTiledLoss}: the tiles dealt to two and three contexts (each its own queue, buffers and
  * thread; on separate devices where the platform has several like the default one, e.g. PoCL with
- * POCL_DEVICES="pthread pthread", else all on the default device), Grams and
- * gradient reduced on the host, against the untiled {@link LossFunction}: values rtol 2e-4, gradient
- * 1e-4 * max|untiled| + rtol 1e-3, as TiledLossTest.
+ * POCL_DEVICES="pthread pthread", else all on the default device), Grams and gradient reduced on the
+ * host, with measured speeds against the untiled {@link LossFunction}, and with forced unequal speeds
+ * (1:3, 1000:1 either way so that the image's device or the other evaluates nothing, 2:1:1) against
+ * the one-device {@link TiledLossFunction} on the same tiles, the deal being {@link TileDealer#deal}'s:
+ * values rtol 2e-4, gradient 1e-4 * max|reference| + rtol 1e-3, as TiledLossTest.
  */
 class ShardedTiledLossTest {
     private static void check(VggWeights weights, Recipe recipe, boolean texture, int h, int w, int tile, int devices) {
+        check(weights, recipe, texture, h, w, tile, devices, null);
+    }
+
+    /** {@code speeds} null: measured, against the untiled loss; else forced, against the one-device tiled loss. */
+    private static void check(VggWeights weights, Recipe recipe, boolean texture, int h, int w, int tile, int devices,
+            double[] speeds) {
+        check(weights, recipe, texture, h, w, tile, devices, speeds, null, false);
+    }
+
+    /**
+     * As above, every device keeping its tiles' outputs after {@code keep} between the passes (null: none)
+     * or running from its tiles' checkpoints.
+     */
+    private static void check(VggWeights weights, Recipe recipe, boolean texture, int h, int w, int tile, int devices,
+            double[] speeds, String keep, boolean checkpoint) {
         float[] content = texture ? null : Tensors.uniform(5, 3 * h * w, 0, 1);
         List<float[]> styles = List.of(Tensors.uniform(6, 3 * 70 * 51, 0, 1));
         List<int[]> hw = List.of(new int[] {70, 51});
@@ -39,13 +59,24 @@ class ShardedTiledLossTest {
             ClContext ctx = contexts.get(0);
             LossValues want, got;
             float[] wantGrad, gotGrad;
-            try (LossFunction f = new LossFunction(ctx, weights, recipe, content, h, w, styles, hw);
+            long[] areas;
+            try (ImageLoss f = speeds == null ? new LossFunction(ctx, weights, recipe, content, h, w, styles, hw)
+                    : new TiledLossFunction(ctx, weights, recipe, content, h, w, styles, hw, tile);
                     ClBuffer xb = ctx.buffer(x, 3, h, w); ClBuffer g = ctx.buffer(3, h, w)) {
                 want = f.evaluate(xb, g);
                 wantGrad = g.read();
+                areas = f instanceof TiledLossFunction t
+                        ? t.grid().tiles().stream().mapToLong(q -> (long) q.h() * q.w()).toArray() : null;
             }
-            try (ShardedTiledLoss f = new ShardedTiledLoss(contexts, weights, recipe, content, h, w, styles, hw, tile);
+            try (ShardedTiledLoss f = new ShardedTiledLoss(contexts, weights, recipe, content, h, w, styles, hw, tile, keep,
+                    checkpoint ? List.of("pool1", "pool2", "pool3", "pool4") : List.of(), speeds);
                     ClBuffer xb = ctx.buffer(x, 3, h, w); ClBuffer g = ctx.buffer(3, h, w)) {
+                System.out.println("ShardedTiledLossTest: " + f.split());
+                if (speeds != null) { // the dealer's deal on these speeds and the grid's region areas
+                    assertArrayEquals(TileDealer.deal(areas, speeds), f.owners(), f.split());
+                    assertTrue(f.split().startsWith(areas.length + " tile" + (areas.length == 1 ? "" : "s")
+                            + " dealt by speed (speeds forced): device 0: "), f.split());
+                }
                 f.evaluate(xb, g);
                 got = f.evaluate(xb, g); // twice: every buffer reused
                 gotGrad = g.read();
@@ -70,11 +101,26 @@ class ShardedTiledLossTest {
     void twoAndThreeDevicesGiveTheUntiledLoss() {
         VggWeights weights = TiledLossTest.randomWeights(VggArchitecture.VGG19, 21);
         Recipe r = Recipe.defaultsFor(weights.preprocessing()).toBuilder().tvWeight(1e-3).build();
-        check(weights, r, false, 197, 230, 64, 2);  // 4x4 tiles: 8 each
-        check(weights, r, false, 197, 230, 100, 3); // 2x3 tiles: 2 each
-        check(weights, r, false, 60, 70, 500, 2);   // one tile: the second device has none
+        check(weights, r, false, 197, 230, 64, 2);  // 4x4 tiles, dealt by the measured speeds
+        check(weights, r, false, 197, 230, 100, 3); // 3x3 tiles
+        check(weights, r, false, 60, 70, 500, 2);   // one tile: one device has none
         Recipe shallow = Recipe.defaultsFor(weights.preprocessing()).toBuilder().tvWeight(0.1)
                 .styleLayers(Map.of("relu1_1", 1.0, "relu3_1", 1.0)).build();
         check(weights, shallow, true, 53, 67, 12, 2);
+    }
+
+    @Test
+    void forcedUnequalSpeedsGiveTheOneDeviceTiledLoss() {
+        VggWeights weights = TiledLossTest.randomWeights(VggArchitecture.VGG19, 22);
+        Recipe r = Recipe.defaultsFor(weights.preprocessing()).toBuilder().tvWeight(1e-3).build();
+        check(weights, r, false, 197, 230, 64, 2, new double[] {1, 3});       // 4x4 tiles, about a quarter to the first
+        check(weights, r, false, 197, 230, 100, 2, new double[] {1, 1000});   // 3x3 tiles: the image's device evaluates none
+        check(weights, r, false, 197, 230, 100, 2, new double[] {1000, 1});   // the second evaluates none
+        check(weights, r, false, 197, 230, 100, 3, new double[] {2, 1, 1});
+        check(weights, r, false, 197, 230, 64, 2, new double[] {1, 3}, "pool2", false); // each device keeps its tiles' outputs
+        check(weights, r, false, 197, 230, 64, 2, new double[] {3, 1}, null, true);     // each runs from its tiles' checkpoints
+        Recipe shallow = Recipe.defaultsFor(weights.preprocessing()).toBuilder().tvWeight(0.1)
+                .styleLayers(Map.of("relu1_1", 1.0, "relu3_1", 1.0)).build();
+        check(weights, shallow, true, 53, 67, 12, 2, new double[] {3, 1});   // texture: style only
     }
 }

@@ -180,6 +180,69 @@ class TrainerTest {
         assertSameParameters(full.model(), resumed.model());
     }
 
+    /** A second device like the default one where the platform has one (PoCL with POCL_DEVICES="pthread pthread"), else the default. */
+    private static org.clstyle.cl.ClDevice secondDevice() {
+        org.clstyle.cl.ClDevice first = ctx.device();
+        return org.clstyle.cl.ClDevice.list().stream().filter(d -> d.name().equals(first.name()) && d.unmetRequirements().isEmpty()
+                && !d.label().equals(first.label())).findFirst().orElse(first);
+    }
+
+    /**
+     * Two contexts (on a second device where the platform has one like the default, else on the default): the batch's 3 images dealt by forced
+     * speeds 1:3 and 1000:1 (the second device idle) and by measured ones, the generator and Adam on the
+     * first; each image's loss and gradient are independent and summed in image order, so the parameters
+     * equal one context's bit for bit. The split is noted once.
+     */
+    @Test
+    void severalDevicesTrainTheSameParameters() throws Exception {
+        Path photos = Files.createDirectory(dir.resolve("photos"));
+        TrainFixtures.writeImage(photos.resolve("a.png"), 40, 36, 1);
+        TrainFixtures.writeImage(photos.resolve("b.png"), 33, 50, 2);
+        GeneratorSpec spec = GeneratorSpec.johnson(true).withWidth(2);
+        Trainer.Result one = train(settings(spec, 2, 3, 32, 0.01, photos), null, null);
+        String before = System.getProperty("clstyle.device.speeds");
+        try {
+            for (String speeds : new String[] {"1,3", "1000,1", null}) {
+                if (speeds == null) {
+                    System.clearProperty("clstyle.device.speeds");
+                } else {
+                    System.setProperty("clstyle.device.speeds", speeds);
+                }
+                List<String> notes = new ArrayList<>();
+                ProgressListener l = new ProgressListener() {
+                    @Override
+                    public void onNote(String note) {
+                        notes.add(note);
+                    }
+                };
+                Trainer.Result two;
+                try (ClContext second = new ClContext(secondDevice(), false);
+                        Trainer t = new Trainer(List.of(ctx, second), vgg, recipe, TrainFixtures.style(), Map.of(),
+                                settings(spec, 2, 3, 32, 0.01, photos), null, l)) {
+                    two = t.run(false);
+                }
+                assertEquals(2, two.step());
+                assertSameParameters(one.model(), two.model());
+                String split = notes.stream().filter(n -> n.startsWith("the batch's losses shared by 2 devices: ")).findFirst()
+                        .orElseThrow(() -> new AssertionError("no split note in " + notes));
+                if ("1,3".equals(speeds)) {
+                    assertTrue(split.contains("(speeds forced): device 0: 1 image [2] (33%), speed 0.333, device 1: 2 images [0 1]"),
+                            split);
+                } else if (speeds != null) {
+                    assertTrue(split.contains("device 0: 3 images [0 1 2] (100%), speed 1, device 1: 0 images (0%)"), split);
+                } else {
+                    assertTrue(split.contains("(measured)"), split);
+                }
+            }
+        } finally {
+            if (before == null) {
+                System.clearProperty("clstyle.device.speeds");
+            } else {
+                System.setProperty("clstyle.device.speeds", before);
+            }
+        }
+    }
+
     @Test
     void textureTrainingLowersTheLoss() throws Exception {
         GeneratorSpec spec = GeneratorSpec.pyramid(false).withWidth(4);
