@@ -131,10 +131,8 @@ public final class LossFactory {
         }
         // The largest core (a multiple of the alignment) whose estimate fits: the estimate grows with the core.
         int align = ReceptiveField.of(network, network.deepest(taps)).stride();
-        long smallest = Long.MAX_VALUE;
-        for (Mode m : modes(network, taps, styleLayers)) {
-            smallest = Math.min(smallest, estimate(network, taps, contentLayers, styleLayers, h, w, styleHW, align, m) + otherBytes);
-        }
+        // (Kept outputs and checkpoints add per tile: with the smallest cores the plain way takes the least.)
+        long smallest = estimate(network, taps, contentLayers, styleLayers, h, w, styleHW, align, Mode.PLAIN) + otherBytes;
         if (smallest > budget) {
             throw new TilingException("--max-device-memory " + MemoryEstimate.format(budget) + " is too small for " + w + "x" + h
                     + ": even tiles of " + align + " px need about " + MemoryEstimate.format(smallest)
@@ -150,20 +148,25 @@ public final class LossFactory {
         // grid differs from the last one tried; the estimate with kept outputs is not monotone in the core
         // (small cores multiply the halos kept), so each is checked.
         int units = (Math.max(Math.max(h, w), Math.max(ph, pw)) + align - 1) / align;
-        for (Mode k : modes(network, taps, styleLayers)) {
-            String lastGrid = null;
-            for (int u = units; u >= 1; u--) {
-                TileGrid grid = TileGrid.forLayers(network, taps, h, w, u * align);
-                String shape = grid.toString();
-                if (shape.equals(lastGrid)) {
-                    continue;
-                }
-                lastGrid = shape;
+        List<Mode> modes = modes(network, taps, styleLayers);
+        String lastGrid = null;
+        for (int u = units; u >= 1; u--) {
+            TileGrid grid = TileGrid.forLayers(network, taps, h, w, u * align);
+            String shape = grid.toString();
+            if (shape.equals(lastGrid)) {
+                continue;
+            }
+            lastGrid = shape;
+            long base = -1; // the plain estimate of this grid, made when a mode needs it
+            for (Mode k : modes) {
                 double cost = work(network, taps, grid, k);
                 if (cost >= best) {
                     continue;
                 }
-                long e = estimate(network, taps, contentLayers, styleLayers, h, w, styleHW, u * align, k) + otherBytes;
+                if (base < 0) {
+                    base = tiledEstimate(network, taps, contentLayers, styleLayers, h, w, styleHW, u * align);
+                }
+                long e = base + delta(network, taps, grid, k) + otherBytes;
                 if (e <= budget) {
                     best = cost;
                     tile = u * align;
@@ -228,13 +231,19 @@ public final class LossFactory {
     /** The tiled estimate in {@code mode}. */
     private static long estimate(Network network, List<String> taps, List<String> contentLayers, List<String> styleLayers,
             int h, int w, List<int[]> styleHW, int tile, Mode mode) {
-        long est = tiledEstimate(network, taps, contentLayers, styleLayers, h, w, styleHW, tile);
+        return tiledEstimate(network, taps, contentLayers, styleLayers, h, w, styleHW, tile)
+                + delta(network, taps, TileGrid.forLayers(network, taps, h, w, tile), mode);
+    }
+
+    /**
+     * What {@code mode} adds to the plain estimate on {@code grid} (negative: saves). The style images' grids
+     * run in the same mode in one slot: the image's estimate bounds them.
+     */
+    private static long delta(Network network, List<String> taps, TileGrid grid, Mode mode) {
         if (!mode.checkpoints().isEmpty()) {
-            // The style images' grids run from checkpoints too, in one slot: the image's estimate bounds them.
-            return est + MemoryEstimate.checkpointed(network, taps, TileGrid.forLayers(network, taps, h, w, tile), mode.checkpoints());
+            return MemoryEstimate.checkpointed(network, taps, grid, mode.checkpoints());
         }
-        return mode.keepAfter() == null ? est
-                : est + MemoryEstimate.kept(network, taps, TileGrid.forLayers(network, taps, h, w, tile), mode.keepAfter());
+        return mode.keepAfter() == null ? 0 : MemoryEstimate.kept(network, taps, grid, mode.keepAfter());
     }
 
     /**

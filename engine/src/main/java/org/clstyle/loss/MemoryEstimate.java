@@ -79,8 +79,10 @@ public final class MemoryEstimate {
             return 0;
         }
         long sum = 0, largest = 0;
+        Map<List<Integer>, Long> bySize = new HashMap<>(); // the grid's tiles come in a few sizes
         for (TileGrid.Tile t : grid.tiles()) {
-            long f = outputFloats(network, taps, t.h(), t.w(), network.indexOf(keepAfter) + 1);
+            long f = bySize.computeIfAbsent(List.of(t.h(), t.w()),
+                    k -> outputFloats(network, taps, t.h(), t.w(), network.indexOf(keepAfter) + 1));
             sum += f;
             largest = Math.max(largest, f);
         }
@@ -157,12 +159,17 @@ public final class MemoryEstimate {
             shared += e;
         }
         long checkpointFloats = 0;
+        Map<List<Integer>, Long> bySize = new HashMap<>(); // the grid's tiles come in a few sizes
         for (TileGrid.Tile t : grid.tiles()) {
-            Map<String, int[]> ts = network.shapes(t.h(), t.w(), deepest);
-            for (String b : bounds) {
-                int[] s = ts.get(b);
-                checkpointFloats += (long) s[0] * s[1] * s[2];
-            }
+            checkpointFloats += bySize.computeIfAbsent(List.of(t.h(), t.w()), k -> {
+                Map<String, int[]> ts = network.shapes(t.h(), t.w(), deepest);
+                long f = 0;
+                for (String b : bounds) {
+                    int[] s = ts.get(b);
+                    f += (long) s[0] * s[1] * s[2];
+                }
+                return f;
+            });
         }
         // The 5% margin networkFloats puts on the outputs applies to the shared buffers too.
         return 4 * ((shared + 2 * largestBoundary + checkpointFloats + segmentScratch) * 21 / 20 - (all + scratch) * 21 / 20);
