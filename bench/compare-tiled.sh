@@ -3,7 +3,7 @@
 # tiled no more than 1.25x slower per pixel than untiled).
 #   bench/compare-tiled.sh WxH [BUDGET ...]          e.g. bench/compare-tiled.sh 3840x2160 8G 4G
 # For each budget: `clstyle bench --size WxH --max-device-memory BUDGET` twice, with the plan's kept
-# outputs between the passes (the default) and without them (-Dclstyle.tile.keep=none); first the
+# outputs or checkpoints (the default) and without them (-Dclstyle.tile.keep=none, .checkpoint=none); first the
 # untiled run (no budget), which needs the whole image's activations on the device. UNTILED=0 skips it.
 # Environment: ITERATIONS (timed, default 1), WARMUP (default 1), DEVICE (clstyle --device).
 # Prints one row per run: plan, seconds per iteration, seconds per megapixel, ratio to the untiled run's
@@ -34,7 +34,8 @@ if [ "${UNTILED:-1}" != 0 ]; then
 fi
 for b in "$@"; do
   run "budget-$b" "" --max-device-memory "$b" && names+=("budget-$b")
-  run "budget-$b-nokeep" "-Dclstyle.tile.keep=none" --max-device-memory "$b" && names+=("budget-$b-nokeep")
+  run "budget-$b-nokeep" "-Dclstyle.tile.keep=none -Dclstyle.tile.checkpoint=none" --max-device-memory "$b" \
+      && names+=("budget-$b-nokeep")
 done
 
 /usr/bin/python3 - "$tmp" "${names[@]}" <<'EOF'
