@@ -17,6 +17,24 @@ final class CommonOptions {
                         + " train shares each batch's images among them the same way.")
         String device;
 
+        @picocli.CommandLine.Spec(picocli.CommandLine.Spec.Target.MIXEE)
+        picocli.CommandLine.Model.CommandSpec spec;
+
+        /**
+         * jcjohnson/neural-style's {@code -multidevice_strategy} (where to split the network's layers across
+         * GPUs): clstyle shares the image's tiles among the --device list instead, so the option is refused
+         * with one line that says so, rather than as an unknown option.
+         */
+        @Option(names = "--multidevice-strategy", paramLabel = "LAYERS",
+                description = "Not used: jcjohnson/neural-style splits the network's layers across GPUs; clstyle shares the"
+                        + " image's tiles among the --device list (each device's memory bounded by --max-device-memory or"
+                        + " --tile), so this is refused with that advice.")
+        void multideviceStrategy(String layers) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--multidevice-strategy " + layers
+                    + ": clstyle does not split the network's layers across devices; it shares the image's tiles among"
+                    + " the --device list (e.g. --device 0,1 --max-device-memory 8G), so drop --multidevice-strategy");
+        }
+
         /**
          * --device as a comma list (several devices share the loss's tiles, dealt by their speed); one
          * entry for a plain --device. A bad entry is a UserError naming it, and so is a bad

@@ -258,6 +258,18 @@ class TilingOptionsTest {
         StylizeCommandTest.assertFails(2, null, List.of("bench", "--size", "32", "--device", "0,99"), "--device 99");
     }
 
+    /** jcjohnson's --multidevice-strategy (a layer split) is refused in one line that points to --device, exit 2, nothing written. */
+    @Test
+    void jcjohnsonsLayerSplitIsRefusedWithAdvice(@TempDir Path d) throws Exception {
+        Path out = java.nio.file.Files.createDirectory(d.resolve("out")); // must stay empty
+        StylizeCommandTest.assertFails(2, out, List.of("stylize", "--content", content.toString(), "--style", style.toString(),
+                "-o", out.resolve("x.png").toString(), "--weights", weights.toString(), "--device", "0,0",
+                "--multidevice-strategy", "3,6,12"),
+                "--multidevice-strategy 3,6,12: clstyle does not split the network's layers across devices; it shares the image's"
+                        + " tiles among the --device list");
+        StylizeCommandTest.assertFails(2, null, List.of("bench", "--multidevice-strategy", "3"), "--multidevice-strategy 3: ");
+    }
+
     /**
      * -Dclstyle.device.speeds forces the split: bench reports the forced one (a device 1000 times
      * slower gets no tile); a bad list is one line naming the property, exit 2, for bench, loss and
