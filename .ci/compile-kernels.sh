@@ -68,6 +68,12 @@ BUILDS=()
 for t in "${TILES[@]}"; do
   BUILDS+=("conv3x3|$t -DBIAS_WG=64" "gram|$t")
 done
+# The tuner's GPU-sized tiles (OpTuning.gemmTiles; the host never picks them by itself): 128x128 blocks,
+# 8x8 outputs per work-item.
+for t in "128 128 16" "128 128 8"; do
+  set -- $t
+  BUILDS+=("conv3x3|-DTS_M=$1 -DTS_N=$2 -DTS_K=$3 -DWPT_M=8 -DWPT_N=8 -DVW=4 -DBIAS_WG=64" "gram|-DTS_M=$1 -DTS_N=$2 -DTS_K=$3 -DWPT_M=8 -DWPT_N=8 -DVW=4")
+done
 # The generators' general convolution: every kernel size the generators use, on the largest and smallest
 # tiles GPUs get (Conv2d's narrow row tiles are for CPU devices only: on AMD they used 1.5 KB of scratch).
 for k in 1 3 9; do

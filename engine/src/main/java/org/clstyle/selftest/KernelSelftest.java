@@ -269,6 +269,11 @@ public final class KernelSelftest {
      */
     private static final Map<String, Integer> ROW_TILES = Map.of("TS_M", 24, "TS_N", 128, "TS_K", 16, "WPT_M", 4,
             "WPT_N", 16, "VW", 8);
+    /** The tuner's GPU-sized GEMM tile (OpTuning.gemmTiles): 128 x 128, 16 x 16 work-items of 8 x 8, float4; 16 KiB of local memory. */
+    private static final Map<String, Integer> TUNER_TILES = Map.of("TS_M", 128, "TS_N", 128, "TS_K", 16, "WPT_M", 8,
+            "WPT_N", 8, "VW", 4);
+    private static final Map<String, Integer> TUNER_GRAM_TILES = Map.of("TS_M", 128, "TS_N", 128, "TS_K", 8, "WPT_M", 8,
+            "WPT_N", 8, "VW", 4);
     /**
      * n, c, h, w of the normalisation checks: odd planes, planes of one pixel, a plane larger than a
      * 256-wide work-group. The most groups (instance: N C, batch: C) first, so the op's scratch buffer
@@ -305,11 +310,16 @@ public final class KernelSelftest {
         out.add(new Check("conv3x3 DIRECT row-bands forward", t -> t.convForward(Conv3x3.Variant.DIRECT, DIRECT_BANDS)));
         out.add(new Check("conv3x3 DIRECT row-bands backward input",
                 t -> t.convBackwardInput(Conv3x3.Variant.DIRECT, DIRECT_BANDS)));
+        out.add(new Check("conv3x3 GEMM 128x128 tiles forward", t -> t.convForward(Conv3x3.Variant.GEMM, TUNER_TILES)));
+        out.add(new Check("conv3x3 GEMM 128x128 tiles backward input",
+                t -> t.convBackwardInput(Conv3x3.Variant.GEMM, TUNER_TILES)));
         out.add(new Check("conv3x3 backward weights+bias", t -> t.convBackwardWeights()));
         for (GramMatrix.Variant v : GramMatrix.Variant.values()) {
             out.add(new Check("gram " + v + " forward", t -> t.gramForward(v, Map.of())));
             if (v == GramMatrix.Variant.GEMM) {
                 out.add(new Check("gram GEMM split-K forward", t -> t.gramForward(v, Map.of("GRAM_CHUNKS", 3))));
+                // TS_K 8: gram's forward holds two tile pairs (32 KiB with TS_K 16, over Oclgrind's 32 KiB with padding).
+                out.add(new Check("gram GEMM 128x128 tiles forward", t -> t.gramForward(v, TUNER_GRAM_TILES)));
             }
             out.add(new Check("gram " + v + " backward", t -> t.gramBackward(v)));
         }

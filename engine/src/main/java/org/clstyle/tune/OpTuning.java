@@ -170,13 +170,20 @@ public abstract class OpTuning {
         return out;
     }
 
-    /** gemm.cl tile configurations (TS_M, TS_N, TS_K, WPT_M, WPT_N) for the GEMM variants. */
+    /**
+     * gemm.cl tile configurations (TS_M, TS_N, TS_K, WPT_M, WPT_N) for the GEMM variants, GPU-shaped ones
+     * included: 128x128 blocks of 16x16 work-items with 8x8 outputs each (the usual large-GPU SGEMM tile;
+     * 16 KiB of local memory for a convolution, 32 KiB for the Gram's forward, which holds two tile pairs),
+     * which the host never picks by itself. A device that cannot run one (work-group or local-memory
+     * limits) fails that candidate, which the tuner skips.
+     */
     protected static List<Candidate> gemmTiles(Candidate best, boolean quick) {
         int[][] full = {
             {64, 64, 16, 4, 16}, {64, 64, 16, 8, 8}, {32, 32, 16, 4, 8}, {64, 64, 8, 4, 16},
-            {64, 32, 16, 4, 8}, {32, 64, 16, 4, 8}, {128, 64, 16, 8, 8}, {32, 32, 32, 4, 4}, {16, 16, 16, 4, 4},
+            {64, 32, 16, 4, 8}, {32, 64, 16, 4, 8}, {128, 64, 16, 8, 8}, {128, 128, 16, 8, 8}, {128, 128, 8, 8, 8},
+            {32, 32, 32, 4, 4}, {16, 16, 16, 4, 4},
         };
-        int[][] few = {{64, 64, 16, 4, 16}, {64, 64, 16, 8, 8}, {32, 32, 16, 4, 8}, {16, 16, 16, 4, 4}};
+        int[][] few = {{64, 64, 16, 4, 16}, {64, 64, 16, 8, 8}, {128, 128, 16, 8, 8}, {32, 32, 16, 4, 8}, {16, 16, 16, 4, 4}};
         List<Candidate> out = new ArrayList<>();
         for (int[] t : quick ? few : full) {
             Map<String, Object> m = new LinkedHashMap<>();

@@ -553,7 +553,8 @@ class Conv3x3Test {
                 Map.of("TS_M", 32, "TS_N", 64, "TS_K", 8, "WPT_M", 4, "WPT_N", 8),
                 Map.of("TS_M", 24, "TS_N", 40, "TS_K", 5, "WPT_M", 3, "WPT_N", 5),
                 Map.of("TS_M", 16, "TS_N", 32, "TS_K", 8, "WPT_M", 2, "WPT_N", 8, "VW", 2),
-                Map.of("TS_M", 6, "TS_N", 16, "TS_K", 32, "WPT_M", 6, "WPT_N", 16)); // one work-item, no barriers
+                Map.of("TS_M", 6, "TS_N", 16, "TS_K", 32, "WPT_M", 6, "WPT_N", 16), // one work-item, no barriers
+                Map.of("TS_M", 128, "TS_N", 128, "TS_K", 16, "WPT_M", 8, "WPT_N", 8, "VW", 4)); // the tuner's GPU-sized tile
     }
 
     private static void checkForward(Conv3x3 c, int cin, int cout, int h, int w) {

@@ -184,7 +184,8 @@ class GramMatrixTest {
                 Map.of("TS_M", 16, "TS_N", 16, "TS_K", 16, "WPT_M", 4, "WPT_N", 4),
                 Map.of("TS_M", 4, "TS_N", 4, "TS_K", 4, "WPT_M", 4, "WPT_N", 4),
                 Map.of("TS_M", 24, "TS_N", 40, "TS_K", 5, "WPT_M", 3, "WPT_N", 5),
-                Map.of("TS_M", 6, "TS_N", 16, "TS_K", 32, "WPT_M", 6, "WPT_N", 16));
+                Map.of("TS_M", 6, "TS_N", 16, "TS_K", 32, "WPT_M", 6, "WPT_N", 16),
+                Map.of("TS_M", 128, "TS_N", 128, "TS_K", 16, "WPT_M", 8, "WPT_N", 8, "VW", 4)); // the tuner's GPU-sized tile
     }
 
     private static void check(GramMatrix gm, int c, int h, int w, double n) {
