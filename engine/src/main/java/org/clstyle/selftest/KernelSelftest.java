@@ -7,6 +7,7 @@ import java.util.SplittableRandom;
 import java.util.function.Predicate;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
+import org.clstyle.cl.ClDevice;
 import org.clstyle.ops.AvgPool;
 import org.clstyle.ops.BatchNorm;
 import org.clstyle.ops.ChannelConcat;
@@ -97,11 +98,22 @@ public final class KernelSelftest {
         return out;
     }
 
+    /** The names of the rows that apply to {@code d} (all but those pinning tiles it cannot run), in order. */
+    public static List<String> names(ClDevice d) {
+        List<String> out = new ArrayList<>();
+        for (Check c : checks()) {
+            if (c.applies.test(d)) {
+                out.add(c.name);
+            }
+        }
+        return out;
+    }
+
     /** Runs every check whose name {@code filter} accepts; one row each. */
     public List<Row> run(Predicate<String> filter) {
         List<Row> rows = new ArrayList<>();
         for (Check c : checks()) {
-            if (filter.test(c.name)) {
+            if (filter.test(c.name) && c.applies.test(ctx.device())) {
                 rows.add(runOne(c));
             }
         }
@@ -222,7 +234,12 @@ public final class KernelSelftest {
 
     // ---- the checks ----------------------------------------------------------------------------
 
-    private record Check(String name, CheckBody body) {}
+    /** A row: its name, its body, and the devices it applies to (rows pinning tiles a device cannot run are left out there). */
+    private record Check(String name, CheckBody body, Predicate<ClDevice> applies) {
+        Check(String name, CheckBody body) {
+            this(name, body, d -> true);
+        }
+    }
 
     private interface CheckBody {
         void run(KernelSelftest t);
@@ -300,6 +317,11 @@ public final class KernelSelftest {
     /** n, c, h, w of the elementwise generator checks: one element, odd, and 4205 elements (two groups of 256 x 8). */
     private static final int[][] POINTWISE_SHAPES = {{1, 1, 1, 1}, {2, 3, 7, 5}, {1, 5, 29, 29}};
 
+    /** Whether {@code d} can run the tuner's 128 x 128 tiles: 256 work-items per group and 16448 bytes of local memory. */
+    private static boolean fitsTunerTiles(ClDevice d) {
+        return d.maxWorkGroupSize() >= 256 && d.localMemBytes() >= 16 * (129 + 128) * Float.BYTES;
+    }
+
     private static List<Check> checks() {
         List<Check> out = new ArrayList<>();
         for (Conv3x3.Variant v : Conv3x3.Variant.values()) {
@@ -310,16 +332,19 @@ public final class KernelSelftest {
         out.add(new Check("conv3x3 DIRECT row-bands forward", t -> t.convForward(Conv3x3.Variant.DIRECT, DIRECT_BANDS)));
         out.add(new Check("conv3x3 DIRECT row-bands backward input",
                 t -> t.convBackwardInput(Conv3x3.Variant.DIRECT, DIRECT_BANDS)));
-        out.add(new Check("conv3x3 GEMM 128x128 tiles forward", t -> t.convForward(Conv3x3.Variant.GEMM, TUNER_TILES)));
+        // The tuner's GPU-sized tile, where the device can run it (256 work-items, 16 KiB of local memory).
+        out.add(new Check("conv3x3 GEMM 128x128 tiles forward", t -> t.convForward(Conv3x3.Variant.GEMM, TUNER_TILES),
+                KernelSelftest::fitsTunerTiles));
         out.add(new Check("conv3x3 GEMM 128x128 tiles backward input",
-                t -> t.convBackwardInput(Conv3x3.Variant.GEMM, TUNER_TILES)));
+                t -> t.convBackwardInput(Conv3x3.Variant.GEMM, TUNER_TILES), KernelSelftest::fitsTunerTiles));
         out.add(new Check("conv3x3 backward weights+bias", t -> t.convBackwardWeights()));
         for (GramMatrix.Variant v : GramMatrix.Variant.values()) {
             out.add(new Check("gram " + v + " forward", t -> t.gramForward(v, Map.of())));
             if (v == GramMatrix.Variant.GEMM) {
                 out.add(new Check("gram GEMM split-K forward", t -> t.gramForward(v, Map.of("GRAM_CHUNKS", 3))));
                 // TS_K 8: gram's forward holds two tile pairs (32 KiB with TS_K 16, over Oclgrind's 32 KiB with padding).
-                out.add(new Check("gram GEMM 128x128 tiles forward", t -> t.gramForward(v, TUNER_GRAM_TILES)));
+                out.add(new Check("gram GEMM 128x128 tiles forward", t -> t.gramForward(v, TUNER_GRAM_TILES),
+                        KernelSelftest::fitsTunerTiles));
             }
             out.add(new Check("gram " + v + " backward", t -> t.gramBackward(v)));
         }
