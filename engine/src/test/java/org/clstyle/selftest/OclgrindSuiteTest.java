@@ -44,7 +44,7 @@ class OclgrindSuiteTest {
         List<String> failures = new ArrayList<>();
         try (ClContext ctx = new ClContext(device, false)) {
             KernelSelftest suite = new KernelSelftest(ctx, 11);
-            for (String name : KernelSelftest.names()) {
+            for (String name : KernelSelftest.names(device)) {
                 if (!rows.matcher(name).matches()) {
                     continue;
                 }
