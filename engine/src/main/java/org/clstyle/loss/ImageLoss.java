@@ -1,5 +1,6 @@
 package org.clstyle.loss;
 
+import java.util.Arrays;
 import org.clstyle.cl.ClBuffer;
 
 /**
@@ -18,6 +19,20 @@ public interface ImageLoss extends AutoCloseable {
     int height();
 
     int width();
+
+    /**
+     * Refuses an {@code image} or {@code gradOut} (null: none) that is not [3, h, w], naming the caller
+     * ({@code who}, e.g. "LossFunction.evaluate"): the check every {@link #evaluate} starts with.
+     */
+    static void checkShapes(String who, ClBuffer image, ClBuffer gradOut, int h, int w) {
+        int[] shape = {3, h, w};
+        if (!Arrays.equals(image.shape(), shape)) {
+            throw new IllegalArgumentException(who + ": image is " + image + ", expected " + Arrays.toString(shape));
+        }
+        if (gradOut != null && !Arrays.equals(gradOut.shape(), shape)) {
+            throw new IllegalArgumentException(who + ": gradOut is " + gradOut + ", expected " + Arrays.toString(shape));
+        }
+    }
 
     /** Releases every device buffer this loss holds. */
     @Override

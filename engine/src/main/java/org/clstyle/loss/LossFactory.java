@@ -208,12 +208,12 @@ public final class LossFactory {
         if (taps.isEmpty()) {
             return out;
         }
+        List<String> pools = MemoryEstimate.poolsBeforeDeepest(network, taps);
         if (!styleLayers.isEmpty() && !"none".equals(System.getProperty("clstyle.tile.keep"))) {
-            for (String k : MemoryEstimate.checkpoints(network, taps)) {
+            for (String k : pools) {
                 out.add(new Mode(k, List.of()));
             }
         }
-        List<String> pools = MemoryEstimate.checkpoints(network, taps);
         if (!"none".equals(System.getProperty("clstyle.tile.checkpoint"))) {
             for (int subset = 1; subset < 1 << pools.size(); subset++) { // every nonempty set of pools, in forward order
                 List<String> b = new ArrayList<>();

@@ -227,13 +227,7 @@ public final class LossFunction implements ImageLoss {
      */
     @Override
     public LossValues evaluate(ClBuffer image, ClBuffer gradOut) {
-        int[] shape = {3, h, w};
-        if (!Arrays.equals(image.shape(), shape)) {
-            throw new IllegalArgumentException("LossFunction.evaluate: image is " + image + ", expected " + Arrays.toString(shape));
-        }
-        if (gradOut != null && !Arrays.equals(gradOut.shape(), shape)) {
-            throw new IllegalArgumentException("LossFunction.evaluate: gradOut is " + gradOut + ", expected " + Arrays.toString(shape));
-        }
+        ImageLoss.checkShapes("LossFunction.evaluate", image, gradOut, h, w);
         int nc = content.size(), ns = style.size();
         int tvIndex = recipe.content().layers().size() + recipe.style().layers().size();
         if (!taps.isEmpty()) {

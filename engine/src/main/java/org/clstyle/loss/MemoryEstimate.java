@@ -90,7 +90,7 @@ public final class MemoryEstimate {
     }
 
     /** Where a tiled loss may keep outputs or checkpoints: every pool before the deepest of {@code taps}. */
-    public static List<String> checkpoints(Network network, List<String> taps) {
+    public static List<String> poolsBeforeDeepest(Network network, List<String> taps) {
         List<String> out = new ArrayList<>();
         int end = network.indexOf(network.deepest(taps));
         for (int i = 0; i < end; i++) {
@@ -126,8 +126,7 @@ public final class MemoryEstimate {
         for (int i = 0; i <= end; i++) {
             Node n = nodes.get(i);
             boolean boundary = bounds.contains(n.name());
-            boolean fused = n.layer() instanceof Layer.Conv2d && i + 1 <= end
-                    && nodes.get(i + 1).layer() instanceof Layer.Relu && !taps.contains(n.name());
+            boolean fused = fusedConv(nodes, i, end, taps);
             int[] s = shapes.get(n.name());
             long e = (long) s[0] * s[1] * s[2];
             if (!fused) {
@@ -184,8 +183,7 @@ public final class MemoryEstimate {
         long floats = 0;
         for (int i = from; i <= end; i++) {
             Node n = nodes.get(i);
-            boolean fused = n.layer() instanceof Layer.Conv2d && i + 1 <= end
-                    && nodes.get(i + 1).layer() instanceof Layer.Relu && !taps.contains(n.name());
+            boolean fused = fusedConv(nodes, i, end, taps);
             if (!fused) {
                 int[] s = shapes.get(n.name());
                 floats += (long) s[0] * s[1] * s[2];
@@ -231,8 +229,7 @@ public final class MemoryEstimate {
         for (int i = 0; i <= end; i++) {
             Node n = nodes.get(i);
             int[] s = shapes.get(n.name());
-            boolean fused = n.layer() instanceof Layer.Conv2d && i + 1 <= end
-                    && nodes.get(i + 1).layer() instanceof Layer.Relu && !taps.contains(n.name());
+            boolean fused = fusedConv(nodes, i, end, taps);
             if (n.layer() instanceof Layer.Conv2d c) {
                 workspace = Math.max(workspace, c.kernel() == 3 ? Conv3x3.directScratchFloats(in[0], s[0], in[1], in[2])
                         : (long) Math.max(in[0], s[0]) * (in[1] + 2) * (in[2] + 8));
@@ -250,6 +247,15 @@ public final class MemoryEstimate {
         // 5% on top: the backward's scratch is one per shape on its usual path, but its exact count depends on
         // which activations are dead when (measured peaks stayed within 1-2% of the sum above at 4K tiles).
         return (floats + workspace) * 21 / 20;
+    }
+
+    /**
+     * Whether node i (of a plan reaching node end) is a convolution that runs fused with the ReLU after it
+     * and so has no output buffer: as DeviceNetwork decides it (not a tap itself).
+     */
+    private static boolean fusedConv(List<Node> nodes, int i, int end, Collection<String> taps) {
+        return nodes.get(i).layer() instanceof Layer.Conv2d && i + 1 <= end
+                && nodes.get(i + 1).layer() instanceof Layer.Relu && !taps.contains(nodes.get(i).name());
     }
 
     private static List<Integer> key(int[] s) {

@@ -140,13 +140,7 @@ public final class ShardedTiledLoss implements ImageLoss {
 
     @Override
     public LossValues evaluate(ClBuffer image, ClBuffer gradOut) {
-        int[] shape = {3, h, w};
-        if (!Arrays.equals(image.shape(), shape)) {
-            throw new IllegalArgumentException("ShardedTiledLoss.evaluate: image is " + image + ", expected " + Arrays.toString(shape));
-        }
-        if (gradOut != null && !Arrays.equals(gradOut.shape(), shape)) {
-            throw new IllegalArgumentException("ShardedTiledLoss.evaluate: gradOut is " + gradOut + ", expected " + Arrays.toString(shape));
-        }
+        ImageLoss.checkShapes("ShardedTiledLoss.evaluate", image, gradOut, h, w);
         if (active.length > 1) {
             float[] x = image.read();
             for (int k : active) {

@@ -86,8 +86,7 @@ public final class TiledLossFunction implements ImageLoss {
     private final boolean withContent;
     private float[] contentRgb;              // the caller's content image until {@link #own} built the targets
     private String keptAfter;                // pass 1 keeps every tile's outputs after this node (null: none), see keepAfter
-    private boolean checkpointed;            // the network runs in segments from per-tile checkpoints, see checkpoint
-    private List<String> checkpointsAfter = List.of(); // the pools ending those segments
+    private List<String> checkpointsAfter = List.of(); // the pools ending the network's segments (empty: none), see checkpoint
 
     /** A content term: per tile, its core of F_l(content); factor 1/(whole layer's size) or 1/2. */
     private record ContentTerm(String layer, Distance.Kind kind, double factor, float scale, ClBuffer[] targets) {}
@@ -338,7 +337,7 @@ public final class TiledLossFunction implements ImageLoss {
      * {@link LossFactory} chooses the node that fits the device memory budget.
      */
     public void keepAfter(String node) {
-        if (node != null && checkpointed) {
+        if (node != null && checkpointed()) {
             throw new IllegalStateException("keepAfter: the loss runs from checkpoints; the two do not combine");
         }
         if (node != null && network.indexOf(node) < 0) {
@@ -350,6 +349,16 @@ public final class TiledLossFunction implements ImageLoss {
         forwarded = null;
     }
 
+    /** Whether the network runs in segments from each tile's checkpoints ({@link #checkpoint}). */
+    private boolean checkpointed() {
+        return !checkpointsAfter.isEmpty();
+    }
+
+    /** The pools {@link #keepAfter} and {@link #checkpoint} accept: those before the deepest layer read. */
+    List<String> pools() {
+        return taps.isEmpty() ? List.of() : MemoryEstimate.poolsBeforeDeepest(network, taps);
+    }
+
     /**
      * The network runs in segments ending at the pools {@code after} (before the deepest layer read; empty:
      * none) ({@link DeviceNetwork#checkpointAfter}): pass 1 keeps each tile's segment outputs (the pools'), and
@@ -359,22 +368,15 @@ public final class TiledLossFunction implements ImageLoss {
      * but now also for the last tile. The values are the same. {@link LossFactory} chooses it when it
      * lets larger tiles fit the budget.
      */
-    /** The pools {@link #keepAfter} and {@link #checkpoint} accept: those before the deepest layer read. */
-    List<String> pools() {
-        return taps.isEmpty() ? List.of() : MemoryEstimate.checkpoints(network, taps);
-    }
-
     public void checkpoint(List<String> after) {
         boolean on = after != null && !after.isEmpty();
         if (on && keptAfter != null) {
             throw new IllegalStateException("checkpoint: the loss keeps outputs after " + keptAfter + "; the two do not combine");
         }
-        List<String> pools = taps.isEmpty() ? List.of() : MemoryEstimate.checkpoints(network, taps);
-        if (on && !pools.containsAll(after)) {
+        if (on && !pools().containsAll(after)) {
             throw new IllegalArgumentException("checkpoint: " + after + " are not all pools before " + network.deepest(taps));
         }
-        checkpointed = on && !taps.isEmpty();
-        checkpointsAfter = checkpointed ? List.copyOf(after) : List.of();
+        checkpointsAfter = on && !taps.isEmpty() ? List.copyOf(after) : List.of();
         vgg.checkpointAfter(checkpointsAfter);
         forwarded = null;
     }
@@ -453,13 +455,7 @@ public final class TiledLossFunction implements ImageLoss {
 
     @Override
     public LossValues evaluate(ClBuffer image, ClBuffer gradOut) {
-        int[] shape = {3, h, w};
-        if (!Arrays.equals(image.shape(), shape)) {
-            throw new IllegalArgumentException("TiledLossFunction.evaluate: image is " + image + ", expected " + Arrays.toString(shape));
-        }
-        if (gradOut != null && !Arrays.equals(gradOut.shape(), shape)) {
-            throw new IllegalArgumentException("TiledLossFunction.evaluate: gradOut is " + gradOut + ", expected " + Arrays.toString(shape));
-        }
+        ImageLoss.checkShapes("TiledLossFunction.evaluate", image, gradOut, h, w);
         int nc = content.size(), ns = style.size();
         int tvIndex = recipe.content().layers().size() + recipe.style().layers().size();
         double[] contentSum = new double[nc];
@@ -519,7 +515,7 @@ public final class TiledLossFunction implements ImageLoss {
         }
         for (int k = 0; k < owned.size(); k++) {
             TileGrid.Tile t = owned.get(k);
-            vgg.useSlot(keptAfter == null && !checkpointed ? 0 : k);
+            vgg.useSlot(keptAfter == null && !checkpointed() ? 0 : k);
             boolean[] present = new boolean[content.size()];
             forwardTile(t, grid, image, taps, null, (l, core) -> {
                 contentParts(t, l, core, present);
@@ -589,8 +585,8 @@ public final class TiledLossFunction implements ImageLoss {
         }
         for (int k = owned.size() - 1; k >= 0; k--) {
             TileGrid.Tile t = owned.get(k);
-            vgg.useSlot(keptAfter == null && !checkpointed ? 0 : k);
-            if (checkpointed) {
+            vgg.useSlot(keptAfter == null && !checkpointed() ? 0 : k);
+            if (checkpointed()) {
                 if (forwarded != t) {
                     tileInput(t, grid, image); // the backward recomputes each segment from the tile's checkpoints
                 }
@@ -698,7 +694,7 @@ public final class TiledLossFunction implements ImageLoss {
         if (sources.isEmpty()) {
             return; // no weighted network term: nothing to add
         }
-        if (checkpointed) {
+        if (checkpointed()) {
             vgg.backwardFrom(netBacking.view(3, t.h(), t.w()), taps, sources, dNet);
         } else {
             vgg.backwardFrom(sources, dNet);

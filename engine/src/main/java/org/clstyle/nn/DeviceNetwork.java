@@ -121,10 +121,7 @@ public final class DeviceNetwork implements AutoCloseable {
      * output's segment ran (a later segment overwrites it).
      */
     public void forward(ClBuffer input /* [C, H, W] */, Collection<String> outputs, java.util.function.Consumer<String> ready) {
-        if (input.shape().length != 3 || input.dim(0) != network.inputChannels()) {
-            throw new IllegalArgumentException(network.name() + ".forward: input must be [" + network.inputChannels()
-                    + ", H, W], got " + input);
-        }
+        checkInput(input, "forward");
         if (outputs.isEmpty()) {
             throw new IllegalArgumentException(network.name() + ".forward: no layer to compute");
         }
@@ -191,6 +188,19 @@ public final class DeviceNetwork implements AutoCloseable {
         }
     }
 
+    /** Refuses an input that is not [C, H, W] with the network's C, naming the method {@code where}. */
+    private void checkInput(ClBuffer input, String where) {
+        if (input.shape().length != 3 || input.dim(0) != network.inputChannels()) {
+            throw new IllegalArgumentException(network.name() + "." + where + ": input must be [" + network.inputChannels()
+                    + ", H, W], got " + input);
+        }
+    }
+
+    /** The backing key of boundary {@code node}'s output in this slot: its checkpoint (checkpoints on). */
+    private String checkpointKey(String node) {
+        return "ck:" + node + "#" + slot;
+    }
+
     /** The segment holding node i (checkpoints on). */
     private int segmentOf(int i) {
         int sg = 0;
@@ -214,7 +224,7 @@ public final class DeviceNetwork implements AutoCloseable {
             return lastInput;
         }
         String prev = nodes.get(segEnds[sg - 1]).name();
-        return backed("ck:" + prev + "#" + slot, network.shapes(planH, planW, prev).get(prev));
+        return backed(checkpointKey(prev), network.shapes(planH, planW, prev).get(prev));
     }
 
     /** Forward through segment sg of a plan reaching node deep (lastInput and lastNodes set), views made first. */
@@ -235,10 +245,7 @@ public final class DeviceNetwork implements AutoCloseable {
      * part of a tile.
      */
     public void forwardUpTo(ClBuffer input /* [C, H, W] */, Collection<String> outputs, String upTo) {
-        if (input.shape().length != 3 || input.dim(0) != network.inputChannels()) {
-            throw new IllegalArgumentException(network.name() + ".forwardUpTo: input must be [" + network.inputChannels()
-                    + ", H, W], got " + input);
-        }
+        checkInput(input, "forwardUpTo");
         int deep = network.indexOf(network.deepest(outputs));
         int stop = network.indexOf(upTo);
         if (stop < 0) {
@@ -834,7 +841,7 @@ public final class DeviceNetwork implements AutoCloseable {
             if (n.layer() instanceof Layer.Conv2d && fusedWithRelu(i)) {
                 continue;
             }
-            String key = i == e && e < deep ? "ck:" + n.name() + "#" + slot : "p" + (i - a);
+            String key = i == e && e < deep ? checkpointKey(n.name()) : "p" + (i - a);
             act.put(n.name(), backed(key, shapes.get(n.name())));
         }
         planH = h;
