@@ -110,16 +110,8 @@ public final class LossFactory {
                     + ", about " + MemoryEstimate.format(est + otherBytes) + " of device memory (estimate)", mode.keepAfter(),
                     mode.checkpoints());
         }
-        // Untiled: the largest of the image and the style images sets the network's plan.
-        int ph = h, pw = w;
-        for (int[] s : styleHW) {
-            if ((long) s[0] * s[1] > (long) ph * pw) {
-                ph = s[0];
-                pw = s[1];
-            }
-        }
-        long untiled = taps.isEmpty() ? 0 : MemoryEstimate.untiled(network, taps, contentLayers, styleLayers, ph, pw)
-                + 4L * 3 * 2 * ((long) h * w - (long) ph * pw); // the caller's image and gradient are h x w
+        // Untiled: the image (every tap) or a style image (style layers only) sets the network's plan.
+        long untiled = taps.isEmpty() ? 0 : MemoryEstimate.untiled(network, taps, contentLayers, styleLayers, h, w, styleHW);
         long budget = tiling.maxDeviceBytes();
         if (budget == 0 || untiled + otherBytes <= budget || taps.isEmpty()) {
             return new Plan(0, untiled + otherBytes, "untiled, about " + MemoryEstimate.format(untiled + otherBytes)
@@ -147,7 +139,11 @@ public final class LossFactory {
         // Every core size (in alignment units, largest first: among equal work the larger core wins) whose
         // grid differs from the last one tried; the estimate with kept outputs is not monotone in the core
         // (small cores multiply the halos kept), so each is checked.
-        int units = (Math.max(Math.max(h, w), Math.max(ph, pw)) + align - 1) / align;
+        int side = Math.max(h, w); // the longest side of the image and the style images (each is tiled on its own grid)
+        for (int[] s : styleHW) {
+            side = Math.max(side, Math.max(s[0], s[1]));
+        }
+        int units = (side + align - 1) / align;
         List<Mode> modes = modes(network, taps, styleLayers);
         String lastGrid = null;
         for (int u = units; u >= 1; u--) {

@@ -45,6 +45,26 @@ public final class MemoryEstimate {
         return 4 * (floats + fixedFloats(network, taps, contentLayers, styleLayers, h, w)) + WINOGRAD_BYTES;
     }
 
+    /**
+     * {@link #untiled} when style images of other sizes ({@code styleHW}, [h, w] each) run through the same
+     * network: each only as deep as the style layers, so the network's plan is the larger of the image's (every
+     * tap) and each style image's (style layers, plus its upload).
+     */
+    public static long untiled(Network network, List<String> taps, List<String> contentLayers, List<String> styleLayers,
+            int h, int w, List<int[]> styleHW) {
+        if (taps.isEmpty()) {
+            return 4L * 3 * h * w * 4;
+        }
+        long plan = networkFloats(network, taps, h, w);
+        if (!styleLayers.isEmpty()) {
+            for (int[] s : styleHW) {
+                plan = Math.max(plan, networkFloats(network, styleLayers, s[0], s[1]) + 3L * s[0] * s[1]);
+            }
+        }
+        long floats = plan + 2L * 3 * h * w;
+        return 4 * (floats + fixedFloats(network, taps, contentLayers, styleLayers, h, w)) + WINOGRAD_BYTES;
+    }
+
     /** Bytes of the tiled loss of an h x w image on {@code grid}. */
     public static long tiled(Network network, List<String> taps, List<String> contentLayers, List<String> styleLayers,
             TileGrid grid) {

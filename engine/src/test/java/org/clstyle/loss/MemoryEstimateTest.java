@@ -61,6 +61,34 @@ class MemoryEstimateTest {
         }
     }
 
+    /**
+     * A style image larger than the image runs only as deep as the style layers: the estimate takes the larger
+     * of the two plans and still bounds the peak; and a small image whose style image is too small for the
+     * content layers' depth (but not the style layers') is planned, not refused (parity case 34, seed 679388990).
+     */
+    @Test
+    void styleImageLargerThanTheImage() {
+        Network net = Vgg.network(WEIGHTS, RECIPE.pooling());
+        List<String> taps = new ArrayList<>(RECIPE.layers(true));
+        List<String> cl = new ArrayList<>(RECIPE.content().layers().keySet()), sl = new ArrayList<>(RECIPE.style().layers().keySet());
+        int h = 64, w = 80, sh = 224, sw = 200;
+        float[] img = Tensors01(h, w), style = Tensors01(sh, sw);
+        try (ClContext ctx = ClContext.createDefault();
+                LossFunction f = new LossFunction(ctx, WEIGHTS, RECIPE, img, h, w, List.of(style), List.of(new int[] {sh, sw}));
+                ClBuffer x = ctx.buffer(img, 3, h, w); ClBuffer g = ctx.buffer(3, h, w)) {
+            f.evaluate(x, g);
+            ctx.finish();
+            long est = MemoryEstimate.untiled(net, taps, cl, sl, h, w, List.of(new int[] {sh, sw}));
+            long peak = ctx.peakBytes();
+            assertTrue(est >= peak && est <= 1.5 * peak, "estimate " + est + ", peak " + peak);
+            assertTrue(est > MemoryEstimate.untiled(net, taps, cl, sl, h, w), "the style image's plan is the larger");
+        }
+        Recipe deep = RECIPE.toBuilder().contentLayers(java.util.Map.of("conv5_1", 1.0)).styleLayers(java.util.Map.of("relu2_1", 1.0))
+                .build();
+        LossFactory.Plan p = LossFactory.plan(WEIGHTS, deep, true, 17, 17, List.of(new int[] {14, 22}), false, LossFactory.Tiling.NONE, 0);
+        assertFalse(p.tiled(), p.toString());
+    }
+
     private static float[] Tensors01(int h, int w) {
         return org.clstyle.testing.Tensors.uniform(3, 3 * h * w, 0, 1);
     }
