@@ -94,7 +94,7 @@ public final class ShardedTiledLoss implements ImageLoss {
             for (int k = 0; k < contexts.size(); k++) {
                 int shard = k;
                 made.add(pool.submit(() -> new TiledLossFunction(contexts.get(shard), weights, recipe, contentRgb, h, w,
-                        styleRgb, styleHW, tile, -1, null, keepAfter, checkpoints)));
+                        styleRgb, styleHW, tile, -1, null, keepAfter, checkpoints, null)));
             }
             RuntimeException failed = null;
             for (Future<TiledLossFunction> f : made) {

@@ -87,6 +87,15 @@ public final class TiledLossFunction implements ImageLoss {
     private float[] contentRgb;              // the caller's content image until {@link #own} built the targets
     private String keptAfter;                // pass 1 keeps every tile's outputs after this node (null: none), see keepAfter
     private List<String> checkpointsAfter = List.of(); // the pools ending the network's segments (empty: none), see checkpoint
+    // Whole after a pool (see the constructor's wholeAfter): the tiles run only up to that pool, whose cores are
+    // assembled into its whole output, and the later layers run on that, untiled.
+    private final String wholeAfter;         // the pool (null: none)
+    private final List<String> tileLayers;   // what the tiles run to: the taps up to wholeAfter, and wholeAfter (all taps without)
+    private final List<String> wholeTaps;    // the taps after wholeAfter (empty without)
+    private final DeviceNetwork tail;        // the network after wholeAfter, on its whole output (null without)
+    private final ClBuffer boundaryBacking;  // [C, H_k, W_k] wholeAfter's whole output, for the largest image (null without)
+    private final ClBuffer dBoundaryBacking; // [C, H_k, W_k] d total / d that output
+    private ClBuffer boundary, dBoundary;    // views of the two for the image being run
 
     /** A content term: per tile, its core of F_l(content); factor 1/(whole layer's size) or 1/2. */
     private record ContentTerm(String layer, Distance.Kind kind, double factor, float scale, ClBuffer[] targets) {}
@@ -101,7 +110,7 @@ public final class TiledLossFunction implements ImageLoss {
      */
     public TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile) {
-        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, t -> true, null, List.of());
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, t -> true, null, List.of(), null);
     }
 
     /**
@@ -111,13 +120,27 @@ public final class TiledLossFunction implements ImageLoss {
      */
     public TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile, String keepAfter, List<String> checkpoints) {
-        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, t -> true, keepAfter, checkpoints);
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, t -> true, keepAfter, checkpoints, null);
+    }
+
+    /**
+     * As above with the tiles running only up to the pool {@code wholeAfter} (null: the deepest layer read), and the
+     * layers after it on the whole image: each tile's core of that pool's output is placed into one whole
+     * output ([C, H_k, W_k]), the rest of the network runs on it untiled, and its gradient there feeds each
+     * tile's backward at the pool. The tiles' halo is then the rule's for the pool, not for the deepest layer
+     * (VGG19 pool2: 8 px instead of 80), and pass 2 recomputes only the tiles' part; the device holds the
+     * later layers' activations for the whole image. {@code wholeAfter} is a pool before the deepest layer
+     * read; it does not combine with kept outputs or checkpoints, nor with shards.
+     */
+    public TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
+            List<float[]> styleRgb, List<int[]> styleHW, int tile, String wholeAfter) {
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, -1, t -> true, null, List.of(), wholeAfter);
     }
 
     /** As above with the halo given ({@code halo} >= 0, a multiple of the alignment) instead of the rule's: for tests. */
     TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo) {
-        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, halo, t -> true, null, List.of());
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, halo, t -> true, null, List.of(), null);
     }
 
     /**
@@ -129,7 +152,7 @@ public final class TiledLossFunction implements ImageLoss {
      */
     TiledLossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile, int halo, IntPredicate owns, String keepAfter,
-            List<String> checkpoints) {
+            List<String> checkpoints, String wholeAfter) {
         if (tile < 1) {
             throw new IllegalArgumentException("tile size must be positive, got " + tile);
         }
@@ -161,9 +184,23 @@ public final class TiledLossFunction implements ImageLoss {
         }
         layers.sort((a, b) -> Integer.compare(network.indexOf(a), network.indexOf(b)));
         this.taps = List.copyOf(layers);
-        this.grid = gridFor(taps, h, w, tile, halo);
+        if (wholeAfter != null && !taps.isEmpty()) {
+            if (!MemoryEstimate.poolsBeforeDeepest(network, taps).contains(wholeAfter)) {
+                throw new IllegalArgumentException("wholeAfter: " + wholeAfter + " is not a pool before " + network.deepest(taps));
+            }
+            if (keepAfter != null || (checkpoints != null && !checkpoints.isEmpty())) {
+                throw new IllegalArgumentException("wholeAfter: does not combine with kept outputs or checkpoints");
+            }
+        }
+        this.wholeAfter = taps.isEmpty() ? null : wholeAfter;
+        this.tileLayers = upToWhole(taps);
+        this.wholeTaps = afterWhole(taps);
+        this.grid = gridFor(tileLayers, h, w, tile, halo);
         for (String l : taps) {
             strideOf.put(l, ReceptiveField.of(network, l).stride());
+        }
+        if (this.wholeAfter != null) {
+            strideOf.put(this.wholeAfter, ReceptiveField.of(network, this.wholeAfter).stride());
         }
         if (!taps.isEmpty()) {
             fullShape.putAll(network.shapes(h, w, network.deepest(taps))); // also refuses an image too small
@@ -181,7 +218,7 @@ public final class TiledLossFunction implements ImageLoss {
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("style image " + (k + 1) + ": " + e.getMessage());
             }
-            styleGrids.add(gridFor(styleTaps, sh, sw, tile, halo));
+            styleGrids.add(gridFor(upToWhole(styleTaps), sh, sw, tile, halo));
         }
 
         // Backing buffers for the largest tile and core of every grid.
@@ -192,7 +229,7 @@ public final class TiledLossFunction implements ImageLoss {
         for (TileGrid g : grids) {
             for (TileGrid.Tile t : g.tiles()) {
                 maxTile = Math.max(maxTile, t.h() * t.w());
-                for (String l : taps) {
+                for (String l : tileLayers) {
                     int j = strideOf.get(l);
                     int[] r = t.coreRows(j, g.height()), c = t.coreCols(j, g.width());
                     long n = (long) Math.max(0, r[1] - r[0]) * Math.max(0, c[1] - c[0]);
@@ -205,12 +242,26 @@ public final class TiledLossFunction implements ImageLoss {
         this.dNetBacking = ctx.buffer(3, maxTile);
         this.dRgbBacking = ctx.buffer(3, maxTile);
         long coreFloats = 1;
-        for (String l : taps) {
-            coreFloats = Math.max(coreFloats, network.channels(l) * Math.max(1, maxCore.get(l)));
+        for (String l : tileLayers) {
+            coreFloats = Math.max(coreFloats, network.channels(l) * Math.max(1, maxCore.getOrDefault(l, 0L)));
         }
         this.coreBacking = ctx.buffer(Math.toIntExact(coreFloats));
         this.coreGradBacking = ctx.buffer(Math.toIntExact(coreFloats));
         this.vgg = new DeviceNetwork(ctx, network, Vgg.parameters(weights));
+        if (this.wholeAfter != null) {
+            this.tail = new DeviceNetwork(ctx, network.after(this.wholeAfter), Vgg.parameters(weights));
+            long most = 1;
+            for (TileGrid g : grids) {
+                int[] s = network.shapes(g.height(), g.width(), this.wholeAfter).get(this.wholeAfter);
+                most = Math.max(most, (long) s[0] * s[1] * s[2]);
+            }
+            this.boundaryBacking = ctx.buffer(Math.toIntExact(most));
+            this.dBoundaryBacking = ctx.buffer(Math.toIntExact(most));
+        } else {
+            this.tail = null;
+            this.boundaryBacking = null;
+            this.dBoundaryBacking = null;
+        }
         keepAfter(keepAfter);
         checkpoint(checkpoints);
         this.results = ctx.buffer(recipe.content().layers().size() + recipe.style().layers().size() + 1);
@@ -231,16 +282,18 @@ public final class TiledLossFunction implements ImageLoss {
                 Map<String, int[]> shapes = network.shapes(g.height(), g.width(), network.deepest(styleTaps));
                 try (ClBuffer rgb = ctx.buffer(styleRgb.get(k), 3, g.height(), g.width())) {
                     float b = (float) blend[k];
-                    for (TileGrid.Tile t : g.tiles()) {
-                        forwardTile(t, g, rgb, styleTaps, null, (l, core) -> {
-                            for (StyleTerm s : style) {
-                                if (s.layer().equals(l)) {
-                                    gram.forward(core, s.tileGram(), gramN(shapes.get(l)));
-                                    vectors.axpy(b, s.tileGram(), s.target());
-                                }
+                    java.util.function.BiConsumer<String, ClBuffer> toTarget = (l, x) -> {
+                        for (StyleTerm s : style) {
+                            if (s.layer().equals(l)) {
+                                gram.forward(x, s.tileGram(), gramN(shapes.get(l)));
+                                vectors.axpy(b, s.tileGram(), s.target());
                             }
-                        });
+                        }
+                    };
+                    for (TileGrid.Tile t : g.tiles()) {
+                        forwardTile(t, g, rgb, upToWhole(styleTaps), null, toTarget);
                     }
+                    forwardWhole(g, afterWhole(styleTaps), toTarget);
                     ctx.finish();
                 }
             }
@@ -272,20 +325,73 @@ public final class TiledLossFunction implements ImageLoss {
             }
             try (ClBuffer rgb = ctx.buffer(contentRgb, 3, h, w)) {
                 for (TileGrid.Tile t : owned) {
-                    forwardTile(t, grid, rgb, taps, null, (l, core) -> {
-                        for (ContentTerm c : content) {
-                            if (c.layer().equals(l)) {
-                                c.targets()[t.index()] = ctx.buffer(core.shape());
-                                c.targets()[t.index()].copyFrom(core);
-                            }
-                        }
-                    });
+                    forwardTile(t, grid, rgb, tileLayers, null, (l, core) -> keepTarget(t.index(), l, core));
                 }
+                forwardWhole(grid, wholeTaps, (l, x) -> keepTarget(0, l, x)); // a whole layer's target in slot 0
                 ctx.finish();
             }
             forwarded = null;
         }
         contentRgb = null;
+    }
+
+    /** A copy of {@code x} as content layer l's target in slot {@code k} (a tile's index, or 0 for a whole layer). */
+    private void keepTarget(int k, String l, ClBuffer x) {
+        for (ContentTerm c : content) {
+            if (c.layer().equals(l)) {
+                c.targets()[k] = ctx.buffer(x.shape());
+                c.targets()[k].copyFrom(x);
+            }
+        }
+    }
+
+    /** Of {@code layers} (forward order), those the tiles run to: all, or those up to wholeAfter and wholeAfter itself. */
+    private List<String> upToWhole(List<String> layers) {
+        if (wholeAfter == null || layers.isEmpty() || network.indexOf(network.deepest(layers)) <= network.indexOf(wholeAfter)) {
+            return layers;
+        }
+        List<String> out = new ArrayList<>();
+        for (String l : layers) {
+            if (network.indexOf(l) < network.indexOf(wholeAfter)) {
+                out.add(l);
+            }
+        }
+        out.add(wholeAfter);
+        return List.copyOf(out);
+    }
+
+    /** Of {@code layers}, those after wholeAfter (run on the whole image; empty without wholeAfter). */
+    private List<String> afterWhole(List<String> layers) {
+        if (wholeAfter == null) {
+            return List.of();
+        }
+        return layers.stream().filter(l -> network.indexOf(l) > network.indexOf(wholeAfter)).toList();
+    }
+
+    /**
+     * With wholeAfter: the network after it on the whole output the tiles of {@code g} assembled (the
+     * boundary, which this views for g's image), each of {@code layers} handed to {@code onLayer} as it is
+     * ready. Nothing when {@code layers} is empty.
+     */
+    private void forwardWhole(TileGrid g, List<String> layers, java.util.function.BiConsumer<String, ClBuffer> onLayer) {
+        if (layers.isEmpty()) {
+            return;
+        }
+        tail.forward(boundaryFor(g), layers, l -> onLayer.accept(l, tail.activation(l)));
+    }
+
+    /** The boundary (and its gradient) viewed for {@code g}'s image: wholeAfter's output [C, H_k, W_k]. */
+    private ClBuffer boundaryFor(TileGrid g) {
+        int[] s = network.shapes(g.height(), g.width(), wholeAfter).get(wholeAfter);
+        boundary = boundaryBacking.view(s[0], s[1], s[2]);
+        dBoundary = dBoundaryBacking.view(s[0], s[1], s[2]);
+        return boundary;
+    }
+
+    /** Tile t's core of wholeAfter ({@code core}, [C, ch, cw]) placed into the whole output of {@code g}'s image. */
+    private void placeCore(TileGrid.Tile t, TileGrid g, ClBuffer core) {
+        int j = strideOf.get(wholeAfter);
+        boundaryFor(g).copyRegionFrom(core, 0, 0, t.coreY0() / j, t.coreX0() / j, core.shape()[1], core.shape()[2]);
     }
 
     /**
@@ -337,6 +443,9 @@ public final class TiledLossFunction implements ImageLoss {
      * {@link LossFactory} chooses the node that fits the device memory budget.
      */
     public void keepAfter(String node) {
+        if (node != null && wholeAfter != null) {
+            throw new IllegalStateException("keepAfter: the loss runs the layers after " + wholeAfter + " whole; the two do not combine");
+        }
         if (node != null && checkpointed()) {
             throw new IllegalStateException("keepAfter: the loss runs from checkpoints; the two do not combine");
         }
@@ -370,6 +479,9 @@ public final class TiledLossFunction implements ImageLoss {
      */
     public void checkpoint(List<String> after) {
         boolean on = after != null && !after.isEmpty();
+        if (on && wholeAfter != null) {
+            throw new IllegalStateException("checkpoint: the loss runs the layers after " + wholeAfter + " whole; the two do not combine");
+        }
         if (on && keptAfter != null) {
             throw new IllegalStateException("checkpoint: the loss keeps outputs after " + keptAfter + "; the two do not combine");
         }
@@ -418,6 +530,9 @@ public final class TiledLossFunction implements ImageLoss {
             ClBuffer core = copyCore(t, g, l); // while its layer is readable (with checkpoints, only until the next segment)
             if (core != null) {
                 onCore.accept(l, core);
+                if (l.equals(wholeAfter)) {
+                    placeCore(t, g, core);
+                }
             }
         };
         if (upTo == null) {
@@ -463,7 +578,7 @@ public final class TiledLossFunction implements ImageLoss {
             vectors.fill(gradOut, 0f);
         }
         if (!taps.isEmpty()) {
-            if (ns > 0 || gradOut == null) {
+            if (ns > 0 || gradOut == null || wholeAfter != null) {
                 contentSum = forwardPass(image);
                 styleTerms(gradOut != null);
                 if (gradOut != null) {
@@ -473,7 +588,7 @@ public final class TiledLossFunction implements ImageLoss {
                 vgg.useSlot(0);
                 for (TileGrid.Tile t : owned) { // content only: one pass
                     boolean[] present = new boolean[content.size()];
-                    forwardTile(t, grid, image, taps, null, (l, core) -> contentParts(t, l, core, present));
+                    forwardTile(t, grid, image, taps, null, (l, core) -> contentParts(t.index(), l, core, present));
                     addContentValues(present, contentSum);
                     backwardTile(t, gradOut);
                 }
@@ -517,18 +632,27 @@ public final class TiledLossFunction implements ImageLoss {
             TileGrid.Tile t = owned.get(k);
             vgg.useSlot(keptAfter == null && !checkpointed() ? 0 : k);
             boolean[] present = new boolean[content.size()];
-            forwardTile(t, grid, image, taps, null, (l, core) -> {
-                contentParts(t, l, core, present);
-                for (StyleTerm s : style) {
-                    if (s.layer().equals(l)) {
-                        gram.forward(core, s.tileGram(), gramN(fullShape.get(l)));
-                        vectors.axpy(1f, s.tileGram(), s.g());
-                    }
-                }
-            });
+            forwardTile(t, grid, image, tileLayers, null, (l, core) -> forwardParts(t.index(), l, core, present));
             addContentValues(present, contentSum);
         }
+        boolean[] present = new boolean[content.size()];
+        forwardWhole(grid, wholeTaps, (l, x) -> forwardParts(0, l, x, present));
+        addContentValues(present, contentSum);
         return contentSum;
+    }
+
+    /**
+     * Pass 1's terms at layer l ({@code x}: a tile's core, or a whole layer): the content parts (targets in
+     * slot {@code k}) into the tile results, marked present, and the Gram parts added into the Grams.
+     */
+    private void forwardParts(int k, String l, ClBuffer x, boolean[] present) {
+        contentParts(k, l, x, present);
+        for (StyleTerm s : style) {
+            if (s.layer().equals(l)) {
+                gram.forward(x, s.tileGram(), gramN(fullShape.get(l)));
+                vectors.axpy(1f, s.tileGram(), s.g());
+            }
+        }
     }
 
     /** The Gram buffers, style term after style term ([C, C] each, row-major): this instance's sum over its tiles. */
@@ -583,6 +707,22 @@ public final class TiledLossFunction implements ImageLoss {
         if (taps.isEmpty()) {
             return;
         }
+        if (wholeAfter != null) {
+            // The whole layers first: their gradient at wholeAfter's output, which the tiles' backward reads.
+            boundaryFor(grid);
+            Map<String, DeviceNetwork.NodeGradient> sources = new LinkedHashMap<>();
+            for (String l : wholeTaps) {
+                if (weighted(l)) {
+                    ClBuffer x = tail.activation(l);
+                    sources.put(l, (g, accumulate) -> termGradients(0, l, x, g, accumulate));
+                }
+            }
+            if (sources.isEmpty()) {
+                vectors.fill(dBoundary, 0f);
+            } else {
+                tail.backwardFrom(sources, dBoundary);
+            }
+        }
         for (int k = owned.size() - 1; k >= 0; k--) {
             TileGrid.Tile t = owned.get(k);
             vgg.useSlot(keptAfter == null && !checkpointed() ? 0 : k);
@@ -591,7 +731,7 @@ public final class TiledLossFunction implements ImageLoss {
                     tileInput(t, grid, image); // the backward recomputes each segment from the tile's checkpoints
                 }
             } else if (forwarded != t) {
-                forwardTile(t, grid, image, taps, keptAfter, null); // the cores are copied while the walk is at them
+                forwardTile(t, grid, image, tileLayers, keptAfter, null); // the cores are copied while the walk is at them
             }
             backwardTile(t, gradOut);
         }
@@ -607,12 +747,12 @@ public final class TiledLossFunction implements ImageLoss {
         return !taps.isEmpty();
     }
 
-    /** Tile t's part of each content term at layer l (core: its core) into the tile results; marks them present. */
-    private void contentParts(TileGrid.Tile t, String l, ClBuffer core, boolean[] present) {
+    /** The part of each content term at layer l of {@code x} (targets in slot k) into the tile results; marks them present. */
+    private void contentParts(int k, String l, ClBuffer x, boolean[] present) {
         for (int i = 0; i < content.size(); i++) {
             ContentTerm c = content.get(i);
             if (c.layer().equals(l)) {
-                distance.forward(c.kind(), core, c.targets()[t.index()], c.factor(), tileResults, i);
+                distance.forward(c.kind(), x, c.targets()[k], c.factor(), tileResults, i);
                 present[i] = true;
             }
         }
@@ -635,6 +775,43 @@ public final class TiledLossFunction implements ImageLoss {
         }
     }
 
+    /** Whether some term at layer l has a nonzero weight (else its gradient is not walked back). */
+    private boolean weighted(String l) {
+        for (ContentTerm c : content) {
+            if (c.layer().equals(l) && c.scale() != 0) {
+                return true;
+            }
+        }
+        for (StyleTerm s : style) {
+            if (s.layer().equals(l) && s.scale() != 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * The weighted terms' gradient at layer l, of {@code x} (a tile's core, or a whole layer; content targets
+     * in slot k), written into {@code g} (added to it with {@code accumulate}); whether {@code g} now holds
+     * a gradient (some term was weighted, or it was accumulating).
+     */
+    private boolean termGradients(int k, String l, ClBuffer x, ClBuffer g, boolean accumulate) {
+        boolean acc = accumulate;
+        for (ContentTerm c : content) {
+            if (c.layer().equals(l) && c.scale() != 0) {
+                distance.backward(c.kind(), x, c.targets()[k], c.factor(), c.scale(), g, acc);
+                acc = true;
+            }
+        }
+        for (StyleTerm s : style) {
+            if (s.layer().equals(l) && s.scale() != 0) {
+                gram.backward(s.dg(), x, g, gramN(fullShape.get(l)), acc);
+                acc = true;
+            }
+        }
+        return acc;
+    }
+
     /**
      * The forwarded tile's backward: at each layer with a weighted term, the terms' gradient on the core
      * and zero around it; the network's backward to the tile's input; the tile's image gradient added
@@ -642,15 +819,9 @@ public final class TiledLossFunction implements ImageLoss {
      */
     private void backwardTile(TileGrid.Tile t, ClBuffer gradOut) {
         Map<String, DeviceNetwork.NodeGradient> sources = new LinkedHashMap<>();
-        for (String l : taps) {
-            boolean weighted = false;
-            for (ContentTerm c : content) {
-                weighted |= c.layer().equals(l) && c.scale() != 0;
-            }
-            for (StyleTerm s : style) {
-                weighted |= s.layer().equals(l) && s.scale() != 0;
-            }
-            if (!weighted) {
+        for (String l : tileLayers) {
+            boolean fromWhole = l.equals(wholeAfter);
+            if (!weighted(l) && !fromWhole) {
                 continue;
             }
             int j = strideOf.get(l);
@@ -666,20 +837,16 @@ public final class TiledLossFunction implements ImageLoss {
                 }
                 int ch = r[1] - r[0], cw = cc[1] - cc[0];
                 ClBuffer cg = coreGradBacking.view(core.shape());
-                boolean acc = accumulate;
                 if (accumulate) {
                     cg.copyRegionFrom(g, r[0], cc[0], 0, 0, ch, cw);
                 }
-                for (ContentTerm c : content) {
-                    if (c.layer().equals(l) && c.scale() != 0) {
-                        distance.backward(c.kind(), core, c.targets()[t.index()], c.factor(), c.scale(), cg, acc);
-                        acc = true;
-                    }
-                }
-                for (StyleTerm s : style) {
-                    if (s.layer().equals(l) && s.scale() != 0) {
-                        gram.backward(s.dg(), core, cg, gramN(fullShape.get(l)), acc);
-                        acc = true;
+                boolean acc = termGradients(t.index(), l, core, cg, accumulate);
+                if (fromWhole) {
+                    // The whole layers' gradient at this core (the core's copy is no longer needed).
+                    ClBuffer part = acc ? core : cg;
+                    part.copyRegionFrom(dBoundary, t.coreY0() / j, t.coreX0() / j, 0, 0, ch, cw);
+                    if (acc) {
+                        vectors.axpy(1f, part, cg);
                     }
                 }
                 if (!accumulate) {
@@ -695,7 +862,7 @@ public final class TiledLossFunction implements ImageLoss {
             return; // no weighted network term: nothing to add
         }
         if (checkpointed()) {
-            vgg.backwardFrom(netBacking.view(3, t.h(), t.w()), taps, sources, dNet);
+            vgg.backwardFrom(netBacking.view(3, t.h(), t.w()), tileLayers, sources, dNet);
         } else {
             vgg.backwardFrom(sources, dNet);
         }
@@ -708,6 +875,11 @@ public final class TiledLossFunction implements ImageLoss {
 
     @Override
     public void close() {
+        if (tail != null) {
+            tail.close();
+            boundaryBacking.close();
+            dBoundaryBacking.close();
+        }
         vgg.close();
         for (ContentTerm c : content) {
             for (ClBuffer b : c.targets()) {

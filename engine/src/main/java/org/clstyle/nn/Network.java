@@ -147,6 +147,32 @@ public final class Network {
         return p;
     }
 
+    /**
+     * The part of this network after {@code node}: the later nodes, with {@code node}'s output as the
+     * input (so that a caller can run them on that output assembled from elsewhere, e.g. a tiled loss's
+     * tiles). The nodes keep their names, so the same {@link Parameters} serve both. Every later node
+     * must read only {@code node} or later nodes.
+     */
+    public Network after(String node) {
+        int at = indexOf(node);
+        if (at < 0) {
+            throw new IllegalArgumentException(unknownNodeMessage(node));
+        }
+        List<Node> tail = new ArrayList<>();
+        for (int i = at + 1; i < nodes.size(); i++) {
+            Node n = nodes.get(i);
+            List<String> in = new ArrayList<>(n.inputs().size());
+            for (String s : n.inputs()) {
+                if (!s.equals(node) && (s.equals(INPUT) || indexOf(s) <= at)) {
+                    throw new IllegalArgumentException(name + ": " + n.name() + " reads " + s + ", before " + node);
+                }
+                in.add(s.equals(node) ? INPUT : s);
+            }
+            tail.add(new Node(n.name(), n.layer(), in));
+        }
+        return new Network(name + " after " + node, channels(node), tail);
+    }
+
     /** The number of trained parameters (the elements of every parameter tensor). */
     public long parameterCount() {
         long count = 0;

@@ -84,6 +84,13 @@ class TiledLossTest {
             }
         }
 
+        /** Tiled only up to the pool {@code whole}, the later layers on the whole image. */
+        Result whole(int tile, String whole) {
+            try (TiledLossFunction f = new TiledLossFunction(ctx, weights, recipe, content, h, w, styles, styleHW, tile, whole)) {
+                return run(f);
+            }
+        }
+
         /** Tiled, the network run in segments from every tile's checkpoints after every pool before the deepest layer read. */
         Result checkpointed(int tile) {
             try (TiledLossFunction f = new TiledLossFunction(ctx, weights, recipe, content, h, w, styles, styleHW, tile, -1)) {
@@ -279,5 +286,54 @@ class TiledLossTest {
                 .contentLayers(Map.of("relu3_2", 1.0, "relu1_1", 0.3)), false, 45, 38);
         Result wantC = contentOnly.untiled();
         assertSame("content only, checkpointed", wantC, contentOnly.checkpointed(8));
+    }
+
+    /**
+     * Tiles only up to a pool and the later layers on the whole image: the untiled values and gradient, for
+     * every pool as the boundary (style and content layers on both sides of it, a style tap at the boundary
+     * itself, pool4 with only relu5_1 after it), one tile and many; VGG16 with every normalisation; texture
+     * with a style image larger than the image (its own grid and boundary); content only (two passes then).
+     */
+    @Test
+    void wholeAfterAPoolGivesTheUntiledLoss() {
+        VggWeights w = randomWeights(VggArchitecture.VGG19, 16);
+        Case c = makeCase(VggArchitecture.VGG19, recipe(w).tvWeight(1e-3), false, 150, 131, new int[] {61, 83});
+        Result want = c.untiled();
+        for (int tile : new int[] {24, 64, 1000}) {
+            for (String pool : new String[] {"pool1", "pool2", "pool3", "pool4"}) {
+                assertSame("tile " + tile + ", whole after " + pool, want, c.whole(tile, pool));
+            }
+        }
+        VggWeights w16 = randomWeights(VggArchitecture.VGG16, 12);
+        Case atPool = makeCase(VggArchitecture.VGG16, recipe(w16).tvWeight(0.01).styleLayers(Map.of("relu1_2", 1.0, "pool2", 0.5,
+                "relu3_1", 2.0)).contentLayers(Map.of("relu2_2", 1.0, "conv3_1", 0.5)).gram(Recipe.GramNorm.GATYS), false, 53, 67,
+                new int[] {41, 29});
+        Result wantP = atPool.untiled();
+        for (int tile : new int[] {4, 12, 28}) {
+            assertSame("vgg16, a style term at the boundary, tile " + tile, wantP, atPool.whole(tile, "pool2"));
+            assertSame("vgg16, whole after pool1, tile " + tile, wantP, atPool.whole(tile, "pool1"));
+        }
+        Case l1 = makeCase(VggArchitecture.VGG16, recipe(w16).styleLayers(Map.of("relu1_2", 1.0, "relu3_1", 2.0))
+                .contentLayers(Map.of("relu2_1", 1.0)).styleLoss(Recipe.LossKind.L1).contentLoss(Recipe.LossKind.L1)
+                .gram(Recipe.GramNorm.HW), false, 53, 67, new int[] {41, 29}, new int[] {70, 47});
+        assertSame("vgg16 L1, hw Gram, two style images", l1.untiled(), l1.whole(12, "pool1"));
+        VggWeights w19 = randomWeights(VggArchitecture.VGG19, 13);
+        Case texture = makeCase(VggArchitecture.VGG19, recipe(w19).tvWeight(0.1).styleLayers(Map.of("relu1_1", 1.0, "relu2_1", 1.0,
+                "relu3_1", 1.0, "relu4_1", 1.0)), true, 71, 90, new int[] {150, 131});
+        Result wantT = texture.untiled();
+        for (int tile : new int[] {16, 500}) {
+            assertSame("texture, whole after pool2, tile " + tile, wantT, texture.whole(tile, "pool2"));
+        }
+        Case contentOnly = makeCase(VggArchitecture.VGG19, recipe(w19).tvWeight(0).styleLayers(Map.of())
+                .contentLayers(Map.of("relu3_2", 1.0, "relu1_1", 0.3)), false, 45, 38);
+        assertSame("content only, whole after pool1", contentOnly.untiled(), contentOnly.whole(8, "pool1"));
+        // Refused: a node that is not a pool before the deepest layer, and the other modes beside it.
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> c.whole(64, "relu2_1"));
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> contentOnly.whole(8, "pool3"));
+        try (TiledLossFunction f = new TiledLossFunction(ctx, c.weights(), c.recipe(), c.content(), c.h(), c.w(), c.styles(),
+                c.styleHW(), 64, "pool2")) {
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> f.keepAfter("pool3"));
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> f.checkpoint(List.of("pool1")));
+        }
     }
 }
