@@ -2,9 +2,11 @@
 # Tiled against untiled evaluation of the same image, per pixel, in one run (issue 16's speed target:
 # tiled no more than 1.25x slower per pixel than untiled).
 #   bench/compare-tiled.sh WxH [BUDGET ...]          e.g. bench/compare-tiled.sh 3840x2160 8G 4G
-# For each budget: `clstyle bench --size WxH --max-device-memory BUDGET` twice, with the plan's kept
-# outputs or checkpoints (the default) and without them (-Dclstyle.tile.keep=none, .checkpoint=none); first the
-# untiled run (no budget), which needs the whole image's activations on the device. UNTILED=0 skips it.
+# For each budget: `clstyle bench --size WxH --max-device-memory BUDGET` with the plan the budget gives (the
+# default: every mode considered), with the tiles running the whole network (-Dclstyle.tile.whole=none: kept
+# outputs or checkpoints still considered), and plainly (all three =none); first the untiled run (no budget),
+# which needs the whole image's activations on the device. UNTILED=0 skips it; MODES="default nowhole plain"
+# (the default) names which of the three run.
 # Environment: ITERATIONS (timed, default 1), WARMUP (default 1), DEVICE (clstyle --device).
 # Prints one row per run: plan, seconds per iteration, seconds per megapixel, ratio to the untiled run's
 # seconds per megapixel, peak device memory.
@@ -33,9 +35,15 @@ if [ "${UNTILED:-1}" != 0 ]; then
   run untiled "" && names+=(untiled)
 fi
 for b in "$@"; do
-  run "budget-$b" "" --max-device-memory "$b" && names+=("budget-$b")
-  run "budget-$b-nokeep" "-Dclstyle.tile.keep=none -Dclstyle.tile.checkpoint=none" --max-device-memory "$b" \
-      && names+=("budget-$b-nokeep")
+  for m in ${MODES:-default nowhole plain}; do
+    case "$m" in
+      default) run "budget-$b" "" --max-device-memory "$b" && names+=("budget-$b") ;;
+      nowhole) run "budget-$b-nowhole" "-Dclstyle.tile.whole=none" --max-device-memory "$b" && names+=("budget-$b-nowhole") ;;
+      plain) run "budget-$b-plain" "-Dclstyle.tile.keep=none -Dclstyle.tile.checkpoint=none -Dclstyle.tile.whole=none" \
+          --max-device-memory "$b" && names+=("budget-$b-plain") ;;
+      *) echo "compare-tiled.sh: unknown mode '$m' in MODES (default, nowhole, plain)" >&2; exit 2 ;;
+    esac
+  done
 done
 
 /usr/bin/python3 - "$tmp" "${names[@]}" <<'EOF'

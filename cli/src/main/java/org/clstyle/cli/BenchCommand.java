@@ -265,6 +265,8 @@ final class BenchCommand implements Callable<Integer> {
             m.put("loss", plan.description());
             m.put("tile", plan.tile());
             m.put("kept_after", plan.keepAfter());
+            m.put("checkpoints", plan.checkpoints());
+            m.put("whole_after", plan.wholeAfter());
             m.put("warmup", warmup);
             m.put("iterations", iterations);
             m.put("iteration_seconds_median", p.medianSeconds());

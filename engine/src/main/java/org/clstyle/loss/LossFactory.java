@@ -1,7 +1,9 @@
 package org.clstyle.loss;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import org.clstyle.cl.ClContext;
 import org.clstyle.nn.Network;
 import org.clstyle.nn.ReceptiveField;
@@ -33,12 +35,14 @@ public final class LossFactory {
     /**
      * The decision: tile core (0: untiled), the estimated device bytes of the loss, one line saying so, and
      * the node after which pass 1 keeps every tile's outputs (null: none; {@link TiledLossFunction#keepAfter}),
-     * and the pools after which the network keeps every tile's checkpoints and runs in segments (empty:
-     * none; {@link TiledLossFunction#checkpoint}).
+     * the pools after which the network keeps every tile's checkpoints and runs in segments (empty:
+     * none; {@link TiledLossFunction#checkpoint}), and the pool up to which the tiles run, the later layers on
+     * the whole image (null: none; the {@link TiledLossFunction} constructor's wholeAfter).
      */
-    public record Plan(int tile, long estimateBytes, String description, String keepAfter, List<String> checkpoints) {
+    public record Plan(int tile, long estimateBytes, String description, String keepAfter, List<String> checkpoints,
+            String wholeAfter) {
         public Plan(int tile, long estimateBytes, String description) {
-            this(tile, estimateBytes, description, null, List.of());
+            this(tile, estimateBytes, description, null, List.of(), null);
         }
 
         public boolean tiled() {
@@ -89,12 +93,11 @@ public final class LossFactory {
             if (tiling.maxDeviceBytes() > 0 && !taps.isEmpty()) {
                 // A budget beside --tile: of the ways to run these tiles that fit it, the least work; when the plain
                 // way does not fit, the smallest estimate.
-                TileGrid grid = TileGrid.forLayers(network, taps, h, w, tiling.tile());
                 double best = Double.MAX_VALUE;
                 long smallest = Long.MAX_VALUE;
                 for (Mode m : modes(network, taps, styleLayers)) {
                     long e = estimate(network, taps, contentLayers, styleLayers, h, w, styleHW, tiling.tile(), m) + otherBytes;
-                    double cost = work(network, taps, grid, m);
+                    double cost = work(network, taps, m.grid(network, taps, h, w, tiling.tile()), m);
                     boolean fits = e <= tiling.maxDeviceBytes();
                     if (fits ? cost < best : best == Double.MAX_VALUE && e < smallest) {
                         if (fits) {
@@ -106,9 +109,9 @@ public final class LossFactory {
                     }
                 }
             }
-            return new Plan(tiling.tile(), est + otherBytes, "tiled: " + describe(network, taps, h, w, tiling.tile()) + mode.text()
+            return new Plan(tiling.tile(), est + otherBytes, "tiled: " + describe(network, taps, h, w, tiling.tile(), mode) + mode.text()
                     + ", about " + MemoryEstimate.format(est + otherBytes) + " of device memory (estimate)", mode.keepAfter(),
-                    mode.checkpoints());
+                    mode.checkpoints(), mode.wholeAfter());
         }
         // Untiled: the image (every tap) or a style image (style layers only) sets the network's plan.
         long untiled = taps.isEmpty() ? 0 : MemoryEstimate.untiled(network, taps, contentLayers, styleLayers, h, w, styleHW);
@@ -145,24 +148,28 @@ public final class LossFactory {
         }
         int units = (side + align - 1) / align;
         List<Mode> modes = modes(network, taps, styleLayers);
-        String lastGrid = null;
+        Map<Mode, String> lastGrid = new HashMap<>();
         for (int u = units; u >= 1; u--) {
-            TileGrid grid = TileGrid.forLayers(network, taps, h, w, u * align);
-            String shape = grid.toString();
-            if (shape.equals(lastGrid)) {
-                continue;
-            }
-            lastGrid = shape;
-            long base = -1; // the plain estimate of this grid, made when a mode needs it
+            long base = -1; // the plain estimate of this core size, made when a mode needs it
             for (Mode k : modes) {
+                TileGrid grid = k.grid(network, taps, h, w, u * align);
+                String shape = grid.toString();
+                if (shape.equals(lastGrid.put(k, shape))) {
+                    continue;
+                }
                 double cost = work(network, taps, grid, k);
                 if (cost >= best) {
                     continue;
                 }
-                if (base < 0) {
-                    base = tiledEstimate(network, taps, contentLayers, styleLayers, h, w, styleHW, u * align);
+                long e;
+                if (k.wholeAfter() != null) {
+                    e = estimate(network, taps, contentLayers, styleLayers, h, w, styleHW, u * align, k) + otherBytes;
+                } else {
+                    if (base < 0) {
+                        base = tiledEstimate(network, taps, contentLayers, styleLayers, h, w, styleHW, u * align);
+                    }
+                    e = base + delta(network, taps, grid, k) + otherBytes;
                 }
-                long e = base + delta(network, taps, grid, k) + otherBytes;
                 if (e <= budget) {
                     best = cost;
                     tile = u * align;
@@ -172,19 +179,45 @@ public final class LossFactory {
             }
         }
         return new Plan(tile, est, "tiled to fit --max-device-memory " + MemoryEstimate.format(budget) + " (untiled about "
-                + MemoryEstimate.format(untiled + otherBytes) + "): " + describe(network, taps, h, w, tile) + mode.text() + ", about "
-                + MemoryEstimate.format(est) + " (estimate)", mode.keepAfter(), mode.checkpoints());
+                + MemoryEstimate.format(untiled + otherBytes) + "): " + describe(network, taps, h, w, tile, mode) + mode.text() + ", about "
+                + MemoryEstimate.format(est) + " (estimate)", mode.keepAfter(), mode.checkpoints(), mode.wholeAfter());
     }
 
     /**
      * How a tiled loss runs its tiles: plainly (pass 2 recomputes each tile's forward), keeping each
-     * tile's outputs after a node between the passes, or the network in segments from each tile's
-     * checkpoints.
+     * tile's outputs after a node between the passes, the network in segments from each tile's
+     * checkpoints, or the tiles only up to a pool and the later layers on the whole image.
      */
-    record Mode(String keepAfter, List<String> checkpoints) {
-        static final Mode PLAIN = new Mode(null, List.of());
+    record Mode(String keepAfter, List<String> checkpoints, String wholeAfter) {
+        static final Mode PLAIN = new Mode(null, List.of(), null);
+
+        Mode(String keepAfter, List<String> checkpoints) {
+            this(keepAfter, checkpoints, null);
+        }
+
+        /** The grid of an h x w image's tiles in this mode: the halo rule for the deepest layer the tiles run to. */
+        TileGrid grid(Network network, List<String> taps, int h, int w, int tile) {
+            return TileGrid.forLayers(network, tileLayers(network, taps), h, w, tile);
+        }
+
+        /** Of {@code layers}, the deepest the tiles run to and those before it (all but those after wholeAfter). */
+        List<String> tileLayers(Network network, List<String> layers) {
+            if (wholeAfter == null || network.indexOf(network.deepest(layers)) <= network.indexOf(wholeAfter)) {
+                return layers;
+            }
+            List<String> out = new ArrayList<>(List.of(wholeAfter));
+            for (String l : layers) {
+                if (network.indexOf(l) < network.indexOf(wholeAfter)) {
+                    out.add(l);
+                }
+            }
+            return out;
+        }
 
         String text() {
+            if (wholeAfter != null) {
+                return ", the tiles only up to " + wholeAfter + " and the layers after it on the whole image";
+            }
             if (!checkpoints.isEmpty()) {
                 return ", the network run in segments from each tile's checkpoints after " + String.join(", ", checkpoints);
             }
@@ -194,9 +227,10 @@ public final class LossFactory {
 
     /**
      * The modes to consider: plain; with style terms (two passes), keeping the outputs after each pool
-     * before the deepest layer; and running from checkpoints after any set of those pools. The system properties
-     * {@code clstyle.tile.keep=none} and {@code clstyle.tile.checkpoint=none} leave out the latter two
-     * (to compare with the plain way, e.g. in benches).
+     * before the deepest layer, or the tiles only up to each of those pools (the rest whole); and running from
+     * checkpoints after any set of those pools. The system properties {@code clstyle.tile.keep=none},
+     * {@code clstyle.tile.whole=none} and {@code clstyle.tile.checkpoint=none} leave those out (to compare with
+     * the plain way, e.g. in benches).
      */
     private static List<Mode> modes(Network network, List<String> taps, List<String> styleLayers) {
         List<Mode> out = new ArrayList<>();
@@ -208,6 +242,11 @@ public final class LossFactory {
         if (!styleLayers.isEmpty() && !"none".equals(System.getProperty("clstyle.tile.keep"))) {
             for (String k : pools) {
                 out.add(new Mode(k, List.of()));
+            }
+        }
+        if (!styleLayers.isEmpty() && !"none".equals(System.getProperty("clstyle.tile.whole"))) {
+            for (String k : pools) {
+                out.add(new Mode(null, List.of(), k));
             }
         }
         if (!"none".equals(System.getProperty("clstyle.tile.checkpoint"))) {
@@ -227,6 +266,14 @@ public final class LossFactory {
     /** The tiled estimate in {@code mode}. */
     private static long estimate(Network network, List<String> taps, List<String> contentLayers, List<String> styleLayers,
             int h, int w, List<int[]> styleHW, int tile, Mode mode) {
+        if (mode.wholeAfter() != null) {
+            int[] r = mode.grid(network, taps, h, w, tile).largestRegion();
+            for (int[] s : styleLayers.isEmpty() ? List.<int[]>of() : styleHW) {
+                int[] sr = mode.grid(network, styleLayers, s[0], s[1], tile).largestRegion();
+                r = (long) sr[0] * sr[1] > (long) r[0] * r[1] ? sr : r;
+            }
+            return MemoryEstimate.whole(network, taps, contentLayers, styleLayers, h, w, r[0], r[1], styleHW, mode.wholeAfter());
+        }
         return tiledEstimate(network, taps, contentLayers, styleLayers, h, w, styleHW, tile)
                 + delta(network, taps, TileGrid.forLayers(network, taps, h, w, tile), mode);
     }
@@ -246,9 +293,20 @@ public final class LossFactory {
      * Modelled work of one tiled evaluation (in pixel-iterations: an untiled image of n pixels is n): every
      * tile region forward and backward, plus pass 2's recomputed forward for every tile but the last, of
      * only the part up to the kept node when the rest is kept (its share of the forward's work); from
-     * checkpoints, the last tile's forward too.
+     * checkpoints, the last tile's forward too. With the tiles only up to a pool, they do that share of the
+     * work ({@code grid} is then the tiles' grid), and the whole image the rest once.
      */
     static double work(Network network, List<String> taps, TileGrid grid, Mode mode) {
+        if (mode.wholeAfter() != null) {
+            double share = forwardShare(network, taps, mode.wholeAfter());
+            List<TileGrid.Tile> tiles = grid.tiles();
+            double sum = 0;
+            for (int i = 0; i < tiles.size(); i++) {
+                double area = (double) tiles.get(i).h() * tiles.get(i).w();
+                sum += area * share * (1 + (i == tiles.size() - 1 ? 0 : FORWARD_SHARE));
+            }
+            return sum + (double) grid.height() * grid.width() * (1 - share);
+        }
         double recompute = mode.keepAfter() == null ? 1 : forwardShare(network, taps, mode.keepAfter());
         List<TileGrid.Tile> tiles = grid.tiles();
         double sum = 0;
@@ -294,8 +352,8 @@ public final class LossFactory {
         return all == 0 ? 1 : part / all;
     }
 
-    private static String describe(Network network, List<String> taps, int h, int w, int tile) {
-        return taps.isEmpty() ? "no network layer read" : TileGrid.forLayers(network, taps, h, w, tile).toString();
+    private static String describe(Network network, List<String> taps, int h, int w, int tile, Mode mode) {
+        return taps.isEmpty() ? "no network layer read" : mode.grid(network, taps, h, w, tile).toString();
     }
 
     /** The tiled estimate: the network sized for the largest region of the image's grid and the style images' grids. */
@@ -327,6 +385,7 @@ public final class LossFactory {
         if (normalizeGradients) {
             throw new TilingException("--normalize-gradients cannot be combined with several devices (they evaluate the loss in tiles)");
         }
+        // Shards run every tile to the deepest layer: a plan with the later layers whole runs its tiles plainly there.
         int tile = plan.tiled() ? plan.tile() : (Math.max(h, w) + contexts.size() - 1) / contexts.size();
         return new ShardedTiledLoss(contexts, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, plan.keepAfter(),
                 plan.checkpoints());
@@ -338,6 +397,9 @@ public final class LossFactory {
         if (plan.tiled()) {
             if (normalizeGradients) {
                 throw new TilingException("--normalize-gradients cannot be combined with tiled evaluation");
+            }
+            if (plan.wholeAfter() != null) {
+                return new TiledLossFunction(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, plan.tile(), plan.wholeAfter());
             }
             return new TiledLossFunction(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, plan.tile(), plan.keepAfter(),
                     plan.checkpoints());

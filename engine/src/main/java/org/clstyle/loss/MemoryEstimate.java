@@ -90,6 +90,50 @@ public final class MemoryEstimate {
     }
 
     /**
+     * Bytes of the tiled loss of an h x w image whose tiles run only to the pool {@code wholeAfter}, the later
+     * layers on the whole image ({@link TiledLossFunction}'s wholeAfter): the tiles' network to that pool for
+     * the largest region rh x rw (of every grid), the network after the pool for the largest whole output it
+     * runs on (the image's, or a style image's when style layers lie after the pool; each [h, w] in
+     * {@code styleHW}), that output and its gradient, and the fixed buffers as {@link #tiled}. Each of the
+     * two networks has its own convolution workspace.
+     */
+    public static long whole(Network network, List<String> taps, List<String> contentLayers, List<String> styleLayers,
+            int h, int w, int rh, int rw, List<int[]> styleHW, String wholeAfter) {
+        int at = network.indexOf(wholeAfter);
+        List<String> tileLayers = new ArrayList<>(), deep = new ArrayList<>(), deepStyle = new ArrayList<>();
+        for (String l : taps) {
+            (network.indexOf(l) < at ? tileLayers : network.indexOf(l) > at ? deep : tileLayers).add(l);
+        }
+        for (String l : styleLayers) {
+            if (network.indexOf(l) > at) {
+                deepStyle.add(l);
+            }
+        }
+        if (!tileLayers.contains(wholeAfter)) {
+            tileLayers.add(wholeAfter);
+        }
+        long floats = networkFloats(network, tileLayers, rh, rw) + 4L * 3 * rh * rw;
+        Map<String, int[]> shapes = network.shapes(rh, rw, wholeAfter);
+        long core = 0;
+        for (String l : tileLayers) {
+            int[] s = shapes.get(l);
+            core = Math.max(core, (long) s[0] * s[1] * s[2]);
+        }
+        floats += 2 * core;
+        Network tail = network.after(wholeAfter);
+        int[] b = network.shapes(h, w, wholeAfter).get(wholeAfter);
+        long tailPlan = deep.isEmpty() ? 0 : networkFloats(tail, deep, b[1], b[2]);
+        long boundary = (long) b[0] * b[1] * b[2];
+        for (int[] st : deepStyle.isEmpty() ? List.<int[]>of() : styleHW) {
+            int[] sb = network.shapes(st[0], st[1], wholeAfter).get(wholeAfter);
+            tailPlan = Math.max(tailPlan, networkFloats(tail, deepStyle, sb[1], sb[2]));
+            boundary = Math.max(boundary, (long) sb[0] * sb[1] * sb[2]);
+        }
+        floats += tailPlan + 2 * boundary;
+        return 4 * (floats + fixedFloats(network, taps, contentLayers, styleLayers, h, w)) + 2 * WINOGRAD_BYTES;
+    }
+
+    /**
      * Bytes that keeping every tile's outputs after {@code keepAfter} ({@link TiledLossFunction#keepAfter})
      * adds to {@link #tiled}: those outputs once per tile at its own region, less the one set
      * {@link #tiled} already counts for the largest region. 0 for null.

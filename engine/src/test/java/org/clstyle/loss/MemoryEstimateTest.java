@@ -30,9 +30,10 @@ class MemoryEstimateTest {
         Network net = Vgg.network(WEIGHTS, RECIPE.pooling());
         List<String> taps = new ArrayList<>(RECIPE.layers(true));
         List<String> cl = new ArrayList<>(RECIPE.content().layers().keySet()), sl = new ArrayList<>(RECIPE.style().layers().keySet());
-        String[] keeps = {null, null, null, null, "pool2", "pool4", "checkpoints", "checkpoints"};
+        String[] keeps = {null, null, null, null, "pool2", "pool4", "checkpoints", "checkpoints", "whole pool2", "whole pool3",
+            "whole pool1"};
         int[][] cases = {{96, 96, 0}, {160, 192, 0}, {256, 256, 128}, {200, 230, 64}, {256, 256, 128}, {200, 230, 64},
-            {256, 256, 256}, {200, 230, 112}};
+            {256, 256, 256}, {200, 230, 112}, {256, 256, 96}, {200, 230, 64}, {160, 192, 48}};
         for (int i = 0; i < cases.length; i++) {
             int[] c = cases[i];
             String keep = keeps[i];
@@ -40,14 +41,21 @@ class MemoryEstimateTest {
             float[] img = Tensors01(h, w);
             try (ClContext ctx = ClContext.createDefault()) {
                 boolean ck = "checkpoints".equals(keep);
-                String kept = ck ? null : keep;
+                String whole = keep != null && keep.startsWith("whole ") ? keep.substring(6) : null;
+                String kept = ck || whole != null ? null : keep;
                 ImageLoss f = c[2] == 0 ? new LossFunction(ctx, WEIGHTS, RECIPE, img, h, w, List.of(img), List.of(new int[] {h, w}))
+                        : whole != null ? new TiledLossFunction(ctx, WEIGHTS, RECIPE, img, h, w, List.of(img), List.of(new int[] {h, w}),
+                                c[2], whole)
                         : new TiledLossFunction(ctx, WEIGHTS, RECIPE, img, h, w, List.of(img), List.of(new int[] {h, w}), c[2], kept,
                                 ck ? (i % 2 == 0 ? List.of("pool1", "pool2", "pool3", "pool4") : List.of("pool2")) : List.of());
                 try (f; ClBuffer x = ctx.buffer(img, 3, h, w); ClBuffer g = ctx.buffer(3, h, w)) {
                     f.evaluate(x, g);
                     ctx.finish();
+                    int[] region = ((TiledLossFunction) (c[2] == 0 ? null : f) == null ? new int[2]
+                            : ((TiledLossFunction) f).grid().largestRegion());
                     long est = c[2] == 0 ? MemoryEstimate.untiled(net, taps, cl, sl, h, w)
+                            : whole != null ? MemoryEstimate.whole(net, taps, cl, sl, h, w, region[0], region[1],
+                                    List.of(new int[] {h, w}), whole)
                             : MemoryEstimate.tiled(net, taps, cl, sl, ((TiledLossFunction) f).grid())
                                     + MemoryEstimate.kept(net, taps, ((TiledLossFunction) f).grid(), kept)
                                     + (ck ? MemoryEstimate.checkpointed(net, taps, ((TiledLossFunction) f).grid(),
@@ -106,8 +114,14 @@ class MemoryEstimateTest {
         LossFactory.Plan larger = LossFactory.plan(WEIGHTS, RECIPE, true, 2160, 3840, style, false,
                 new LossFactory.Tiling(0, (8L << 30) + (1L << 30)), 0);
         assertTrue(work(larger) <= work(eight), "a larger budget never gives more work: " + larger + " vs " + eight);
-        // Keeping outputs between the passes is chosen when it saves work within the budget, and it does here.
-        assertTrue(eight.keepAfter() != null && work(eight) < work(noKeep(2160, 3840, 8L << 30)), eight.toString());
+        // The tiles only up to pool2 and the rest whole: less work than the plain way and than keeping outputs
+        // between the passes (which is chosen when the whole mode is left out, and saves work too).
+        LossFactory.Plan plain = plan(2160, 3840, 8L << 30, "keep", "whole", "checkpoint");
+        LossFactory.Plan kept = plan(2160, 3840, 8L << 30, "whole");
+        assertEquals("pool2", eight.wholeAfter(), eight.toString());
+        assertTrue(kept.keepAfter() != null && work(kept) < work(plain), kept.toString());
+        assertTrue(work(eight) < work(kept), eight + " vs " + kept);
+        assertTrue(work(eight) < 1.25 * 2160 * 3840, "modelled work " + work(eight) / (2160 * 3840));
         LossFactory.Plan four = LossFactory.plan(WEIGHTS, RECIPE, true, 2160, 3840, style, false, new LossFactory.Tiling(0, 4L << 30), 0);
         assertTrue(four.tiled() && four.tile() < eight.tile() && four.estimateBytes() <= 4L << 30, four.toString());
         // Fits: untiled even with a budget.
@@ -133,23 +147,27 @@ class MemoryEstimateTest {
 
     /** The plan's modelled work for the 4K image. */
     private static double work(LossFactory.Plan p) {
-        return LossFactory.work(NET, TAPS, TileGrid.forLayers(NET, TAPS, 2160, 3840, p.tile()),
-                new LossFactory.Mode(p.keepAfter(), p.checkpoints()));
+        LossFactory.Mode m = new LossFactory.Mode(p.keepAfter(), p.checkpoints(), p.wholeAfter());
+        return LossFactory.work(NET, TAPS, m.grid(NET, TAPS, 2160, 3840, p.tile()), m);
     }
 
-    /** The plan without kept outputs (clstyle.tile.keep=none). */
-    private static LossFactory.Plan noKeep(int h, int w, long budget) {
-        System.setProperty("clstyle.tile.keep", "none");
-        System.setProperty("clstyle.tile.checkpoint", "none");
+    /** The plan with the modes {@code off} (keep, whole, checkpoint) left out (clstyle.tile.X=none). */
+    private static LossFactory.Plan plan(int h, int w, long budget, String... off) {
+        for (String o : off) {
+            System.setProperty("clstyle.tile." + o, "none");
+        }
         try {
             LossFactory.Plan p = LossFactory.plan(WEIGHTS, RECIPE, true, h, w, List.of(new int[] {512, 512}), false,
                     new LossFactory.Tiling(0, budget), 0);
-            assertEquals(null, p.keepAfter(), p.toString());
-            assertTrue(p.checkpoints().isEmpty(), p.toString());
+            List<String> left = List.of(off);
+            assertTrue(!left.contains("keep") || p.keepAfter() == null, p.toString());
+            assertTrue(!left.contains("whole") || p.wholeAfter() == null, p.toString());
+            assertTrue(!left.contains("checkpoint") || p.checkpoints().isEmpty(), p.toString());
             return p;
         } finally {
-            System.clearProperty("clstyle.tile.checkpoint");
-            System.clearProperty("clstyle.tile.keep");
+            for (String o : off) {
+                System.clearProperty("clstyle.tile." + o);
+            }
         }
     }
 
