@@ -35,9 +35,18 @@ class TilingOptionsTest {
         style = CliFixtures.image(dir.resolve("style.png"), 36, 36, 2);
     }
 
-    /** The golden case of LossCommandTest, with --tile 16: 2x2 cores on the 22x28 image, the styles tiled too. */
+    /**
+     * The golden case of LossCommandTest, with --tile 16: 2x2 cores on the 22x28 image, the styles tiled too;
+     * and with --tile 8 under a budget that lets the plan choose the least work: the tiles only up to a pool,
+     * the rest whole.
+     */
     @Test
     void tiledLossMatchesTheGolden(@TempDir Path d) throws Exception {
+        tiledLossMatchesTheGolden(d, "tiled: 2x2 tiles, cores up to 16x16 px, halo 80 px (largest region 22x28)", "--tile", "16");
+        tiledLossMatchesTheGolden(d, "the layers after it on the whole image", "--tile", "8", "--max-device-memory", "64G");
+    }
+
+    private static void tiledLossMatchesTheGolden(Path d, String note, String... tiling) throws Exception {
         ObjectMapper json = new ObjectMapper();
         Path golden = LossCommandTest.GOLDEN;
         JsonNode c = json.readTree(golden.resolve("cases.json").toFile()).get("cases").get("caffe_max_mse");
@@ -46,14 +55,15 @@ class TilingOptionsTest {
         Path grad = d.resolve("g.npy");
         List<String> args = new ArrayList<>(List.of("--content", golden.resolve("content.png").toString(),
                 "--image", golden.resolve("image.png").toString(), "--recipe", recipe.toString(),
-                "--weights", golden.resolve("vgg19_tiny.safetensors").toString(), "--grad-out", grad.toString(), "--tile", "16"));
+                "--weights", golden.resolve("vgg19_tiny.safetensors").toString(), "--grad-out", grad.toString()));
+        args.addAll(List.of(tiling));
         for (JsonNode s : c.get("styles")) {
             args.add("--style");
             args.add(golden.resolve(s.asText()).toString());
         }
         LossCommandTest.Result r = LossCommandTest.run(args.toArray(String[]::new));
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.err().contains("tiled: 2x2 tiles, cores up to 16x16 px, halo 80 px (largest region 22x28)"), r.err());
+        assertTrue(r.err().contains(note), r.err());
         JsonNode got = json.readTree(r.out());
         JsonNode expected = c.get("expected");
         LossCommandTest.close("total", expected.get("total").asDouble(), got.get("total").asDouble());
