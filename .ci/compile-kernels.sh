@@ -69,10 +69,13 @@ for t in "${TILES[@]}"; do
   BUILDS+=("conv3x3|$t -DBIAS_WG=64" "gram|$t")
 done
 # The tuner's GPU-sized tiles (OpTuning.gemmTiles; the host never picks them by itself): 128x128 blocks,
-# 8x8 outputs per work-item.
-for t in "128 128 16" "128 128 8"; do
+# 8x8 outputs per work-item, single and double-buffered (two pairs of local tiles, GEMM_DOUBLE_BUFFER; with
+# TS_K 16 the two pairs take 32896 bytes, over the 32 KiB rule, so the tuner double-buffers TS_K 8 only).
+for t in "128 128 16 0" "128 128 8 0" "128 128 8 1" "64 64 16 1"; do
   set -- $t
-  BUILDS+=("conv3x3|-DTS_M=$1 -DTS_N=$2 -DTS_K=$3 -DWPT_M=8 -DWPT_N=8 -DVW=4 -DBIAS_WG=64" "gram|-DTS_M=$1 -DTS_N=$2 -DTS_K=$3 -DWPT_M=8 -DWPT_N=8 -DVW=4")
+  db=""
+  [ "$4" = 1 ] && db=" -DGEMM_DOUBLE_BUFFER=1"
+  BUILDS+=("conv3x3|-DTS_M=$1 -DTS_N=$2 -DTS_K=$3 -DWPT_M=8 -DWPT_N=8 -DVW=4 -DBIAS_WG=64$db" "gram|-DTS_M=$1 -DTS_N=$2 -DTS_K=$3 -DWPT_M=8 -DWPT_N=8 -DVW=4$db")
 done
 # The generators' general convolution: every kernel size the generators use, on the largest and smallest
 # tiles GPUs get (Conv2d's narrow row tiles are for CPU devices only: on AMD they used 1.5 KB of scratch).

@@ -16,16 +16,20 @@ import org.clstyle.cl.ClProgram;
  * to smaller tiles when a kernel turns out to allow fewer work-items than the device maximum.
  */
 final class GemmTiles {
-    /** One set of gemm.cl tile sizes (see the defines there). */
-    record Config(int tsM, int tsN, int tsK, int wptM, int wptN, int vw) {
+    /** One set of gemm.cl tile sizes (see the defines there); {@code doubleBuffer}: GEMM_DOUBLE_BUFFER. */
+    record Config(int tsM, int tsN, int tsK, int wptM, int wptN, int vw, boolean doubleBuffer) {
+        Config(int tsM, int tsN, int tsK, int wptM, int wptN, int vw) {
+            this(tsM, tsN, tsK, wptM, wptN, vw, false);
+        }
+
         int rtsM() { return tsM / wptM; }
 
         int rtsN() { return tsN / wptN; }
 
         int workGroup() { return rtsM() * rtsN(); }
 
-        /** Bytes of the As and Bs local tiles (As rows padded by one float). */
-        long localBytes() { return (long) tsK * ((tsM + 1) + tsN) * Float.BYTES; }
+        /** Bytes of the As and Bs local tiles (As rows padded by one float; two of each when double-buffered). */
+        long localBytes() { return (doubleBuffer ? 2L : 1L) * tsK * ((tsM + 1) + tsN) * Float.BYTES; }
 
         boolean valid() {
             return tsM > 0 && tsN > 0 && tsK > 0 && wptM > 0 && wptN > 0 && tsM % wptM == 0 && tsN % wptN == 0
@@ -37,7 +41,11 @@ final class GemmTiles {
         }
 
         Map<String, Object> defines() {
-            return Map.of("TS_M", tsM, "TS_N", tsN, "TS_K", tsK, "WPT_M", wptM, "WPT_N", wptN, "VW", vw);
+            Map<String, Object> d = new HashMap<>(Map.of("TS_M", tsM, "TS_N", tsN, "TS_K", tsK, "WPT_M", wptM, "WPT_N", wptN, "VW", vw));
+            if (doubleBuffer) {
+                d.put("GEMM_DOUBLE_BUFFER", 1);
+            }
+            return d;
         }
 
         /** Global size for an M x N output: dimension 0 runs along N. */
@@ -58,7 +66,7 @@ final class GemmTiles {
             new Config(8, 8, 8, 4, 4, 4),
             new Config(4, 4, 4, 4, 4, 4));
 
-    private static final Set<String> TILE_KEYS = Set.of("TS_M", "TS_N", "TS_K", "WPT_M", "WPT_N", "VW");
+    private static final Set<String> TILE_KEYS = Set.of("TS_M", "TS_N", "TS_K", "WPT_M", "WPT_N", "VW", "GEMM_DOUBLE_BUFFER");
 
     private final ClContext ctx;
     private final String family;
@@ -70,9 +78,9 @@ final class GemmTiles {
 
     /**
      * Tiles for kernel family {@code family} on {@code ctx}'s device. {@code overrides} may set any
-     * define; setting a tile size (TS_M, TS_N, TS_K, WPT_M, WPT_N, VW) pins the configuration (the
-     * others keep the defaults of the largest candidate, VW the largest of 8, 4, 2, 1 dividing
-     * WPT_N), and one the device cannot run is an error.
+     * define; setting a tile size (TS_M, TS_N, TS_K, WPT_M, WPT_N, VW, or GEMM_DOUBLE_BUFFER 0/1) pins the
+     * configuration (the others keep the defaults of the largest candidate, VW the largest of 8, 4, 2, 1
+     * dividing WPT_N, single-buffered), and one the device cannot run is an error.
      */
     GemmTiles(ClContext ctx, String family, Map<String, ?> overrides, Map<String, ?> familyDefines) {
         this.ctx = ctx;
@@ -98,7 +106,7 @@ final class GemmTiles {
             }
             Config c = new Config(tiles.getOrDefault("TS_M", base.tsM()), tiles.getOrDefault("TS_N", base.tsN()),
                     tiles.getOrDefault("TS_K", base.tsK()), tiles.getOrDefault("WPT_M", base.wptM()),
-                    wptN, tiles.getOrDefault("VW", vw));
+                    wptN, tiles.getOrDefault("VW", vw), tiles.getOrDefault("GEMM_DOUBLE_BUFFER", 0) != 0);
             if (!c.valid()) {
                 throw new IllegalArgumentException(family + " tile sizes " + c
                         + ": need positive sizes with TS_M a multiple of WPT_M, TS_N of WPT_N, WPT_N of VW,"

@@ -289,6 +289,11 @@ public final class KernelSelftest {
     /** The tuner's GPU-sized GEMM tile (OpTuning.gemmTiles): 128 x 128, 16 x 16 work-items of 8 x 8, float4; 16 KiB of local memory. */
     private static final Map<String, Integer> TUNER_TILES = Map.of("TS_M", 128, "TS_N", 128, "TS_K", 16, "WPT_M", 8,
             "WPT_N", 8, "VW", 4);
+    /** The same with two pairs of local tiles (GEMM_DOUBLE_BUFFER), TS_K 8: 16 KiB as well. */
+    private static final Map<String, Integer> DOUBLE_BUFFERED_TILES = Map.of("TS_M", 128, "TS_N", 128, "TS_K", 8, "WPT_M", 8,
+            "WPT_N", 8, "VW", 4, "GEMM_DOUBLE_BUFFER", 1);
+    private static final Map<String, Integer> DOUBLE_BUFFERED_GRAM_TILES = Map.of("TS_M", 128, "TS_N", 128, "TS_K", 4,
+            "WPT_M", 8, "WPT_N", 8, "VW", 4, "GEMM_DOUBLE_BUFFER", 1);
     private static final Map<String, Integer> TUNER_GRAM_TILES = Map.of("TS_M", 128, "TS_N", 128, "TS_K", 8, "WPT_M", 8,
             "WPT_N", 8, "VW", 4);
     /**
@@ -337,6 +342,10 @@ public final class KernelSelftest {
                 KernelSelftest::fitsTunerTiles));
         out.add(new Check("conv3x3 GEMM 128x128 tiles backward input",
                 t -> t.convBackwardInput(Conv3x3.Variant.GEMM, TUNER_TILES), KernelSelftest::fitsTunerTiles));
+        out.add(new Check("conv3x3 GEMM 128x128 double-buffered forward",
+                t -> t.convForward(Conv3x3.Variant.GEMM, DOUBLE_BUFFERED_TILES), KernelSelftest::fitsTunerTiles));
+        out.add(new Check("conv3x3 GEMM 128x128 double-buffered backward input",
+                t -> t.convBackwardInput(Conv3x3.Variant.GEMM, DOUBLE_BUFFERED_TILES), KernelSelftest::fitsTunerTiles));
         out.add(new Check("conv3x3 backward weights+bias", t -> t.convBackwardWeights()));
         for (GramMatrix.Variant v : GramMatrix.Variant.values()) {
             out.add(new Check("gram " + v + " forward", t -> t.gramForward(v, Map.of())));
@@ -344,6 +353,8 @@ public final class KernelSelftest {
                 out.add(new Check("gram GEMM split-K forward", t -> t.gramForward(v, Map.of("GRAM_CHUNKS", 3))));
                 // TS_K 8: gram's forward holds two tile pairs (32 KiB with TS_K 16, over Oclgrind's 32 KiB with padding).
                 out.add(new Check("gram GEMM 128x128 tiles forward", t -> t.gramForward(v, TUNER_GRAM_TILES),
+                        KernelSelftest::fitsTunerTiles));
+                out.add(new Check("gram GEMM 128x128 double-buffered forward", t -> t.gramForward(v, DOUBLE_BUFFERED_GRAM_TILES),
                         KernelSelftest::fitsTunerTiles));
             }
             out.add(new Check("gram " + v + " backward", t -> t.gramBackward(v)));

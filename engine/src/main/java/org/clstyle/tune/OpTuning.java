@@ -178,12 +178,15 @@ public abstract class OpTuning {
      * limits) fails that candidate, which the tuner skips.
      */
     protected static List<Candidate> gemmTiles(Candidate best, boolean quick) {
+        // TS_M, TS_N, TS_K, WPT_M, WPT_N, and 1 for two pairs of local tiles (GEMM_DOUBLE_BUFFER: one barrier per K step).
         int[][] full = {
-            {64, 64, 16, 4, 16}, {64, 64, 16, 8, 8}, {32, 32, 16, 4, 8}, {64, 64, 8, 4, 16},
-            {64, 32, 16, 4, 8}, {32, 64, 16, 4, 8}, {128, 64, 16, 8, 8}, {128, 128, 16, 8, 8}, {128, 128, 8, 8, 8},
-            {32, 32, 32, 4, 4}, {16, 16, 16, 4, 4},
+            {64, 64, 16, 4, 16, 0}, {64, 64, 16, 8, 8, 0}, {32, 32, 16, 4, 8, 0}, {64, 64, 8, 4, 16, 0},
+            {64, 32, 16, 4, 8, 0}, {32, 64, 16, 4, 8, 0}, {128, 64, 16, 8, 8, 0}, {128, 128, 16, 8, 8, 0}, {128, 128, 8, 8, 8, 0},
+            {128, 128, 8, 8, 8, 1}, {64, 64, 16, 8, 8, 1}, // double-buffered 128x128 TS_K 16 would need 32896 bytes
+            {32, 32, 32, 4, 4, 0}, {16, 16, 16, 4, 4, 0},
         };
-        int[][] few = {{64, 64, 16, 4, 16}, {64, 64, 16, 8, 8}, {128, 128, 16, 8, 8}, {32, 32, 16, 4, 8}, {16, 16, 16, 4, 4}};
+        int[][] few = {{64, 64, 16, 4, 16, 0}, {64, 64, 16, 8, 8, 0}, {128, 128, 16, 8, 8, 0}, {128, 128, 8, 8, 8, 1},
+            {32, 32, 16, 4, 8, 0}, {16, 16, 16, 4, 4, 0}};
         List<Candidate> out = new ArrayList<>();
         for (int[] t : quick ? few : full) {
             Map<String, Object> m = new LinkedHashMap<>();
@@ -192,6 +195,9 @@ public abstract class OpTuning {
             m.put("TS_K", t[2]);
             m.put("WPT_M", t[3]);
             m.put("WPT_N", t[4]);
+            if (t[5] != 0) {
+                m.put("GEMM_DOUBLE_BUFFER", 1);
+            }
             out.add(best.with(m));
         }
         return out;

@@ -27,7 +27,7 @@ class Conv2dTest {
     private static Conv2d conv;
     private static Conv2d gemm;
     private static Conv2d direct;
-    private static Conv2d small;
+    private static Conv2d small, smallDoubleBuffered;
 
     @BeforeAll
     static void open() {
@@ -37,6 +37,8 @@ class Conv2dTest {
         direct = new Conv2d(ctx, Conv2d.Variant.DIRECT);
         // Small pinned tiles: many tiles in every dimension, ragged last ones.
         small = new Conv2d(ctx, Map.of("TS_M", 8, "TS_N", 8, "TS_K", 8, "WPT_M", 4, "WPT_N", 4));
+        // The same with two pairs of local tiles (GEMM_DOUBLE_BUFFER): odd and even numbers of K steps.
+        smallDoubleBuffered = new Conv2d(ctx, Map.of("TS_M", 8, "TS_N", 8, "TS_K", 8, "WPT_M", 4, "WPT_N", 4, "GEMM_DOUBLE_BUFFER", 1));
     }
 
     @AfterAll
@@ -45,6 +47,7 @@ class Conv2dTest {
         gemm.close();
         direct.close();
         small.close();
+        smallDoubleBuffered.close();
         ctx.close();
     }
 
@@ -101,6 +104,7 @@ class Conv2dTest {
             "4, 3, 33, 31, 4, 3, 2, 1"})
     void smallTilesMatchReference(int n, int cin, int h, int w, int cout, int k, int s, int p) {
         check(small, n, cin, h, w, cout, k, s, p);
+        check(smallDoubleBuffered, n, cin, h, w, cout, k, s, p);
     }
 
     @Test

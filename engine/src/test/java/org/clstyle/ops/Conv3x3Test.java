@@ -554,7 +554,10 @@ class Conv3x3Test {
                 Map.of("TS_M", 24, "TS_N", 40, "TS_K", 5, "WPT_M", 3, "WPT_N", 5),
                 Map.of("TS_M", 16, "TS_N", 32, "TS_K", 8, "WPT_M", 2, "WPT_N", 8, "VW", 2),
                 Map.of("TS_M", 6, "TS_N", 16, "TS_K", 32, "WPT_M", 6, "WPT_N", 16), // one work-item, no barriers
-                Map.of("TS_M", 128, "TS_N", 128, "TS_K", 16, "WPT_M", 8, "WPT_N", 8, "VW", 4)); // the tuner's GPU-sized tile
+                Map.of("TS_M", 128, "TS_N", 128, "TS_K", 16, "WPT_M", 8, "WPT_N", 8, "VW", 4), // the tuner's GPU-sized tile
+                // Two pairs of local tiles, K steps alternating: the GPU tile, and an awkward one (K steps of 5).
+                Map.of("TS_M", 128, "TS_N", 128, "TS_K", 8, "WPT_M", 8, "WPT_N", 8, "VW", 4, "GEMM_DOUBLE_BUFFER", 1),
+                Map.of("TS_M", 24, "TS_N", 40, "TS_K", 5, "WPT_M", 3, "WPT_N", 5, "GEMM_DOUBLE_BUFFER", 1));
     }
 
     private static void checkForward(Conv3x3 c, int cin, int cout, int h, int w) {

@@ -28,7 +28,7 @@ __kernel GEMM_ATTR
 void conv2d_forward(__global const float* x, __global const float* w, __global const float* bias, int hasBias,
                     __global float* y, int n, int cin, int h, int wd, int cout, int stride, int pad, int ho,
                     int wo) {
-    GEMM_LOCAL_TILES(As, Bs);
+    GEMM_LOCAL_TILES(At, Bt);
     const int tx = get_local_id(0), ty = get_local_id(1);
     const int lid = ty * RTS_N + tx;
     const int m0 = get_group_id(1) * TS_M, n0 = get_group_id(0) * TS_N;
@@ -53,6 +53,7 @@ void conv2d_forward(__global const float* x, __global const float* w, __global c
     VECW acc[WPT_M][WPT_NV];
     gemm_zero(acc);
     for (int k0 = 0; k0 < kdim; k0 += TS_K) {
+        GEMM_STEP_TILES(At, Bt, k0 / TS_K, As, Bs);
         for (int s = 0; s < A_LOADS; s++) {
             if (A_SLOT_VALID(lid, s)) {
                 int kk = A_SLOT_K(lid, s), mm = A_SLOT_M(lid, s);
@@ -75,7 +76,7 @@ void conv2d_forward(__global const float* x, __global const float* w, __global c
         }
         GEMM_BARRIER();
         gemm_tile_fma(As, Bs, tx, ty, acc);
-        GEMM_BARRIER();
+        GEMM_END_STEP();
     }
 
 #define STORE_Y(m, col, v) { const int b_ = (col) / howo; \
@@ -90,7 +91,7 @@ void conv2d_forward(__global const float* x, __global const float* w, __global c
 __kernel GEMM_ATTR
 void conv2d_backward_input(__global const float* dy, __global const float* w, __global float* dx, int n,
                            int cin, int h, int wd, int cout, int stride, int pad, int ho, int wo) {
-    GEMM_LOCAL_TILES(As, Bs);
+    GEMM_LOCAL_TILES(At, Bt);
     const int tx = get_local_id(0), ty = get_local_id(1);
     const int lid = ty * RTS_N + tx;
     const int m0 = get_group_id(1) * TS_M, n0 = get_group_id(0) * TS_N;
@@ -114,6 +115,7 @@ void conv2d_backward_input(__global const float* dy, __global const float* w, __
     VECW acc[WPT_M][WPT_NV];
     gemm_zero(acc);
     for (int k0 = 0; k0 < kdim; k0 += TS_K) {
+        GEMM_STEP_TILES(At, Bt, k0 / TS_K, As, Bs);
         // A(ci, co*KK + r) = w[co, ci, r]
         for (int s = 0; s < A_LOADS; s++) {
             if (A_SLOT_VALID(lid, s)) {
@@ -150,7 +152,7 @@ void conv2d_backward_input(__global const float* dy, __global const float* w, __
         }
         GEMM_BARRIER();
         gemm_tile_fma(As, Bs, tx, ty, acc);
-        GEMM_BARRIER();
+        GEMM_END_STEP();
     }
 
 #define STORE_DX(m, col, v) { const int b_ = (col) / hw; dx[(b_ * cin + (m)) * hw + (col) - b_ * hw] = (v); }
@@ -168,7 +170,7 @@ __kernel GEMM_ATTR
 void conv2d_backward_input_phase(__global const float* dy, __global const float* w, __global float* dx, int n,
                                  int cin, int h, int wd, int cout, int stride, int pad, int ho, int wo,
                                  int qi, int qj, int i0, int j0, int hq, int wq, int ti, int tj) {
-    GEMM_LOCAL_TILES(As, Bs);
+    GEMM_LOCAL_TILES(At, Bt);
     const int tx = get_local_id(0), ty = get_local_id(1);
     const int lid = ty * RTS_N + tx;
     const int m0 = get_group_id(1) * TS_M, n0 = get_group_id(0) * TS_N;
@@ -194,6 +196,7 @@ void conv2d_backward_input_phase(__global const float* dy, __global const float*
     VECW acc[WPT_M][WPT_NV];
     gemm_zero(acc);
     for (int k0 = 0; k0 < kdim; k0 += TS_K) {
+        GEMM_STEP_TILES(At, Bt, k0 / TS_K, As, Bs);
         // A(ci, co*taps + r) = w[co, ci, qi + (r / tj) s, qj + (r % tj) s]
         for (int s = 0; s < A_LOADS; s++) {
             if (A_SLOT_VALID(lid, s)) {
@@ -226,7 +229,7 @@ void conv2d_backward_input_phase(__global const float* dy, __global const float*
         }
         GEMM_BARRIER();
         gemm_tile_fma(As, Bs, tx, ty, acc);
-        GEMM_BARRIER();
+        GEMM_END_STEP();
     }
 
 #define STORE_DX(m, col, v) { const int b_ = (col) / pq, p_ = (col) - b_ * pq, a_ = p_ / wq; \
@@ -241,7 +244,7 @@ void conv2d_backward_input_phase(__global const float* dy, __global const float*
 __kernel GEMM_ATTR
 void conv2d_backward_weight(__global const float* x, __global const float* dy, __global float* part, int n,
                             int cin, int h, int wd, int cout, int stride, int pad, int ho, int wo, int chunk) {
-    GEMM_LOCAL_TILES(As, Bs);
+    GEMM_LOCAL_TILES(At, Bt);
     const int tx = get_local_id(0), ty = get_local_id(1);
     const int lid = ty * RTS_N + tx;
     const int m0 = get_group_id(1) * TS_M, n0 = get_group_id(0) * TS_N;
@@ -262,6 +265,7 @@ void conv2d_backward_weight(__global const float* x, __global const float* dy, _
     VECW acc[WPT_M][WPT_NV];
     gemm_zero(acc);
     for (int k0 = kbeg; k0 < kend; k0 += TS_K) {
+        GEMM_STEP_TILES(At, Bt, (k0 - kbeg) / TS_K, As, Bs);
         // A(co, q) = dy[b, co, p] with q = (b, p)
         for (int s = 0; s < A_LOADS; s++) {
             if (A_SLOT_VALID(lid, s)) {
@@ -290,7 +294,7 @@ void conv2d_backward_weight(__global const float* x, __global const float* dy, _
         }
         GEMM_BARRIER();
         gemm_tile_fma(As, Bs, tx, ty, acc);
-        GEMM_BARRIER();
+        GEMM_END_STEP();
     }
 
     __global float* out = part + (size_t) z * cout * ncols;

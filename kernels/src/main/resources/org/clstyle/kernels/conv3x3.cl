@@ -22,7 +22,7 @@
 __kernel GEMM_ATTR
 void conv3x3_forward(__global const float* x, __global const float* w, __global const float* bias,
                      __global float* y, int cin, int cout, int h, int wd, int relu) {
-    GEMM_LOCAL_TILES(As, Bs);
+    GEMM_LOCAL_TILES(At, Bt);
     const int tx = get_local_id(0), ty = get_local_id(1);
     const int lid = ty * RTS_N + tx;
     const int m0 = get_group_id(1) * TS_M, n0 = get_group_id(0) * TS_N;
@@ -39,6 +39,7 @@ void conv3x3_forward(__global const float* x, __global const float* w, __global 
     VECW acc[WPT_M][WPT_NV];
     gemm_zero(acc);
     for (int k0 = 0; k0 < kdim; k0 += TS_K) {
+        GEMM_STEP_TILES(At, Bt, k0 / TS_K, As, Bs);
         for (int s = 0; s < A_LOADS; s++) {
             if (A_SLOT_VALID(lid, s)) {
                 int kk = A_SLOT_K(lid, s), mm = A_SLOT_M(lid, s);
@@ -60,7 +61,7 @@ void conv3x3_forward(__global const float* x, __global const float* w, __global 
         }
         GEMM_BARRIER();
         gemm_tile_fma(As, Bs, tx, ty, acc);
-        GEMM_BARRIER();
+        GEMM_END_STEP();
     }
 
 #define STORE_Y(m, n, v) { const float t_ = (v) + bias[m]; y[(m) * hw + (n)] = (relu && t_ < 0.0f) ? 0.0f : t_; }
@@ -73,7 +74,7 @@ void conv3x3_forward(__global const float* x, __global const float* w, __global 
 __kernel GEMM_ATTR
 void conv3x3_backward_input(__global const float* dy, __global const float* w, __global const float* yr,
                             int mask, __global float* dx, int cin, int cout, int h, int wd) {
-    GEMM_LOCAL_TILES(As, Bs);
+    GEMM_LOCAL_TILES(At, Bt);
     const int tx = get_local_id(0), ty = get_local_id(1);
     const int lid = ty * RTS_N + tx;
     const int m0 = get_group_id(1) * TS_M, n0 = get_group_id(0) * TS_N;
@@ -89,6 +90,7 @@ void conv3x3_backward_input(__global const float* dy, __global const float* w, _
     VECW acc[WPT_M][WPT_NV];
     gemm_zero(acc);
     for (int k0 = 0; k0 < kdim; k0 += TS_K) {
+        GEMM_STEP_TILES(At, Bt, k0 / TS_K, As, Bs);
         // A(ci, co*9 + r) = w[co, ci, r]
         for (int s = 0; s < A_LOADS; s++) {
             if (A_SLOT_VALID(lid, s)) {
@@ -121,7 +123,7 @@ void conv3x3_backward_input(__global const float* dy, __global const float* w, _
         }
         GEMM_BARRIER();
         gemm_tile_fma(As, Bs, tx, ty, acc);
-        GEMM_BARRIER();
+        GEMM_END_STEP();
     }
 
 #define STORE_DX(m, n, v) dx[(m) * hw + (n)] = (v)
@@ -133,7 +135,7 @@ void conv3x3_backward_input(__global const float* dy, __global const float* w, _
 __kernel GEMM_ATTR
 void conv3x3_backward_weight(__global const float* x, __global const float* dy, __global const float* yr,
                              int mask, __global float* dw, int cin, int cout, int h, int wd) {
-    GEMM_LOCAL_TILES(As, Bs);
+    GEMM_LOCAL_TILES(At, Bt);
     const int tx = get_local_id(0), ty = get_local_id(1);
     const int lid = ty * RTS_N + tx;
     const int m0 = get_group_id(1) * TS_M, n0 = get_group_id(0) * TS_N;
@@ -152,6 +154,7 @@ void conv3x3_backward_weight(__global const float* x, __global const float* dy, 
     VECW acc[WPT_M][WPT_NV];
     gemm_zero(acc);
     for (int k0 = 0; k0 < hw; k0 += TS_K) {
+        GEMM_STEP_TILES(At, Bt, k0 / TS_K, As, Bs);
         // A(co, p) = dy'[co, p]
         for (int s = 0; s < A_LOADS; s++) {
             if (A_SLOT_VALID(lid, s)) {
@@ -180,7 +183,7 @@ void conv3x3_backward_weight(__global const float* x, __global const float* dy, 
         }
         GEMM_BARRIER();
         gemm_tile_fma(As, Bs, tx, ty, acc);
-        GEMM_BARRIER();
+        GEMM_END_STEP();
     }
 
 #define STORE_DW(m, n, v) dw[(m) * ndim + (n)] = (v)

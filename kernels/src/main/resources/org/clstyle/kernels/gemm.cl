@@ -2,13 +2,15 @@
 // Included (#include "gemm.cl") by conv3x3.cl and gram.cl; each of those writes its own kernels with
 // its own A/B tile loaders (e.g. implicit-GEMM im2col on the fly for conv) around the pieces here:
 //
-//   GEMM_LOCAL_TILES(As, Bs);                     // __local tiles As [TS_K][TS_M + A_PAD], Bs [TS_K][TS_N]
+//   GEMM_LOCAL_TILES(At, Bt);                     // __local tiles [TS_K][TS_M + A_PAD] and [TS_K][TS_N] (two each
+//                                                 // with GEMM_DOUBLE_BUFFER)
 //   VECW acc[WPT_M][WPT_NV]; gemm_zero(acc);
 //   for (int k0 = 0; k0 < K; k0 += TS_K) {
+//       GEMM_STEP_TILES(At, Bt, k0 / TS_K, As, Bs); // this K step's pair: __local float* As, Bs
 //       for each load slot s: As[AS_IDX(kk, mm)] = A(m0 + mm, k0 + kk); Bs[BS_IDX(kk, nn)] = B(k0 + kk, n0 + nn);
-//       barrier(CLK_LOCAL_MEM_FENCE);
+//       GEMM_BARRIER();
 //       gemm_tile_fma(As, Bs, tx, ty, acc);
-//       barrier(CLK_LOCAL_MEM_FENCE);
+//       GEMM_END_STEP();                          // a second barrier, unless double-buffered
 //   }
 //   float c[WPT_M][WPT_N]; gemm_result(acc, c);
 //   work-item (tx, ty) owns C rows m0 + GEMM_ROW(ty, i) (i < WPT_M) and columns n0 + GEMM_COL(tx, j) (j < WPT_N).
@@ -56,6 +58,12 @@
 #ifndef A_PAD
 #define A_PAD 1
 #endif
+// 1: two pairs of local tiles, K steps alternating between them. Step k+1 loads into the other pair
+// while slower work-items still multiply step k's, so a step needs one barrier instead of two, for twice
+// the local memory (GPUs, whose work-groups otherwise stall at the second barrier; PoCL gains nothing).
+#ifndef GEMM_DOUBLE_BUFFER
+#define GEMM_DOUBLE_BUFFER 0
+#endif
 
 #if (TS_M % WPT_M) != 0 || (TS_N % WPT_N) != 0 || (WPT_N % VW) != 0
 #error "TS_M must be a multiple of WPT_M, TS_N of WPT_N, WPT_N of VW"
@@ -98,9 +106,29 @@
 #else
 #define GEMM_BARRIER() mem_fence(CLK_LOCAL_MEM_FENCE)
 #endif
-#define GEMM_LOCAL_TILES(As, Bs) \
-    __local float As[TS_K * LDA_S]; /* [TS_K, TS_M + A_PAD] */ \
-    __local float Bs[TS_K * TS_N]   /* [TS_K, TS_N] */
+#define A_TILE (TS_K * LDA_S)         // floats of one As tile
+#define B_TILE (TS_K * TS_N)          // floats of one Bs tile
+#if GEMM_DOUBLE_BUFFER
+#define GEMM_LOCAL_TILES(At, Bt) \
+    __local float At[2 * A_TILE]; /* [2, TS_K, TS_M + A_PAD] */ \
+    __local float Bt[2 * B_TILE]  /* [2, TS_K, TS_N] */
+// The pair K step number `step` uses: the two alternate. Its loads cannot overwrite the pair a slower
+// work-item still multiplies (step - 1's), and step + 1 reuses step - 1's only after every work-item
+// passed step's barrier, which follows its multiply of step - 1.
+#define GEMM_STEP_TILES(At, Bt, step, As, Bs) \
+    __local float* As = (At) + ((step) & 1) * A_TILE; \
+    __local float* Bs = (Bt) + ((step) & 1) * B_TILE
+#define GEMM_END_STEP() ((void)0)
+#else
+#define GEMM_LOCAL_TILES(At, Bt) \
+    __local float At[A_TILE]; /* [TS_K, TS_M + A_PAD] */ \
+    __local float Bt[B_TILE]  /* [TS_K, TS_N] */
+#define GEMM_STEP_TILES(At, Bt, step, As, Bs) \
+    __local float* As = (At); \
+    __local float* Bs = (Bt)
+// Every work-item done multiplying before the next step's loads overwrite the tiles.
+#define GEMM_END_STEP() GEMM_BARRIER()
+#endif
 
 // Tile coordinates of load slot s of work-item lid. A slots run fastest along k (A rows are
 // contiguous in k in every user), B slots fastest along n (B rows are contiguous in n).

@@ -12,11 +12,12 @@
 
 // acc = the work-item's block of f [C, N] f^T over columns [kbeg, kend) for the tile at (m0, n0).
 GEMM_INLINE void gram_tile(__global const float* f, int c, int n, int kbeg, int kend, int m0, int n0,
-                           __local float* As, __local float* Bs, VECW acc[WPT_M][WPT_NV]) {
+                           __local float* At, __local float* Bt, VECW acc[WPT_M][WPT_NV]) {
     const int tx = get_local_id(0), ty = get_local_id(1);
     const int lid = ty * RTS_N + tx;
     gemm_zero(acc);
     for (int k0 = kbeg; k0 < kend; k0 += TS_K) {
+        GEMM_STEP_TILES(At, Bt, (k0 - kbeg) / TS_K, As, Bs);
         // A(m, k) = f[m, k]
         for (int s = 0; s < A_LOADS; s++) {
             if (A_SLOT_VALID(lid, s)) {
@@ -35,7 +36,7 @@ GEMM_INLINE void gram_tile(__global const float* f, int c, int n, int kbeg, int 
         }
         GEMM_BARRIER();
         gemm_tile_fma(As, Bs, tx, ty, acc);
-        GEMM_BARRIER();
+        GEMM_END_STEP();
     }
 }
 
@@ -49,10 +50,10 @@ GEMM_INLINE void gram_store(VECW acc[WPT_M][WPT_NV], int c, int m0, int n0, floa
 // g [C, C] = f [C, N] f^T * invn
 __kernel GEMM_ATTR
 void gram_forward(__global const float* f, __global float* g, int c, int n, float invn) {
-    GEMM_LOCAL_TILES(As, Bs);
+    GEMM_LOCAL_TILES(At, Bt);
     const int m0 = get_group_id(1) * TS_M, n0 = get_group_id(0) * TS_N;
     VECW acc[WPT_M][WPT_NV];
-    gram_tile(f, c, n, 0, n, m0, n0, As, Bs, acc);
+    gram_tile(f, c, n, 0, n, m0, n0, At, Bt, acc);
     gram_store(acc, c, m0, n0, invn, g);
 }
 
@@ -60,7 +61,7 @@ void gram_forward(__global const float* f, __global float* g, int c, int n, floa
 __kernel GEMM_ATTR
 void gram_backward(__global const float* dg, __global const float* f, __global float* df,
                    int c, int n, float invn, int accumulate) {
-    GEMM_LOCAL_TILES(As, Bs);
+    GEMM_LOCAL_TILES(At, Bt);
     const int tx = get_local_id(0), ty = get_local_id(1);
     const int lid = ty * RTS_N + tx;
     const int m0 = get_group_id(1) * TS_M, n0 = get_group_id(0) * TS_N;
@@ -68,6 +69,7 @@ void gram_backward(__global const float* dg, __global const float* f, __global f
     VECW acc[WPT_M][WPT_NV];
     gemm_zero(acc);
     for (int k0 = 0; k0 < c; k0 += TS_K) {
+        GEMM_STEP_TILES(At, Bt, k0 / TS_K, As, Bs);
         // A(m, k) = dg[m, k] + dg[k, m]: the symmetrised gradient, formed while loading
         for (int s = 0; s < A_LOADS; s++) {
             if (A_SLOT_VALID(lid, s)) {
@@ -86,7 +88,7 @@ void gram_backward(__global const float* dg, __global const float* f, __global f
         }
         GEMM_BARRIER();
         gemm_tile_fma(As, Bs, tx, ty, acc);
-        GEMM_BARRIER();
+        GEMM_END_STEP();
     }
 
 #define STORE_DF(m, col, v) { const float t_ = (v) * invn; \
@@ -101,11 +103,11 @@ void gram_backward(__global const float* dg, __global const float* f, __global f
 __kernel GEMM_ATTR
 void gram_forward_split(__global const float* f, __global float* part, int c, int n, int kchunk) {
     if (get_group_id(0) < get_group_id(1)) return;  // below the diagonal: mirrored by the reduce
-    GEMM_LOCAL_TILES(As, Bs);
+    GEMM_LOCAL_TILES(At, Bt);
     const int m0 = get_group_id(1) * TS_M, n0 = get_group_id(0) * TS_N;
     const int kbeg = get_group_id(2) * kchunk;
     VECW acc[WPT_M][WPT_NV];
-    gram_tile(f, c, n, kbeg, min(n, kbeg + kchunk), m0, n0, As, Bs, acc);
+    gram_tile(f, c, n, kbeg, min(n, kbeg + kchunk), m0, n0, At, Bt, acc);
     gram_store(acc, c, m0, n0, 1.0f, part + (size_t)get_group_id(2) * c * c);
 }
 
