@@ -219,7 +219,8 @@ final class BenchCommand implements Callable<Integer> {
         ClDevice dev = devs.get(0);
         LossFactory.Plan plan;
         try {
-            plan = IterationBench.pipelinePlan(IterationBench.randomWeights(new java.util.SplittableRandom(1)), height, width, tiles);
+            plan = IterationBench.pipelinePlan(IterationBench.randomWeights(new java.util.SplittableRandom(1)), height, width,
+                    tiles.onDevices(devs.size()));
         } catch (IllegalArgumentException e) {
             throw new UserError(e.getMessage());
         }

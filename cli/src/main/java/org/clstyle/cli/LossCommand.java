@@ -142,7 +142,7 @@ final class LossCommand implements Callable<Integer> {
         ClDevice dev = devs.get(0);
         LossFactory.Plan plan;
         try {
-            plan = LossFactory.plan(w, r, c != null, x.height(), x.width(), styleHW, false, tiles, 0);
+            plan = LossFactory.plan(w, r, c != null, x.height(), x.width(), styleHW, false, tiles.onDevices(devs.size()), 0);
         } catch (IllegalArgumentException e) {
             throw new UserError(tooSmall(e.getMessage()));
         }

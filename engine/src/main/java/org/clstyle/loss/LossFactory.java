@@ -20,15 +20,25 @@ public final class LossFactory {
     /**
      * What the user asked for: {@code tile} > 0 forces tiles of that core size; otherwise
      * {@code maxDeviceBytes} > 0 tiles only when the untiled estimate exceeds it, with the largest core
-     * that fits; both 0: untiled.
+     * that fits; both 0: untiled. {@code devices}: how many devices share the tiles (the budget is each
+     * one's); with several, every tile runs the whole network (the shards have no whole-image part).
      */
-    public record Tiling(int tile, long maxDeviceBytes) {
+    public record Tiling(int tile, long maxDeviceBytes, int devices) {
         public static final Tiling NONE = new Tiling(0, 0);
 
         public Tiling {
-            if (tile < 0 || maxDeviceBytes < 0) {
-                throw new IllegalArgumentException("tiling: tile " + tile + ", budget " + maxDeviceBytes);
+            if (tile < 0 || maxDeviceBytes < 0 || devices < 1) {
+                throw new IllegalArgumentException("tiling: tile " + tile + ", budget " + maxDeviceBytes + ", devices " + devices);
             }
+        }
+
+        public Tiling(int tile, long maxDeviceBytes) {
+            this(tile, maxDeviceBytes, 1);
+        }
+
+        /** The same on {@code n} devices. */
+        public Tiling onDevices(int n) {
+            return new Tiling(tile, maxDeviceBytes, n);
         }
     }
 
@@ -95,7 +105,7 @@ public final class LossFactory {
                 // way does not fit, the smallest estimate.
                 double best = Double.MAX_VALUE;
                 long smallest = Long.MAX_VALUE;
-                for (Mode m : modes(network, taps, styleLayers)) {
+                for (Mode m : modes(network, taps, styleLayers, tiling.devices())) {
                     long e = estimate(network, taps, contentLayers, styleLayers, h, w, styleHW, tiling.tile(), m) + otherBytes;
                     double cost = work(network, taps, m.grid(network, taps, h, w, tiling.tile()), m);
                     boolean fits = e <= tiling.maxDeviceBytes();
@@ -147,7 +157,7 @@ public final class LossFactory {
             side = Math.max(side, Math.max(s[0], s[1]));
         }
         int units = (side + align - 1) / align;
-        List<Mode> modes = modes(network, taps, styleLayers);
+        List<Mode> modes = modes(network, taps, styleLayers, tiling.devices());
         Map<Mode, String> lastGrid = new HashMap<>();
         for (int u = units; u >= 1; u--) {
             long base = -1; // the plain estimate of this core size, made when a mode needs it
@@ -232,7 +242,7 @@ public final class LossFactory {
      * {@code clstyle.tile.whole=none} and {@code clstyle.tile.checkpoint=none} leave those out (to compare with
      * the plain way, e.g. in benches).
      */
-    private static List<Mode> modes(Network network, List<String> taps, List<String> styleLayers) {
+    private static List<Mode> modes(Network network, List<String> taps, List<String> styleLayers, int devices) {
         List<Mode> out = new ArrayList<>();
         out.add(Mode.PLAIN);
         if (taps.isEmpty()) {
@@ -244,7 +254,7 @@ public final class LossFactory {
                 out.add(new Mode(k, List.of()));
             }
         }
-        if (!styleLayers.isEmpty() && !"none".equals(System.getProperty("clstyle.tile.whole"))) {
+        if (!styleLayers.isEmpty() && devices == 1 && !"none".equals(System.getProperty("clstyle.tile.whole"))) {
             for (String k : pools) {
                 out.add(new Mode(null, List.of(), k));
             }
@@ -385,7 +395,10 @@ public final class LossFactory {
         if (normalizeGradients) {
             throw new TilingException("--normalize-gradients cannot be combined with several devices (they evaluate the loss in tiles)");
         }
-        // Shards run every tile to the deepest layer: a plan with the later layers whole runs its tiles plainly there.
+        if (plan.wholeAfter() != null) {
+            throw new IllegalArgumentException("LossFactory.create: a plan with the layers after " + plan.wholeAfter()
+                    + " whole runs on one device; plan for " + contexts.size() + " devices (Tiling.onDevices)");
+        }
         int tile = plan.tiled() ? plan.tile() : (Math.max(h, w) + contexts.size() - 1) / contexts.size();
         return new ShardedTiledLoss(contexts, weights, recipe, contentRgb, h, w, styleRgb, styleHW, tile, plan.keepAfter(),
                 plan.checkpoints());

@@ -230,7 +230,7 @@ public final class IterationBench implements AutoCloseable {
         float[] content = uniform(rnd, n);
         float[] style = uniform(rnd, n);
         float[] start = uniform(rnd, n);
-        LossFactory.Plan plan = pipelinePlan(weights, h, w, tiling);
+        LossFactory.Plan plan = pipelinePlan(weights, h, w, tiling.onDevices(contexts.size()));
         List<Double> times = new ArrayList<>();
         double loss;
         String split;

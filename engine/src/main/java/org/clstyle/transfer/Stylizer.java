@@ -67,6 +67,7 @@ public final class Stylizer {
     private Augmentation augmentation = Augmentation.NONE; // resolved per run: the flags, else the recipe's
     private SplittableRandom augmentRng;                    // one stream of views over all scales
     private IterationLog log;                               // --log-json, or null
+    private int deviceCount = 1;                            // devices sharing the loss's tiles (--device A,B)
 
     public Stylizer(StylizeSettings settings, ProgressListener listener) {
         this.s = settings;
@@ -359,6 +360,7 @@ public final class Stylizer {
         List<ClDevice> devices;
         try {
             devices = ClDevice.selectList(s.device());
+            deviceCount = devices.size();
             if (devices.size() > 1) {
                 org.clstyle.loss.TileDealer.forcedSpeeds(devices.size()); // a bad -Dclstyle.device.speeds refused here
             }
@@ -794,7 +796,7 @@ public final class Stylizer {
                 + (s.lineSearch() ? 2 : 0)) + 4;
         try {
             return LossFactory.plan(weights, recipe, withContent, lh, lw, styleHW, s.normalizeGradients(),
-                    new LossFactory.Tiling(s.tile(), s.maxDeviceMemory()), vectors * 3 * pixels * Float.BYTES);
+                    new LossFactory.Tiling(s.tile(), s.maxDeviceMemory(), deviceCount), vectors * 3 * pixels * Float.BYTES);
         } catch (IllegalArgumentException e) {
             String hint = s.optimizer() == StylizeSettings.Optimizer.LBFGS && e instanceof LossFactory.TilingException
                     && e.getMessage().startsWith("--max-device-memory")

@@ -122,6 +122,10 @@ class MemoryEstimateTest {
         assertTrue(kept.keepAfter() != null && work(kept) < work(plain), kept.toString());
         assertTrue(work(eight) < work(kept), eight + " vs " + kept);
         assertTrue(work(eight) < 1.25 * 2160 * 3840, "modelled work " + work(eight) / (2160 * 3840));
+        // Shards run every tile through the whole network: on two devices the plan is one of the other modes.
+        LossFactory.Plan two = LossFactory.plan(WEIGHTS, RECIPE, true, 2160, 3840, style, false,
+                new LossFactory.Tiling(0, 8L << 30).onDevices(2), 0);
+        assertTrue(two.tiled() && two.wholeAfter() == null && two.estimateBytes() <= 8L << 30, two.toString());
         LossFactory.Plan four = LossFactory.plan(WEIGHTS, RECIPE, true, 2160, 3840, style, false, new LossFactory.Tiling(0, 4L << 30), 0);
         assertTrue(four.tiled() && four.tile() < eight.tile() && four.estimateBytes() <= 4L << 30, four.toString());
         // Fits: untiled even with a budget.
