@@ -96,17 +96,27 @@ class TilingOptionsTest {
         BufferedImage plain = stylize(d.resolve("plain.png"));
         BufferedImage tiled = stylize(d.resolve("tiled.png"), "--tile", "16");
         BufferedImage budget = stylize(d.resolve("budget.png"), "--max-device-memory", "64G"); // fits: untiled
-        int worst = 0;
+        // --tile under a budget: the plan with the least work, the tiles only up to a pool and the rest whole.
+        Path wholeOut = d.resolve("whole.png");
+        CliFixtures.Run wr = CliFixtures.run("stylize", "--content", content.toString(), "--style", style.toString(),
+                "-o", wholeOut.toString(), "--weights", weights.toString(), "--size", "48", "--iterations", "3",
+                "--tile", "16", "--max-device-memory", "64G");
+        assertEquals(0, wr.exit(), wr.err());
+        assertTrue(wr.err().contains("the layers after it on the whole image"), wr.err());
+        BufferedImage whole = ImageIO.read(wholeOut.toFile());
+        int worst = 0, worstWhole = 0;
         for (int y = 0; y < plain.getHeight(); y++) {
             for (int x = 0; x < plain.getWidth(); x++) {
-                int p = plain.getRGB(x, y), t = tiled.getRGB(x, y);
+                int p = plain.getRGB(x, y), t = tiled.getRGB(x, y), wh = whole.getRGB(x, y);
                 for (int s = 0; s < 24; s += 8) {
                     worst = Math.max(worst, Math.abs(((p >> s) & 255) - ((t >> s) & 255)));
+                    worstWhole = Math.max(worstWhole, Math.abs(((p >> s) & 255) - ((wh >> s) & 255)));
                 }
                 assertEquals(p, budget.getRGB(x, y), "a budget that fits changes nothing");
             }
         }
         assertTrue(worst <= 2, "tiled and untiled images differ by " + worst + "/255");
+        assertTrue(worstWhole <= 2, "tiled to a pool and untiled images differ by " + worstWhole + "/255");
         Path tex = d.resolve("tex.png");
         CliFixtures.Run r = CliFixtures.run("texture", "--style", style.toString(), "-o", tex.toString(), "--weights",
                 weights.toString(), "--size", "40x24", "--iterations", "2", "--tile", "16");
