@@ -17,16 +17,7 @@
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
 //   A^T = [1 1 1 0; 0 1 -1 -1].
 
-// Output channels per work-item of the GEMM; MR * NV float8 accumulators plus NV loaded vectors and
-// a broadcast must fit the 16 AVX2 registers.
-#ifndef MR
-#define MR 6
-#endif
-// float8 vectors of tiles per work-item of the GEMM (NR = 8 * NV tiles).
-#ifndef NV
-#define NV 2
-#endif
-#define NR (8 * NV)
+#include "winograd_gemm.cl"
 
 // u [16, ceil(rows/MR), kin, MR] = G g G^T of weight [cout, cin, 3, 3]; zero for rows past the end.
 // flip != 0: the backward weight (rows = cin, kin = cout, taps reversed), as conv3x3_direct_pack.
@@ -121,55 +112,10 @@ __kernel void conv3x3_wino_input(__global const float* x, __global const float* 
     }
 }
 
-// mo [16, cout, ntp]: mo[e] = u[e] (as [cout, cin]) x v[e] [cin, ntp]. Global: dim 0 = the NR-tile
-// blocks of one group of ngrp blocks (rounded up to the work-group), dim 1 = ceil(cout/MR) channel
-// blocks, dim 2 = 16 * ngroups (groups inner). Work-groups run in linear order: one group's strip of
-// v [cin, ngrp*NR] stays in L2 while all channel blocks go by, each using its u rows ngrp times.
+// mo [16, cout, ntp] = u[e] x v[e] for each of the 16 elements (winograd_gemm.cl).
 __kernel void conv3x3_wino_gemm(__global const float* u, __global const float* v, __global float* mo,
                                 int cin, int cout, int ntp, int ngrp, int ngroups) {
-    const int g2 = get_global_id(2);
-    const int e = g2 / ngroups, grp = g2 - e * ngroups;
-    const int lb = get_global_id(0), mb = get_global_id(1);
-    const int nb = grp * ngrp + lb;
-    const int mblocks = (cout + MR - 1) / MR;
-    if (lb >= ngrp || nb * NR >= ntp || mb >= mblocks) return;
-
-    float8 acc[MR][NV];
-    _Pragma("unroll") for (int r = 0; r < MR; r++) {
-        _Pragma("unroll") for (int q = 0; q < NV; q++) acc[r][q] = (float8)(0.0f);
-    }
-    __global const float* vp = v + (size_t)e * cin * ntp + nb * NR;
-    __global const float* up = u + ((size_t)e * mblocks + mb) * cin * MR;
-    int c = 0;
-    // Four channels per iteration: 4 * MR * NV FMAs between loop tests.
-    for (; c + 4 <= cin; c += 4) {
-        _Pragma("unroll") for (int cc = 0; cc < 4; cc++) {
-            float8 a[NV];
-            _Pragma("unroll") for (int q = 0; q < NV; q++) a[q] = vload8(q, vp + cc * ntp);
-            _Pragma("unroll") for (int r = 0; r < MR; r++) {
-                const float8 b = (float8)(up[cc * MR + r]);
-                _Pragma("unroll") for (int q = 0; q < NV; q++) acc[r][q] = fma(b, a[q], acc[r][q]);
-            }
-        }
-        vp += 4 * ntp;
-        up += 4 * MR;
-    }
-    for (; c < cin; c++) {
-        float8 a[NV];
-        _Pragma("unroll") for (int q = 0; q < NV; q++) a[q] = vload8(q, vp);
-        _Pragma("unroll") for (int r = 0; r < MR; r++) {
-            const float8 b = (float8)(up[r]);
-            _Pragma("unroll") for (int q = 0; q < NV; q++) acc[r][q] = fma(b, a[q], acc[r][q]);
-        }
-        vp += ntp;
-        up += MR;
-    }
-    _Pragma("unroll") for (int r = 0; r < MR; r++) {
-        const int m = mb * MR + r;
-        if (m >= cout) break;
-        __global float* dst = mo + ((size_t)e * cout + m) * ntp + nb * NR; // ntp is a multiple of NR
-        _Pragma("unroll") for (int q = 0; q < NV; q++) vstore8(acc[r][q], q, dst);
-    }
+    winograd_gemm(u, v, mo, cin, cout, ntp, ngrp, ngroups);
 }
 
 // y [cout, h, w] = A^T M A (+ bias when has_bias, then ReLU when relu) of each tile; only the pixels
