@@ -210,18 +210,9 @@ public final class LossFactory {
             return TileGrid.forLayers(network, tileLayers(network, taps), h, w, tile);
         }
 
-        /** Of {@code layers}, the deepest the tiles run to and those before it (all but those after wholeAfter). */
+        /** Of {@code layers}, those the tiles run to ({@link TiledLossFunction#tileLayers(Network, List, String)}). */
         List<String> tileLayers(Network network, List<String> layers) {
-            if (wholeAfter == null || network.indexOf(network.deepest(layers)) <= network.indexOf(wholeAfter)) {
-                return layers;
-            }
-            List<String> out = new ArrayList<>(List.of(wholeAfter));
-            for (String l : layers) {
-                if (network.indexOf(l) < network.indexOf(wholeAfter)) {
-                    out.add(l);
-                }
-            }
-            return out;
+            return TiledLossFunction.tileLayers(network, layers, wholeAfter);
         }
 
         String text() {

@@ -99,19 +99,9 @@ public final class MemoryEstimate {
      */
     public static long whole(Network network, List<String> taps, List<String> contentLayers, List<String> styleLayers,
             int h, int w, int rh, int rw, List<int[]> styleHW, String wholeAfter) {
-        int at = network.indexOf(wholeAfter);
-        List<String> tileLayers = new ArrayList<>(), deep = new ArrayList<>(), deepStyle = new ArrayList<>();
-        for (String l : taps) {
-            (network.indexOf(l) < at ? tileLayers : network.indexOf(l) > at ? deep : tileLayers).add(l);
-        }
-        for (String l : styleLayers) {
-            if (network.indexOf(l) > at) {
-                deepStyle.add(l);
-            }
-        }
-        if (!tileLayers.contains(wholeAfter)) {
-            tileLayers.add(wholeAfter);
-        }
+        List<String> tileLayers = TiledLossFunction.tileLayers(network, taps, wholeAfter);
+        List<String> deep = TiledLossFunction.wholeLayers(network, taps, wholeAfter);
+        List<String> deepStyle = TiledLossFunction.wholeLayers(network, styleLayers, wholeAfter);
         long floats = networkFloats(network, tileLayers, rh, rw) + 4L * 3 * rh * rw;
         Map<String, int[]> shapes = network.shapes(rh, rw, wholeAfter);
         long core = 0;

@@ -345,8 +345,21 @@ public final class TiledLossFunction implements ImageLoss {
         }
     }
 
-    /** Of {@code layers} (forward order), those the tiles run to: all, or those up to wholeAfter and wholeAfter itself. */
+    /** {@link #tileLayers(Network, List, String)} for this loss's wholeAfter. */
     private List<String> upToWhole(List<String> layers) {
+        return tileLayers(network, layers, wholeAfter);
+    }
+
+    /** {@link #wholeLayers(Network, List, String)} for this loss's wholeAfter. */
+    private List<String> afterWhole(List<String> layers) {
+        return wholeLayers(network, layers, wholeAfter);
+    }
+
+    /**
+     * Of {@code layers} (forward order), those the tiles run to when the layers after the pool {@code wholeAfter}
+     * run whole: all when it is null or no layer lies after it, else those before it and it.
+     */
+    static List<String> tileLayers(Network network, List<String> layers, String wholeAfter) {
         if (wholeAfter == null || layers.isEmpty() || network.indexOf(network.deepest(layers)) <= network.indexOf(wholeAfter)) {
             return layers;
         }
@@ -360,8 +373,8 @@ public final class TiledLossFunction implements ImageLoss {
         return List.copyOf(out);
     }
 
-    /** Of {@code layers}, those after wholeAfter (run on the whole image; empty without wholeAfter). */
-    private List<String> afterWhole(List<String> layers) {
+    /** Of {@code layers}, those after {@code wholeAfter} (run on the whole image; empty for null). */
+    static List<String> wholeLayers(Network network, List<String> layers, String wholeAfter) {
         if (wholeAfter == null) {
             return List.of();
         }
