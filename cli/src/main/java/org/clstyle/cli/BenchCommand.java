@@ -178,6 +178,7 @@ final class BenchCommand implements Callable<Integer> {
                 + " effective %.1f GFLOP/s, executed %.1f GFLOP/s, %.0f%% of peak%n",
                 median, p.minSeconds(), iterations, gflop, gflop / median, executed / median,
                 100 * executed / median / peak.gflopPerSecond());
+        printHost(out, p);
         long wb = weightBytes();
         // The memory that grows with the image, measured as a slope between two sizes: the peak minus the
         // weights still holds fixed buffers (packed weight copies, scratch), which dominate small sizes.
@@ -209,6 +210,12 @@ final class BenchCommand implements Callable<Integer> {
             out.println("wrote " + json);
         }
         return 0;
+    }
+
+    /** The host's side of an iteration (first device): kernel launches and waits for the device (each drains its queue). */
+    private static void printHost(PrintWriter out, IterationBench.PipelineResult p) {
+        out.printf(Locale.ROOT, "host             %.0f kernel launches and %.0f wait%s for the device per iteration%n",
+                p.launchesPerIteration(), p.hostWaitsPerIteration(), Math.round(p.hostWaitsPerIteration()) == 1 ? "" : "s");
     }
 
     /**
@@ -252,6 +259,7 @@ final class BenchCommand implements Callable<Integer> {
                 p.medianSeconds(), p.minSeconds(), iterations,
                 devs.size() > 1 ? "ShardedTiledLoss" : plan.tiled() ? "TiledLossFunction" : "LossFunction",
                 p.medianSeconds() / megapixels);
+        printHost(out, p);
         out.printf(Locale.ROOT, "device memory    peak %.1f MiB at %dx%d (estimate %.1f MiB)%s%n",
                 p.peakBytes() / 1048576.0, width, height, plan.estimateBytes() / 1048576.0,
                 devs.size() > 1 ? " on the first device" : "");
@@ -276,6 +284,8 @@ final class BenchCommand implements Callable<Integer> {
             m.put("seconds_per_megapixel", p.medianSeconds() / megapixels);
             m.put("peak_device_bytes", p.peakBytes());
             m.put("estimated_device_bytes", plan.estimateBytes());
+            m.put("launches_per_iteration", p.launchesPerIteration());
+            m.put("host_waits_per_iteration", p.hostWaitsPerIteration());
             if (!p.split().isEmpty()) {
                 m.put("split", p.split());
             }
@@ -315,6 +325,8 @@ final class BenchCommand implements Callable<Integer> {
         m.put("percent_of_peak", 100 * executed / median / peak.gflopPerSecond());
         m.put("peak_device_bytes", p.peakBytes());
         m.put("peak_device_bytes_per_megapixel", p.peakBytes() / ((double) size * size / 1e6));
+        m.put("launches_per_iteration", p.launchesPerIteration());
+        m.put("host_waits_per_iteration", p.hostWaitsPerIteration());
         m.put("weight_bytes", weightBytes());
         m.put("peak_device_bytes_per_megapixel_without_weights", (p.peakBytes() - weightBytes()) / ((double) size * size / 1e6));
         if (!Double.isNaN(memorySlope)) {

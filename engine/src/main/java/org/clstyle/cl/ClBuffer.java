@@ -80,6 +80,7 @@ public final class ClBuffer implements AutoCloseable {
         FloatBuffer fb = MemoryUtil.memAllocFloat(data.length);
         try {
             fb.put(data).flip();
+            ctx.countHostWait();
             ClError.check(clEnqueueWriteBuffer(ctx.queue(), handle(), true, offset * Float.BYTES, fb, null, null),
                     "clEnqueueWriteBuffer");
         } finally {
@@ -102,6 +103,7 @@ public final class ClBuffer implements AutoCloseable {
         }
         FloatBuffer fb = MemoryUtil.memAllocFloat(dst.length);
         try {
+            ctx.countHostWait();
             ClError.check(clEnqueueReadBuffer(ctx.queue(), handle(), true, offset * Float.BYTES, fb, null, null),
                     "clEnqueueReadBuffer");
             fb.get(dst);

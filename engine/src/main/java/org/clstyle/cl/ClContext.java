@@ -28,6 +28,10 @@ public final class ClContext implements AutoCloseable {
     // kernel name -> {launches, device nanoseconds}, filled by profiled launches
     private final Map<String, long[]> kernelTimes = new LinkedHashMap<>();
     private boolean closed;
+    // Commands that cost the host: kernel launches enqueued, and blocking calls (reads, writes, finish)
+    // after which the device's queue is empty until the host enqueues more (a GPU idles meanwhile).
+    private final java.util.concurrent.atomic.AtomicLong launches = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong hostWaits = new java.util.concurrent.atomic.AtomicLong();
 
     /** A context on {@code device}; with {@code profiling} every launch can report its device time. */
     public ClContext(ClDevice device, boolean profiling) {
@@ -109,8 +113,19 @@ public final class ClContext implements AutoCloseable {
 
     /** Waits until every queued command has finished. */
     public void finish() {
+        hostWaits.incrementAndGet();
         ClError.check(clFinish(queue), "clFinish");
     }
+
+    /** Kernel launches enqueued on this context so far. */
+    public long launches() { return launches.get(); }
+
+    /** Blocking host calls (buffer reads and writes, {@link #finish}) on this context so far: each drains the queue. */
+    public long hostWaits() { return hostWaits.get(); }
+
+    void countLaunch() { launches.incrementAndGet(); }
+
+    void countHostWait() { hostWaits.incrementAndGet(); }
 
     /** Bytes of buffer memory currently allocated through this context. */
     public long allocatedBytes() { return allocatedBytes; }

@@ -71,6 +71,7 @@ public final class ClKernel {
             }
             PointerBuffer event = ctx.profiling() ? stack.mallocPointer(1) : null;
             int rc = clEnqueueNDRangeKernel(ctx.queue(), kernel, dims, null, g, l, null, event);
+            ctx.countLaunch();
             if (rc != CL_SUCCESS) {
                 throw new ClException("clEnqueueNDRangeKernel(" + name + ", global " + describe(global)
                         + ", local " + (local == null ? "auto" : describe(local)) + ")", rc, null);

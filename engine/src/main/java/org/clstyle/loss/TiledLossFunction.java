@@ -80,7 +80,7 @@ public final class TiledLossFunction implements ImageLoss {
     private final ClBuffer coreBacking;      // [C, ch, cw] a layer's core copy
     private final ClBuffer coreGradBacking;  // [C, ch, cw] d total / d that core
     private final ClBuffer results;          // [terms]: content layers, style layers, tv
-    private final ClBuffer tileResults;      // [content terms] one tile's part of each content term
+    private final ClBuffer tileResults;      // [tiles + 1, content terms] each tile's part of each content term, then the whole part's
     private TileGrid.Tile forwarded;         // the tile whose forward the network holds, or null
     private List<TileGrid.Tile> owned;       // the tiles this instance evaluates: all, or one shard's (ShardedTiledLoss); null until chosen
     private final boolean withContent;
@@ -265,7 +265,7 @@ public final class TiledLossFunction implements ImageLoss {
         keepAfter(keepAfter);
         checkpoint(checkpoints);
         this.results = ctx.buffer(recipe.content().layers().size() + recipe.style().layers().size() + 1);
-        this.tileResults = ctx.buffer(Math.max(1, recipe.content().layers().size()));
+        this.tileResults = ctx.buffer(grid.tiles().size() + 1, Math.max(1, recipe.content().layers().size()));
 
         // Style targets: each style image tile by tile (pass 1 only), Grams blended into one target per layer.
         if (withStyle) {
@@ -599,12 +599,12 @@ public final class TiledLossFunction implements ImageLoss {
                 }
             } else {
                 vgg.useSlot(0);
+                boolean[][] present = new boolean[grid.tiles().size() + 1][content.size()];
                 for (TileGrid.Tile t : owned) { // content only: one pass
-                    boolean[] present = new boolean[content.size()];
-                    forwardTile(t, grid, image, taps, null, (l, core) -> contentParts(t.index(), l, core, present));
-                    addContentValues(present, contentSum);
+                    forwardTile(t, grid, image, taps, null, (l, core) -> contentParts(t.index(), t.index(), l, core, present));
                     backwardTile(t, gradOut);
                 }
+                contentSum = contentValues(present);
             }
         }
         tv.forward(image, results, tvIndex);
@@ -634,32 +634,30 @@ public final class TiledLossFunction implements ImageLoss {
 
     /**
      * Pass 1 over this instance's tiles: every tile forward, its content parts added up (returned, per
-     * content term) and its cores' Gram parts added into the Gram buffers (which start from zero).
+     * content term, after one read) and its cores' Gram parts added into the Gram buffers (which start from zero).
      */
     double[] forwardPass(ClBuffer image) {
-        double[] contentSum = new double[content.size()];
         for (StyleTerm s : style) {
             vectors.fill(s.g(), 0f);
         }
+        boolean[][] present = new boolean[grid.tiles().size() + 1][content.size()];
         for (int k = 0; k < owned.size(); k++) {
             TileGrid.Tile t = owned.get(k);
             vgg.useSlot(keptAfter == null && !checkpointed() ? 0 : k);
-            boolean[] present = new boolean[content.size()];
-            forwardTile(t, grid, image, tileLayers, null, (l, core) -> forwardParts(t.index(), l, core, present));
-            addContentValues(present, contentSum);
+            forwardTile(t, grid, image, tileLayers, null, (l, core) -> forwardParts(t.index(), t.index(), l, core, present));
         }
-        boolean[] present = new boolean[content.size()];
-        forwardWhole(grid, wholeTaps, (l, x) -> forwardParts(0, l, x, present));
-        addContentValues(present, contentSum);
-        return contentSum;
+        int whole = grid.tiles().size();
+        forwardWhole(grid, wholeTaps, (l, x) -> forwardParts(0, whole, l, x, present));
+        return contentValues(present);
     }
 
     /**
      * Pass 1's terms at layer l ({@code x}: a tile's core, or a whole layer): the content parts (targets in
-     * slot {@code k}) into the tile results, marked present, and the Gram parts added into the Grams.
+     * slot {@code k}) into row {@code row} of the tile results, marked present, and the Gram parts added into
+     * the Grams.
      */
-    private void forwardParts(int k, String l, ClBuffer x, boolean[] present) {
-        contentParts(k, l, x, present);
+    private void forwardParts(int k, int row, String l, ClBuffer x, boolean[][] present) {
+        contentParts(k, row, l, x, present);
         for (StyleTerm s : style) {
             if (s.layer().equals(l)) {
                 gram.forward(x, s.tileGram(), gramN(fullShape.get(l)));
@@ -760,32 +758,44 @@ public final class TiledLossFunction implements ImageLoss {
         return !taps.isEmpty();
     }
 
-    /** The part of each content term at layer l of {@code x} (targets in slot k) into the tile results; marks them present. */
-    private void contentParts(int k, String l, ClBuffer x, boolean[] present) {
+    /**
+     * The part of each content term at layer l of {@code x} (targets in slot k) into row {@code row} of the
+     * tile results; marks them present.
+     */
+    private void contentParts(int k, int row, String l, ClBuffer x, boolean[][] present) {
         for (int i = 0; i < content.size(); i++) {
             ContentTerm c = content.get(i);
             if (c.layer().equals(l)) {
-                distance.forward(c.kind(), x, c.targets()[k], c.factor(), tileResults, i);
-                present[i] = true;
+                distance.forward(c.kind(), x, c.targets()[k], c.factor(), tileResults, row * content.size() + i);
+                present[row][i] = true;
             }
         }
     }
 
-    /** Adds the tile's parts of the present content terms (one small read). */
-    private void addContentValues(boolean[] present, double[] sum) {
+    /**
+     * Each content term's value: its present parts summed row by row (tiles in grid order, then the whole
+     * part), after one read of every row: the host waits on the device once for them, not once per tile.
+     */
+    private double[] contentValues(boolean[][] present) {
+        double[] sum = new double[content.size()];
         boolean any = false;
-        for (boolean p : present) {
-            any |= p;
-        }
-        if (!any) {
-            return;
-        }
-        float[] part = tileResults.read();
-        for (int i = 0; i < content.size(); i++) {
-            if (present[i]) {
-                sum[i] += part[i];
+        for (boolean[] row : present) {
+            for (boolean p : row) {
+                any |= p;
             }
         }
+        if (!any) {
+            return sum;
+        }
+        float[] part = tileResults.read();
+        for (int r = 0; r < present.length; r++) {
+            for (int i = 0; i < content.size(); i++) {
+                if (present[r][i]) {
+                    sum[i] += part[r * content.size() + i];
+                }
+            }
+        }
+        return sum;
     }
 
     /** Whether some term at layer l has a nonzero weight (else its gradient is not walked back). */

@@ -169,7 +169,13 @@ public final class IterationBench implements AutoCloseable {
      * What {@link #pipeline} measured: per-iteration seconds, the last total loss, the context's peak
      * memory; {@code split}: which tiles each device evaluated ({@link ShardedTiledLoss#split()}), "" for one device.
      */
-    public record PipelineResult(List<Double> iterationSeconds, double loss, long peakBytes, String split) {
+    /**
+     * Timed iterations, the last loss, the first context's peak memory, the tiles' split (several devices), and
+     * per timed iteration on the first context: kernel launches, and the host's waits for the device
+     * (blocking reads, writes and finishes, the bench's own finishes around each iteration not counted).
+     */
+    public record PipelineResult(List<Double> iterationSeconds, double loss, long peakBytes, String split,
+            double launchesPerIteration, double hostWaitsPerIteration) {
         public double medianSeconds() { return median(iterationSeconds.stream().mapToDouble(Double::doubleValue).toArray()); }
 
         public double minSeconds() { return Collections.min(iterationSeconds); }
@@ -232,6 +238,7 @@ public final class IterationBench implements AutoCloseable {
         float[] start = uniform(rnd, n);
         LossFactory.Plan plan = pipelinePlan(weights, h, w, tiling.onDevices(contexts.size()));
         List<Double> times = new ArrayList<>();
+        long launches = 0, waits = 0;
         double loss;
         String split;
         try (ImageLoss f = LossFactory.create(plan, contexts, weights, recipe, content, h, w, List.of(style), List.of(new int[] {h, w}), false);
@@ -246,16 +253,19 @@ public final class IterationBench implements AutoCloseable {
             loss = Double.NaN;
             for (int i = 0; i < iterations; i++) {
                 ctx.finish();
+                long l0 = ctx.launches(), w0 = ctx.hostWaits();
                 long t0 = System.nanoTime();
                 loss = f.evaluate(image, grad).total();
                 ctx.finish();
                 times.add((System.nanoTime() - t0) / 1e9);
+                launches += ctx.launches() - l0;
+                waits += ctx.hostWaits() - w0 - 1; // less the finish above
             }
             if (!Double.isFinite(loss)) {
                 throw new IllegalStateException("the pipeline's loss is " + loss + ": the iteration is broken");
             }
         }
-        return new PipelineResult(times, loss, ctx.peakBytes(), split);
+        return new PipelineResult(times, loss, ctx.peakBytes(), split, (double) launches / iterations, (double) waits / iterations);
     }
 
     /** Full-width VGG19 with He-initialised weights and small random biases, Caffe preprocessing. */
