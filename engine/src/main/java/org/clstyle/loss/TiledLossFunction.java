@@ -39,7 +39,12 @@ import org.clstyle.weights.VggWeights;
  *     to the tile's input, and the tile's image gradient (core and halo: halo pixels feed core features)
  *     added into the full-size gradient.</li>
  * </ol>
- * Without style terms there is one pass (forward and backward per tile). Total variation is evaluated
+ * With the layers after a pool whole (the constructor's wholeAfter), pass 1's tiles run only to that pool
+ * and place their cores of its output into one whole output, on which the rest of the network runs once,
+ * untiled, adding its terms; before pass 2 the rest's backward gives the gradient at that output, whose
+ * core each tile's backward starts from beside its own terms. The content parts of every tile are read
+ * back once, after pass 1.
+ * Without style terms (and without a whole part) there is one pass (forward and backward per tile). Total variation is evaluated
  * on the full image as in the untiled loss (it needs only the image). The style targets are built the
  * same way from each style image (pass 1 only, each image with its own grid), and the content targets
  * tile by tile; the content targets (the core of each content layer of every tile, together one
@@ -47,7 +52,9 @@ import org.clstyle.weights.VggWeights;
  *
  * <p>Device memory: the network's buffers for the largest tile region, one core copy and one core
  * gradient sized for the largest layer read (the layers use them one at a time), the tile's [3, h, w] input buffers, the Grams ([C, C] per style
- * layer, four each), the content targets, and the caller's full-size image and gradient.
+ * layer, four each), the content targets, and the caller's full-size image and gradient; with a whole part,
+ * also the rest of the network's buffers for the whole image and the pool's whole output and its gradient
+ * ({@link MemoryEstimate#whole}).
  *
  * <p>{@code --normalize-gradients} divides each term's layer gradient by its L1 norm over the whole
  * layer, which a tile does not see before every tile's backward ran; this class refuses it (an exact
