@@ -802,6 +802,45 @@ public final class KernelSelftest {
         return x;
     }
 
+    /**
+     * What float32 arithmetic alone can put into a normalisation's dx, beyond the fixed tolerance: the
+     * normalised value x^ = (x - mean) / sigma carries the rounding of x and of the centring (2^-24 of
+     * max|x| each) divided by sigma, and dx = gamma / sigma (dy - mean(dy) - x^ mean(dy x^)) multiplies
+     * that by gamma max|dy| / sigma again: 2 * 2^-24 max|x| max|gamma| max|dy| / min(var + eps) over the
+     * groups (per channel for batch statistics, per sample and channel for instance ones). Negligible for
+     * groups of many spread values. A group of two values makes dx cancel to gamma (dy1 - dy2) / 2 times
+     * eps / sigma^3: with seed 1's inputs, batch 2x3x1x1 has sigma near 0.03, its dx differs from the
+     * reference by 3.2e-4 (the first-order bound 3.8e-4), and the fixed tolerance alone allowed 6.7e-5.
+     */
+    private static double normDxSlack(double[] x, double[] dy, double[] gamma, int n, int c, int plane, boolean instance,
+            double eps) {
+        double maxX = 0, maxDy = 0, maxGamma = 0, minVar = Double.MAX_VALUE;
+        for (double v : x) {
+            maxX = Math.max(maxX, Math.abs(v));
+        }
+        for (double v : dy) {
+            maxDy = Math.max(maxDy, Math.abs(v));
+        }
+        for (double v : gamma) {
+            maxGamma = Math.max(maxGamma, Math.abs(v));
+        }
+        for (int g = 0; g < (instance ? n * c : c); g++) {
+            double sum = 0, sq = 0;
+            int count = 0;
+            for (int b = 0; b < (instance ? 1 : n); b++) {
+                int base = instance ? g * plane : (b * c + g) * plane;
+                for (int p = 0; p < plane; p++) {
+                    sum += x[base + p];
+                    sq += x[base + p] * x[base + p];
+                    count++;
+                }
+            }
+            double mean = sum / count;
+            minVar = Math.min(minVar, Math.max(0, sq / count - mean * mean) + eps);
+        }
+        return 2 * Math.ulp(1f) / 2 * maxX * maxGamma * maxDy / minVar;
+    }
+
     private void norm(Normalization.Variant variant, boolean instance) {
         try (InstanceNorm in = new InstanceNorm(ctx, variant); BatchNorm bn = new BatchNorm(ctx, variant)) {
             for (int[] s : NORM_SHAPES) {
@@ -826,7 +865,8 @@ public final class KernelSelftest {
                     ref = NormReference.batchBackward(x, dy, n, c, plane, gamma, BatchNorm.EPS);
                 }
                 compare("y " + shape, yRef, y.read(), 5e-5, 1e-4);
-                compare("dx " + shape, ref.dx(), dx.read(), 5e-5, 1e-4);
+                compare("dx " + shape, ref.dx(), dx.read(), 5e-5 + normDxSlack(x, dy, gamma, n, c, plane, instance,
+                        instance ? InstanceNorm.EPS : BatchNorm.EPS), 1e-4);
                 double pa = 1e-5 + 2e-6 * n * plane;
                 compare("dgamma " + shape, ref.dGamma(), dg.read(), pa, 1e-4);
                 compare("dbeta " + shape, ref.dBeta(), dbeta.read(), pa, 1e-4);
