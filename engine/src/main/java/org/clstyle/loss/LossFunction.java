@@ -10,6 +10,7 @@ import org.clstyle.cl.ClContext;
 import org.clstyle.ops.VectorOps;
 import org.clstyle.nn.DeviceNetwork;
 import org.clstyle.nn.Network;
+import org.clstyle.tune.TuningTable;
 import org.clstyle.vgg.Preprocess;
 import org.clstyle.vgg.Vgg;
 import org.clstyle.weights.VggWeights;
@@ -70,7 +71,7 @@ public final class LossFunction implements ImageLoss {
         this.h = h;
         this.w = w;
         this.preprocess = new Preprocess(ctx, weights.preprocessing());
-        this.vgg = new DeviceNetwork(ctx, network, Vgg.parameters(weights));
+        this.vgg = new DeviceNetwork(ctx, network, Vgg.parameters(weights), TuningTable.load(ctx.device()));
         this.tv = new TotalVariationLoss(ctx, recipe.tv().kind());
         this.vectors = new VectorOps(ctx);
         List<String> layers = new ArrayList<>();

@@ -14,6 +14,7 @@ import org.clstyle.nn.Network;
 import org.clstyle.nn.ReceptiveField;
 import org.clstyle.ops.Distance;
 import org.clstyle.ops.GramMatrix;
+import org.clstyle.ops.OpSettings;
 import org.clstyle.ops.VectorOps;
 import org.clstyle.tune.TuningTable;
 import org.clstyle.vgg.Preprocess;
@@ -177,7 +178,8 @@ public final class TiledLossFunction implements ImageLoss {
         this.tv = new TotalVariationLoss(ctx, recipe.tv().kind());
         this.vectors = new VectorOps(ctx);
         this.distance = new Distance(ctx);
-        this.gram = new GramMatrix(ctx, TuningTable.load(ctx.device()));
+        OpSettings tuning = TuningTable.load(ctx.device()); // the device's tuned settings, empty when untuned
+        this.gram = new GramMatrix(ctx, tuning);
         List<String> layers = new ArrayList<>();
         if (withStyle) {
             layers.addAll(recipe.style().layers().keySet());
@@ -254,9 +256,9 @@ public final class TiledLossFunction implements ImageLoss {
         }
         this.coreBacking = ctx.buffer(Math.toIntExact(coreFloats));
         this.coreGradBacking = ctx.buffer(Math.toIntExact(coreFloats));
-        this.vgg = new DeviceNetwork(ctx, network, Vgg.parameters(weights));
+        this.vgg = new DeviceNetwork(ctx, network, Vgg.parameters(weights), tuning);
         if (this.wholeAfter != null) {
-            this.tail = new DeviceNetwork(ctx, network.after(this.wholeAfter), Vgg.parameters(weights));
+            this.tail = new DeviceNetwork(ctx, network.after(this.wholeAfter), Vgg.parameters(weights), tuning);
             long most = 1;
             for (TileGrid g : grids) {
                 int[] s = network.shapes(g.height(), g.width(), this.wholeAfter).get(this.wholeAfter);

@@ -15,7 +15,6 @@ import org.clstyle.ops.OpSettings;
 import org.clstyle.ops.Pool2x2;
 import org.clstyle.ops.Relu;
 import org.clstyle.ops.VectorOps;
-import org.clstyle.tune.TuningTable;
 
 /**
  * A {@link Network} on the device: forward to the deepest node a caller reads, keeping every node the
@@ -76,7 +75,12 @@ public final class DeviceNetwork implements AutoCloseable {
     private ClBuffer walkInput;                      // [C, h, w] what feeds node walkStart
     private final ClBuffer[] dCheck = new ClBuffer[2]; // owned: d loss / d a segment's input, alternating
 
-    public DeviceNetwork(ClContext ctx, Network network, Parameters parameters) {
+    /**
+     * {@code network} on {@code ctx} with {@code parameters}; its ops run with {@code tuning} (the device's
+     * tuned kernel settings, chosen above this layer: tune.TuningTable, or {@link OpSettings#NONE} for the ops'
+     * defaults).
+     */
+    public DeviceNetwork(ClContext ctx, Network network, Parameters parameters, OpSettings tuning) {
         this.ctx = ctx;
         this.network = network;
         this.nodes = network.nodes();
@@ -96,7 +100,6 @@ public final class DeviceNetwork implements AutoCloseable {
                 throw new IllegalArgumentException(network.name() + ": DeviceNetwork has no kernel for " + n.name() + " (" + l + ")");
             }
         }
-        OpSettings tuning = TuningTable.load(ctx.device()); // the device's tuned settings, empty when untuned
         this.conv = new Conv3x3(ctx, tuning);
         this.relu = new Relu(ctx, tuning);
         this.pool = new Pool2x2(ctx, tuning);

@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
+import org.clstyle.ops.OpSettings;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.reference.NetworkReference;
@@ -92,7 +93,7 @@ class DeviceNetworkTest {
         SplittableRandom rnd = new SplittableRandom(11 + arch.ordinal() * 7L + pooling.ordinal());
         float[] x = Tensors.normal(3, 3 * h * w, 1);
         NetworkReference ref = new NetworkReference(net, Vgg.parameters(weights));
-        try (DeviceNetwork dev = new DeviceNetwork(ctx, net, Vgg.parameters(weights));
+        try (DeviceNetwork dev = new DeviceNetwork(ctx, net, Vgg.parameters(weights), OpSettings.NONE);
                 ClBuffer in = ctx.buffer(x, 3, h, w); ClBuffer dIn = ctx.buffer(3, h, w)) {
             for (int draw = 0; draw < 12; draw++) {
                 List<String> names = net.names();
@@ -144,7 +145,7 @@ class DeviceNetworkTest {
     void unknownAndUnrequestedNodesAreClearErrors() {
         VggWeights weights = randomWeights(VggArchitecture.VGG16, 3);
         Network net = Vgg.network(weights, Pooling.MAX);
-        try (DeviceNetwork dev = new DeviceNetwork(ctx, net, Vgg.parameters(weights));
+        try (DeviceNetwork dev = new DeviceNetwork(ctx, net, Vgg.parameters(weights), OpSettings.NONE);
                 ClBuffer in = ctx.buffer(Tensors.normal(1, 3 * 32 * 32, 1), 3, 32, 32)) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> dev.forward(in, List.of("conv3_4")));
             assertTrue(e.getMessage().startsWith("unknown layer 'conv3_4' for vgg16; valid layers: conv1_1, relu1_1"), e.getMessage());
@@ -197,13 +198,13 @@ class DeviceNetworkTest {
         long afterFirstRound = -1;
         // The fresh networks run in their own context: closing one leaves its convolution's workspace
         // allocated until its context closes, which would count against dev here.
-        try (ClContext other = ClContext.createDefault(); DeviceNetwork dev = new DeviceNetwork(ctx, net, Vgg.parameters(weights))) {
+        try (ClContext other = ClContext.createDefault(); DeviceNetwork dev = new DeviceNetwork(ctx, net, Vgg.parameters(weights), OpSettings.NONE)) {
             for (int k = 0; k < sizes.length; k++) {
                 int h = sizes[k][0], w = sizes[k][1];
                 float[] x = Tensors.normal(40 + k, 3 * h * w, 1);
                 try (ClBuffer in = ctx.buffer(x, 3, h, w); ClBuffer dIn = ctx.buffer(3, h, w);
                         ClBuffer inFresh = other.buffer(x, 3, h, w); ClBuffer dFresh = other.buffer(3, h, w);
-                        DeviceNetwork fresh = new DeviceNetwork(other, net, Vgg.parameters(weights))) {
+                        DeviceNetwork fresh = new DeviceNetwork(other, net, Vgg.parameters(weights), OpSettings.NONE)) {
                     dev.forward(in, outputs);
                     fresh.forward(inFresh, outputs);
                     for (String n : outputs) {
@@ -241,7 +242,7 @@ class DeviceNetworkTest {
         Network net = Vgg.network(weights, Pooling.MAX);
         List<String> outputs = List.of("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1");
         int[][] sizes = {{40, 37}, {33, 45}, {17, 16}};
-        try (ClContext other = ClContext.createDefault(); DeviceNetwork dev = new DeviceNetwork(ctx, net, Vgg.parameters(weights))) {
+        try (ClContext other = ClContext.createDefault(); DeviceNetwork dev = new DeviceNetwork(ctx, net, Vgg.parameters(weights), OpSettings.NONE)) {
             dev.keepAfter("pool2");
             ClBuffer[] in = new ClBuffer[sizes.length];
             try {
@@ -260,7 +261,7 @@ class DeviceNetworkTest {
                         dev.forwardUpTo(in[k], outputs, "pool2");
                         try (ClBuffer inFresh = other.buffer(in[k].read(), 3, h, w); ClBuffer dFresh = other.buffer(3, h, w);
                                 ClBuffer dIn = ctx.buffer(3, h, w);
-                                DeviceNetwork fresh = new DeviceNetwork(other, net, Vgg.parameters(weights))) {
+                                DeviceNetwork fresh = new DeviceNetwork(other, net, Vgg.parameters(weights), OpSettings.NONE)) {
                             fresh.forward(inFresh, outputs);
                             for (String n : outputs) {
                                 assertArrayEquals(fresh.activation(n).read(), dev.activation(n).read(), "slot " + k + " " + n);
@@ -309,7 +310,7 @@ class DeviceNetworkTest {
         try (ClContext c = ClContext.createDefault();
                 ClBuffer in = c.buffer(Tensors.normal(3, 3 * h * w, 1), 3, h, w); ClBuffer dIn = c.buffer(3, h, w)) {
             long start = c.allocatedBytes();
-            try (DeviceNetwork dev = new DeviceNetwork(c, net, Vgg.parameters(weights))) {
+            try (DeviceNetwork dev = new DeviceNetwork(c, net, Vgg.parameters(weights), OpSettings.NONE)) {
                 dev.keepAfter("pool2");
                 dev.forward(in, List.of("relu1_1", "relu2_1", "relu3_1"));
                 try (ClBuffer g = c.buffer(Tensors.normal(4, dev.activation("relu3_1").size(), 1), dev.shape("relu3_1", h, w))) {
@@ -337,7 +338,7 @@ class DeviceNetworkTest {
         List<String> sourcesAt = List.of("relu1_1", "pool2", "relu3_1", "relu5_1");
         int[][] sizes = {{48, 40}, {33, 45}, {17, 16}};
         try (ClContext other = ClContext.createDefault(); ClContext own = ClContext.createDefault();
-                DeviceNetwork dev = new DeviceNetwork(own, net, Vgg.parameters(weights))) {
+                DeviceNetwork dev = new DeviceNetwork(own, net, Vgg.parameters(weights), OpSettings.NONE)) {
             dev.checkpointAfter(List.of("pool1", "pool2", "pool3", "pool4"));
             ClBuffer[] in = new ClBuffer[sizes.length];
             try {
@@ -357,7 +358,7 @@ class DeviceNetworkTest {
                         dev.useSlot(k);
                         try (ClBuffer inFresh = other.buffer(in[k].read(), 3, h, w); ClBuffer dFresh = other.buffer(3, h, w);
                                 ClBuffer dIn = own.buffer(3, h, w);
-                                DeviceNetwork fresh = new DeviceNetwork(other, net, Vgg.parameters(weights))) {
+                                DeviceNetwork fresh = new DeviceNetwork(other, net, Vgg.parameters(weights), OpSettings.NONE)) {
                             fresh.forward(inFresh, outputs);
                             assertEquals(outputs, List.copyOf(seen.get(k).keySet()), "callback order");
                             Map<String, float[]> want = new LinkedHashMap<>();
@@ -405,7 +406,7 @@ class DeviceNetworkTest {
                 // Memory: against the same network without segments on the 48x40 input alone.
                 long withSegments = own.allocatedBytes() - 4L * 3 * (48 * 40 + 33 * 45 + 17 * 16); // less the three inputs
                 try (ClContext c = ClContext.createDefault(); ClBuffer x = c.buffer(in[0].read(), 3, 48, 40);
-                        ClBuffer dx = c.buffer(3, 48, 40); DeviceNetwork plain = new DeviceNetwork(c, net, Vgg.parameters(weights))) {
+                        ClBuffer dx = c.buffer(3, 48, 40); DeviceNetwork plain = new DeviceNetwork(c, net, Vgg.parameters(weights), OpSettings.NONE)) {
                     plain.forward(x, outputs);
                     plain.reserveBackward(Set.copyOf(sourcesAt));
                     long without = c.allocatedBytes() - 4L * 3 * 48 * 40 * 2;

@@ -7,6 +7,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.clstyle.ops.OpSettings;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.vgg.Pooling;
@@ -73,7 +74,7 @@ class ReceptiveFieldTest {
     void exactlyTheNamedColumnsReachAnOutput() {
         VggWeights weights = positive(VggArchitecture.VGG19, 3);
         Network net = Vgg.network(weights, Pooling.AVG);
-        try (ClContext ctx = ClContext.createDefault(); DeviceNetwork dn = new DeviceNetwork(ctx, net, Vgg.parameters(weights))) {
+        try (ClContext ctx = ClContext.createDefault(); DeviceNetwork dn = new DeviceNetwork(ctx, net, Vgg.parameters(weights), OpSettings.NONE)) {
             for (String node : List.of("relu1_2", "relu2_1", "relu3_1", "pool3", "relu4_1")) {
                 ReceptiveField rf = ReceptiveField.of(net, node);
                 int j = rf.stride(), h = j, w = 2 * rf.radius() + 5 * j + 3;

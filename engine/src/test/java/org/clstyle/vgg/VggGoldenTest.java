@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.clstyle.ops.OpSettings;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.loss.Golden;
@@ -47,7 +48,7 @@ class VggGoldenTest {
         Golden.Tensor image = Golden.png(Golden.cases().get("image").asText());
         List<String> names = new ArrayList<>();
         layers.fieldNames().forEachRemaining(names::add);
-        try (DeviceNetwork vgg = new DeviceNetwork(ctx, Vgg.network(weights, Pooling.MAX), Vgg.parameters(weights));
+        try (DeviceNetwork vgg = new DeviceNetwork(ctx, Vgg.network(weights, Pooling.MAX), Vgg.parameters(weights), OpSettings.NONE);
                 ClBuffer x = ctx.buffer(image.data(), image.shape()); ClBuffer net = ctx.buffer(image.shape())) {
             new Preprocess(ctx, weights.preprocessing()).forward(x, net);
             vgg.forward(net, names);
@@ -70,8 +71,8 @@ class VggGoldenTest {
         unfusedTaps.add("relu4_1");
         int[] shape = new int[] {32, 3, 2};
         float[] probe = Tensors.normal(5, 32 * 3 * 2, 1);
-        try (DeviceNetwork fused = new DeviceNetwork(ctx, Vgg.network(weights, Pooling.AVG), Vgg.parameters(weights));
-                DeviceNetwork unfused = new DeviceNetwork(ctx, Vgg.network(weights, Pooling.AVG), Vgg.parameters(weights));
+        try (DeviceNetwork fused = new DeviceNetwork(ctx, Vgg.network(weights, Pooling.AVG), Vgg.parameters(weights), OpSettings.NONE);
+                DeviceNetwork unfused = new DeviceNetwork(ctx, Vgg.network(weights, Pooling.AVG), Vgg.parameters(weights), OpSettings.NONE);
                 ClBuffer x = ctx.buffer(image.data(), image.shape()); ClBuffer net = ctx.buffer(image.shape());
                 ClBuffer r = ctx.buffer(probe, shape);
                 ClBuffer d1 = ctx.buffer(image.shape()); ClBuffer d2 = ctx.buffer(image.shape())) {
