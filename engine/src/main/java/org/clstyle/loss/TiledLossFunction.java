@@ -102,8 +102,7 @@ public final class TiledLossFunction implements ImageLoss {
     private final List<String> wholeTaps;    // the taps after wholeAfter (empty without)
     private final DeviceNetwork tail;        // the network after wholeAfter, on its whole output (null without)
     private final ClBuffer boundaryBacking;  // [C, H_k, W_k] wholeAfter's whole output, for the largest image (null without)
-    private final ClBuffer dBoundaryBacking; // [C, H_k, W_k] d total / d that output
-    private ClBuffer boundary, dBoundary;    // views of the two for the image being run
+    private final ClBuffer dBoundary;        // [C, H_k, W_k] d total / d the image's whole output (the style images need none)
 
     /** A content term: per tile, its core of F_l(content); factor 1/(whole layer's size) or 1/2. */
     private record ContentTerm(String layer, Distance.Kind kind, double factor, float scale, ClBuffer[] targets) {}
@@ -261,15 +260,15 @@ public final class TiledLossFunction implements ImageLoss {
             this.tail = new DeviceNetwork(ctx, network.after(this.wholeAfter), Vgg.parameters(weights), tuning);
             long most = 1;
             for (TileGrid g : grids) {
-                int[] s = network.shapes(g.height(), g.width(), this.wholeAfter).get(this.wholeAfter);
+                int[] s = boundaryShape(g);
                 most = Math.max(most, (long) s[0] * s[1] * s[2]);
             }
             this.boundaryBacking = ctx.buffer(Math.toIntExact(most));
-            this.dBoundaryBacking = ctx.buffer(Math.toIntExact(most));
+            this.dBoundary = ctx.buffer(boundaryShape(grid));
         } else {
             this.tail = null;
             this.boundaryBacking = null;
-            this.dBoundaryBacking = null;
+            this.dBoundary = null;
         }
         keepAfter(keepAfter);
         checkpoint(checkpoints);
@@ -402,12 +401,14 @@ public final class TiledLossFunction implements ImageLoss {
         tail.forward(boundaryFor(g), layers, l -> onLayer.accept(l, tail.activation(l)));
     }
 
-    /** The boundary (and its gradient) viewed for {@code g}'s image: wholeAfter's output [C, H_k, W_k]. */
+    /** The shape [C, H_k, W_k] of wholeAfter's output for {@code g}'s image. */
+    private int[] boundaryShape(TileGrid g) {
+        return network.shapes(g.height(), g.width(), wholeAfter).get(wholeAfter);
+    }
+
+    /** The whole output of wholeAfter for {@code g}'s image, viewed in its backing buffer. */
     private ClBuffer boundaryFor(TileGrid g) {
-        int[] s = network.shapes(g.height(), g.width(), wholeAfter).get(wholeAfter);
-        boundary = boundaryBacking.view(s[0], s[1], s[2]);
-        dBoundary = dBoundaryBacking.view(s[0], s[1], s[2]);
-        return boundary;
+        return boundaryBacking.view(boundaryShape(g));
     }
 
     /** Tile t's core of wholeAfter ({@code core}, [C, ch, cw]) placed into the whole output of {@code g}'s image. */
@@ -478,6 +479,11 @@ public final class TiledLossFunction implements ImageLoss {
         keptAfter = deeperThanTaps ? null : node;
         vgg.keepAfter(keptAfter);
         forwarded = null;
+    }
+
+    /** The network's buffer set for the k-th of this instance's tiles: its own when pass 1 keeps outputs or checkpoints, else one for all. */
+    private int slot(int k) {
+        return keptAfter == null && !checkpointed() ? 0 : k;
     }
 
     /** Whether the network runs in segments from each tile's checkpoints ({@link #checkpoint}). */
@@ -652,7 +658,7 @@ public final class TiledLossFunction implements ImageLoss {
         boolean[][] present = new boolean[grid.tiles().size() + 1][content.size()];
         for (int k = 0; k < owned.size(); k++) {
             TileGrid.Tile t = owned.get(k);
-            vgg.useSlot(keptAfter == null && !checkpointed() ? 0 : k);
+            vgg.useSlot(slot(k));
             forwardTile(t, grid, image, tileLayers, null, (l, core) -> forwardParts(t.index(), t.index(), l, core, present));
         }
         int whole = grid.tiles().size();
@@ -729,7 +735,6 @@ public final class TiledLossFunction implements ImageLoss {
         }
         if (wholeAfter != null) {
             // The whole layers first: their gradient at wholeAfter's output, which the tiles' backward reads.
-            boundaryFor(grid);
             Map<String, DeviceNetwork.NodeGradient> sources = new LinkedHashMap<>();
             for (String l : wholeTaps) {
                 if (weighted(l)) {
@@ -745,7 +750,7 @@ public final class TiledLossFunction implements ImageLoss {
         }
         for (int k = owned.size() - 1; k >= 0; k--) {
             TileGrid.Tile t = owned.get(k);
-            vgg.useSlot(keptAfter == null && !checkpointed() ? 0 : k);
+            vgg.useSlot(slot(k));
             if (checkpointed()) {
                 if (forwarded != t) {
                     tileInput(t, grid, image); // the backward recomputes each segment from the tile's checkpoints
@@ -910,7 +915,7 @@ public final class TiledLossFunction implements ImageLoss {
         if (tail != null) {
             tail.close();
             boundaryBacking.close();
-            dBoundaryBacking.close();
+            dBoundary.close();
         }
         vgg.close();
         for (ContentTerm c : content) {
