@@ -38,11 +38,7 @@ public final class MemoryEstimate {
     /** Bytes of the untiled loss of an h x w image reading {@code taps} (content layers among them). */
     public static long untiled(Network network, List<String> taps, List<String> contentLayers, List<String> styleLayers,
             int h, int w) {
-        if (taps.isEmpty()) {
-            return 4L * 3 * h * w * 4;
-        }
-        long floats = networkFloats(network, taps, h, w) + 2L * 3 * h * w;
-        return 4 * (floats + fixedFloats(network, taps, contentLayers, styleLayers, h, w)) + WINOGRAD_BYTES;
+        return untiled(network, taps, contentLayers, styleLayers, h, w, List.of());
     }
 
     /**
@@ -78,14 +74,7 @@ public final class MemoryEstimate {
         if (taps.isEmpty()) {
             return 4L * 3 * h * w * 4;
         }
-        long floats = networkFloats(network, taps, rh, rw) + 4L * 3 * rh * rw;
-        Map<String, int[]> shapes = network.shapes(rh, rw, network.deepest(taps));
-        long core = 0;
-        for (String l : taps) {
-            int[] s = shapes.get(l);
-            core = Math.max(core, (long) s[0] * s[1] * s[2]); // at most the region's
-        }
-        floats += 2 * core; // one core copy and one core gradient, shared by the layers
+        long floats = networkFloats(network, taps, rh, rw) + 4L * 3 * rh * rw + 2 * largestLayer(network, taps, rh, rw);
         return 4 * (floats + fixedFloats(network, taps, contentLayers, styleLayers, h, w)) + WINOGRAD_BYTES;
     }
 
@@ -102,14 +91,7 @@ public final class MemoryEstimate {
         List<String> tileLayers = TiledLossFunction.tileLayers(network, taps, wholeAfter);
         List<String> deep = TiledLossFunction.wholeLayers(network, taps, wholeAfter);
         List<String> deepStyle = TiledLossFunction.wholeLayers(network, styleLayers, wholeAfter);
-        long floats = networkFloats(network, tileLayers, rh, rw) + 4L * 3 * rh * rw;
-        Map<String, int[]> shapes = network.shapes(rh, rw, wholeAfter);
-        long core = 0;
-        for (String l : tileLayers) {
-            int[] s = shapes.get(l);
-            core = Math.max(core, (long) s[0] * s[1] * s[2]);
-        }
-        floats += 2 * core;
+        long floats = networkFloats(network, tileLayers, rh, rw) + 4L * 3 * rh * rw + 2 * largestLayer(network, tileLayers, rh, rw);
         Network tail = network.after(wholeAfter);
         int[] b = network.shapes(h, w, wholeAfter).get(wholeAfter);
         long tailPlan = deep.isEmpty() ? 0 : networkFloats(tail, deep, b[1], b[2]);
@@ -121,6 +103,20 @@ public final class MemoryEstimate {
         }
         floats += tailPlan + 2 * boundary;
         return 4 * (floats + fixedFloats(network, taps, contentLayers, styleLayers, h, w)) + 2 * WINOGRAD_BYTES;
+    }
+
+    /**
+     * Floats of the largest of {@code layers} for an rh x rw region: the size of the tiled loss's one core copy
+     * and one core gradient, which the layers share (a core is at most its region's layer).
+     */
+    private static long largestLayer(Network network, List<String> layers, int rh, int rw) {
+        Map<String, int[]> shapes = network.shapes(rh, rw, network.deepest(layers));
+        long most = 0;
+        for (String l : layers) {
+            int[] s = shapes.get(l);
+            most = Math.max(most, (long) s[0] * s[1] * s[2]);
+        }
+        return most;
     }
 
     /**

@@ -43,23 +43,20 @@ class MemoryEstimateTest {
                 boolean ck = "checkpoints".equals(keep);
                 String whole = keep != null && keep.startsWith("whole ") ? keep.substring(6) : null;
                 String kept = ck || whole != null ? null : keep;
+                List<String> at = ck ? (i % 2 == 0 ? List.of("pool1", "pool2", "pool3", "pool4") : List.of("pool2")) : List.of();
                 ImageLoss f = c[2] == 0 ? new LossFunction(ctx, WEIGHTS, RECIPE, img, h, w, List.of(img), List.of(new int[] {h, w}))
                         : whole != null ? new TiledLossFunction(ctx, WEIGHTS, RECIPE, img, h, w, List.of(img), List.of(new int[] {h, w}),
                                 c[2], whole)
-                        : new TiledLossFunction(ctx, WEIGHTS, RECIPE, img, h, w, List.of(img), List.of(new int[] {h, w}), c[2], kept,
-                                ck ? (i % 2 == 0 ? List.of("pool1", "pool2", "pool3", "pool4") : List.of("pool2")) : List.of());
+                        : new TiledLossFunction(ctx, WEIGHTS, RECIPE, img, h, w, List.of(img), List.of(new int[] {h, w}), c[2], kept, at);
                 try (f; ClBuffer x = ctx.buffer(img, 3, h, w); ClBuffer g = ctx.buffer(3, h, w)) {
                     f.evaluate(x, g);
                     ctx.finish();
-                    int[] region = ((TiledLossFunction) (c[2] == 0 ? null : f) == null ? new int[2]
-                            : ((TiledLossFunction) f).grid().largestRegion());
-                    long est = c[2] == 0 ? MemoryEstimate.untiled(net, taps, cl, sl, h, w)
-                            : whole != null ? MemoryEstimate.whole(net, taps, cl, sl, h, w, region[0], region[1],
-                                    List.of(new int[] {h, w}), whole)
-                            : MemoryEstimate.tiled(net, taps, cl, sl, ((TiledLossFunction) f).grid())
-                                    + MemoryEstimate.kept(net, taps, ((TiledLossFunction) f).grid(), kept)
-                                    + (ck ? MemoryEstimate.checkpointed(net, taps, ((TiledLossFunction) f).grid(),
-                                            i % 2 == 0 ? List.of("pool1", "pool2", "pool3", "pool4") : List.of("pool2")) : 0);
+                    TileGrid grid = f instanceof TiledLossFunction t ? t.grid() : null;
+                    long est = grid == null ? MemoryEstimate.untiled(net, taps, cl, sl, h, w)
+                            : whole != null ? MemoryEstimate.whole(net, taps, cl, sl, h, w, grid.largestRegion()[0],
+                                    grid.largestRegion()[1], List.of(new int[] {h, w}), whole)
+                            : MemoryEstimate.tiled(net, taps, cl, sl, grid) + MemoryEstimate.kept(net, taps, grid, kept)
+                                    + (ck ? MemoryEstimate.checkpointed(net, taps, grid, at) : 0);
                     long peak = ctx.peakBytes();
                     String what = h + "x" + w + " tile " + c[2] + " kept after " + keep + ": estimate " + est + ", peak " + peak;
                     assertTrue(est >= peak, what);
