@@ -143,8 +143,7 @@ public final class LossFactory {
                     + ": even tiles of " + align + " px need about " + MemoryEstimate.format(smallest)
                     + (otherBytes > 0 ? " (" + MemoryEstimate.format(otherBytes) + " of it the optimiser's state)" : ""));
         }
-        // For each choice of kept outputs (none, or after a pool; only with style terms, which need two passes),
-        // the largest core whose estimate fits; of those, the plan with the least modelled work.
+        // Of every mode (modes()) and core size whose estimate fits, the plan with the least modelled work.
         int tile = 0;
         Mode mode = Mode.PLAIN;
         long est = 0;

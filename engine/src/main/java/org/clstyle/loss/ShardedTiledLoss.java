@@ -63,7 +63,7 @@ public final class ShardedTiledLoss implements ImageLoss {
     /**
      * As above, every device keeping its own tiles' outputs after {@code keepAfter} between the passes
      * (null: none) or running the network from each tile's checkpoints, as {@link
-     * TiledLossFunction#TiledLossFunction(ClContext, VggWeights, Recipe, float[], int, int, List, List, int, String, boolean)}.
+     * TiledLossFunction#TiledLossFunction(ClContext, VggWeights, Recipe, float[], int, int, List, List, int, String, List)}.
      */
     public ShardedTiledLoss(List<ClContext> contexts, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, int tile, String keepAfter, List<String> checkpoints) {
@@ -160,15 +160,7 @@ public final class ShardedTiledLoss implements ImageLoss {
                     contentSum[i] += p[i];
                 }
             }
-            List<float[]> grams = runAll(k -> shards.get(k).grams());
-            float[] global = new float[grams.get(0).length];
-            for (int i = 0; i < global.length; i++) {
-                double sum = 0;
-                for (float[] g : grams) {
-                    sum += g[i];
-                }
-                global[i] = (float) sum;
-            }
+            float[] global = sum(runAll(k -> shards.get(k).grams()));
             runAll(k -> {
                 TiledLossFunction s = shards.get(k);
                 s.setGrams(global);
@@ -176,21 +168,12 @@ public final class ShardedTiledLoss implements ImageLoss {
                 return null;
             });
             if (gradOut != null) {
-                List<float[]> g = runAll(k -> {
+                gradOut.write(sum(runAll(k -> {
                     ClBuffer gk = grads.get(k);
                     shards.get(k).clear(gk);
                     shards.get(k).backwardPass(imageOf(k, image), gk);
                     return gk.read();
-                });
-                float[] sum = new float[3 * h * w];
-                for (int i = 0; i < sum.length; i++) {
-                    double v = 0;
-                    for (float[] p : g) {
-                        v += p[i];
-                    }
-                    sum[i] = (float) v;
-                }
-                gradOut.write(sum);
+                })));
             }
         } else if (gradOut != null) {
             gradOut.write(new float[3 * h * w]);
@@ -201,6 +184,19 @@ public final class ShardedTiledLoss implements ImageLoss {
         }
         float[] raw = network ? shards.get(0).results() : new float[recipe.content().layers().size() + recipe.style().layers().size() + 1];
         return shards.get(0).values(contentSum == null ? new double[0] : contentSum, raw, tvResult.read(0));
+    }
+
+    /** The element-wise sum of the devices' parts (equal lengths), taken in double in shard order. */
+    private static float[] sum(List<float[]> parts) {
+        float[] out = new float[parts.get(0).length];
+        for (int i = 0; i < out.length; i++) {
+            double v = 0;
+            for (float[] p : parts) {
+                v += p[i];
+            }
+            out[i] = (float) v;
+        }
+        return out;
     }
 
     /**
