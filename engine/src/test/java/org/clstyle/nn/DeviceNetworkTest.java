@@ -207,20 +207,8 @@ class DeviceNetworkTest {
                         DeviceNetwork fresh = new DeviceNetwork(other, net, Vgg.parameters(weights), OpSettings.NONE)) {
                     dev.forward(in, outputs);
                     fresh.forward(inFresh, outputs);
-                    for (String n : outputs) {
-                        assertArrayEquals(fresh.activation(n).read(), dev.activation(n).read(), h + "x" + w + " " + n);
-                    }
-                    Map<String, ClBuffer> grads = new LinkedHashMap<>(), gradsFresh = new LinkedHashMap<>();
-                    for (String n : List.of("relu1_1", "relu3_1", "relu4_2")) {
-                        float[] g = Tensors.normal(50 + k, dev.activation(n).size(), 1);
-                        grads.put(n, ctx.buffer(g, dev.shape(n, h, w)));
-                        gradsFresh.put(n, other.buffer(g, dev.shape(n, h, w)));
-                    }
-                    dev.backward(grads, dIn);
-                    fresh.backward(gradsFresh, dFresh);
-                    assertArrayEquals(dFresh.read(), dIn.read(), h + "x" + w + " d/d input");
-                    grads.values().forEach(ClBuffer::close);
-                    gradsFresh.values().forEach(ClBuffer::close);
+                    assertSameAsFresh(h + "x" + w, dev, dIn, fresh, dFresh, outputs, List.of("relu1_1", "relu3_1", "relu4_2"), 50 + k,
+                            h, w);
                 }
                 if (k == 2) {
                     afterFirstRound = ctx.allocatedBytes();
@@ -231,6 +219,29 @@ class DeviceNetworkTest {
             }
         }
     }
+    /**
+     * After both ran forward on the same h x w input: dev's activations of {@code outputs} are fresh's, and its
+     * backward (into dIn) from the same random gradients (seed) at {@code gradAt} gives fresh's (into dFresh),
+     * bit for bit. Each network's gradients live in its own network's context (that of dIn, dFresh).
+     */
+    private static void assertSameAsFresh(String what, DeviceNetwork dev, ClBuffer dIn, DeviceNetwork fresh, ClBuffer dFresh,
+            List<String> outputs, List<String> gradAt, long seed, int h, int w) {
+        for (String n : outputs) {
+            assertArrayEquals(fresh.activation(n).read(), dev.activation(n).read(), what + " " + n);
+        }
+        Map<String, ClBuffer> grads = new LinkedHashMap<>(), gradsFresh = new LinkedHashMap<>();
+        for (String n : gradAt) {
+            float[] g = Tensors.normal(seed, dev.activation(n).size(), 1);
+            grads.put(n, dIn.context().buffer(g, dev.shape(n, h, w)));
+            gradsFresh.put(n, dFresh.context().buffer(g, dev.shape(n, h, w)));
+        }
+        dev.backward(grads, dIn);
+        fresh.backward(gradsFresh, dFresh);
+        assertArrayEquals(dFresh.read(), dIn.read(), what + " d/d input");
+        grads.values().forEach(ClBuffer::close);
+        gradsFresh.values().forEach(ClBuffer::close);
+    }
+
     /**
      * Kept activations (a tiled loss's two passes): every input forward in its own slot, then, in reverse,
      * only the shallow part recomputed and the backward run from the slot's kept deep outputs. Activations
@@ -263,20 +274,8 @@ class DeviceNetworkTest {
                                 ClBuffer dIn = ctx.buffer(3, h, w);
                                 DeviceNetwork fresh = new DeviceNetwork(other, net, Vgg.parameters(weights), OpSettings.NONE)) {
                             fresh.forward(inFresh, outputs);
-                            for (String n : outputs) {
-                                assertArrayEquals(fresh.activation(n).read(), dev.activation(n).read(), "slot " + k + " " + n);
-                            }
-                            Map<String, ClBuffer> grads = new LinkedHashMap<>(), gradsFresh = new LinkedHashMap<>();
-                            for (String n : List.of("relu1_1", "relu3_1", "relu5_1")) {
-                                float[] g = Tensors.normal(70 + k, dev.activation(n).size(), 1);
-                                grads.put(n, ctx.buffer(g, dev.shape(n, h, w)));
-                                gradsFresh.put(n, other.buffer(g, dev.shape(n, h, w)));
-                            }
-                            dev.backward(grads, dIn);
-                            fresh.backward(gradsFresh, dFresh);
-                            assertArrayEquals(dFresh.read(), dIn.read(), "slot " + k + " d/d input");
-                            grads.values().forEach(ClBuffer::close);
-                            gradsFresh.values().forEach(ClBuffer::close);
+                            assertSameAsFresh("slot " + k, dev, dIn, fresh, dFresh, outputs, List.of("relu1_1", "relu3_1", "relu5_1"),
+                                    70 + k, h, w);
                             if (round == 1) {
                                 assertEquals(afterFirstRound, ctx.allocatedBytes() - 4L * 3 * h * w, "round 2 allocates nothing");
                             }
