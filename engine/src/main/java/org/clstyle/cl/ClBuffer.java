@@ -4,20 +4,28 @@ import static org.lwjgl.opencl.CL10.*;
 
 import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
+import java.nio.ShortBuffer;
 import java.util.Arrays;
 import org.lwjgl.system.MemoryStack;
 import org.lwjgl.system.MemoryUtil;
 
-/** A float32 device buffer that knows its shape (e.g. [C, H, W]). */
+/**
+ * A device buffer that knows its shape (e.g. [C, H, W]) and its element type: float32, or IEEE half
+ * ({@link #isHalf}) for tensors stored at half precision (kernels read and write them through
+ * vload_half/vstore_half_rte and compute in float; the host converts with {@link Half}). Offsets and
+ * counts are in elements whatever the type.
+ */
 public final class ClBuffer implements AutoCloseable {
     private final ClContext ctx;
     private final int[] shape;
     private final long elements;
+    private final boolean half;
     private long mem;
     private final ClBuffer owner; // the buffer whose memory this view reads; null for a buffer that owns its memory
 
-    ClBuffer(ClContext ctx, int[] shape) {
+    ClBuffer(ClContext ctx, int[] shape, boolean half) {
         this.owner = null;
+        this.half = half;
         if (shape.length == 0) {
             throw new IllegalArgumentException("a buffer needs at least one dimension");
         }
@@ -52,7 +60,13 @@ public final class ClBuffer implements AutoCloseable {
     /** Element count as an int, for kernels that index with int. */
     public int size() { return Math.toIntExact(elements); }
 
-    public long bytes() { return elements * Float.BYTES; }
+    public long bytes() { return elements * elementBytes(); }
+
+    /** True for a buffer of IEEE half elements, false for float32. */
+    public boolean isHalf() { return half; }
+
+    /** Bytes per element: 2 for half, 4 for float. */
+    public int elementBytes() { return half ? 2 : Float.BYTES; }
 
     public long handle() {
         if (owner != null) {
@@ -76,6 +90,21 @@ public final class ClBuffer implements AutoCloseable {
         if (offset + data.length > elements) {
             throw new IllegalArgumentException("write of " + data.length + " floats at " + offset
                     + " overflows buffer of " + elements);
+        }
+        if (half) {
+            ShortBuffer sb = MemoryUtil.memAllocShort(data.length);
+            try {
+                for (float f : data) {
+                    sb.put(Half.fromFloat(f));
+                }
+                sb.flip();
+                ctx.countHostWait();
+                ClError.check(clEnqueueWriteBuffer(ctx.queue(), handle(), true, offset * 2, sb, null, null),
+                        "clEnqueueWriteBuffer");
+            } finally {
+                MemoryUtil.memFree(sb);
+            }
+            return;
         }
         FloatBuffer fb = MemoryUtil.memAllocFloat(data.length);
         try {
@@ -101,6 +130,20 @@ public final class ClBuffer implements AutoCloseable {
             throw new IllegalArgumentException("read of " + dst.length + " floats at " + offset
                     + " overflows buffer of " + elements);
         }
+        if (half) {
+            ShortBuffer sb = MemoryUtil.memAllocShort(dst.length);
+            try {
+                ctx.countHostWait();
+                ClError.check(clEnqueueReadBuffer(ctx.queue(), handle(), true, offset * 2, sb, null, null),
+                        "clEnqueueReadBuffer");
+                for (int i = 0; i < dst.length; i++) {
+                    dst[i] = Half.toFloat(sb.get(i));
+                }
+            } finally {
+                MemoryUtil.memFree(sb);
+            }
+            return;
+        }
         FloatBuffer fb = MemoryUtil.memAllocFloat(dst.length);
         try {
             ctx.countHostWait();
@@ -118,10 +161,13 @@ public final class ClBuffer implements AutoCloseable {
      */
     public static final int SENTINEL_BITS = 0x7FC5A5A5;
 
-    /** Fills the buffer from the host with {@link #SENTINEL_BITS}; blocks until done. */
+    /** The half buffers' sentinel: a quiet half NaN with a payload (0x7E5A), read back as this float. */
+    static final int HALF_SENTINEL_AS_FLOAT = Float.floatToRawIntBits(Half.toFloat((short) 0x7E5A));
+
+    /** Fills the buffer from the host with {@link #SENTINEL_BITS} (its half form for a half buffer); blocks until done. */
     public void fillSentinel() {
         float[] s = new float[size()];
-        java.util.Arrays.fill(s, Float.intBitsToFloat(SENTINEL_BITS));
+        java.util.Arrays.fill(s, Float.intBitsToFloat(half ? HALF_SENTINEL_AS_FLOAT : SENTINEL_BITS));
         write(s);
     }
 
@@ -133,8 +179,9 @@ public final class ClBuffer implements AutoCloseable {
     public void requireWritten(String what) {
         float[] v = read();
         long left = 0;
+        int sentinel = half ? HALF_SENTINEL_AS_FLOAT : SENTINEL_BITS;
         for (float f : v) {
-            if (Float.floatToRawIntBits(f) == SENTINEL_BITS) {
+            if (Float.floatToRawIntBits(f) == sentinel) {
                 left++;
             }
         }
@@ -155,6 +202,7 @@ public final class ClBuffer implements AutoCloseable {
         if (src.elements != elements) {
             throw new IllegalArgumentException("copy of " + src.elements + " floats into buffer of " + elements);
         }
+        sameType(src);
         ClError.check(clEnqueueCopyBuffer(ctx.queue(), src.handle(), handle(), 0, 0, bytes(), null, null),
                 "clEnqueueCopyBuffer");
     }
@@ -168,11 +216,20 @@ public final class ClBuffer implements AutoCloseable {
             throw new IllegalArgumentException("copy of " + count + " floats from " + srcOffset + " of " + src.elements
                     + " to " + dstOffset + " of " + elements + " is out of range");
         }
+        sameType(src);
         if (count == 0) {
             return;
         }
-        ClError.check(clEnqueueCopyBuffer(ctx.queue(), src.handle(), handle(), srcOffset * Float.BYTES,
-                dstOffset * Float.BYTES, count * Float.BYTES, null, null), "clEnqueueCopyBuffer");
+        int eb = elementBytes();
+        ClError.check(clEnqueueCopyBuffer(ctx.queue(), src.handle(), handle(), srcOffset * eb,
+                dstOffset * eb, count * eb, null, null), "clEnqueueCopyBuffer");
+    }
+
+    private void sameType(ClBuffer src) {
+        if (src.half != half) {
+            throw new IllegalArgumentException("copy between a " + (src.half ? "half" : "float") + " and a "
+                    + (half ? "half" : "float") + " buffer: a byte copy would not convert");
+        }
     }
 
     /**
@@ -191,14 +248,16 @@ public final class ClBuffer implements AutoCloseable {
                     + Arrays.toString(src.shape) + " to (" + dstY + ", " + dstX + ") of " + Arrays.toString(shape)
                     + " is out of range");
         }
+        sameType(src);
         if (h == 0 || w == 0) {
             return;
         }
+        int eb = elementBytes();
         try (MemoryStack stack = MemoryStack.stackPush()) {
-            org.lwjgl.PointerBuffer srcOrigin = stack.pointers((long) srcX * Float.BYTES, srcY, 0);
-            org.lwjgl.PointerBuffer dstOrigin = stack.pointers((long) dstX * Float.BYTES, dstY, 0);
-            org.lwjgl.PointerBuffer region = stack.pointers((long) w * Float.BYTES, h, shape[0]);
-            long srcRow = (long) src.shape[2] * Float.BYTES, dstRow = (long) shape[2] * Float.BYTES;
+            org.lwjgl.PointerBuffer srcOrigin = stack.pointers((long) srcX * eb, srcY, 0);
+            org.lwjgl.PointerBuffer dstOrigin = stack.pointers((long) dstX * eb, dstY, 0);
+            org.lwjgl.PointerBuffer region = stack.pointers((long) w * eb, h, shape[0]);
+            long srcRow = (long) src.shape[2] * eb, dstRow = (long) shape[2] * eb;
             ClError.check(org.lwjgl.opencl.CL11.clEnqueueCopyBufferRect(ctx.queue(), src.handle(), handle(),
                     srcOrigin, dstOrigin, region, srcRow, srcRow * src.shape[1], dstRow, dstRow * shape[1], null, null),
                     "clEnqueueCopyBufferRect");
@@ -230,6 +289,7 @@ public final class ClBuffer implements AutoCloseable {
         this.shape = shape.clone();
         this.elements = n;
         this.owner = owner;
+        this.half = owner.half;
     }
 
     @Override
@@ -246,6 +306,6 @@ public final class ClBuffer implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "ClBuffer" + Arrays.toString(shape);
+        return (half ? "ClBuffer(half)" : "ClBuffer") + Arrays.toString(shape);
     }
 }

@@ -67,7 +67,18 @@ public final class ClContext implements AutoCloseable {
     /** A new zero-filled-or-undefined float32 buffer of the given shape, e.g. {@code buffer(C, H, W)}. */
     public ClBuffer buffer(int... shape) {
         checkOpen();
-        ClBuffer b = new ClBuffer(this, shape);
+        ClBuffer b = new ClBuffer(this, shape, false);
+        owned.push(b);
+        return b;
+    }
+
+    /**
+     * A new buffer of IEEE half elements (2 bytes each) of the given shape, for a tensor stored at half
+     * precision; see {@link ClBuffer#isHalf}.
+     */
+    public ClBuffer halfBuffer(int... shape) {
+        checkOpen();
+        ClBuffer b = new ClBuffer(this, shape, true);
         owned.push(b);
         return b;
     }

@@ -89,6 +89,10 @@ public final class Conv3x3 implements AutoCloseable {
     private final boolean perLayer;
     private final int mr;
     private final int nv;
+    /** The GEMM kernels' define overrides and family defines, for {@link #halfTiles}. */
+    private final Map<String, Object> gemmOverrides, gemmDefines;
+    /** The GEMM kernels built for half activations (ACT_HALF=1), made at the first call on them. */
+    private GemmTiles halfTiles;
     private final int directGroup;
     /** NR-tile blocks per work-group of the Winograd GEMM (WINO_WG): its strip of V [K, WG*NR] stays in L2. */
     private final int winoGroup;
@@ -202,6 +206,8 @@ public final class Conv3x3 implements AutoCloseable {
         rest.remove("BIAS_WG");
         rest.keySet().removeAll(DIRECT_KEYS);
         this.tiles = new GemmTiles(ctx, FAMILY, rest, own);
+        this.gemmOverrides = rest;
+        this.gemmDefines = own;
         // 6 x 16: 12 float8 accumulators + 2 loads + 1 broadcast of the 16 AVX2 registers.
         this.mr = intDefine(defines, "MR", 6, 1, 16);
         this.nv = intDefine(defines, "NV", 2, 1, 4);
@@ -216,6 +222,17 @@ public final class Conv3x3 implements AutoCloseable {
         this.transformGroup = transformGroup(ctx.device());
         this.directGroup = intDefine(defines, "DIRECT_WG", 4, 1,
                 (int) Math.min(1024, ctx.device().maxWorkGroupSize()));
+    }
+
+    /**
+     * The implicit-GEMM kernels built for half activations: calls on half buffers run them on every
+     * device and for every variant (the direct and Winograd kernels read float only).
+     */
+    private GemmTiles halfTiles() {
+        if (halfTiles == null) {
+            halfTiles = new GemmTiles(ctx, FAMILY, gemmOverrides, ActivationStorage.halfDefines(gemmDefines));
+        }
+        return halfTiles;
     }
 
     /** The instance for calls of {@code s}'s shape: this one unless the device's tuning table says otherwise. */
@@ -282,6 +299,11 @@ public final class Conv3x3 implements AutoCloseable {
             t.forward(x, weight, bias, y, relu);
             return;
         }
+        if (ActivationStorage.half("Conv3x3.forward", x, "x", y, "y")) {
+            halfTiles().launch("conv3x3_forward", s.cout, s.h * s.w,
+                    x, weight, bias, y, s.cin, s.cout, s.h, s.w, relu ? 1 : 0);
+            return;
+        }
         Variant v = variantFor(s.cin, s.cout, s.h, s.w);
         if (v == Variant.WINOGRAD || v == Variant.WINOGRAD4) {
             Wino f = wino(v);
@@ -312,6 +334,13 @@ public final class Conv3x3 implements AutoCloseable {
             t.backwardInput(dy, weight, reluOutput, dx);
             return;
         }
+        ActivationStorage.requireFloat("Conv3x3.backwardInput", dy, "dy");
+        ActivationStorage.requireFloat("Conv3x3.backwardInput", dx, "dx");
+        if (reluOutput != null && reluOutput.isHalf()) {
+            halfTiles().launch("conv3x3_backward_input", s.cin, s.h * s.w,
+                    dy, weight, reluOutput, 1, dx, s.cin, s.cout, s.h, s.w);
+            return;
+        }
         // Chosen by the forward layer's shape (the backward's cost is the same with Cin and Cout swapped).
         Variant v = variantFor(s.cin, s.cout, s.h, s.w);
         if (v == Variant.WINOGRAD || v == Variant.WINOGRAD4) {
@@ -340,6 +369,11 @@ public final class Conv3x3 implements AutoCloseable {
         if (t != this) {
             t.backwardWeights(x, dy, reluOutput, dWeight, dBias);
             return;
+        }
+        for (ClBuffer b : new ClBuffer[] {x, dy, reluOutput}) {
+            if (b != null) {
+                ActivationStorage.requireFloat("Conv3x3.backwardWeights", b, b == x ? "x" : b == dy ? "dy" : "reluOutput");
+            }
         }
         ClBuffer mask = reluOutput != null ? reluOutput : dy;
         int masked = reluOutput != null ? 1 : 0;

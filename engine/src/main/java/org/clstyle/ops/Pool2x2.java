@@ -37,6 +37,8 @@ public final class Pool2x2 {
 
     private final ClContext ctx;
     private final ClProgram program;
+    private final Map<String, Object> kernelDefines;
+    private ClProgram halfProgram; // built with ACT_HALF=1 at the first call on half activations
     private final Variant variant;
     private final int rowsGroup;
     /** Per shape class instances from the device's tuning table; null for explicitly configured instances. */
@@ -73,6 +75,7 @@ public final class Pool2x2 {
             throw new IllegalArgumentException("Pool2x2: POOL_WG must be positive but is " + rowsGroup);
         }
         this.program = ctx.program("pool", kernelDefines);
+        this.kernelDefines = kernelDefines;
         this.tuned = settings != null ? new TunedInstances<>(settings, ShapeClass.POOL, this, variant.name(),
                 (v, m) -> new Pool2x2(ctx, Variant.valueOf(v), m)) : null;
     }
@@ -82,9 +85,16 @@ public final class Pool2x2 {
         return variant;
     }
 
-    /** y = the maximum of each 2x2 window of x. */
+    /**
+     * y = the maximum of each 2x2 window of x. x and y are both float or both half ({@link ClBuffer#isHalf}:
+     * then the per-element kernels, whatever the variant; likewise maxBackward's x and avgForward's x, y).
+     */
     public void maxForward(ClBuffer x /* [C, H, W] */, ClBuffer y /* [C, H/2, W/2] */) {
         checkShapes("Pool2x2.maxForward", x, "x", y, "y");
+        if (ActivationStorage.half("Pool2x2.maxForward", x, "x", y, "y")) {
+            launchHalf(y, x, "max_pool_forward", x, y);
+            return;
+        }
         Pool2x2 t = tunedFor(x);
         if (t != this) {
             t.maxForward(x, y);
@@ -97,6 +107,12 @@ public final class Pool2x2 {
     public void maxBackward(ClBuffer x /* [C, H, W] */, ClBuffer dy /* [C, H/2, W/2] */, ClBuffer dx /* [C, H, W] */) {
         checkShapes("Pool2x2.maxBackward", x, "x", dy, "dy");
         Reduction.checkSameShape("Pool2x2.maxBackward", x, "x", dx, "dx");
+        ActivationStorage.requireFloat("Pool2x2.maxBackward", dy, "dy");
+        ActivationStorage.requireFloat("Pool2x2.maxBackward", dx, "dx");
+        if (x.isHalf()) {
+            launchHalf(dx, x, "max_pool_backward", x, dy, dx);
+            return;
+        }
         Pool2x2 t = tunedFor(x);
         if (t != this) {
             t.maxBackward(x, dy, dx);
@@ -108,6 +124,10 @@ public final class Pool2x2 {
     /** y = the mean of each 2x2 window of x. */
     public void avgForward(ClBuffer x /* [C, H, W] */, ClBuffer y /* [C, H/2, W/2] */) {
         checkShapes("Pool2x2.avgForward", x, "x", y, "y");
+        if (ActivationStorage.half("Pool2x2.avgForward", x, "x", y, "y")) {
+            launchHalf(y, x, "avg_pool_forward", x, y);
+            return;
+        }
         Pool2x2 t = tunedFor(x);
         if (t != this) {
             t.avgForward(x, y);
@@ -119,6 +139,8 @@ public final class Pool2x2 {
     /** dx = dy / 4 spread over each window, 0 in a dropped row or column; overwrites dx. */
     public void avgBackward(ClBuffer dy /* [C, H/2, W/2] */, ClBuffer dx /* [C, H, W] */) {
         checkShapes("Pool2x2.avgBackward", dx, "dx", dy, "dy");
+        ActivationStorage.requireFloat("Pool2x2.avgBackward", dy, "dy");
+        ActivationStorage.requireFloat("Pool2x2.avgBackward", dx, "dx");
         Pool2x2 t = tunedFor(dx);
         if (t != this) {
             t.avgBackward(dy, dx);
@@ -136,6 +158,7 @@ public final class Pool2x2 {
     public void maxBackwardMaskedInPlace(ClBuffer x /* [C, H, W] ReLU output, overwritten by dx */,
             ClBuffer dy /* [C, H/2, W/2] */) {
         checkShapes("Pool2x2.maxBackwardMaskedInPlace", x, "x", dy, "dy");
+        ActivationStorage.requireFloat("Pool2x2.maxBackwardMaskedInPlace", x, "x (overwritten by the gradient)");
         Pool2x2 t = tunedFor(x);
         if (t != this) {
             t.maxBackwardMaskedInPlace(x, dy);
@@ -153,6 +176,7 @@ public final class Pool2x2 {
     public void avgBackwardMaskedInPlace(ClBuffer x /* [C, H, W] ReLU output, overwritten by dx */,
             ClBuffer dy /* [C, H/2, W/2] */) {
         checkShapes("Pool2x2.avgBackwardMaskedInPlace", x, "x", dy, "dy");
+        ActivationStorage.requireFloat("Pool2x2.avgBackwardMaskedInPlace", x, "x (overwritten by the gradient)");
         Pool2x2 t = tunedFor(x);
         if (t != this) {
             t.avgBackwardMaskedInPlace(x, dy);
@@ -197,6 +221,23 @@ public final class Pool2x2 {
             ClKernel k = program.kernel(name);
             Reduction.launch(k, new long[] {grid.dim(2), grid.dim(1), grid.dim(0)}, Reduction.local3d(ctx.device()), args);
         }
+    }
+
+    /** The per-element kernel {@code name} built for half activations, over {@code grid} (the buffer it writes). */
+    private void launchHalf(ClBuffer grid, ClBuffer full, String name, ClBuffer... bufs) {
+        if (halfProgram == null) {
+            halfProgram = ctx.program("pool", ActivationStorage.halfDefines(kernelDefines));
+        }
+        int c = full.dim(0), h = full.dim(1), w = full.dim(2);
+        Object[] args = new Object[bufs.length + 5];
+        System.arraycopy(bufs, 0, args, 0, bufs.length);
+        args[bufs.length] = c;
+        args[bufs.length + 1] = h;
+        args[bufs.length + 2] = w;
+        args[bufs.length + 3] = h / 2;
+        args[bufs.length + 4] = w / 2;
+        Reduction.launch(halfProgram.kernel(name), new long[] {grid.dim(2), grid.dim(1), grid.dim(0)},
+                Reduction.local3d(ctx.device()), args);
     }
 
     /** The instance for calls on the full-size tensor {@code full} [C, H, W]. */

@@ -33,6 +33,8 @@ public final class Relu {
 
     private final ClContext ctx;
     private final ClProgram program;
+    private final Map<String, Object> defines;
+    private ClProgram halfProgram; // built with ACT_HALF=1 at the first call on half activations
     private final Variant variant;
     private final int chunk;
     /** Per shape class instances from the device's tuning table; null for explicitly configured instances. */
@@ -66,6 +68,7 @@ public final class Relu {
             throw new IllegalArgumentException("Relu: RELU_CHUNK must be a positive multiple of 8 but is " + chunk);
         }
         this.program = ctx.program("relu", d);
+        this.defines = d;
         this.tuned = settings != null ? new TunedInstances<>(settings, ShapeClass.RELU, this, variant.name(),
                 (v, m) -> new Relu(ctx, Variant.valueOf(v), m)) : null;
     }
@@ -85,9 +88,16 @@ public final class Relu {
         return variant;
     }
 
-    /** y = max(x, 0); y may be x (in place). */
+    /**
+     * y = max(x, 0); y may be x (in place). x and y are both float or both half ({@link ClBuffer#isHalf}:
+     * then the per-element kernel, whatever the variant).
+     */
     public void forward(ClBuffer x, ClBuffer y) {
         Reduction.checkSameShape("Relu.forward", x, "x", y, "y");
+        if (ActivationStorage.half("Relu.forward", x, "x", y, "y")) {
+            launchHalf("relu_forward", x.size(), x, y, x.size());
+            return;
+        }
         Relu t = tuned == null ? this : tuned.forClass(ShapeClass.relu(x.elements()));
         if (t != this) {
             t.forward(x, y);
@@ -96,16 +106,30 @@ public final class Relu {
         launch("relu_forward", x.size(), x, y, x.size());
     }
 
-    /** dx = dy * (y > 0) with y the forward output; dx may be dy. */
+    /** dx = dy * (y > 0) with y the forward output (float or half); dx may be dy (both float). */
     public void backward(ClBuffer y, ClBuffer dy, ClBuffer dx) {
         Reduction.checkSameShape("Relu.backward", y, "y", dy, "dy");
         Reduction.checkSameShape("Relu.backward", dy, "dy", dx, "dx");
+        ActivationStorage.requireFloat("Relu.backward", dy, "dy");
+        ActivationStorage.requireFloat("Relu.backward", dx, "dx");
+        if (y.isHalf()) {
+            launchHalf("relu_backward", y.size(), y, dy, dx, y.size());
+            return;
+        }
         Relu t = tuned == null ? this : tuned.forClass(ShapeClass.relu(y.elements()));
         if (t != this) {
             t.backward(y, dy, dx);
             return;
         }
         launch("relu_backward", y.size(), y, dy, dx, y.size());
+    }
+
+    /** The per-element kernel {@code name} built for half activations. */
+    private void launchHalf(String name, int n, Object... args) {
+        if (halfProgram == null) {
+            halfProgram = ctx.program("relu", ActivationStorage.halfDefines(defines));
+        }
+        Reduction.launch(halfProgram.kernel(name), new long[] {n}, Reduction.local1d(ctx.device(), n), args);
     }
 
     private void launch(String name, int n, Object... args) {

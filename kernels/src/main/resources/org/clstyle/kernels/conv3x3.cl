@@ -4,6 +4,8 @@
 //   backward input:  dx [Cin, HW]     = W^T-ish [Cin, Cout*9] * im2col'(dy') [Cout*9, HW] (flipped taps)
 //   backward weight: dW [Cout, Cin*9] = dy' [Cout, HW] * im2col(x)^T [HW, Cin*9]
 // where dy' = dy masked by (reluOutput > 0) when the forward fused a ReLU. k = c*9 + r, r = tap 0..8.
+// x, y and the ReLU output are activations (ACT_T: half storage with ACT_HALF=1); weights, biases and
+// gradients are float.
 
 #include "gemm.cl"
 
@@ -20,8 +22,8 @@
 
 // y [Cout, H, W] = conv(x [Cin, H, W], w [Cout, Cin, 3, 3]) + bias [Cout], then ReLU when relu != 0.
 __kernel GEMM_ATTR
-void conv3x3_forward(__global const float* x, __global const float* w, __global const float* bias,
-                     __global float* y, int cin, int cout, int h, int wd, int relu) {
+void conv3x3_forward(__global const ACT_T* x, __global const float* w, __global const float* bias,
+                     __global ACT_T* y, int cin, int cout, int h, int wd, int relu) {
     GEMM_LOCAL_TILES(At, Bt);
     const int tx = get_local_id(0), ty = get_local_id(1);
     const int lid = ty * RTS_N + tx;
@@ -54,7 +56,7 @@ void conv3x3_forward(__global const float* x, __global const float* w, __global 
                 if (k < kdim) {
                     int c = k / 9, r = k - c * 9;
                     int i = pi[s] + TAP_DI(r), j = pj[s] + TAP_DJ(r);
-                    if (i >= 0 && i < h && j >= 0 && j < wd) v = x[(c * h + i) * wd + j];
+                    if (i >= 0 && i < h && j >= 0 && j < wd) v = LOAD_ACT(x, (c * h + i) * wd + j);
                 }
                 Bs[BS_IDX(kk, B_SLOT_N(lid, s))] = v;
             }
@@ -64,7 +66,7 @@ void conv3x3_forward(__global const float* x, __global const float* w, __global 
         GEMM_END_STEP();
     }
 
-#define STORE_Y(m, n, v) { const float t_ = (v) + bias[m]; y[(m) * hw + (n)] = (relu && t_ < 0.0f) ? 0.0f : t_; }
+#define STORE_Y(m, n, v) { const float t_ = (v) + bias[m]; STORE_ACT(y, (m) * hw + (n), (relu && t_ < 0.0f) ? 0.0f : t_); }
     GEMM_STORE(acc, m0, n0, cout, hw, STORE_Y);
 #undef STORE_Y
 }
@@ -72,7 +74,7 @@ void conv3x3_forward(__global const float* x, __global const float* w, __global 
 // dx [Cin, H, W] = gradient of the forward w.r.t. x, given dy [Cout, H, W]; when mask != 0, dy is
 // taken as zero where yr [Cout, H, W] (the forward's ReLU output) is not positive. Overwrites dx.
 __kernel GEMM_ATTR
-void conv3x3_backward_input(__global const float* dy, __global const float* w, __global const float* yr,
+void conv3x3_backward_input(__global const float* dy, __global const float* w, __global const ACT_T* yr,
                             int mask, __global float* dx, int cin, int cout, int h, int wd) {
     GEMM_LOCAL_TILES(At, Bt);
     const int tx = get_local_id(0), ty = get_local_id(1);
@@ -115,7 +117,7 @@ void conv3x3_backward_input(__global const float* dy, __global const float* w, _
                     if (i >= 0 && i < h && j >= 0 && j < wd) {
                         int at = (co * h + i) * wd + j;
                         v = dy[at];
-                        if (mask && !(yr[at] > 0.0f)) v = 0.0f;
+                        if (mask && !(LOAD_ACT(yr, at) > 0.0f)) v = 0.0f;
                     }
                 }
                 Bs[BS_IDX(kk, B_SLOT_N(lid, s))] = v;

@@ -14,19 +14,33 @@ int window_argmax(__global const float* p, const int W) {
     return at;
 }
 
+// The same over an activation window (ACT_T: half storage with ACT_HALF=1), for the per-element kernels.
+int window_argmax_act(__global const ACT_T* p, const int W) {
+    float best = LOAD_ACT(p, 0);
+    int at = 0;
+    const float v1 = LOAD_ACT(p, 1), v2 = LOAD_ACT(p, W), v3 = LOAD_ACT(p, W + 1);
+    if (v1 > best || isnan(v1)) { best = v1; at = 1; }
+    if (v2 > best || isnan(v2)) { best = v2; at = 2; }
+    if (v3 > best || isnan(v3)) { best = v3; at = 3; }
+    return at;
+}
+
+// The per-element kernels' x and y are activations (ACT_T: half storage with ACT_HALF=1); dy and dx
+// are float. The row and masked forms below are float only.
+
 // global: [Wo, Ho, C]
-__kernel void max_pool_forward(__global const float* x,  // [C, H, W]
-                               __global float* y,        // [C, Ho, Wo]
+__kernel void max_pool_forward(__global const ACT_T* x,  // [C, H, W]
+                               __global ACT_T* y,        // [C, Ho, Wo]
                                const int C, const int H, const int W, const int Ho, const int Wo) {
     const int j = (int) get_global_id(0), i = (int) get_global_id(1), c = (int) get_global_id(2);
     if (j >= Wo || i >= Ho || c >= C) return;
-    __global const float* p = x + IDX3(c, 2 * i, 2 * j, H, W);
-    const int at = window_argmax(p, W);
-    y[IDX3(c, i, j, Ho, Wo)] = p[(at >> 1) * W + (at & 1)];
+    __global const ACT_T* p = x + IDX3(c, 2 * i, 2 * j, H, W);
+    const int at = window_argmax_act(p, W);
+    STORE_ACT(y, IDX3(c, i, j, Ho, Wo), LOAD_ACT(p, (at >> 1) * W + (at & 1)));
 }
 
 // global: [W, H, C]; dx gets dy where this element is its window's (first) maximum, else 0.
-__kernel void max_pool_backward(__global const float* x,   // [C, H, W]
+__kernel void max_pool_backward(__global const ACT_T* x,   // [C, H, W]
                                 __global const float* dy,  // [C, Ho, Wo]
                                 __global float* dx,        // [C, H, W]
                                 const int C, const int H, const int W, const int Ho, const int Wo) {
@@ -35,7 +49,7 @@ __kernel void max_pool_backward(__global const float* x,   // [C, H, W]
     const int oi = i >> 1, oj = j >> 1;
     float g = 0.0f;
     if (oi < Ho && oj < Wo) {
-        const int at = window_argmax(x + IDX3(c, 2 * oi, 2 * oj, H, W), W);
+        const int at = window_argmax_act(x + IDX3(c, 2 * oi, 2 * oj, H, W), W);
         if (at == ((i & 1) << 1 | (j & 1))) {
             g = dy[IDX3(c, oi, oj, Ho, Wo)];
         }
@@ -44,13 +58,14 @@ __kernel void max_pool_backward(__global const float* x,   // [C, H, W]
 }
 
 // global: [Wo, Ho, C]; sum in row-major window order, then / 4 (exact: a power of two), as PyTorch.
-__kernel void avg_pool_forward(__global const float* x,  // [C, H, W]
-                               __global float* y,        // [C, Ho, Wo]
+__kernel void avg_pool_forward(__global const ACT_T* x,  // [C, H, W]
+                               __global ACT_T* y,        // [C, Ho, Wo]
                                const int C, const int H, const int W, const int Ho, const int Wo) {
     const int j = (int) get_global_id(0), i = (int) get_global_id(1), c = (int) get_global_id(2);
     if (j >= Wo || i >= Ho || c >= C) return;
-    __global const float* p = x + IDX3(c, 2 * i, 2 * j, H, W);
-    y[IDX3(c, i, j, Ho, Wo)] = (((p[0] + p[1]) + p[W]) + p[W + 1]) * 0.25f;
+    __global const ACT_T* p = x + IDX3(c, 2 * i, 2 * j, H, W);
+    STORE_ACT(y, IDX3(c, i, j, Ho, Wo),
+              (((LOAD_ACT(p, 0) + LOAD_ACT(p, 1)) + LOAD_ACT(p, W)) + LOAD_ACT(p, W + 1)) * 0.25f);
 }
 
 // global: [W, H, C]

@@ -1,25 +1,26 @@
 // relu.cl: rectified linear unit, forward and backward, elementwise over n floats.
 
-// y = max(x, 0); y may alias x (in place). NaN stays NaN, as in PyTorch.
-__kernel void relu_forward(__global const float* x,  // [n]
-                           __global float* y,        // [n]
+// y = max(x, 0); y may alias x (in place). NaN stays NaN, as in PyTorch. x and y are activations
+// (ACT_T: half storage with ACT_HALF=1).
+__kernel void relu_forward(__global const ACT_T* x,  // [n]
+                           __global ACT_T* y,        // [n]
                            const int n) {
     const int k = (int) get_global_id(0);
     if (k < n) {
-        const float v = x[k];
-        y[k] = v < 0.0f ? 0.0f : v;
+        const float v = LOAD_ACT(x, k);
+        STORE_ACT(y, k, v < 0.0f ? 0.0f : v);
     }
 }
 
 // dx = dy where the forward output y > 0, else 0 (a select, so garbage in dy cannot leak through
-// as NaN * 0); dx may alias dy.
-__kernel void relu_backward(__global const float* y,   // [n] forward output
+// as NaN * 0); dx may alias dy. y is an activation (ACT_T), dy and dx are float.
+__kernel void relu_backward(__global const ACT_T* y,   // [n] forward output
                             __global const float* dy,  // [n]
                             __global float* dx,        // [n]
                             const int n) {
     const int k = (int) get_global_id(0);
     if (k < n) {
-        dx[k] = y[k] > 0.0f ? dy[k] : 0.0f;
+        dx[k] = LOAD_ACT(y, k) > 0.0f ? dy[k] : 0.0f;
     }
 }
 
