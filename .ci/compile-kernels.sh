@@ -85,6 +85,11 @@ done
 for wg in 256 64; do
   BUILDS+=("loss|-DREDUCE_WG=$wg" "tv|-DREDUCE_WG=$wg" "optim|-DREDUCE_WG=$wg" "norm|-DNORM_WG=$wg")
 done
+# Half storage of activations (ACT_HALF=1: ClBuffer.isHalf; Conv3x3's implicit GEMM, Pool2x2's and Relu's
+# per-element kernels) on the largest default tile and the tuner's GPU tile, and the conversions.
+BUILDS+=("conv3x3|${TILES[0]} -DBIAS_WG=64 -DACT_HALF=1"
+  "conv3x3|-DTS_M=128 -DTS_N=128 -DTS_K=8 -DWPT_M=8 -DWPT_N=8 -DVW=4 -DBIAS_WG=64 -DGEMM_DOUBLE_BUFFER=1 -DACT_HALF=1"
+  "pool|-DACT_HALF=1" "relu|-DACT_HALF=1" "storage|")
 BUILDS+=(
   "pool|" "relu|" "image|" "pad|" "resample|" "channels|" "pointwise|" "noise|" "warp|"
   "conv3x3_direct|-DMR=6 -DNV=2" "conv3x3_winograd|-DMR=6 -DNV=2" "conv3x3_winograd4|-DMR=6 -DNV=2"

@@ -8,6 +8,7 @@ import java.util.function.Predicate;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.cl.ClDevice;
+import org.clstyle.cl.Half;
 import org.clstyle.ops.AvgPool;
 import org.clstyle.ops.BatchNorm;
 import org.clstyle.ops.ChannelConcat;
@@ -16,6 +17,7 @@ import org.clstyle.ops.Normalization;
 import org.clstyle.ops.Conv3x3;
 import org.clstyle.ops.Distance;
 import org.clstyle.ops.GramMatrix;
+import org.clstyle.ops.HalfConversion;
 import org.clstyle.ops.ImageOps;
 import org.clstyle.ops.InstanceNorm;
 import org.clstyle.ops.Pad2d;
@@ -371,6 +373,7 @@ public final class KernelSelftest {
         for (Relu.Variant v : Relu.Variant.values()) {
             out.add(new Check("relu " + v + " forward+backward", t -> t.relu(v)));
         }
+        out.add(new Check("half storage convert+relu+pool+conv3x3", KernelSelftest::halfStorage));
         out.add(new Check("loss mse/l1 forward+backward", KernelSelftest::distance));
         out.add(new Check("tv l2/l1 forward+backward", KernelSelftest::totalVariation));
         out.add(new Check("image affine/scale/clamp", KernelSelftest::image));
@@ -576,6 +579,76 @@ public final class KernelSelftest {
             relu.backward(buffer(yRef, n), buffer(dy, n), dx);
             compare("dx n=" + n, ReluReference.backward(yRef, dy), dx.read(), 0, 0);
         }
+    }
+
+    /** A half buffer holding {@code v} (already representable in half). */
+    private ClBuffer halfBuffer(double[] v, int... shape) {
+        float[] f = new float[v.length];
+        for (int i = 0; i < v.length; i++) {
+            f[i] = (float) v[i];
+        }
+        ClBuffer b = ctx.halfBuffer(shape);
+        open.add(b);
+        b.write(f);
+        return b;
+    }
+
+    private double[] halves(double[] v) {
+        double[] o = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+            o[i] = Half.round((float) v[i]);
+        }
+        return o;
+    }
+
+    /**
+     * The kernels on half activations (ACT_HALF=1 builds) against the references on the same half values:
+     * float -> half -> float (exact on halves, nearest-even elsewhere), relu and max pool (exact), conv3x3's
+     * implicit GEMM forward (within one half ulp plus float accumulation) and its input gradient masked by a
+     * half ReLU output (float, as the float rows).
+     */
+    private void halfStorage() {
+        int c = 3, h = 7, w = 6, cout = 5, n = c * h * w, ho = h / 2, wo = w / 2;
+        double[] raw = uniform(n, -3, 3), x = halves(raw);
+        ClBuffer xh = ctx.halfBuffer(c, h, w), back = zeros(c, h, w);
+        open.add(xh);
+        HalfConversion hc = new HalfConversion(ctx);
+        hc.toHalf(buffer(raw, c, h, w), xh);
+        hc.toFloat(xh, back);
+        compare("float->half->float", x, back.read(), 0, 0);
+        Relu relu = new Relu(ctx, Relu.Variant.ELEMENTS, Map.of());
+        ClBuffer yh = ctx.halfBuffer(c, h, w), dx = zeros(c, h, w);
+        open.add(yh);
+        double[] dy = uniform(n, -1, 1), yRef = ReluReference.forward(x);
+        relu.forward(xh, yh);
+        compare("relu y", yRef, yh.read(), 0, 0);
+        relu.backward(yh, buffer(dy, c, h, w), dx);
+        compare("relu dx", ReluReference.backward(yRef, dy), dx.read(), 0, 0);
+        Pool2x2 pool = new Pool2x2(ctx, Pool2x2.Variant.ELEMENTS, Map.of());
+        ClBuffer ph = ctx.halfBuffer(c, ho, wo), pdx = zeros(c, h, w);
+        open.add(ph);
+        double[] pdy = uniform(c * ho * wo, -1, 1);
+        pool.maxForward(xh, ph);
+        compare("max pool y", PoolReference.maxForward(x, c, h, w), ph.read(), 0, 0);
+        pool.maxBackward(xh, buffer(pdy, c, ho, wo), pdx);
+        compare("max pool dx", PoolReference.maxBackward(x, c, h, w, pdy), pdx.read(), 0, 0);
+        pool.avgForward(xh, ph);
+        compare("avg pool y", PoolReference.avgForward(x, c, h, w), ph.read(), 6e-8, 1.0 / 1024);
+        Conv3x3 conv = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.GEMM);
+        double[] wt = uniform(cout * c * 9, -0.3, 0.3), bias = uniform(cout, -0.1, 0.1);
+        ClBuffer wb = buffer(wt, cout, c, 3, 3), ch = ctx.halfBuffer(cout, h, w), cdx = zeros(c, h, w);
+        open.add(ch);
+        conv.forward(xh, wb, buffer(bias, cout), ch, true);
+        double[] cy = Conv3x3Reference.forward(x, c, h, w, wt, bias, cout, true);
+        compare("conv3x3 y", cy, ch.read(), 1e-5, 1.0 / 1024);
+        double[] cdy = uniform(cout * h * w, -1, 1);
+        conv.backwardInput(buffer(cdy, cout, h, w), wb, ch, cdx);
+        double[] mask = new double[cy.length];
+        float[] stored = ch.read();
+        for (int i = 0; i < mask.length; i++) {
+            mask[i] = stored[i];
+        }
+        compare("conv3x3 dx", Conv3x3Reference.backwardInput(cdy, wt, mask, c, cout, h, w), cdx.read(), 1e-6, 1e-5);
     }
 
     private void distance() {
