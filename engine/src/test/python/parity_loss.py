@@ -13,6 +13,12 @@ with the same loss computed by PyTorch in float64 from the same float32 inputs.
 Tolerances (per case, printed): each term and the total within max(1e-5, PyTorch float32's own relative
 error on it); the gradient's relative L2 error within max(1e-3, 5 x PyTorch float32's own).
 
+Half storage (`clstyle loss --storage half`, off by default): the cases named half_* run the same check with
+the loss network's activations stored as IEEE half, and the summary reports their measured error against
+float64 separately. Their tolerances are HALF_TERM_TOL and HALF_GRAD_TOL: half's unit roundoff is 2^-11,
+about 4.9e-4, so these only catch a broken half path (a wrong rounding mode or a misread element), not the
+float tolerances above.
+
 Cases: the fixed ones by name (tutorial, paper, paper_conv, vgg16, vgg16_conv_pool), then random ones numbered
 0..N-1. Case K of seed S is drawn from its own generator seeded with (S, K), so `--seed S --case K` replays
 exactly that case. Exit status 0 when every case passes, 1 when any fails (with a per-case report), 2 for
@@ -172,6 +178,8 @@ def loss_terms(net, recipe, x, content, styles):
 
 
 EPS32 = 2.0 ** -23  # float32's relative spacing at 1
+HALF_TERM_TOL = 2e-2  # half storage: a term's relative error (measured: see the summary's half line)
+HALF_GRAD_TOL = 1e-1  # half storage: the gradient's relative L2 error
 
 
 def conditions(net, recipe, x, content, styles, terms):
@@ -388,6 +396,13 @@ def fixed_cases(seed, vgg16):
         "tv": {"weight": 0.1, "kind": "l2"}, "pooling": "max", "style_blend": [1, 3]}, (35, 41), [(37, 33), (33, 45)])
     full["widths"], full["noisy"] = FULL_WIDTHS, True
     cases.append(full)
+    # Half storage: the paper's recipe on the reduced widths, and full-width VGG19, activations stored as half.
+    for base, name in ((cases[1], "half_paper"), (full, "half_full_width")):
+        half = fixed_case(name, seed, base["net"], base["pre"], base["recipe"], base["size"], base["style_sizes"])
+        half["storage"] = "half"
+        if "widths" in base:
+            half["widths"], half["noisy"] = base["widths"], base["noisy"]
+        cases.append(half)
     if vgg16:
         cases += [
             # The vgg16 preset: content relu3_3, style relu1_2 relu2_2 relu3_3 relu4_3.
@@ -441,6 +456,8 @@ def run_clstyle(clstyle, case):
                      "--grad-out", f["grad"]]
     if f["content"]:
         cmd += ["--content", f["content"]]
+    if case.get("storage"):
+        cmd += ["--storage", case["storage"]]
     for s in f["styles"]:
         cmd += ["--style", s]
     case["command"] = " ".join(cmd)
@@ -490,6 +507,8 @@ def check(case, tensors, clstyle):
             problems.append("%s: missing from clstyle's output" % key)
             continue
         tol = max([1e-5, kappa.get(key, 0.0) * EPS32] + [rel(r32[key], want) for r32, _ in f32])
+        if case.get("storage") == "half":
+            tol = max(tol, HALF_TERM_TOL)
         err = rel(got[key], want)
         if not err <= tol:  # NaN fails
             problems.append("%s: clstyle %.9g, PyTorch float64 %.9g, relative error %.3g > tolerance %.3g (kappa %.3g)"
@@ -505,6 +524,8 @@ def check(case, tensors, clstyle):
     else:
         gerr = rel_l2(g, g64)
         gtol = max([1e-3] + [5 * rel_l2(g32, g64) for _, g32 in f32])
+        if case.get("storage") == "half":
+            gtol = max(gtol, HALF_GRAD_TOL)
         if not gerr <= gtol or not np.isfinite(g).all():
             problems.append("gradient: relative L2 error %.3g > tolerance %.3g (|g| = %.4g)" % (gerr, gtol, np.linalg.norm(g64)))
     max_term_err = max(rel(got[k], v) for k, v in ref64.items() if k in got) if got else float("inf")
@@ -567,6 +588,7 @@ def main(argv=None):
             written[(key, pre)] = p
         return written[(key, pre)]
     failed, worst_term, worst_term_ratio, worst_grad, worst_grad_ratio = [], (0, ""), (0, ""), (0, ""), (0, "")
+    half_term, half_grad = (0, ""), (0, "")  # the half-storage cases' measured errors, reported apart
     t0 = time.time()
     try:
         for case in cases:
@@ -586,6 +608,12 @@ def main(argv=None):
                 print("    " + p)
             if problems:
                 failed.append(case["name"])
+            if case.get("storage") == "half":
+                if term_err > half_term[0]:
+                    half_term = (term_err, case["name"])
+                if gerr > half_grad[0]:
+                    half_grad = (gerr, case["name"])
+                continue  # not in the float summary below
             if term_err > worst_term[0]:
                 worst_term = (term_err, case["name"])
             if wtol and werr / wtol > worst_term_ratio[0]:
@@ -601,6 +629,10 @@ def main(argv=None):
           "worst gradient relative L2 error %.3g (case %s), / tolerance %.3g (case %s)" % (
               len(cases), "" if len(cases) == 1 else "s", time.time() - t0, worst_term[0], worst_term[1],
               worst_term_ratio[0], worst_term_ratio[1], worst_grad[0], worst_grad[1], worst_grad_ratio[0], worst_grad_ratio[1]))
+    if half_term[1]:
+        print("parity_loss: half storage (--storage half) against float64: worst term relative error %.3g (case %s),"
+              " gradient relative L2 error %.3g (case %s); tolerances %.0e and %.0e" % (
+                  half_term[0], half_term[1], half_grad[0], half_grad[1], HALF_TERM_TOL, HALF_GRAD_TOL))
     if failed:
         print("parity_loss: FAILED %d of %d: %s (seed %d)" % (len(failed), len(cases), " ".join(failed), seed))
         return 1

@@ -63,6 +63,9 @@ final class BenchCommand implements Callable<Integer> {
     @Mixin
     CommonOptions.Device device;
 
+    @Mixin
+    CommonOptions.Storage storage;
+
     @Option(names = "--profile", description = "With --generator: also time every kernel (a profiling queue, which"
             + " waits for each launch) and print where the device time went, per kernel, for each row.")
     boolean profile;
@@ -102,6 +105,8 @@ final class BenchCommand implements Callable<Integer> {
                 throw new UserError("--json " + json + ": is a directory");
             }
         }
+        org.clstyle.nn.DeviceNetwork.Storage storageChoice = storage.storage();
+        boolean halfStorage = storageChoice == org.clstyle.nn.DeviceNetwork.Storage.HALF;
         PrintWriter out = spec.commandLine().getOut();
         List<ClDevice> devs = device.devices();
         ClDevice dev = devs.get(0);
@@ -112,10 +117,14 @@ final class BenchCommand implements Callable<Integer> {
             if (tiles.tile() > 0 || tiles.maxDeviceBytes() > 0) {
                 throw new UserError("--generator times the feed-forward generator, which --tile and --max-device-memory do not apply to");
             }
+            if (halfStorage) {
+                throw new UserError("--storage half applies to the loss network, not to --generator");
+            }
             return benchGenerator(out, dev);
         }
-        if (width != height || tiles.tile() > 0 || tiles.maxDeviceBytes() > 0 || devs.size() > 1) {
-            return benchPipeline(out, devs, tiles);
+        // Half storage: the pipeline alone (the per-stage replay times the float ops).
+        if (halfStorage || width != height || tiles.tile() > 0 || tiles.maxDeviceBytes() > 0 || devs.size() > 1) {
+            return benchPipeline(out, devs, tiles, storageChoice);
         }
 
         // The peak first, in its own context so that its buffers do not count toward the iteration's memory.
@@ -222,7 +231,8 @@ final class BenchCommand implements Callable<Integer> {
      * Only the pipeline stylize runs (no per-stage replay, which is untiled and square): for a WxH size or
      * a tiled loss. Prints the plan, the time per iteration and per megapixel, and the peak device memory.
      */
-    private int benchPipeline(PrintWriter out, List<ClDevice> devs, LossFactory.Tiling tiles) throws IOException {
+    private int benchPipeline(PrintWriter out, List<ClDevice> devs, LossFactory.Tiling tiles,
+            org.clstyle.nn.DeviceNetwork.Storage storageChoice) throws IOException {
         ClDevice dev = devs.get(0);
         LossFactory.Plan plan;
         try {
@@ -236,7 +246,8 @@ final class BenchCommand implements Callable<Integer> {
         }
         out.printf(Locale.ROOT, "iteration: %dx%d, VGG19 to relu5_1 (random full-width weights), style relu1_1..relu5_1,"
                 + " content relu4_2; %d warm-up + %d timed%n", width, height, warmup, iterations);
-        out.printf(Locale.ROOT, "loss: %s%s%n%n", plan.description(), devs.size() > 1 ? "; the tiles dealt to " + devs.size()
+        out.printf(Locale.ROOT, "loss: %s%s%s%n%n", plan.description(),
+                storageChoice == org.clstyle.nn.DeviceNetwork.Storage.HALF ? "; activations stored as half" : "", devs.size() > 1 ? "; the tiles dealt to " + devs.size()
                 + " devices (an untiled plan is cut into tiles of the longest side / " + devs.size() + "), memory per device" : "");
         out.flush();
         IterationBench.PipelineResult p;
@@ -245,7 +256,7 @@ final class BenchCommand implements Callable<Integer> {
             for (ClDevice d : devs) {
                 contexts.add(new ClContext(d, false));
             }
-            p = IterationBench.pipeline(contexts, height, width, warmup, iterations, 1, tiles);
+            p = IterationBench.pipeline(contexts, height, width, warmup, iterations, 1, tiles, storageChoice);
         } catch (IllegalArgumentException e) {
             throw new UserError(e.getMessage());
         } finally {
@@ -276,6 +287,7 @@ final class BenchCommand implements Callable<Integer> {
             m.put("kept_after", plan.keepAfter());
             m.put("checkpoints", plan.checkpoints());
             m.put("whole_after", plan.wholeAfter());
+            m.put("storage", storageChoice.name().toLowerCase(Locale.ROOT));
             m.put("warmup", warmup);
             m.put("iterations", iterations);
             m.put("iteration_seconds_median", p.medianSeconds());

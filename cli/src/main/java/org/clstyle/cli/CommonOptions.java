@@ -103,4 +103,26 @@ final class CommonOptions {
             return new org.clstyle.loss.LossFactory.Tiling(tile(), budget());
         }
     }
+
+    /** {@code --storage}: stylize, loss, bench. */
+    static final class Storage {
+        @Option(names = "--storage", paramLabel = "float|half",
+                description = "How the loss network stores its activations (default float). half: IEEE half precision with"
+                        + " float arithmetic (an option for GPUs: half the activations' bytes; the loss differs from float by"
+                        + " about 1e-4 relative, see bench/README.md). It runs the GPU kernels on every device, so on a CPU it"
+                        + " is many times slower; not with tiles (--tile, or --max-device-memory when it tiles) or several devices.")
+        String text;
+
+        /** The storage asked for (FLOAT when the option is absent); a bad value is a UserError naming the option. */
+        org.clstyle.nn.DeviceNetwork.Storage storage() {
+            if (text == null) {
+                return org.clstyle.nn.DeviceNetwork.Storage.FLOAT;
+            }
+            try {
+                return org.clstyle.nn.DeviceNetwork.Storage.parse(text);
+            } catch (IllegalArgumentException e) {
+                throw new UserError("--storage " + e.getMessage());
+            }
+        }
+    }
 }

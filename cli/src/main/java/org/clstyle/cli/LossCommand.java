@@ -75,6 +75,9 @@ final class LossCommand implements Callable<Integer> {
     @Option(names = "--size", paramLabel = "N", description = "Resize every image so its longest side is N; default: their own sizes.")
     Integer size;
 
+    @picocli.CommandLine.Mixin
+    CommonOptions.Storage storage;
+
     @Option(names = "--grad-out", paramLabel = "FILE", description = "Write d total / d image as float32 .npy [3, H, W].")
     Path gradOut;
 
@@ -86,6 +89,7 @@ final class LossCommand implements Callable<Integer> {
         if (inputs.maxPixels < 1) {
             throw new UserError("--max-pixels must be a positive number of pixels, got " + inputs.maxPixels);
         }
+        org.clstyle.nn.DeviceNetwork.Storage storageChoice = storage.storage(); // a bad --storage fails before any work
         LossFactory.Tiling tiles = tiling.tiling();
         if (gradOut != null) {
             checkGradOut();
@@ -146,6 +150,9 @@ final class LossCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new UserError(tooSmall(e.getMessage()));
         }
+        if (storageChoice == org.clstyle.nn.DeviceNetwork.Storage.HALF && (plan.tiled() || devs.size() > 1)) {
+            throw new UserError(LossFactory.HALF_TILED);
+        }
         if (tiles.tile() > 0 || tiles.maxDeviceBytes() > 0) {
             spec.commandLine().getErr().println("clstyle: note: " + plan.description());
             spec.commandLine().getErr().flush();
@@ -161,7 +168,7 @@ final class LossCommand implements Callable<Integer> {
                 contexts.add(o);
             }
             try (ImageLoss loss = LossFactory.create(plan, contexts, w, r, c == null ? null : c.data(), x.height(), x.width(),
-                    styleRgb, styleHW, false)) {
+                    styleRgb, styleHW, false, storageChoice)) {
                 if (loss instanceof org.clstyle.loss.ShardedTiledLoss sharded) {
                     spec.commandLine().getErr().println("clstyle: note: " + sharded.split());
                     spec.commandLine().getErr().flush();

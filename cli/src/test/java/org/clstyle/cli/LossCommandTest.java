@@ -77,6 +77,57 @@ class LossCommandTest {
         }
     }
 
+    /**
+     * --storage half: the golden case with the network's activations stored as half gives the golden terms
+     * within 1e-2 relative and the gradient within 5e-2 in relative L2 (half's unit roundoff is 4.9e-4, over
+     * 16 layers; the parity harness measures this against float64 on more cases); a bad value, and half
+     * with tiles, are one-line errors naming --storage.
+     */
+    @Test
+    void halfStorageIsCloseToTheGoldenAndItsMisuseIsOneLine(@TempDir Path dir) throws Exception {
+        ObjectMapper json = new ObjectMapper();
+        JsonNode c = json.readTree(GOLDEN.resolve("cases.json").toFile()).get("cases").get("caffe_max_mse");
+        Path recipe = dir.resolve("recipe.json");
+        Files.writeString(recipe, c.get("recipe").toString());
+        Path grad = dir.resolve("g.npy");
+        List<String> args = new ArrayList<>(List.of("--content", GOLDEN.resolve("content.png").toString(),
+                "--image", GOLDEN.resolve("image.png").toString(), "--recipe", recipe.toString(),
+                "--weights", GOLDEN.resolve("vgg19_tiny.safetensors").toString()));
+        for (JsonNode s : c.get("styles")) {
+            args.add("--style");
+            args.add(GOLDEN.resolve(s.asText()).toString());
+        }
+        List<String> half = new ArrayList<>(args);
+        half.addAll(List.of("--storage", "half", "--grad-out", grad.toString()));
+        Result r = run(half.toArray(String[]::new));
+        assertEquals(0, r.code(), r.err());
+        JsonNode got = json.readTree(r.out());
+        double want = c.get("expected").get("total").asDouble();
+        assertEquals(want, got.get("total").asDouble(), 1e-2 * Math.abs(want), "total with half storage");
+        float[] g = npy(grad), gw = npy(GOLDEN.resolve(c.get("gradient").asText()));
+        double num = 0, den = 0;
+        for (int i = 0; i < g.length; i++) {
+            num += (g[i] - gw[i]) * (double) (g[i] - gw[i]);
+            den += gw[i] * (double) gw[i];
+        }
+        assertTrue(Math.sqrt(num / den) < 5e-2, "gradient relative L2 error " + Math.sqrt(num / den));
+
+        List<String> bad = new ArrayList<>(args);
+        bad.addAll(List.of("--storage", "fp16"));
+        Result badValue = run(bad.toArray(String[]::new));
+        assertEquals(2, badValue.code());
+        assertEquals("clstyle: --storage must be float or half, not 'fp16'", badValue.err().strip());
+        List<String> tiled = new ArrayList<>(args);
+        tiled.addAll(List.of("--storage", "half", "--tile", "16"));
+        Result withTiles = run(tiled.toArray(String[]::new));
+        assertEquals(2, withTiles.code());
+        assertTrue(withTiles.err().startsWith("clstyle: --storage half cannot be combined with tiled evaluation"), withTiles.err());
+        for (Result e : List.of(badValue, withTiles)) {
+            assertEquals(1, e.err().strip().lines().count(), e.err());
+            assertEquals("", e.out());
+        }
+    }
+
     @Test
     void badInputIsOneLine(@TempDir Path dir) throws Exception {
         String weights = GOLDEN.resolve("vgg19_tiny.safetensors").toString();

@@ -5,6 +5,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.clstyle.cl.ClContext;
+import org.clstyle.nn.DeviceNetwork;
 import org.clstyle.nn.Network;
 import org.clstyle.nn.ReceptiveField;
 import org.clstyle.vgg.Vgg;
@@ -379,8 +380,18 @@ public final class LossFactory {
      */
     public static ImageLoss create(Plan plan, List<ClContext> contexts, VggWeights weights, Recipe recipe, float[] contentRgb,
             int h, int w, List<float[]> styleRgb, List<int[]> styleHW, boolean normalizeGradients) {
+        return create(plan, contexts, weights, recipe, contentRgb, h, w, styleRgb, styleHW, normalizeGradients,
+                DeviceNetwork.Storage.FLOAT);
+    }
+
+    /** As above with the loss network's activations stored as {@code storage} (half: one device, untiled). */
+    public static ImageLoss create(Plan plan, List<ClContext> contexts, VggWeights weights, Recipe recipe, float[] contentRgb,
+            int h, int w, List<float[]> styleRgb, List<int[]> styleHW, boolean normalizeGradients, DeviceNetwork.Storage storage) {
         if (contexts.size() == 1) {
-            return create(plan, contexts.get(0), weights, recipe, contentRgb, h, w, styleRgb, styleHW, normalizeGradients);
+            return create(plan, contexts.get(0), weights, recipe, contentRgb, h, w, styleRgb, styleHW, normalizeGradients, storage);
+        }
+        if (storage == DeviceNetwork.Storage.HALF) {
+            throw new TilingException(HALF_TILED);
         }
         if (normalizeGradients) {
             throw new TilingException("--normalize-gradients cannot be combined with several devices (they evaluate the loss in tiles)");
@@ -397,6 +408,18 @@ public final class LossFactory {
     /** The loss the plan says: {@link LossFunction} or {@link TiledLossFunction}. */
     public static ImageLoss create(Plan plan, ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, boolean normalizeGradients) {
+        return create(plan, ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, normalizeGradients, DeviceNetwork.Storage.FLOAT);
+    }
+
+    /**
+     * As above with the loss network's activations stored as {@code storage}; {@link DeviceNetwork.Storage#HALF}
+     * only untiled (the tiled loss's boundary and kept copies are float only).
+     */
+    public static ImageLoss create(Plan plan, ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
+            List<float[]> styleRgb, List<int[]> styleHW, boolean normalizeGradients, DeviceNetwork.Storage storage) {
+        if (storage == DeviceNetwork.Storage.HALF && plan.tiled()) {
+            throw new TilingException(HALF_TILED);
+        }
         if (plan.tiled()) {
             if (normalizeGradients) {
                 throw new TilingException("--normalize-gradients cannot be combined with tiled evaluation");
@@ -407,6 +430,10 @@ public final class LossFactory {
             return new TiledLossFunction(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, plan.tile(), plan.keepAfter(),
                     plan.checkpoints());
         }
-        return new LossFunction(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, normalizeGradients);
+        return new LossFunction(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, normalizeGradients, storage);
     }
+
+    /** Why half storage is refused with tiles. */
+    public static final String HALF_TILED = "--storage half cannot be combined with tiled evaluation yet (--tile, --max-device-memory"
+            + " when it tiles, or several devices)";
 }

@@ -62,6 +62,15 @@ public final class LossFunction implements ImageLoss {
      */
     public LossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, boolean normalizeGradients) {
+        this(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, normalizeGradients, DeviceNetwork.Storage.FLOAT);
+    }
+
+    /**
+     * As above with the loss network's activations stored as {@code storage} ({@link DeviceNetwork.Storage#HALF}:
+     * half precision, an option whose error the parity harness reports; the loss terms still compute in float).
+     */
+    public LossFunction(ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
+            List<float[]> styleRgb, List<int[]> styleHW, boolean normalizeGradients, DeviceNetwork.Storage storage) {
         this.network = checkedNetwork(weights, recipe, contentRgb, h, w, styleRgb, styleHW);
         boolean withStyle = !styleRgb.isEmpty() && !recipe.style().layers().isEmpty();
         boolean withContent = contentRgb != null && !recipe.content().layers().isEmpty();
@@ -71,7 +80,7 @@ public final class LossFunction implements ImageLoss {
         this.h = h;
         this.w = w;
         this.preprocess = new Preprocess(ctx, weights.preprocessing());
-        this.vgg = new DeviceNetwork(ctx, network, Vgg.parameters(weights), TuningTable.load(ctx.device()));
+        this.vgg = new DeviceNetwork(ctx, network, Vgg.parameters(weights), TuningTable.load(ctx.device()), storage);
         this.tv = new TotalVariationLoss(ctx, recipe.tv().kind());
         this.vectors = new VectorOps(ctx);
         List<String> layers = new ArrayList<>();

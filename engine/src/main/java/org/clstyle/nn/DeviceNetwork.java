@@ -11,6 +11,7 @@ import java.util.Set;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
 import org.clstyle.ops.Conv3x3;
+import org.clstyle.ops.HalfConversion;
 import org.clstyle.ops.OpSettings;
 import org.clstyle.ops.Pool2x2;
 import org.clstyle.ops.Relu;
@@ -35,8 +36,29 @@ import org.clstyle.ops.VectorOps;
  * backward. Buffers are allocated once per plan and reused by every forward and backward with that plan:
  * an optimisation loop at one size allocates nothing after its first iteration. Parameters are uploaded
  * once, only as deep as some plan needed.
+ *
+ * <p>{@link Storage#HALF} stores the activations as IEEE half (half their memory; every op computes in
+ * float): the input is converted once per forward, each conv, ReLU and pool reads and writes half
+ * (their per-element GPU kernels, on every device), {@link #activation} hands the caller a float copy,
+ * and gradients stay float, so the backward never writes into an activation buffer. Not combined with
+ * {@link #keepAfter} or {@link #checkpointAfter} (a tiled loss's copies are float only).
  */
 public final class DeviceNetwork implements AutoCloseable {
+    /** How the activations are stored: float32 (the default, exact) or IEEE half (an option, see the class comment). */
+    public enum Storage {
+        FLOAT, HALF;
+
+        /** The storage named by {@code text} ("float" or "half", any case). */
+        public static Storage parse(String text) {
+            for (Storage s : values()) {
+                if (s.name().equalsIgnoreCase(text.trim())) {
+                    return s;
+                }
+            }
+            throw new IllegalArgumentException("must be float or half, not '" + text + "'");
+        }
+    }
+
     private final ClContext ctx;
     private final Network network;
     private final List<Node> nodes;
@@ -45,6 +67,10 @@ public final class DeviceNetwork implements AutoCloseable {
     private final Relu relu;
     private final Pool2x2 pool;
     private final VectorOps vectors;
+    private final boolean half;                     // Storage.HALF
+    private final HalfConversion halfConversion;    // HALF: the input in, the activations out
+    private final Map<List<Integer>, ClBuffer> floatCopy = new HashMap<>(); // HALF: shape -> float copy activation() made when no scratch was free
+    private ClBuffer walkGradient;                  // HALF: the walk's gradient while a source writes it (activation() must not hand it out)
     private final Map<String, ClBuffer> weight = new HashMap<>(); // conv node -> [Cout, Cin, 3, 3]
     private final Map<String, ClBuffer> bias = new HashMap<>();   // conv node -> [Cout]
 
@@ -81,7 +107,13 @@ public final class DeviceNetwork implements AutoCloseable {
      * defaults).
      */
     public DeviceNetwork(ClContext ctx, Network network, Parameters parameters, OpSettings tuning) {
+        this(ctx, network, parameters, tuning, Storage.FLOAT);
+    }
+
+    /** As {@link #DeviceNetwork(ClContext, Network, Parameters, OpSettings)} with its activations stored as {@code storage}. */
+    public DeviceNetwork(ClContext ctx, Network network, Parameters parameters, OpSettings tuning, Storage storage) {
         this.ctx = ctx;
+        this.half = storage == Storage.HALF;
         this.network = network;
         this.nodes = network.nodes();
         this.parameters = parameters;
@@ -104,6 +136,12 @@ public final class DeviceNetwork implements AutoCloseable {
         this.relu = new Relu(ctx, tuning);
         this.pool = new Pool2x2(ctx, tuning);
         this.vectors = new VectorOps(ctx);
+        this.halfConversion = half ? new HalfConversion(ctx) : null;
+    }
+
+    /** How this network stores its activations. */
+    public Storage storage() {
+        return half ? Storage.HALF : Storage.FLOAT;
     }
 
     public Network network() {
@@ -164,6 +202,9 @@ public final class DeviceNetwork implements AutoCloseable {
      * Not combined with {@link #keepAfter}.
      */
     public void checkpointAfter(List<String> boundaries) {
+        if (half && boundaries != null && !boundaries.isEmpty()) {
+            throw new IllegalStateException(network.name() + ": checkpoints are not supported with half storage");
+        }
         int[] ends = null;
         if (boundaries != null && !boundaries.isEmpty()) {
             if (keptFrom != Integer.MAX_VALUE) {
@@ -273,6 +314,9 @@ public final class DeviceNetwork implements AutoCloseable {
      */
     public void keepAfter(String node) {
         int k = node == null ? Integer.MAX_VALUE : network.indexOf(node) + 1;
+        if (half && node != null) {
+            throw new IllegalStateException(network.name() + ": kept outputs (keepAfter) are not supported with half storage");
+        }
         if (node != null && k == 0) {
             throw new IllegalArgumentException(network.name() + ".keepAfter: " + network.unknownNodeMessage(node));
         }
@@ -306,7 +350,14 @@ public final class DeviceNetwork implements AutoCloseable {
         if (last == deep) {
             slotHolds.put(slot, true);
         }
-        forwardNodes(0, last, input);
+        forwardNodes(0, last, half ? halfInput(input) : input);
+    }
+
+    /** HALF: the input converted to half, in a buffer of this plan. */
+    private ClBuffer halfInput(ClBuffer input) {
+        ClBuffer b = backed("input#half", input.shape());
+        halfConversion.toHalf(input, b);
+        return b;
     }
 
     /** Runs nodes a..e (inclusive) of the current plan, node a reading x. */
@@ -363,7 +414,35 @@ public final class DeviceNetwork implements AutoCloseable {
             throw new IllegalStateException(node + " was overwritten by a later segment: with checkpoints, read it in the forward's"
                     + " callback or while the backward walk is at it");
         }
+        if (half) {
+            // A float copy of the half activation, made at each call: the loss kernels read float.
+            ClBuffer a = act.get(node);
+            ClBuffer f = floatCopyBuffer(a.shape());
+            halfConversion.toFloat(a, f);
+            return f;
+        }
         return act.get(node);
+    }
+
+    /**
+     * HALF: where {@link #activation} puts a float copy of {@code shape}. It is valid until the next call
+     * for that shape, or until the walk uses it again: it is a gradient scratch buffer of the shape,
+     * which holds nothing between a forward and the backward walk, nor while a source reads its node's
+     * activation (other than the gradient it writes, {@link #walkGradient}). Only when the plan has no
+     * such buffer (no backward reserved; the deepest source's own node) does it take a buffer of its own.
+     */
+    private ClBuffer floatCopyBuffer(int[] shape) {
+        for (ClBuffer b : scratch.getOrDefault(key(shape), List.of())) {
+            if (b != walkGradient) {
+                return b;
+            }
+        }
+        ClBuffer f = floatCopy.get(key(shape));
+        if (f == null) {
+            f = ctx.buffer(shape);
+            floatCopy.put(key(shape), f);
+        }
+        return f;
     }
 
     /** {@code node}'s activation buffer, checking that the last forward computed and kept it. */
@@ -598,11 +677,14 @@ public final class DeviceNetwork implements AutoCloseable {
                     // Not the activation itself: the source reads it while writing g.
                     g = free(act.get(name).shape(), i, sourceNodes, act.get(name), null);
                     if (!dry) {
+                        walkGradient = g;
                         sources.get(name).writeInto(g, false);
                     }
                 } else if (!dry) {
+                    walkGradient = g;
                     sources.get(name).writeInto(g, true);
                 }
+                walkGradient = null;
             }
             if (g == null) {
                 continue;
@@ -612,7 +694,20 @@ public final class DeviceNetwork implements AutoCloseable {
                 Node inNode = nodes.get(i - 1 >= 0 ? i - 1 : 0);
                 ClBuffer in = layerInput(i); // [C, h, w]
                 boolean max = p.kind() == Layer.PoolKind.MAX;
-                if (i > a && inNode.layer() instanceof Layer.Relu && !sourceNodes.contains(inNode.name())) {
+                if (half && i > a && inNode.layer() instanceof Layer.Relu && !sourceNodes.contains(inNode.name())) {
+                    // The gradient cannot go into the half ReLU output: pool backward into a float buffer, then its mask.
+                    ClBuffer dx = free(in.shape(), i, sourceNodes, g, in);
+                    if (!dry) {
+                        if (max) {
+                            pool.maxBackward(in, g, dx);
+                        } else {
+                            pool.avgBackward(g, dx);
+                        }
+                        relu.backward(in, dx, dx);
+                    }
+                    g = dx;
+                    masked = true;
+                } else if (i > a && inNode.layer() instanceof Layer.Relu && !sourceNodes.contains(inNode.name())) {
                     // Nothing reads that ReLU output after this but its own mask: overwrite it with the masked gradient.
                     if (!dry) {
                         if (max) {
@@ -673,8 +768,8 @@ public final class DeviceNetwork implements AutoCloseable {
     private ClBuffer free(int[] shape, int at, Set<String> sourceNodes, ClBuffer busy, ClBuffer busy2) {
         for (Map.Entry<String, ClBuffer> e : act.entrySet()) {
             ClBuffer b = e.getValue();
-            if (b == busy || b == busy2 || !Arrays.equals(b.shape(), shape)) {
-                continue;
+            if (b == busy || b == busy2 || b.isHalf() || !Arrays.equals(b.shape(), shape)) {
+                continue; // (a half activation cannot hold a gradient)
             }
             int k = network.indexOf(e.getKey());
             if (k >= at || !stillRead(k, sourceNodes)) {
@@ -860,7 +955,7 @@ public final class DeviceNetwork implements AutoCloseable {
             if (b != null) {
                 b.close();
             }
-            b = ctx.buffer(shape);
+            b = half ? ctx.halfBuffer(shape) : ctx.buffer(shape);
             backing.put(name, b);
         }
         return Arrays.equals(b.shape(), shape) ? b : b.view(shape);
@@ -876,6 +971,12 @@ public final class DeviceNetwork implements AutoCloseable {
         }
         int cout = cv.outChannels();
         ClBuffer w = ctx.buffer(parameters.get(n.parameter("weight")), cv.parameterShape("weight")); // [Cout, Cin, 3, 3]
+        if (half) {
+            // Half activations run the implicit-GEMM kernels, which read the raw weights: nothing to pack.
+            weight.put(n.name(), w);
+            bias.put(n.name(), ctx.buffer(parameters.get(n.parameter("bias")), cout));
+            return;
+        }
         conv.prepare(w);
         if (!conv.readsWeights(cin, cout)) {
             // The CPU kernels read only their packed copies: the raw weights need not stay on the device
@@ -888,6 +989,8 @@ public final class DeviceNetwork implements AutoCloseable {
 
     private void releasePlan() {
         act.clear();
+        floatCopy.values().forEach(ClBuffer::close);
+        floatCopy.clear();
         backing.values().forEach(ClBuffer::close);
         backing.clear();
         scratch.clear();

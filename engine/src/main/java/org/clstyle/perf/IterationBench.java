@@ -16,6 +16,7 @@ import org.clstyle.ops.GramMatrix;
 import org.clstyle.ops.Pool2x2;
 import org.clstyle.loss.ImageLoss;
 import org.clstyle.loss.LossFactory;
+import org.clstyle.nn.DeviceNetwork;
 import org.clstyle.loss.LossFunction;
 import org.clstyle.loss.Recipe;
 import org.clstyle.loss.ShardedTiledLoss;
@@ -222,6 +223,12 @@ public final class IterationBench implements AutoCloseable {
      */
     public static PipelineResult pipeline(List<ClContext> contexts, int h, int w, int warmup, int iterations, long seed,
             LossFactory.Tiling tiling) {
+        return pipeline(contexts, h, w, warmup, iterations, seed, tiling, DeviceNetwork.Storage.FLOAT);
+    }
+
+    /** As above with the loss network's activations stored as {@code storage} (half: untiled, one device). */
+    public static PipelineResult pipeline(List<ClContext> contexts, int h, int w, int warmup, int iterations, long seed,
+            LossFactory.Tiling tiling, DeviceNetwork.Storage storage) {
         ClContext ctx = contexts.get(0);
         if (Math.min(h, w) < 16) {
             throw new IllegalArgumentException("--size " + w + "x" + h + ": sides must be at least 16 (VGG19 pools four times before relu5_1)");
@@ -241,7 +248,8 @@ public final class IterationBench implements AutoCloseable {
         long launches = 0, waits = 0;
         double loss;
         String split;
-        try (ImageLoss f = LossFactory.create(plan, contexts, weights, recipe, content, h, w, List.of(style), List.of(new int[] {h, w}), false);
+        try (ImageLoss f = LossFactory.create(plan, contexts, weights, recipe, content, h, w, List.of(style), List.of(new int[] {h, w}), false,
+                storage);
              ClBuffer image = ctx.buffer(start, 3, h, w); // [3, H, W]
              ClBuffer grad = ctx.buffer(3, h, w)) {       // [3, H, W]
             content = null;

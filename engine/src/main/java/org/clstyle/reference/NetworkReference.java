@@ -21,16 +21,37 @@ public final class NetworkReference {
     private final Map<String, int[]> shape = new HashMap<>();
     private double[] input;
 
+    /** How each stored value is kept: exactly (double), or rounded as a device's storage rounds it. */
+    private final java.util.function.DoubleUnaryOperator store;
+
     public NetworkReference(Network network, Parameters parameters) {
+        this(network, parameters, v -> v);
+    }
+
+    /**
+     * With every stored activation, and the input, passed through {@code store} (e.g. rounding to half, as
+     * a network with half storage keeps its activations; a fused conv+ReLU stores only the ReLU output,
+     * which rounding a stored conv output first does not change).
+     */
+    public NetworkReference(Network network, Parameters parameters, java.util.function.DoubleUnaryOperator store) {
         this.network = network;
         this.parameters = parameters;
+        this.store = store;
+    }
+
+    private double[] stored(double[] v) {
+        double[] o = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+            o[i] = store.applyAsDouble(v[i]);
+        }
+        return o;
     }
 
     /** Every node's output up to {@code last}, node -> [C, h, w]. */
     public Map<String, double[]> forward(double[] x /* [C, H, W] */, int h, int w, String last) {
         out.clear();
         shape.clear();
-        input = x;
+        input = stored(x);
         shape.put(Network.INPUT, new int[] {network.inputChannels(), h, w});
         int end = network.indexOf(last);
         for (int i = 0; i <= end; i++) {
@@ -51,7 +72,7 @@ public final class NetworkReference {
                         : PoolReference.avgForward(in, s[0], s[1], s[2]);
             }
             shape.put(n.name(), n.layer().outputShape(s));
-            out.put(n.name(), y);
+            out.put(n.name(), stored(y));
         }
         return out;
     }

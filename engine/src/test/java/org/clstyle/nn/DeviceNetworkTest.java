@@ -1,5 +1,6 @@
 package org.clstyle.nn;
 
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -13,8 +14,10 @@ import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 import org.clstyle.ops.OpSettings;
+import org.clstyle.ops.VectorOps;
 import org.clstyle.cl.ClBuffer;
 import org.clstyle.cl.ClContext;
+import org.clstyle.cl.Half;
 import org.clstyle.reference.NetworkReference;
 import org.clstyle.testing.Tensors;
 import org.clstyle.vgg.Pooling;
@@ -138,6 +141,89 @@ class DeviceNetworkTest {
                     devGrads.values().forEach(ClBuffer::close);
                 }
             }
+        }
+    }
+
+    /**
+     * Storage.HALF: random draws as above on a network whose activations are stored as half, against the
+     * reference keeping what the device keeps (the input and every activation rounded to half, computed in
+     * double from those). Tolerances: outputs within two half ulps (2e-3 * max|reference| + 2e-3 * |element|:
+     * the device computes each layer in float, so a value near a rounding boundary may round to the
+     * neighbouring half, and that carries into later layers); the input gradient within 1e-3 in relative L2.
+     * Each source reads its node's float copy while the walk is at it (as a loss does), and the tiled-loss
+     * modes are refused.
+     */
+    @ParameterizedTest
+    @MethodSource("networks")
+    void halfStorageMatchesTheReferenceWithinHalfPrecision(VggArchitecture arch, Pooling pooling) {
+        VggWeights weights = randomWeights(arch, 5 + arch.ordinal() * 31L + pooling.ordinal());
+        Network net = Vgg.network(weights, pooling);
+        int h = 37, w = 45;
+        SplittableRandom rnd = new SplittableRandom(13 + arch.ordinal() * 7L + pooling.ordinal());
+        float[] x = Tensors.normal(5, 3 * h * w, 1);
+        // The reference keeps what the device keeps: every activation (and the input) rounded to half.
+        NetworkReference ref = new NetworkReference(net, Vgg.parameters(weights), v -> Half.round((float) v));
+        try (DeviceNetwork dev = new DeviceNetwork(ctx, net, Vgg.parameters(weights), OpSettings.NONE, DeviceNetwork.Storage.HALF);
+                ClBuffer in = ctx.buffer(x, 3, h, w); ClBuffer dIn = ctx.buffer(3, h, w)) {
+            assertEquals(DeviceNetwork.Storage.HALF, dev.storage());
+            for (int draw = 0; draw < 6; draw++) {
+                List<String> names = net.names();
+                List<String> outputs = new ArrayList<>();
+                int k = 1 + rnd.nextInt(4);
+                while (outputs.size() < k) {
+                    String n = names.get(rnd.nextInt(names.size()));
+                    if (!outputs.contains(n)) {
+                        outputs.add(n);
+                    }
+                }
+                String what = "half " + arch.id() + " " + pooling.key() + " draw " + draw + " " + outputs;
+                dev.forward(in, outputs);
+                Map<String, double[]> expected = ref.forward(Tensors.toDouble(x), h, w, net.deepest(outputs));
+                for (String n : outputs) {
+                    float[] e = floats(expected.get(n));
+                    ClBuffer a = dev.activation(n);
+                    assertFalse(a.isHalf(), what + ": activation() hands out float");
+                    Tensors.assertClose(what + ": " + n, e, a.read(), 2e-3 * maxAbs(e) + 1e-30, 2e-3);
+                }
+                Map<String, double[]> grads = new LinkedHashMap<>();
+                Map<String, DeviceNetwork.NodeGradient> sources = new LinkedHashMap<>();
+                List<ClBuffer> made = new ArrayList<>();
+                try {
+                    for (String n : outputs) {
+                        float[] g = Tensors.normal(rnd.nextLong(), expected.get(n).length, 1);
+                        grads.put(n, Tensors.toDouble(g));
+                        ClBuffer gb = ctx.buffer(g, dev.shape(n, h, w));
+                        made.add(gb);
+                        float[] e = floats(expected.get(n));
+                        // Each source reads its node's activation while the walk is at it, as a loss does.
+                        sources.put(n, (into, accumulate) -> {
+                            Tensors.assertClose(what + ": " + n + " read by its source", e, dev.activation(n).read(),
+                                    2e-3 * maxAbs(e) + 1e-30, 2e-3);
+                            try (VectorOps v = new VectorOps(ctx)) {
+                                if (accumulate) {
+                                    v.axpy(1f, gb, into);
+                                } else {
+                                    v.copy(gb, into);
+                                }
+                            }
+                        });
+                    }
+                    dev.backwardFrom(sources, dIn);
+                    double[] e = ref.backward(grads);
+                    float[] got = dIn.read();
+                    double num = 0, den = 0;
+                    for (int i = 0; i < e.length; i++) {
+                        num += (got[i] - e[i]) * (got[i] - e[i]);
+                        den += e[i] * e[i];
+                    }
+                    double relL2 = Math.sqrt(num / Math.max(den, 1e-300));
+                    assertTrue(relL2 < 1e-3, what + ": d/d input relative L2 error " + relL2);
+                } finally {
+                    made.forEach(ClBuffer::close);
+                }
+            }
+            assertThrows(IllegalStateException.class, () -> dev.keepAfter("pool2"));
+            assertThrows(IllegalStateException.class, () -> dev.checkpointAfter(List.of("pool2")));
         }
     }
 
