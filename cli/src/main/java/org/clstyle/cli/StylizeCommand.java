@@ -70,6 +70,9 @@ final class StylizeCommand implements Callable<Integer> {
         @Mixin
         CommonOptions.Tiling tiling;
 
+        @Mixin
+        CommonOptions.Storage storage;
+
         @Option(names = "--recipe", paramLabel = "JSON", description = "Loss recipe file; flags below override its fields.")
         Path recipe;
 
@@ -150,7 +153,7 @@ final class StylizeCommand implements Callable<Integer> {
                     .iterations(iterations).optimizer(optimizer).lr(lr).lineSearch(lineSearch).styleScale(styleScale)
                     .init(init).seed(effectiveSeed()).pooling(pooling).styleBlend(blend(styleBlend)).scales(scales)
                     .saveEvery(saveEvery).maxPixels(inputs.maxPixels).lbfgsHistory(lbfgsHistory)
-                    .tile(tiling.tile()).maxDeviceMemory(tiling.budget());
+                    .tile(tiling.tile()).maxDeviceMemory(tiling.budget()).storage(storage.storage());
         }
 
         private Long randomSeed;

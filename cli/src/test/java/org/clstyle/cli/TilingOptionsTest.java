@@ -124,6 +124,33 @@ class TilingOptionsTest {
         assertTrue(r.err().contains("tiled: 2x3 tiles, cores up to 16x16 px, halo 80 px (largest region 40x24)"), r.err());
     }
 
+    /**
+     * --storage half: stylize writes an image close to float storage's. L-BFGS amplifies the gradient's
+     * half-precision error (about 1e-2 relative, see the parity harness) over 3 iterations at 48 px, so the
+     * bound is on the mean channel difference (under 2/255) and the largest (under 48/255); a broken half
+     * path gives an unrelated image.
+     */
+    @Test
+    void halfStorageStylizesCloseToFloat(@TempDir Path d) throws Exception {
+        BufferedImage plain = stylize(d.resolve("plain.png"));
+        BufferedImage half = stylize(d.resolve("half.png"), "--storage", "half");
+        int worst = 0;
+        long sum = 0, n = 0;
+        for (int y = 0; y < plain.getHeight(); y++) {
+            for (int x = 0; x < plain.getWidth(); x++) {
+                int p = plain.getRGB(x, y), q = half.getRGB(x, y);
+                for (int sh = 0; sh <= 16; sh += 8) {
+                    int diff = Math.abs(((p >> sh) & 255) - ((q >> sh) & 255));
+                    worst = Math.max(worst, diff);
+                    sum += diff;
+                    n++;
+                }
+            }
+        }
+        double mean = (double) sum / n;
+        assertTrue(mean < 2 && worst < 48, "half storage: mean channel difference " + mean + "/255, largest " + worst + "/255");
+    }
+
     @Test
     void stylizeAndTextureShareTheLossAmongSeveralDevices(@TempDir Path d) throws Exception {
         // Two contexts of the test device (a second PoCL device needs POCL_DEVICES): the tiles dealt to
@@ -203,6 +230,18 @@ class TilingOptionsTest {
         List<String> norm = new ArrayList<>(stylize);
         norm.addAll(List.of("--tile", "16", "--normalize-gradients"));
         StylizeCommandTest.assertFails(2, d, norm, "--normalize-gradients cannot be combined with --tile");
+        // Half storage: a bad value, and half with tiles or several devices, for every command that takes it.
+        for (List<String> base : List.of(stylize, texture, loss, bench)) {
+            List<String> a = new ArrayList<>(base);
+            a.addAll(List.of("--storage", "fp16"));
+            StylizeCommandTest.assertFails(2, d, a, "--storage must be float or half, not 'fp16'");
+            List<String> t = new ArrayList<>(base);
+            t.addAll(List.of("--storage", "half", "--tile", "16"));
+            StylizeCommandTest.assertFails(2, d, t, "--storage half cannot be combined with tiled evaluation");
+        }
+        List<String> halfTwo = new ArrayList<>(stylize);
+        halfTwo.addAll(List.of("--storage", "half", "--device", "0,0"));
+        StylizeCommandTest.assertFails(2, d, halfTwo, "--storage half cannot be combined with tiled evaluation");
         StylizeCommandTest.assertFails(2, d, List.of("bench", "--size", "3840x"), "--size");
         StylizeCommandTest.assertFails(2, d, List.of("bench", "--size", "3840x8"), "--size 3840x8: must be at least 16");
     }

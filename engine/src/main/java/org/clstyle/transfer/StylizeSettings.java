@@ -6,6 +6,7 @@ import java.util.Locale;
 import java.util.Map;
 import org.clstyle.loss.Preset;
 import org.clstyle.loss.Recipe;
+import org.clstyle.nn.DeviceNetwork;
 import org.clstyle.vgg.Pooling;
 
 /**
@@ -54,7 +55,8 @@ public record StylizeSettings(
         long maxPixels,
         int lbfgsHistory,
         Augmentation augmentation,
-        Path logJson) {
+        Path logJson,
+        DeviceNetwork.Storage storage) {
 
     /** The optimiser: L-BFGS (PyTorch's, fixed step 1 unless line search) or Adam. */
     public enum Optimizer {
@@ -130,6 +132,7 @@ public record StylizeSettings(
         private int lbfgsHistory = DEFAULT_LBFGS_HISTORY;
         private Augmentation augmentation; // null: the recipe file's "augment", else none
         private Path logJson;
+        private DeviceNetwork.Storage storage = DeviceNetwork.Storage.FLOAT;
 
         Builder() { }
 
@@ -144,10 +147,12 @@ public record StylizeSettings(
             installShutdownHook = s.installShutdownHook; deviceMemoryLimit = s.deviceMemoryLimit;
             tile = s.tile; maxDeviceMemory = s.maxDeviceMemory;
             maxPixels = s.maxPixels; lbfgsHistory = s.lbfgsHistory;
-            augmentation = s.augmentation; logJson = s.logJson;
+            augmentation = s.augmentation; logJson = s.logJson; storage = s.storage;
         }
 
         public Builder content(Path v) { content = v; return this; }
+        /** --storage: how the loss network stores its activations (FLOAT, or HALF: untiled, one device). */
+        public Builder storage(DeviceNetwork.Storage v) { storage = v; return this; }
         public Builder styles(List<Path> v) { styles = v == null ? List.of() : List.copyOf(v); return this; }
         public Builder output(Path v) { output = v; return this; }
         public Builder weights(Path v) { weights = v; return this; }
@@ -302,13 +307,17 @@ public record StylizeSettings(
                 throw new IllegalArgumentException("--normalize-gradients cannot be combined with --tile: it divides each term's"
                         + " gradient by its L1 norm over the whole layer, which no tile sees");
             }
+            if (storage == DeviceNetwork.Storage.HALF && tile > 0) {
+                throw new IllegalArgumentException(org.clstyle.loss.LossFactory.HALF_TILED);
+            }
             if (lineSearch && opt != Optimizer.LBFGS) {
                 throw new IllegalArgumentException("--line-search applies to --optimizer lbfgs only");
             }
             return new StylizeSettings(content, styles, output, weights, device, recipe, effectivePreset, contentWeight,
                     styleWeight, tvWeight, contentLayers, styleLayers, loss, gram, pooling, styleBlend, iterations, opt, lr,
                     lineSearch, size, width, height, styleScale, start, seed, originalColors, scales, normalizeGradients,
-                    saveEvery, installShutdownHook, deviceMemoryLimit, tile, maxDeviceMemory, maxPixels, lbfgsHistory, augmentation, logJson);
+                    saveEvery, installShutdownHook, deviceMemoryLimit, tile, maxDeviceMemory, maxPixels, lbfgsHistory, augmentation, logJson,
+                    storage);
         }
 
         private static void checkWeight(String option, Double w) {

@@ -367,6 +367,9 @@ public final class Stylizer {
         } catch (IllegalArgumentException | ClException e) {
             throw new StylizeException(e.getMessage(), e);
         }
+        if (devices.size() > 1 && s.storage() == org.clstyle.nn.DeviceNetwork.Storage.HALF) {
+            throw new StylizeException(LossFactory.HALF_TILED);
+        }
         if (devices.size() > 1 && s.normalizeGradients()) {
             throw new StylizeException("--normalize-gradients cannot be combined with several devices (they evaluate the"
                     + " loss in tiles, and it divides each term's gradient by its L1 norm over the whole layer)");
@@ -519,7 +522,7 @@ public final class Stylizer {
         try (AugmentedView augmented = view;
                 ImageLoss loss = LossFactory.create(plan, contexts, weights, recipe,
                         lossContent == null ? null : lossContent.data(), h + 2 * pad, w + 2 * pad,
-                        styleData, styleHW, s.normalizeGradients());
+                        styleData, styleHW, s.normalizeGradients(), s.storage());
                 ClBuffer x = ctx.buffer(start.data(), shape);          // [3, H, W] the image being optimised
                 ClBuffer lastGood = ctx.buffer(shape);                  // [3, H, W] the last image with a finite loss
                 ClBuffer preStep = ctx.buffer(shape);                   // [3, H, W] Adam: x before its step
@@ -794,8 +797,9 @@ public final class Stylizer {
         // The optimiser's vectors and the loop's own (x, the last good x, Adam's pre-step x, the log's step), [3, H, W] each.
         long vectors = (s.optimizer() == StylizeSettings.Optimizer.ADAM ? 3 : 3 + 2L * Math.min(s.lbfgsHistory(), s.iterations())
                 + (s.lineSearch() ? 2 : 0)) + 4;
+        LossFactory.Plan plan;
         try {
-            return LossFactory.plan(weights, recipe, withContent, lh, lw, styleHW, s.normalizeGradients(),
+            plan = LossFactory.plan(weights, recipe, withContent, lh, lw, styleHW, s.normalizeGradients(),
                     new LossFactory.Tiling(s.tile(), s.maxDeviceMemory(), deviceCount), vectors * 3 * pixels * Float.BYTES);
         } catch (IllegalArgumentException e) {
             String hint = s.optimizer() == StylizeSettings.Optimizer.LBFGS && e instanceof LossFactory.TilingException
@@ -804,6 +808,11 @@ public final class Stylizer {
                             + "): try a smaller --lbfgs-history or --optimizer adam" : "";
             throw new StylizeException(e.getMessage() + hint, e);
         }
+        if (plan.tiled() && s.storage() == org.clstyle.nn.DeviceNetwork.Storage.HALF) {
+            throw new StylizeException(LossFactory.HALF_TILED + ": --max-device-memory " + human(s.maxDeviceMemory())
+                    + " needs tiles at " + lw + "x" + lh);
+        }
+        return plan;
     }
 
     /** The option that sets the output size, as the user gave it: "--size 512" or "--size 16x100000". */
