@@ -38,17 +38,10 @@ class LossCommandTest {
     @Test
     void printsGoldenTermsAndWritesGoldenGradient(@TempDir Path dir) throws Exception {
         ObjectMapper json = new ObjectMapper();
-        JsonNode c = json.readTree(GOLDEN.resolve("cases.json").toFile()).get("cases").get("caffe_max_mse");
-        Path recipe = dir.resolve("recipe.json");
-        Files.writeString(recipe, c.get("recipe").toString());
+        JsonNode c = goldenCase();
         Path grad = dir.resolve("g.npy");
-        List<String> args = new ArrayList<>(List.of("--content", GOLDEN.resolve("content.png").toString(),
-                "--image", GOLDEN.resolve("image.png").toString(), "--recipe", recipe.toString(),
-                "--weights", GOLDEN.resolve("vgg19_tiny.safetensors").toString(), "--grad-out", grad.toString()));
-        for (JsonNode s : c.get("styles")) {
-            args.add("--style");
-            args.add(GOLDEN.resolve(s.asText()).toString());
-        }
+        List<String> args = goldenArgs(dir, c);
+        args.addAll(List.of("--grad-out", grad.toString()));
         Result r = run(args.toArray(String[]::new));
         assertEquals(0, r.code(), r.err());
         assertEquals(1, r.out().strip().lines().count(), "one JSON object on one line: " + r.out());
@@ -86,17 +79,9 @@ class LossCommandTest {
     @Test
     void halfStorageIsCloseToTheGoldenAndItsMisuseIsOneLine(@TempDir Path dir) throws Exception {
         ObjectMapper json = new ObjectMapper();
-        JsonNode c = json.readTree(GOLDEN.resolve("cases.json").toFile()).get("cases").get("caffe_max_mse");
-        Path recipe = dir.resolve("recipe.json");
-        Files.writeString(recipe, c.get("recipe").toString());
+        JsonNode c = goldenCase();
         Path grad = dir.resolve("g.npy");
-        List<String> args = new ArrayList<>(List.of("--content", GOLDEN.resolve("content.png").toString(),
-                "--image", GOLDEN.resolve("image.png").toString(), "--recipe", recipe.toString(),
-                "--weights", GOLDEN.resolve("vgg19_tiny.safetensors").toString()));
-        for (JsonNode s : c.get("styles")) {
-            args.add("--style");
-            args.add(GOLDEN.resolve(s.asText()).toString());
-        }
+        List<String> args = goldenArgs(dir, c);
         List<String> half = new ArrayList<>(args);
         half.addAll(List.of("--storage", "half", "--grad-out", grad.toString()));
         Result r = run(half.toArray(String[]::new));
@@ -126,6 +111,25 @@ class LossCommandTest {
             assertEquals(1, e.err().strip().lines().count(), e.err());
             assertEquals("", e.out());
         }
+    }
+
+    /** The golden case the loss tests run: caffe_max_mse (two blended styles, pre-ReLU and pool layers). */
+    static JsonNode goldenCase() throws java.io.IOException {
+        return new ObjectMapper().readTree(GOLDEN.resolve("cases.json").toFile()).get("cases").get("caffe_max_mse");
+    }
+
+    /** `loss` arguments for golden case {@code c}: its images, weights and recipe (written into {@code dir}). */
+    static List<String> goldenArgs(Path dir, JsonNode c) throws java.io.IOException {
+        Path recipe = dir.resolve("recipe.json");
+        Files.writeString(recipe, c.get("recipe").toString());
+        List<String> args = new ArrayList<>(List.of("--content", GOLDEN.resolve("content.png").toString(),
+                "--image", GOLDEN.resolve("image.png").toString(), "--recipe", recipe.toString(),
+                "--weights", GOLDEN.resolve("vgg19_tiny.safetensors").toString()));
+        for (JsonNode s : c.get("styles")) {
+            args.add("--style");
+            args.add(GOLDEN.resolve(s.asText()).toString());
+        }
+        return args;
     }
 
     @Test

@@ -49,18 +49,11 @@ class TilingOptionsTest {
     private static void tiledLossMatchesTheGolden(Path d, String note, String... tiling) throws Exception {
         ObjectMapper json = new ObjectMapper();
         Path golden = LossCommandTest.GOLDEN;
-        JsonNode c = json.readTree(golden.resolve("cases.json").toFile()).get("cases").get("caffe_max_mse");
-        Path recipe = d.resolve("recipe.json");
-        Files.writeString(recipe, c.get("recipe").toString());
+        JsonNode c = LossCommandTest.goldenCase();
         Path grad = d.resolve("g.npy");
-        List<String> args = new ArrayList<>(List.of("--content", golden.resolve("content.png").toString(),
-                "--image", golden.resolve("image.png").toString(), "--recipe", recipe.toString(),
-                "--weights", golden.resolve("vgg19_tiny.safetensors").toString(), "--grad-out", grad.toString()));
+        List<String> args = LossCommandTest.goldenArgs(d, c);
+        args.addAll(List.of("--grad-out", grad.toString()));
         args.addAll(List.of(tiling));
-        for (JsonNode s : c.get("styles")) {
-            args.add("--style");
-            args.add(golden.resolve(s.asText()).toString());
-        }
         LossCommandTest.Result r = LossCommandTest.run(args.toArray(String[]::new));
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains(note), r.err());

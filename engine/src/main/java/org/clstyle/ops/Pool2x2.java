@@ -205,14 +205,8 @@ public final class Pool2x2 {
      * {@code bufs} then C, H, W, H/2, W/2.
      */
     private void launch(ClBuffer grid, ClBuffer full, boolean backward, String name, ClBuffer... bufs) {
-        int c = full.dim(0), h = full.dim(1), w = full.dim(2);
-        Object[] args = new Object[bufs.length + 5];
-        System.arraycopy(bufs, 0, args, 0, bufs.length);
-        args[bufs.length] = c;
-        args[bufs.length + 1] = h;
-        args[bufs.length + 2] = w;
-        args[bufs.length + 3] = h / 2;
-        args[bufs.length + 4] = w / 2;
+        int c = full.dim(0), h = full.dim(1);
+        Object[] args = args(full, bufs);
         if (variant == Variant.ROWS) {
             long rows = (long) c * (backward ? (h + 1) / 2 : h / 2);
             ClKernel k = program.kernel(name + "_rows");
@@ -223,11 +217,8 @@ public final class Pool2x2 {
         }
     }
 
-    /** The per-element kernel {@code name} built for half activations, over {@code grid} (the buffer it writes). */
-    private void launchHalf(ClBuffer grid, ClBuffer full, String name, ClBuffer... bufs) {
-        if (halfProgram == null) {
-            halfProgram = ctx.program("pool", ActivationStorage.halfDefines(kernelDefines));
-        }
+    /** A pool kernel's arguments: {@code bufs}, then C, H, W, H/2, W/2 of {@code full} [C, H, W]. */
+    private static Object[] args(ClBuffer full, ClBuffer... bufs) {
         int c = full.dim(0), h = full.dim(1), w = full.dim(2);
         Object[] args = new Object[bufs.length + 5];
         System.arraycopy(bufs, 0, args, 0, bufs.length);
@@ -236,8 +227,16 @@ public final class Pool2x2 {
         args[bufs.length + 2] = w;
         args[bufs.length + 3] = h / 2;
         args[bufs.length + 4] = w / 2;
+        return args;
+    }
+
+    /** The per-element kernel {@code name} built for half activations, over {@code grid} (the buffer it writes). */
+    private void launchHalf(ClBuffer grid, ClBuffer full, String name, ClBuffer... bufs) {
+        if (halfProgram == null) {
+            halfProgram = ctx.program("pool", ActivationStorage.halfDefines(kernelDefines));
+        }
         Reduction.launch(halfProgram.kernel(name), new long[] {grid.dim(2), grid.dim(1), grid.dim(0)},
-                Reduction.local3d(ctx.device()), args);
+                Reduction.local3d(ctx.device()), args(full, bufs));
     }
 
     /** The instance for calls on the full-size tensor {@code full} [C, H, W]. */

@@ -159,11 +159,16 @@ public final class KernelSelftest {
     }
 
     private ClBuffer buffer(double[] v, int... shape) {
+        return buffer(false, v, shape);
+    }
+
+    /** A float buffer, or a half one ({@code half}), holding {@code v} (rounded to the buffer's type), closed at the end. */
+    private ClBuffer buffer(boolean half, double[] v, int... shape) {
         float[] f = new float[v.length];
         for (int i = 0; i < v.length; i++) {
             f[i] = (float) v[i];
         }
-        ClBuffer b = ctx.buffer(shape);
+        ClBuffer b = half ? ctx.halfBuffer(shape) : ctx.buffer(shape);
         open.add(b);
         b.write(f);
         return b;
@@ -581,18 +586,6 @@ public final class KernelSelftest {
         }
     }
 
-    /** A half buffer holding {@code v} (already representable in half). */
-    private ClBuffer halfBuffer(double[] v, int... shape) {
-        float[] f = new float[v.length];
-        for (int i = 0; i < v.length; i++) {
-            f[i] = (float) v[i];
-        }
-        ClBuffer b = ctx.halfBuffer(shape);
-        open.add(b);
-        b.write(f);
-        return b;
-    }
-
     private double[] halves(double[] v) {
         double[] o = new double[v.length];
         for (int i = 0; i < v.length; i++) {
@@ -610,23 +603,20 @@ public final class KernelSelftest {
     private void halfStorage() {
         int c = 3, h = 7, w = 6, cout = 5, n = c * h * w, ho = h / 2, wo = w / 2;
         double[] raw = uniform(n, -3, 3), x = halves(raw);
-        ClBuffer xh = ctx.halfBuffer(c, h, w), back = zeros(c, h, w);
-        open.add(xh);
+        ClBuffer xh = buffer(true, new double[n], c, h, w), back = zeros(c, h, w);
         HalfConversion hc = new HalfConversion(ctx);
         hc.toHalf(buffer(raw, c, h, w), xh);
         hc.toFloat(xh, back);
         compare("float->half->float", x, back.read(), 0, 0);
         Relu relu = new Relu(ctx, Relu.Variant.ELEMENTS, Map.of());
-        ClBuffer yh = ctx.halfBuffer(c, h, w), dx = zeros(c, h, w);
-        open.add(yh);
+        ClBuffer yh = buffer(true, new double[n], c, h, w), dx = zeros(c, h, w);
         double[] dy = uniform(n, -1, 1), yRef = ReluReference.forward(x);
         relu.forward(xh, yh);
         compare("relu y", yRef, yh.read(), 0, 0);
         relu.backward(yh, buffer(dy, c, h, w), dx);
         compare("relu dx", ReluReference.backward(yRef, dy), dx.read(), 0, 0);
         Pool2x2 pool = new Pool2x2(ctx, Pool2x2.Variant.ELEMENTS, Map.of());
-        ClBuffer ph = ctx.halfBuffer(c, ho, wo), pdx = zeros(c, h, w);
-        open.add(ph);
+        ClBuffer ph = buffer(true, new double[c * ho * wo], c, ho, wo), pdx = zeros(c, h, w);
         double[] pdy = uniform(c * ho * wo, -1, 1);
         pool.maxForward(xh, ph);
         compare("max pool y", PoolReference.maxForward(x, c, h, w), ph.read(), 0, 0);
@@ -636,8 +626,7 @@ public final class KernelSelftest {
         compare("avg pool y", PoolReference.avgForward(x, c, h, w), ph.read(), 6e-8, 1.0 / 1024);
         Conv3x3 conv = new Conv3x3(ctx, Map.of(), Conv3x3.Variant.GEMM);
         double[] wt = uniform(cout * c * 9, -0.3, 0.3), bias = uniform(cout, -0.1, 0.1);
-        ClBuffer wb = buffer(wt, cout, c, 3, 3), ch = ctx.halfBuffer(cout, h, w), cdx = zeros(c, h, w);
-        open.add(ch);
+        ClBuffer wb = buffer(wt, cout, c, 3, 3), ch = buffer(true, new double[cout * h * w], cout, h, w), cdx = zeros(c, h, w);
         conv.forward(xh, wb, buffer(bias, cout), ch, true);
         double[] cy = Conv3x3Reference.forward(x, c, h, w, wt, bias, cout, true);
         compare("conv3x3 y", cy, ch.read(), 1e-5, 1.0 / 1024);
