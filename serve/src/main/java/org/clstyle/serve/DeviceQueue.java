@@ -83,8 +83,11 @@ final class DeviceQueue implements AutoCloseable {
                     return;
                 }
                 job = waiting.pollFirst();
-                running = job;
                 renumber();
+                if (!job.begin()) {
+                    continue; // (a job is only ever queued here, so this does not happen)
+                }
+                running = job;
             }
             try {
                 job.run(weights, weightsFile, device);

@@ -144,19 +144,26 @@ final class Job {
 
     // ---- the run (on the device's worker thread) ----
 
-    /** Runs the job on this thread; every outcome, including a bug, ends in a terminal state. */
+    /**
+     * Marks a job the worker has just taken off the queue as running; false when it is no longer queued.
+     * The queue calls it under its own lock, in the same step as taking the job off: so a stop request
+     * finds the job either waiting (cancelled) or running (stopped), never in between.
+     */
+    synchronized boolean begin() {
+        if (state != State.QUEUED) {
+            return false;
+        }
+        state = State.RUNNING;
+        position = 0;
+        startNanos = System.nanoTime();
+        emit("state", stateJson());
+        return true;
+    }
+
+    /** Runs the job on this thread after {@link #begin}; every outcome, including a bug, ends in a terminal state. */
     void run(VggWeights weights, Path weightsFile, String device) {
         StylizeSettings s;
         Recipe recipe;
-        synchronized (this) {
-            if (state != State.QUEUED) {
-                return;
-            }
-            state = State.RUNNING;
-            position = 0;
-            startNanos = System.nanoTime();
-            emit("state", stateJson());
-        }
         try {
             List<Path> stylePaths = styles.stream().map(Uploads.Stored::file).toList();
             s = settings.toStylize(content.file(), stylePaths, resultFile, weightsFile, device);
