@@ -403,6 +403,8 @@ public final class DeviceNetwork implements AutoCloseable {
      * backward (a backward source may read its own node's activation while the walk is at that node).
      * Asked for after a backward, this recomputes the forward from the last forward's input buffer,
      * which must still hold the same values; so does a second backward after one forward.
+     * With {@link Storage#HALF} it returns a float copy made by this call, valid until the next call for
+     * an activation of the same shape or the next backward: read it right away (the losses do).
      */
     public ClBuffer activation(String node) {
         ClBuffer b = kept(node, "activation");
