@@ -499,14 +499,14 @@ public final class Conv3x3 implements AutoCloseable {
 
     private ClProgram winogradProgram() {
         if (winograd == null) {
-            winograd = ctx.program(WINO_FAMILY, Map.of("MR", mr, "NV", nv));
+            winograd = ctx.program(WINO_FAMILY, Map.of("MR", mr, "NV", nv, "WINO_PLANE_PAD", WINO_PLANE_PAD));
         }
         return winograd;
     }
 
     private ClProgram winograd4Program() {
         if (winograd4 == null) {
-            winograd4 = ctx.program(WINO4_FAMILY, Map.of("MR", mr, "NV", nv));
+            winograd4 = ctx.program(WINO4_FAMILY, Map.of("MR", mr, "NV", nv, "WINO_PLANE_PAD", WINO_PLANE_PAD));
         }
         return winograd4;
     }
@@ -516,6 +516,16 @@ public final class Conv3x3 implements AutoCloseable {
      * kernels' name prefix and the packed-weight cache.
      */
     private record Wino(int m, int elements, String prefix, boolean f4) {}
+
+    /**
+     * Floats between consecutive transform-element planes of the Winograd scratch (WINO_PLANE_PAD in
+     * winograd_gemm.cl, passed to the build so that host and kernels agree). Unpadded, the 16 or 36 planes
+     * of a 64-channel layer in 128-tile chunks are 32 KiB apart, and each transform work-item's 16-36
+     * streams share cache sets. Measured with farm-bench, pairs of whole processes alternating 16 and 0:
+     * conv layers of 64, 128 and 256 channels, forward and backward (wall A/B median 0.955 over 8 pairs,
+     * 0.948 over 12), and the 512 px iteration pipeline, set-up included (0.973 over 8).
+     */
+    static final int WINO_PLANE_PAD = 16;
 
     private static final Wino F2 = new Wino(2, 16, "conv3x3_wino_", false);
     private static final Wino F4 = new Wino(4, 36, "conv3x3_wino4_", true);
@@ -544,7 +554,9 @@ public final class Conv3x3 implements AutoCloseable {
         int chunk = (int) Math.max(unit, Math.min((long) (tiles + unit - 1) / unit * unit,
                 winoBytes / perTile / unit * unit));
         int most = bias != null ? Math.max(k, m) : k;
-        long needIn = (long) e * most * chunk, needOut = (long) e * (bias != null ? Math.max(k, m) : m) * chunk;
+        // Each of the E planes is followed by WINO_PLANE_PAD floats.
+        long needIn = (long) e * ((long) most * chunk + WINO_PLANE_PAD),
+                needOut = (long) e * ((long) (bias != null ? Math.max(k, m) : m) * chunk + WINO_PLANE_PAD);
         if (needIn > Integer.MAX_VALUE || needOut > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("Conv3x3: Winograd buffers of " + Math.max(needIn, needOut)
                     + " floats are too large");

@@ -49,7 +49,7 @@ __kernel void conv3x3_wino_pack(__global const float* w, __global float* u, int 
     }
 }
 
-// v [16, c, ntp] = B^T d B with d = x [ch, 2ti-1 .. 2ti+2, 2tj-1 .. 2tj+2] (zero outside the image,
+// v [16, c, ntp] (planes WINO_PLANE apart) = B^T d B with d = x [ch, 2ti-1 .. 2ti+2, 2tj-1 .. 2tj+2] (zero outside the image,
 // times (mask > 0) when masked), zero for the padding tiles n >= tiles. Each work-item transforms 8
 // consecutive tiles as float8 lanes, so the 16 stores are vector stores (scattered scalar stores ran at
 // a few GB/s). Inside the image, 8 tiles of one tile row read each input row with two unaligned
@@ -102,7 +102,7 @@ __kernel void conv3x3_wino_input(__global const float* x, __global const float* 
         t[2][b] = d[2][b] - d[1][b];
         t[3][b] = d[1][b] - d[3][b];
     }
-    const size_t plane = (size_t)c * ntp;
+    const size_t plane = WINO_PLANE(c, ntp);
     __global float* dst = v + (size_t)ch * ntp + nl;
     for (int a = 0; a < 4; a++) { // (B^T d) B
         vstore8(t[a][0] - t[a][2], 0, dst + (4 * a + 0) * plane);
@@ -112,7 +112,7 @@ __kernel void conv3x3_wino_input(__global const float* x, __global const float* 
     }
 }
 
-// mo [16, cout, ntp] = u[e] x v[e] for each of the 16 elements (winograd_gemm.cl).
+// mo [16, cout, ntp] (planes WINO_PLANE apart) = u[e] x v[e] for each of the 16 elements (winograd_gemm.cl).
 __kernel void conv3x3_wino_gemm(__global const float* u, __global const float* v, __global float* mo,
                                 int cin, int cout, int ntp, int ngrp, int ngroups) {
     winograd_gemm(u, v, mo, cin, cout, ntp, ngrp, ngroups);
@@ -127,7 +127,7 @@ __kernel void conv3x3_wino_output(__global const float* mo, __global const float
                                   int ntp, int relu) {
     const int nl = get_global_id(0) * 8, m = get_global_id(1), n0 = nbase + nl;
     if (n0 >= tiles || nl >= ntp || m >= cout) return;
-    const size_t plane = (size_t)cout * ntp;
+    const size_t plane = WINO_PLANE(cout, ntp);
     __global const float* src = mo + (size_t)m * ntp + nl; // ntp is a multiple of 8: in bounds
     float8 t[2][4]; // A^T M
     for (int b = 0; b < 4; b++) {

@@ -79,7 +79,7 @@ __kernel void conv3x3_wino4_pack(__global const float* w, __global float* u, int
     }
 }
 
-// v [36, c, ntp] = B^T d B with d = x [ch, 4ti-1 .. 4ti+4, 4tj-1 .. 4tj+4] (zero outside the image,
+// v [36, c, ntp] (planes WINO_PLANE apart) = B^T d B with d = x [ch, 4ti-1 .. 4ti+4, 4tj-1 .. 4tj+4] (zero outside the image,
 // times (mask > 0) when masked), zero for the padding tiles n >= tiles. Each work-item transforms 8
 // consecutive tiles as float8 lanes (vector stores). Inside the image, 8 tiles of one tile row read
 // each of their 6 input rows (34 floats) with four unaligned float16 loads, split by column mod 4.
@@ -139,7 +139,7 @@ __kernel void conv3x3_wino4_input(__global const float* x, __global const float*
     for (int b = 0; b < 6; b++) {
         WINO4_BT(t[b], d[0][b], d[1][b], d[2][b], d[3][b], d[4][b], d[5][b]);
     }
-    const size_t plane = (size_t)c * ntp;
+    const size_t plane = WINO_PLANE(c, ntp);
     __global float* dst = v + (size_t)ch * ntp + nl;
     for (int a = 0; a < 6; a++) { // (B^T d) B: row a of B^T d times B
         float8 o[6];
@@ -148,7 +148,7 @@ __kernel void conv3x3_wino4_input(__global const float* x, __global const float*
     }
 }
 
-// mo [36, cout, ntp] = u[e] x v[e] for each of the 36 elements (winograd_gemm.cl).
+// mo [36, cout, ntp] (planes WINO_PLANE apart) = u[e] x v[e] for each of the 36 elements (winograd_gemm.cl).
 __kernel void conv3x3_wino4_gemm(__global const float* u, __global const float* v, __global float* mo,
                                  int cin, int cout, int ntp, int ngrp, int ngroups) {
     winograd_gemm(u, v, mo, cin, cout, ntp, ngrp, ngroups);
@@ -163,7 +163,7 @@ __kernel void conv3x3_wino4_output(__global const float* mo, __global const floa
                                    int ntp, int relu) {
     const int nl = get_global_id(0) * 8, m = get_global_id(1), n0 = nbase + nl;
     if (n0 >= tiles || nl >= ntp || m >= cout) return;
-    const size_t plane = (size_t)cout * ntp;
+    const size_t plane = WINO_PLANE(cout, ntp);
     __global const float* src = mo + (size_t)m * ntp + nl; // ntp is a multiple of 8: in bounds
     float8 t[6][4]; // t[b][a] = (A^T M)[a][b]
     for (int b = 0; b < 6; b++) {

@@ -22,6 +22,15 @@
 #endif
 #define NR (8 * NV)
 
+// Floats between the end of one transform-element plane of V [E, c, ntp] or M [E, cout, ntp] and the start
+// of the next (the host sizes the buffers with the same value). Without it the planes are c * ntp floats
+// apart, a multiple of 4 KiB whenever c * ntp * 4 is (64 channels, 128-tile chunks: 32 KiB), so the 16 or 36
+// streams each transform work-item writes or reads all fall into the same cache sets.
+#ifndef WINO_PLANE_PAD
+#define WINO_PLANE_PAD 16
+#endif
+#define WINO_PLANE(rows, ntp) ((size_t)(rows) * (ntp) + WINO_PLANE_PAD)
+
 // PoCL does not inline by itself; without inlining the accumulators would live in memory.
 inline __attribute__((always_inline))
 void winograd_gemm(__global const float* u, __global const float* v, __global float* mo,
@@ -37,7 +46,7 @@ void winograd_gemm(__global const float* u, __global const float* v, __global fl
     _Pragma("unroll") for (int r = 0; r < MR; r++) {
         _Pragma("unroll") for (int q = 0; q < NV; q++) acc[r][q] = (float8)(0.0f);
     }
-    __global const float* vp = v + (size_t)e * cin * ntp + nb * NR;
+    __global const float* vp = v + (size_t)e * WINO_PLANE(cin, ntp) + nb * NR;
     __global const float* up = u + ((size_t)e * mblocks + mb) * cin * MR;
     int c = 0;
     // Four channels per iteration: 4 * MR * NV FMAs between loop tests.
@@ -66,7 +75,7 @@ void winograd_gemm(__global const float* u, __global const float* v, __global fl
     _Pragma("unroll") for (int r = 0; r < MR; r++) {
         const int m = mb * MR + r;
         if (m >= cout) break;
-        __global float* dst = mo + ((size_t)e * cout + m) * ntp + nb * NR; // ntp is a multiple of NR
+        __global float* dst = mo + (size_t)e * WINO_PLANE(cout, ntp) + (size_t)m * ntp + nb * NR; // ntp is a multiple of NR
         _Pragma("unroll") for (int q = 0; q < NV; q++) vstore8(acc[r][q], q, dst);
     }
 }
