@@ -150,8 +150,10 @@ final class LossCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new UserError(tooSmall(e.getMessage()));
         }
-        if (storageChoice == org.clstyle.nn.DeviceNetwork.Storage.HALF && (plan.tiled() || devs.size() > 1)) {
-            throw new UserError(LossFactory.HALF_TILED);
+        try {
+            LossFactory.checkStorage(storageChoice, plan.tiled(), devs.size()); // before the plan's note
+        } catch (IllegalArgumentException e) {
+            throw new UserError(e.getMessage());
         }
         if (tiles.tile() > 0 || tiles.maxDeviceBytes() > 0) {
             spec.commandLine().getErr().println("clstyle: note: " + plan.description());

@@ -387,11 +387,9 @@ public final class LossFactory {
     /** As above with the loss network's activations stored as {@code storage} (half: one device, untiled). */
     public static ImageLoss create(Plan plan, List<ClContext> contexts, VggWeights weights, Recipe recipe, float[] contentRgb,
             int h, int w, List<float[]> styleRgb, List<int[]> styleHW, boolean normalizeGradients, DeviceNetwork.Storage storage) {
+        checkStorage(storage, plan.tiled(), contexts.size());
         if (contexts.size() == 1) {
             return create(plan, contexts.get(0), weights, recipe, contentRgb, h, w, styleRgb, styleHW, normalizeGradients, storage);
-        }
-        if (storage == DeviceNetwork.Storage.HALF) {
-            throw new TilingException(HALF_TILED);
         }
         if (normalizeGradients) {
             throw new TilingException("--normalize-gradients cannot be combined with several devices (they evaluate the loss in tiles)");
@@ -417,9 +415,7 @@ public final class LossFactory {
      */
     public static ImageLoss create(Plan plan, ClContext ctx, VggWeights weights, Recipe recipe, float[] contentRgb, int h, int w,
             List<float[]> styleRgb, List<int[]> styleHW, boolean normalizeGradients, DeviceNetwork.Storage storage) {
-        if (storage == DeviceNetwork.Storage.HALF && plan.tiled()) {
-            throw new TilingException(HALF_TILED);
-        }
+        checkStorage(storage, plan.tiled(), 1);
         if (plan.tiled()) {
             if (normalizeGradients) {
                 throw new TilingException("--normalize-gradients cannot be combined with tiled evaluation");
@@ -433,7 +429,18 @@ public final class LossFactory {
         return new LossFunction(ctx, weights, recipe, contentRgb, h, w, styleRgb, styleHW, normalizeGradients, storage);
     }
 
+    /**
+     * Refuses half storage for a loss that is evaluated in tiles ({@code tiled}) or shared by several devices
+     * (their shards are tiles too): the tiled loss's boundary and kept copies are float only. The one check
+     * behind every command's refusal; a TilingException with {@link #HALF_TILED}.
+     */
+    public static void checkStorage(DeviceNetwork.Storage storage, boolean tiled, int devices) {
+        if (storage == DeviceNetwork.Storage.HALF && (tiled || devices > 1)) {
+            throw new TilingException(HALF_TILED);
+        }
+    }
+
     /** Why half storage is refused with tiles. */
-    public static final String HALF_TILED = "--storage half cannot be combined with tiled evaluation yet (--tile, --max-device-memory"
+    private static final String HALF_TILED = "--storage half cannot be combined with tiled evaluation yet (--tile, --max-device-memory"
             + " when it tiles, or several devices)";
 }

@@ -307,9 +307,7 @@ public record StylizeSettings(
                 throw new IllegalArgumentException("--normalize-gradients cannot be combined with --tile: it divides each term's"
                         + " gradient by its L1 norm over the whole layer, which no tile sees");
             }
-            if (storage == DeviceNetwork.Storage.HALF && tile > 0) {
-                throw new IllegalArgumentException(org.clstyle.loss.LossFactory.HALF_TILED);
-            }
+            org.clstyle.loss.LossFactory.checkStorage(storage, tile > 0, 1); // --tile: refused with the option's check
             if (lineSearch && opt != Optimizer.LBFGS) {
                 throw new IllegalArgumentException("--line-search applies to --optimizer lbfgs only");
             }

@@ -364,11 +364,9 @@ public final class Stylizer {
             if (devices.size() > 1) {
                 org.clstyle.loss.TileDealer.forcedSpeeds(devices.size()); // a bad -Dclstyle.device.speeds refused here
             }
+            LossFactory.checkStorage(s.storage(), false, devices.size()); // several devices: refused before any work
         } catch (IllegalArgumentException | ClException e) {
             throw new StylizeException(e.getMessage(), e);
-        }
-        if (devices.size() > 1 && s.storage() == org.clstyle.nn.DeviceNetwork.Storage.HALF) {
-            throw new StylizeException(LossFactory.HALF_TILED);
         }
         if (devices.size() > 1 && s.normalizeGradients()) {
             throw new StylizeException("--normalize-gradients cannot be combined with several devices (they evaluate the"
@@ -808,9 +806,11 @@ public final class Stylizer {
                             + "): try a smaller --lbfgs-history or --optimizer adam" : "";
             throw new StylizeException(e.getMessage() + hint, e);
         }
-        if (plan.tiled() && s.storage() == org.clstyle.nn.DeviceNetwork.Storage.HALF) {
-            throw new StylizeException(LossFactory.HALF_TILED + ": --max-device-memory " + human(s.maxDeviceMemory())
-                    + " needs tiles at " + lw + "x" + lh);
+        try {
+            LossFactory.checkStorage(s.storage(), plan.tiled(), 1); // (several devices were refused at the start)
+        } catch (LossFactory.TilingException e) {
+            throw new StylizeException(e.getMessage() + ": --max-device-memory " + human(s.maxDeviceMemory())
+                    + " needs tiles at " + lw + "x" + lh, e);
         }
         return plan;
     }
