@@ -9,9 +9,6 @@ public final class Half {
     private Half() {
     }
 
-    /** The largest finite half, 65504. */
-    public static final float MAX = 65504f;
-
     /** The float value of half bits {@code h} (exact: every half is a float). */
     public static float toFloat(short h) {
         int bits = h & 0xFFFF;

@@ -696,20 +696,8 @@ public final class DeviceNetwork implements AutoCloseable {
                 Node inNode = nodes.get(i - 1 >= 0 ? i - 1 : 0);
                 ClBuffer in = layerInput(i); // [C, h, w]
                 boolean max = p.kind() == Layer.PoolKind.MAX;
-                if (half && i > a && inNode.layer() instanceof Layer.Relu && !sourceNodes.contains(inNode.name())) {
-                    // The gradient cannot go into the half ReLU output: pool backward into a float buffer, then its mask.
-                    ClBuffer dx = free(in.shape(), i, sourceNodes, g, in);
-                    if (!dry) {
-                        if (max) {
-                            pool.maxBackward(in, g, dx);
-                        } else {
-                            pool.avgBackward(g, dx);
-                        }
-                        relu.backward(in, dx, dx);
-                    }
-                    g = dx;
-                    masked = true;
-                } else if (i > a && inNode.layer() instanceof Layer.Relu && !sourceNodes.contains(inNode.name())) {
+                boolean reluBelow = i > a && inNode.layer() instanceof Layer.Relu && !sourceNodes.contains(inNode.name());
+                if (reluBelow && !half) {
                     // Nothing reads that ReLU output after this but its own mask: overwrite it with the masked gradient.
                     if (!dry) {
                         if (max) {
@@ -728,8 +716,15 @@ public final class DeviceNetwork implements AutoCloseable {
                         } else {
                             pool.avgBackward(g, dx);
                         }
+                        if (reluBelow) {
+                            // Half storage: the gradient cannot go into the half ReLU output, so its mask follows here.
+                            relu.backward(in, dx, dx);
+                        }
                     }
                     g = dx;
+                    if (reluBelow) {
+                        masked = true;
+                    }
                 }
             } else if (l instanceof Layer.Relu) {
                 Node below = nodes.get(i - 1 >= 0 ? i - 1 : 0);
@@ -973,17 +968,14 @@ public final class DeviceNetwork implements AutoCloseable {
         }
         int cout = cv.outChannels();
         ClBuffer w = ctx.buffer(parameters.get(n.parameter("weight")), cv.parameterShape("weight")); // [Cout, Cin, 3, 3]
-        if (half) {
-            // Half activations run the implicit-GEMM kernels, which read the raw weights: nothing to pack.
-            weight.put(n.name(), w);
-            bias.put(n.name(), ctx.buffer(parameters.get(n.parameter("bias")), cout));
-            return;
-        }
-        conv.prepare(w);
-        if (!conv.readsWeights(cin, cout)) {
-            // The CPU kernels read only their packed copies: the raw weights need not stay on the device
-            // (49 MiB for VGG19 to conv5_1). The closed buffer stays as the packed copies' key.
-            w.close();
+        // Half activations run the implicit-GEMM kernels, which read the raw weights: nothing to pack.
+        if (!half) {
+            conv.prepare(w);
+            if (!conv.readsWeights(cin, cout)) {
+                // The CPU kernels read only their packed copies: the raw weights need not stay on the device
+                // (49 MiB for VGG19 to conv5_1). The closed buffer stays as the packed copies' key.
+                w.close();
+            }
         }
         weight.put(n.name(), w);
         bias.put(n.name(), ctx.buffer(parameters.get(n.parameter("bias")), cout));

@@ -370,10 +370,10 @@ public final class Conv3x3 implements AutoCloseable {
             t.backwardWeights(x, dy, reluOutput, dWeight, dBias);
             return;
         }
-        for (ClBuffer b : new ClBuffer[] {x, dy, reluOutput}) {
-            if (b != null) {
-                ActivationStorage.requireFloat("Conv3x3.backwardWeights", b, b == x ? "x" : b == dy ? "dy" : "reluOutput");
-            }
+        ActivationStorage.requireFloat("Conv3x3.backwardWeights", x, "x");
+        ActivationStorage.requireFloat("Conv3x3.backwardWeights", dy, "dy");
+        if (reluOutput != null) {
+            ActivationStorage.requireFloat("Conv3x3.backwardWeights", reluOutput, "reluOutput");
         }
         ClBuffer mask = reluOutput != null ? reluOutput : dy;
         int masked = reluOutput != null ? 1 : 0;

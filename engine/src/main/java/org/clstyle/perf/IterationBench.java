@@ -167,11 +167,8 @@ public final class IterationBench implements AutoCloseable {
     }
 
     /**
-     * What {@link #pipeline} measured: per-iteration seconds, the last total loss, the context's peak
-     * memory; {@code split}: which tiles each device evaluated ({@link ShardedTiledLoss#split()}), "" for one device.
-     */
-    /**
-     * Timed iterations, the last loss, the first context's peak memory, the tiles' split (several devices), and
+     * What {@link #pipeline} measured: timed iterations, the last loss, the first context's peak memory, which
+     * tiles each device evaluated ({@link ShardedTiledLoss#split()}, "" for one device), and
      * per timed iteration on the first context: kernel launches, and the host's waits for the device
      * (blocking reads, writes and finishes, the bench's own finishes around each iteration not counted).
      */

@@ -632,11 +632,7 @@ public final class KernelSelftest {
         compare("conv3x3 y", cy, ch.read(), 1e-5, 1.0 / 1024);
         double[] cdy = uniform(cout * h * w, -1, 1);
         conv.backwardInput(buffer(cdy, cout, h, w), wb, ch, cdx);
-        double[] mask = new double[cy.length];
-        float[] stored = ch.read();
-        for (int i = 0; i < mask.length; i++) {
-            mask[i] = stored[i];
-        }
+        double[] mask = toDouble(ch.read()); // the ReLU output as stored (half)
         compare("conv3x3 dx", Conv3x3Reference.backwardInput(cdy, wt, mask, c, cout, h, w), cdx.read(), 1e-6, 1e-5);
     }
 
@@ -881,20 +877,15 @@ public final class KernelSelftest {
      * 6.7e-5.
      */
     private static double normSlack(double[] x, double[] gamma, double[] dy) {
-        double maxX = 0, maxDy = 1, maxGamma = 0;
-        for (double v : x) {
-            maxX = Math.max(maxX, Math.abs(v));
+        return 2 * Math.ulp(1f) / 2 * maxAbs(x) * maxAbs(gamma) * (dy != null ? maxAbs(dy) : 1);
+    }
+
+    private static double maxAbs(double[] v) {
+        double m = 0;
+        for (double e : v) {
+            m = Math.max(m, Math.abs(e));
         }
-        if (dy != null) {
-            maxDy = 0;
-            for (double v : dy) {
-                maxDy = Math.max(maxDy, Math.abs(v));
-            }
-        }
-        for (double v : gamma) {
-            maxGamma = Math.max(maxGamma, Math.abs(v));
-        }
-        return 2 * Math.ulp(1f) / 2 * maxX * maxGamma * maxDy;
+        return m;
     }
 
     /** The smallest variance of a normalisation group of x [n, c, plane] (per channel, or per sample and channel). */

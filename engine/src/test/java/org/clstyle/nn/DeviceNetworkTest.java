@@ -99,15 +99,7 @@ class DeviceNetworkTest {
         try (DeviceNetwork dev = new DeviceNetwork(ctx, net, Vgg.parameters(weights), OpSettings.NONE);
                 ClBuffer in = ctx.buffer(x, 3, h, w); ClBuffer dIn = ctx.buffer(3, h, w)) {
             for (int draw = 0; draw < 12; draw++) {
-                List<String> names = net.names();
-                List<String> outputs = new ArrayList<>();
-                int k = 1 + rnd.nextInt(5);
-                while (outputs.size() < k) {
-                    String n = names.get(rnd.nextInt(names.size()));
-                    if (!outputs.contains(n)) {
-                        outputs.add(n);
-                    }
-                }
+                List<String> outputs = drawOutputs(rnd, net.names(), 1 + rnd.nextInt(5));
                 if (draw % 3 == 0 && !outputs.contains("conv1_1")) {
                     outputs.add("conv1_1"); // a shallow pre-ReLU node beside deeper ones, every third draw
                 }
@@ -167,15 +159,7 @@ class DeviceNetworkTest {
                 ClBuffer in = ctx.buffer(x, 3, h, w); ClBuffer dIn = ctx.buffer(3, h, w)) {
             assertEquals(DeviceNetwork.Storage.HALF, dev.storage());
             for (int draw = 0; draw < 6; draw++) {
-                List<String> names = net.names();
-                List<String> outputs = new ArrayList<>();
-                int k = 1 + rnd.nextInt(4);
-                while (outputs.size() < k) {
-                    String n = names.get(rnd.nextInt(names.size()));
-                    if (!outputs.contains(n)) {
-                        outputs.add(n);
-                    }
-                }
+                List<String> outputs = drawOutputs(rnd, net.names(), 1 + rnd.nextInt(4));
                 String what = "half " + arch.id() + " " + pooling.key() + " draw " + draw + " " + outputs;
                 dev.forward(in, outputs);
                 Map<String, double[]> expected = ref.forward(Tensors.toDouble(x), h, w, net.deepest(outputs));
@@ -225,6 +209,18 @@ class DeviceNetworkTest {
             assertThrows(IllegalStateException.class, () -> dev.keepAfter("pool2"));
             assertThrows(IllegalStateException.class, () -> dev.checkpointAfter(List.of("pool2")));
         }
+    }
+
+    /** {@code k} distinct nodes of {@code names}, drawn from {@code rnd}. */
+    private static List<String> drawOutputs(SplittableRandom rnd, List<String> names, int k) {
+        List<String> outputs = new ArrayList<>();
+        while (outputs.size() < k) {
+            String n = names.get(rnd.nextInt(names.size()));
+            if (!outputs.contains(n)) {
+                outputs.add(n);
+            }
+        }
+        return outputs;
     }
 
     @Test
